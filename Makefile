@@ -1,0 +1,38 @@
+# `make run` and `make test` are the whole set-up on a machine with Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+WITH := scripts/with-services
+export PYTHONUNBUFFERED := 1
+
+.PHONY: run test lint check migrate demo services-down bench bench-smoke clean
+
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+migrate: $(BIN)/.installed
+	$(WITH) $(BIN)/python manage.py migrate_schemas --verbosity 0
+
+demo: migrate
+	$(WITH) $(BIN)/python manage.py seed_demo
+
+run: $(BIN)/.installed
+	scripts/run
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+check: $(BIN)/.installed
+	$(WITH) $(BIN)/python manage.py makemigrations --check --dry-run
+
+test: lint check
+	$(WITH) $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+services-down:
+	$(BIN)/python scripts/services.py down
+
+clean: services-down
+	rm -rf .run

@@ -1,0 +1,49 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+
+class TokenObtainView(TokenObtainPairView):
+    """Exchange this clinic's email and password for an access and a refresh token.
+
+    Tokens are valid on this clinic's host only."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "token"
+
+
+class TokenRefreshView(TokenRefreshView):
+    """Exchange a refresh token for a new access token and a new refresh token (rotation;
+    the old refresh token is blacklisted)."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "token"
+
+
+class MeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    full_name = serializers.CharField()
+    roles = serializers.ListField(child=serializers.CharField())
+    clinic = serializers.CharField()
+
+
+class MeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=MeSerializer)
+    def get(self, request: Request) -> Response:
+        user = request.user
+        data = {
+            "id": user.pk,
+            "email": user.email,
+            "full_name": user.full_name,
+            "roles": sorted(user.roles),
+            "clinic": request.tenant.slug,
+        }
+        return Response(MeSerializer(data).data)

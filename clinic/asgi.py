@@ -1,0 +1,24 @@
+"""ASGI entry point: websockets (Channels). Ordinary HTTP is served by the WSGI server; this
+app also answers HTTP so a single ASGI process works in development."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from realtime.routing import websocket_urlpatterns  # noqa: E402
+from realtime.tenancy import ClinicWebsocketMiddleware  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            ClinicWebsocketMiddleware(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

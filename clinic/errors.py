@@ -1,0 +1,220 @@
+"""One error shape for the whole API: RFC 9457 problem details.
+
+Domain code raises `ApplicationError` subclasses; `problem_exception_handler` turns those,
+DRF's own exceptions and anything unexpected into `application/problem+json`.
+"""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+TITLES = {
+    400: "Bad request",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+class ApplicationError(Exception):
+    """A domain error with a stable `code` (the problem type) and an HTTP status.
+
+    `extra` carries machine-readable members added to the problem (e.g. alternatives).
+    """
+
+    status: int = 400
+    code: str = "bad-request"
+    title: str = ""
+
+    def __init__(self, detail: str = "", *, extra: dict[str, Any] | None = None, **kw: Any):
+        super().__init__(detail)
+        self.detail = detail or self.title or TITLES.get(self.status, "Error")
+        self.extra = extra or {}
+        for key, value in kw.items():
+            setattr(self, key, value)
+
+
+class ConflictError(ApplicationError):
+    status = 409
+    code = "conflict"
+
+
+class NotFoundError(ApplicationError):
+    status = 404
+    code = "not-found"
+
+
+class PermissionDeniedError(ApplicationError):
+    status = 403
+    code = "permission-denied"
+
+
+def problem(
+    *,
+    status: int,
+    code: str,
+    detail: str,
+    title: str = "",
+    errors: dict[str, list[str]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"urn:clinic:problem:{code}",
+        "title": title or TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return body
+
+
+def _field_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Flatten DRF's nested error detail into {"field" or "field.sub": [messages]}."""
+    out: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = "non_field_errors" if key == "non_field_errors" and not prefix else key
+            out.update(_field_errors(value, f"{prefix}.{name}" if prefix else str(name)))
+    elif isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):
+            out[prefix or "non_field_errors"] = [str(item) for item in detail]
+        else:
+            for index, item in enumerate(detail):
+                out.update(_field_errors(item, f"{prefix}.{index}" if prefix else str(index)))
+    else:
+        out[prefix or "non_field_errors"] = [str(detail)]
+    return out
+
+
+def _validation_detail(errors: dict[str, list[str]]) -> str:
+    parts = [f"{field}: {' '.join(messages)}" for field, messages in errors.items()]
+    return "Invalid input. " + "; ".join(parts)
+
+
+def problem_exception_handler(exc: Exception, context: dict) -> Response:
+    headers: dict[str, str] = {}
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    if isinstance(exc, ApplicationError):
+        body = problem(
+            status=exc.status, code=exc.code, detail=exc.detail, title=exc.title, extra=exc.extra
+        )
+        return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
+    response = exception_handler(exc, context)
+    if response is None:
+        logger.exception("unhandled error in API view", exc_info=exc)
+        body = problem(
+            status=500, code="server-error", detail="An unexpected error occurred; it was logged."
+        )
+        return Response(body, status=500, content_type=PROBLEM_CONTENT_TYPE)
+    for name in ("WWW-Authenticate", "Retry-After", "Allow"):
+        if name in response:
+            headers[name] = response[name]
+    code_status = response.status_code
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _field_errors(exc.detail)
+        body = problem(
+            status=code_status,
+            code="validation-error",
+            detail=_validation_detail(errors),
+            errors=errors,
+        )
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        code = _code_for(exc, code_status)
+        if isinstance(exc, exceptions.ParseError):
+            detail = f"The request body is not valid JSON: {detail}"
+        if isinstance(detail, dict | list):
+            detail = _validation_detail(_field_errors(detail))
+        body = problem(status=code_status, code=code, detail=str(detail))
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            body["retry_after"] = int(exc.wait) + 1
+    response = Response(body, status=code_status, content_type=PROBLEM_CONTENT_TYPE)
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def _code_for(exc: Exception, code_status: int) -> str:
+    if isinstance(exc, exceptions.ParseError):
+        return "malformed-json"
+    if isinstance(exc, Http404 | exceptions.NotFound):
+        return "not-found"
+    if isinstance(exc, PermissionDenied | exceptions.PermissionDenied):
+        return "permission-denied"
+    if isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        if isinstance(codes, str):
+            return codes.replace("_", "-")
+    return {
+        401: "not-authenticated",
+        405: "method-not-allowed",
+        415: "unsupported-media-type",
+        429: "throttled",
+    }.get(code_status, "error")
+
+
+def wants_problem_json(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/") or "json" in request.headers.get("Accept", "")
+
+
+def error_response(request: HttpRequest, *, status: int, code: str, detail: str) -> HttpResponse:
+    """An error outside DRF: problem JSON for API clients, an HTML page for browsers."""
+    if wants_problem_json(request):
+        return JsonResponse(
+            problem(status=status, code=code, detail=detail),
+            status=status,
+            content_type=PROBLEM_CONTENT_TYPE,
+        )
+    context = {"status": status, "title": TITLES.get(status, "Error"), "detail": detail}
+    return render(request, "error.html", context, status=status)
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(request, status=400, code="bad-request", detail="Bad request.")
+
+
+def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(
+        request, status=403, code="permission-denied", detail="You may not open this page."
+    )
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(
+        request, status=404, code="not-found", detail=f"Nothing is served at {request.path}."
+    )
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    return error_response(
+        request,
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        code="server-error",
+        detail="Something went wrong on our side. It was logged; please try again.",
+    )

@@ -1,0 +1,18 @@
+"""URLs of the bare base domain: the platform (public schema)."""
+
+from django.urls import path
+
+from tenants.admin import platform_site
+
+from . import views
+
+urlpatterns = [
+    path("", views.landing, name="landing"),
+    path("health/", views.health, name="health"),
+    path("admin/", platform_site.urls),
+]
+
+handler400 = "clinic.errors.handler400"
+handler403 = "clinic.errors.handler403"
+handler404 = "clinic.errors.handler404"
+handler500 = "clinic.errors.handler500"

@@ -1,0 +1,25 @@
+"""URLs of a clinic's host (`<slug>.<base domain>`), served in the clinic's schema."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from . import views
+
+api_v1 = [
+    path("", include("accounts.api.urls")),
+]
+
+urlpatterns = [
+    path("", views.clinic_home, name="home"),
+    path("health/", views.health, name="health"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]
+
+handler400 = "clinic.errors.handler400"
+handler403 = "clinic.errors.handler403"
+handler404 = "clinic.errors.handler404"
+handler500 = "clinic.errors.handler500"

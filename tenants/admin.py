@@ -1,0 +1,128 @@
+"""The platform admin: a separate AdminSite on the bare base domain (public schema)."""
+
+import zoneinfo
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import AdminSite
+from django.contrib.auth.password_validation import validate_password
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts.admin import UserAdmin
+from accounts.models import User
+
+from . import services
+from .models import Clinic, Domain
+
+
+class PlatformAdminSite(AdminSite):
+    site_header = "Clinic platform"
+    site_title = "Clinic platform"
+    index_title = "Clinics and operators"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        # Only superusers of the public schema operate the platform.
+        return bool(request.user.is_active and request.user.is_superuser)
+
+
+platform_site = PlatformAdminSite(name="platform")
+
+TIMEZONE_CHOICES = sorted((zone, zone) for zone in zoneinfo.available_timezones())
+
+
+class ClinicCreateForm(forms.ModelForm):
+    timezone = forms.ChoiceField(choices=TIMEZONE_CHOICES, initial="UTC")
+    admin_email = forms.EmailField(help_text="The clinic's first administrator.")
+    admin_password = forms.CharField(
+        widget=forms.PasswordInput, min_length=12, help_text="At least 12 characters."
+    )
+
+    class Meta:
+        model = Clinic
+        fields = ["slug", "name", "timezone"]
+
+    def clean_admin_password(self) -> str:
+        password = self.cleaned_data["admin_password"]
+        validate_password(password)
+        return password
+
+    def save(self, commit: bool = True) -> Clinic:
+        # Provisioning is a service (clone the template, roles, first admin), not a row insert.
+        data = self.cleaned_data
+        self.instance = services.clinic_create(
+            slug=data["slug"],
+            name=data["name"],
+            timezone=data["timezone"],
+            admin=services.ClinicAdminSpec(
+                email=data["admin_email"], password=data["admin_password"]
+            ),
+        )
+        return self.instance
+
+    def save_m2m(self) -> None:
+        pass
+
+
+class DomainInline(admin.TabularInline):
+    model = Domain
+    extra = 0
+
+
+@admin.register(Clinic, site=platform_site)
+class ClinicAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "timezone", "is_active", "primary_domain", "created_at"]
+    list_filter = ["is_active", "timezone"]
+    search_fields = ["name", "slug", "domains__domain"]
+    ordering = ["name"]
+    actions = ["suspend", "reactivate"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Clinic]:
+        return (
+            super().get_queryset(request).exclude(schema_name="public").prefetch_related("domains")
+        )
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ClinicCreateForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["slug", "name", "timezone", "admin_email", "admin_password"]
+        return ["slug", "name", "timezone", "is_active", "schema_name", "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["slug", "schema_name", "created_at", "is_active"] if obj else []
+
+    def get_inlines(self, request, obj=None):
+        return [DomainInline] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+        # New clinics were provisioned by ClinicCreateForm.save().
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # a clinic with history is suspended, never deleted from here
+
+    @admin.display(description="Domain")
+    def primary_domain(self, obj: Clinic) -> str:
+        return next((d.domain for d in obj.domains.all() if d.is_primary), "")
+
+    @admin.action(description="Suspend selected clinics (403 everywhere)")
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Clinic]) -> None:
+        for clinic in queryset:
+            services.clinic_suspend(clinic=clinic)
+        self.message_user(request, f"Suspended {queryset.count()} clinic(s).", messages.SUCCESS)
+
+    @admin.action(description="Reactivate selected clinics")
+    def reactivate(self, request: HttpRequest, queryset: QuerySet[Clinic]) -> None:
+        for clinic in queryset:
+            services.clinic_reactivate(clinic=clinic)
+        self.message_user(request, f"Reactivated {queryset.count()} clinic(s).", messages.SUCCESS)
+
+
+platform_site.register(User, UserAdmin)
+
+__all__ = ["platform_site"]

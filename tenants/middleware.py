@@ -1,0 +1,51 @@
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.urls import set_urlconf
+from django_tenants.middleware.main import TenantMainMiddleware
+
+from clinic.errors import error_response
+
+from .selectors import clinic_for_host, hostname_normalize
+
+# Reachable on a suspended clinic: load balancers probe it.
+SUSPENDED_ALLOWED_PATHS = ("/health/",)
+
+
+class ClinicMiddleware(TenantMainMiddleware):
+    """Selects the clinic's schema from the Host header.
+
+    Unlike django-tenants' middleware: the host lookup is cached per process, an unknown host
+    is a 404 page (problem JSON under /api/) instead of an exception, and a suspended clinic
+    answers 403 everywhere.
+    """
+
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        connection.set_schema_to_public()
+        try:
+            hostname = hostname_normalize(request.get_host())
+        except DisallowedHost:
+            return error_response(request, status=400, code="bad-host", detail="Host not allowed.")
+        clinic = clinic_for_host(hostname)
+        if clinic is None:
+            set_urlconf(settings.PUBLIC_SCHEMA_URLCONF)
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
+            return error_response(
+                request,
+                status=404,
+                code="unknown-clinic",
+                detail=f"No clinic is served at {hostname}.",
+            )
+        if not clinic.is_active and request.path not in SUSPENDED_ALLOWED_PATHS:
+            return error_response(
+                request,
+                status=403,
+                code="clinic-suspended",
+                detail=f"{clinic.name} is suspended. Contact the platform operator.",
+            )
+        clinic.domain_url = hostname
+        request.tenant = clinic
+        connection.set_tenant(clinic)
+        self.setup_url_routing(request)
+        return None

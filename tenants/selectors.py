@@ -1,0 +1,62 @@
+"""Reads of the public schema shared by the HTTP middleware, the websocket middleware and tasks."""
+
+import threading
+import time
+
+from django.conf import settings
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django_tenants.utils import schema_context
+
+from .models import Clinic, Domain
+
+_cache: dict[str, tuple[float, Clinic | None]] = {}
+_cache_lock = threading.Lock()
+
+
+def hostname_normalize(host: str) -> str:
+    """`Acme.localhost:8000` -> `acme.localhost` (port and trailing dot dropped)."""
+    host = host.strip().lower()
+    if host.startswith("["):  # IPv6 literal
+        return host.split("]")[0] + "]"
+    return host.rsplit(":", 1)[0].rstrip(".") if ":" in host else host.rstrip(".")
+
+
+def clinic_for_host(hostname: str) -> Clinic | None:
+    """The clinic (or the platform row) that serves `hostname`, or None.
+
+    TenantMainMiddleware looks the domain up on every request; this keeps the answer per
+    process for CLINIC_DOMAIN_CACHE_SECONDS. A change saved in this process clears the cache at
+    once; other processes see it within the TTL.
+    """
+    ttl = settings.CLINIC_DOMAIN_CACHE_SECONDS
+    now = time.monotonic()
+    if ttl:
+        hit = _cache.get(hostname)
+        if hit and hit[0] > now:
+            return hit[1]
+    with schema_context("public"):
+        domain = Domain.objects.select_related("tenant").filter(domain=hostname).first()
+    clinic = domain.tenant if domain else None
+    if ttl:
+        with _cache_lock:
+            _cache[hostname] = (now + ttl, clinic)
+    return clinic
+
+
+def clinic_cache_clear() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+@receiver([post_save, post_delete], sender=Clinic)
+@receiver([post_save, post_delete], sender=Domain)
+def _clear_on_change(**kwargs) -> None:
+    # Not a business rule: keeps the per-process lookup cache honest.
+    clinic_cache_clear()
+
+
+def clinic_list() -> list[Clinic]:
+    """All clinics (the platform row excluded), with their domains."""
+    with schema_context("public"):
+        return list(Clinic.objects.exclude(schema_name="public").prefetch_related("domains"))

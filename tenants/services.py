@@ -1,0 +1,141 @@
+"""Provisioning: create, suspend and reactivate clinics; keep the template schema current."""
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+from django_tenants.utils import schema_context, schema_exists
+
+from .models import Clinic, Domain
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClinicAdminSpec:
+    email: str
+    password: str
+    full_name: str = ""
+
+
+def clinic_host(slug: str) -> str:
+    return f"{slug}.{settings.CLINIC_BASE_DOMAIN}"
+
+
+def platform_ensure(*, name: str = "Clinic platform") -> Clinic:
+    """The public-schema row and the bare base domain that serve the platform pages."""
+    with schema_context("public"):
+        platform, _ = Clinic.objects.get_or_create(
+            schema_name="public", defaults={"slug": "platform", "name": name}
+        )
+        Domain.objects.get_or_create(
+            domain=settings.CLINIC_BASE_DOMAIN, defaults={"tenant": platform, "is_primary": True}
+        )
+    return platform
+
+
+def template_is_current() -> bool:
+    """True when the template schema exists and has every tenant migration applied."""
+    template = settings.CLINIC_TEMPLATE_SCHEMA
+    if not schema_exists(template):
+        return False
+    with schema_context(template):
+        executor = MigrationExecutor(connection)
+        return not executor.migration_plan(executor.loader.graph.leaf_nodes())
+
+
+def template_sync(*, verbosity: int = 0) -> None:
+    """Create the template schema if missing and migrate it, then (re)create the roles in it.
+
+    New clinics are cloned from this schema, so it must be as current as the code: the
+    `migrate_schemas` command calls this after migrating the clinics.
+    """
+    from accounts.roles import roles_sync
+
+    template = settings.CLINIC_TEMPLATE_SCHEMA
+    with schema_context("public"):
+        if not schema_exists(template):
+            with connection.cursor() as cursor:
+                cursor.execute(f'CREATE SCHEMA "{template}"')
+        call_command(
+            "migrate_schemas",
+            tenant=True,
+            schema_name=template,
+            interactive=False,
+            verbosity=verbosity,
+        )
+    with schema_context(template):
+        roles_sync()
+
+
+def clinic_create(
+    *,
+    slug: str,
+    name: str,
+    timezone: str = "UTC",
+    admin: ClinicAdminSpec | None = None,
+    extra_domains: tuple[str, ...] = (),
+) -> Clinic:
+    """Provision a clinic: clone the migrated template schema, add its domain, its roles and
+    its first admin user.
+
+    Cloning copies tables, constraints and role groups in one SQL call instead of replaying
+    every migration. Raises ValidationError on a bad slug, name or timezone (nothing written).
+    """
+    from accounts.roles import roles_sync
+    from accounts.services import user_create
+
+    if not template_is_current():
+        template_sync()
+    clinic = Clinic(slug=slug, schema_name=slug.replace("-", "_"), name=name, timezone=timezone)
+    clinic.full_clean(validate_unique=True)
+    if admin is not None:
+        from django.contrib.auth.password_validation import validate_password
+
+        validate_password(admin.password)
+    with schema_context("public"):
+        clinic.save(verbosity=0)  # django-tenants clones the template here
+        try:
+            with transaction.atomic():
+                Domain.objects.create(domain=clinic_host(slug), tenant=clinic, is_primary=True)
+                for domain in extra_domains:
+                    Domain.objects.create(domain=domain, tenant=clinic, is_primary=False)
+            with schema_context(clinic.schema_name):
+                roles_sync()
+                if admin is not None:
+                    user_create(
+                        email=admin.email,
+                        password=admin.password,
+                        full_name=admin.full_name or "Clinic administrator",
+                        roles=("clinic_admin",),
+                    )
+        except Exception:
+            clinic.delete(force_drop=True)
+            raise
+    logger.info("clinic %s provisioned", slug)
+    return clinic
+
+
+def clinic_set_active(*, clinic: Clinic, is_active: bool) -> Clinic:
+    """Suspend (403 on every page, API call and websocket) or reactivate a clinic."""
+    if clinic.is_platform:
+        raise ValidationError({"is_active": "The platform cannot be suspended."})
+    with schema_context("public"):
+        Clinic.objects.filter(pk=clinic.pk).update(is_active=is_active)
+        clinic.is_active = is_active
+    from .selectors import clinic_cache_clear
+
+    clinic_cache_clear()
+    return clinic
+
+
+def clinic_suspend(*, clinic: Clinic) -> Clinic:
+    return clinic_set_active(clinic=clinic, is_active=False)
+
+
+def clinic_reactivate(*, clinic: Clinic) -> Clinic:
+    return clinic_set_active(clinic=clinic, is_active=True)

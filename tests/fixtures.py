@@ -1,0 +1,212 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+from django_tenants.utils import schema_context
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.auth import ClinicTokenObtainPairSerializer
+from accounts.models import User
+from accounts.services import user_create
+from tenants import selectors
+from tenants.models import Clinic
+from tenants.services import clinic_create, clinic_host
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_CLINICS = {
+    "acme": ("Acme Therapy", "America/New_York"),
+    "globex": ("Globex Cardiology", "Europe/Dublin"),
+}
+# Tables that hold what provisioning creates (roles) and survive `committed` clean-ups.
+KEEP_TABLES = {
+    "django_migrations",
+    "django_content_type",
+    "auth_permission",
+    "auth_group",
+    "auth_group_permissions",
+}
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Migrate (public + template, by the real command), then provision the test clinics."""
+    with django_db_blocker.unblock():
+        for slug, (name, tz) in TEST_CLINICS.items():
+            clinic_create(slug=slug, name=name, timezone=tz)
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state():
+    selectors.clinic_cache_clear()
+    if connection.schema_name != "public":
+        connection.set_schema_to_public()
+    yield
+    selectors.clinic_cache_clear()
+    connection.set_schema_to_public()
+
+
+def _clinic(slug: str) -> Clinic:
+    with schema_context("public"):
+        return Clinic.objects.get(slug=slug)
+
+
+@pytest.fixture
+def acme(db) -> Clinic:
+    return _clinic("acme")
+
+
+@pytest.fixture
+def globex(db) -> Clinic:
+    return _clinic("globex")
+
+
+def _reset_clinics() -> None:
+    """Truncate what a committed test wrote in the test clinics and drop clinics it made."""
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        for schema in TEST_CLINICS:
+            cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", [schema])
+            tables = [row[0] for row in cursor.fetchall() if row[0] not in KEEP_TABLES]
+            if tables:
+                names = ", ".join(f'"{schema}"."{table}"' for table in tables)
+                cursor.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        extra = list(
+            Clinic.objects.exclude(schema_name="public").exclude(slug__in=list(TEST_CLINICS))
+        )
+        for clinic in extra:
+            clinic.delete(force_drop=True)
+    selectors.clinic_cache_clear()
+
+
+@pytest.fixture
+def committed(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """Real commits, visible to other connections (workers, servers, threads)."""
+    with django_db_blocker.unblock():
+        _reset_clinics()
+        yield
+        connection.set_schema_to_public()
+        _reset_clinics()
+
+
+@pytest.fixture
+def committed_acme(committed) -> Clinic:
+    return _clinic("acme")
+
+
+@pytest.fixture
+def committed_globex(committed) -> Clinic:
+    return _clinic("globex")
+
+
+@contextmanager
+def in_clinic(clinic: Clinic) -> Iterator[Clinic]:
+    """Run the block in `clinic`'s schema (then back to public)."""
+    with schema_context(clinic.schema_name):
+        yield clinic
+
+
+def host_of(clinic: Clinic) -> str:
+    return clinic_host(clinic.slug)
+
+
+class ClinicClient(Client):
+    """A Django test client bound to one clinic's host."""
+
+    def __init__(self, clinic: Clinic, **kwargs):
+        super().__init__(HTTP_HOST=host_of(clinic), **kwargs)
+        self.clinic = clinic
+
+    def authenticate(self, user: User) -> "ClinicClient":
+        with in_clinic(self.clinic):
+            token = ClinicTokenObtainPairSerializer.get_token(user).access_token
+        self.defaults["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+        return self
+
+
+@pytest.fixture
+def make_user():
+    """make_user(clinic, *roles, email=..., password=...) -> User in that clinic."""
+    counter = iter(range(1, 10_000))
+
+    def make(clinic: Clinic, *roles: str, email: str | None = None, **kwargs) -> User:
+        with in_clinic(clinic):
+            return user_create(
+                email=email or f"{'-'.join(roles) or 'user'}{next(counter)}@{clinic.slug}.test",
+                password=kwargs.pop("password", "a-long-test-password"),
+                roles=roles,
+                **kwargs,
+            )
+
+    return make
+
+
+@pytest.fixture
+def client_for():
+    """client_for(clinic, user=None): a ClinicClient, signed in by JWT when a user is given."""
+
+    def make(clinic: Clinic, user: User | None = None) -> ClinicClient:
+        client = ClinicClient(clinic)
+        return client.authenticate(user) if user else client
+
+    return make
+
+
+def refresh_token_for(clinic: Clinic, user: User) -> RefreshToken:
+    with in_clinic(clinic):
+        return ClinicTokenObtainPairSerializer.get_token(user)
+
+
+def _wait_for_worker(timeout: float = 30.0) -> None:
+    from clinic.celery import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if app.control.ping(timeout=0.5, limit=1):
+            return
+    raise RuntimeError("the test Celery worker did not come up")
+
+
+def start_worker(*extra: str, name: str = "w1") -> subprocess.Popen:
+    """A real Celery worker process on this run's private queue, using the test database."""
+    env = dict(os.environ)
+    db = settings.DATABASES["default"]
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST']}{port}/{db['NAME']}"
+    env["REDIS_URL"] = settings.REDIS_URL
+    cmd = [
+        sys.executable, "-m", "celery", "-A", "clinic", "worker",
+        "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "-n", f"{name}-{os.getpid()}@%h",
+        "--loglevel=WARNING", *extra,
+    ]  # fmt: skip
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+
+
+def stop_worker(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup) -> Iterator[subprocess.Popen]:
+    """One real worker for the session (prefork, 2 processes)."""
+    proc = start_worker("--concurrency=2")
+    try:
+        _wait_for_worker()
+        yield proc
+    finally:
+        stop_worker(proc)
