@@ -64,6 +64,7 @@ TENANT_APPS = [
     "django.contrib.admin",
     "accounts",
     "rest_framework_simplejwt.token_blacklist",
+    "practice",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 

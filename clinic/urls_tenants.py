@@ -8,6 +8,7 @@ from . import views
 
 api_v1 = [
     path("", include("accounts.api.urls")),
+    path("", include("practice.api.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,40 @@
+import zoneinfo
+from functools import cache
+
+import pycountry
+from django.core.exceptions import ValidationError
+from stdnum import luhn
+
+
+def validate_npi(value: str) -> None:
+    """A US National Provider Identifier: 10 digits whose last is the Luhn check digit computed
+    over the number prefixed with 80840 (the health-industry issuer prefix)."""
+    if not (len(value) == 10 and value.isdigit()) or not luhn.is_valid("80840" + value):
+        raise ValidationError(
+            f"'{value}' is not a valid NPI (10 digits with a valid check digit).", code="npi"
+        )
+
+
+@cache
+def _language_codes() -> frozenset[str]:
+    return frozenset(lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2"))
+
+
+def validate_language(value: str) -> None:
+    if value not in _language_codes():
+        raise ValidationError(f"'{value}' is not an ISO 639-1 language code.", code="language")
+
+
+def validate_languages(values: list[str]) -> None:
+    for value in values:
+        validate_language(value)
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_timezone(value: str) -> None:
+    if value not in _zones():
+        raise ValidationError(f"'{value}' is not an IANA time zone.", code="timezone")
