@@ -35,6 +35,10 @@ class UserAdmin(DjangoUserAdmin):
     )
     filter_horizontal = ("groups",)
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # People have history (appointments, ledgers, audit): deactivate, never delete.
+        return False
+
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("groups")
 

@@ -53,6 +53,8 @@ SHARED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    # Its tables also exist in public: deleting a platform operator cascades to them.
+    "rest_framework_simplejwt.token_blacklist",
     "realtime",
     "demo",
 ]

@@ -126,6 +126,11 @@ class ClinicClient(Client):
         super().__init__(HTTP_HOST=host_of(clinic), **kwargs)
         self.clinic = clinic
 
+    def login(self, **credentials) -> bool:
+        # Sessions and users live in the clinic's schema; the test client skips the middleware.
+        with in_clinic(self.clinic):
+            return super().login(**credentials)
+
     def authenticate(self, user: User) -> "ClinicClient":
         with in_clinic(self.clinic):
             token = ClinicTokenObtainPairSerializer.get_token(user).access_token

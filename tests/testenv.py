@@ -1,0 +1,13 @@
+"""Loaded with `-p tests.testenv` (pyproject addopts), before Django's settings are imported.
+
+Each test run gets a private Celery queue and cache / channel-layer prefixes, so a test run never
+shares a worker or keys with `make run` or with another test run on the same machine.
+"""
+
+import os
+
+_RUN = f"test{os.getpid()}"
+os.environ.setdefault("CELERY_QUEUE", f"clinic-{_RUN}")
+os.environ.setdefault("CACHE_KEY_PREFIX", f"clinic-{_RUN}")
+os.environ.setdefault("CHANNEL_LAYER_PREFIX", f"clinic-{_RUN}:asgi")
+os.environ.setdefault("CLINIC_FAST_PASSWORD_HASHER", "1")
