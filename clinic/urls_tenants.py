@@ -4,17 +4,21 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from scheduling.api.views import calendar_feed
+
 from . import views
 
 api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("practice.api.urls")),
+    path("", include("scheduling.api.urls")),
 ]
 
 urlpatterns = [
     path("", views.clinic_home, name="home"),
     path("health/", views.health, name="health"),
     path("admin/", admin.site.urls),
+    path("calendar/<str:token>.ics", calendar_feed, name="calendar-feed"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

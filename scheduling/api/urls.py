@@ -1,0 +1,23 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+router = SimpleRouter()
+router.register("appointments", views.AppointmentViewSet, basename="appointment")
+router.register("appointment-series", views.SeriesViewSet, basename="appointment-series")
+router.register("appointment-types", views.AppointmentTypeViewSet, basename="appointment-type")
+router.register("working-hours", views.WorkingHoursViewSet, basename="working-hours")
+router.register("time-off", views.TimeOffViewSet, basename="time-off")
+router.register(
+    r"patients/(?P<patient_id>\d+)/appointments",
+    views.PatientAppointmentsView,
+    basename="patient-appointments",
+)
+router.register("me/appointments", views.MyAppointmentsView, basename="my-appointments")
+
+urlpatterns = [
+    path("availability/", views.AvailabilityView.as_view(), name="availability"),
+    path("calendar-feeds/", views.CalendarFeedView.as_view(), name="calendar-feeds"),
+    *router.urls,
+]

@@ -1,0 +1,302 @@
+"""Hours, time off, appointment types, appointments and series.
+
+The one rule that matters most lives in PostgreSQL: a practitioner never has two active
+appointments whose blocked ranges (the visit widened by its buffers) overlap. An exclusion
+constraint enforces it for every writer, raw SQL included.
+"""
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
+from django.db import models
+from django.db.models import F, Q
+
+from practice.models import Location, Patient, Practitioner, ServiceCode
+
+
+class AppointmentType(models.Model):
+    class Mode(models.TextChoices):
+        IN_PERSON = "in_person", "In person"
+        TELEHEALTH = "telehealth", "Telehealth"
+        EITHER = "either", "In person or telehealth"
+
+    name = models.CharField(max_length=120)
+    service_code = models.ForeignKey(
+        ServiceCode, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    duration_minutes = models.PositiveSmallIntegerField()
+    buffer_before_minutes = models.PositiveSmallIntegerField(default=0)
+    buffer_after_minutes = models.PositiveSmallIntegerField(default=0)
+    min_notice_minutes = models.PositiveIntegerField(
+        default=120, help_text="Bookings must be made at least this long before the start."
+    )
+    horizon_days = models.PositiveSmallIntegerField(
+        default=90, help_text="Bookings may be made at most this many days ahead."
+    )
+    mode = models.CharField(max_length=12, choices=Mode.choices, default=Mode.IN_PERSON)
+    practitioners = models.ManyToManyField(
+        Practitioner, related_name="appointment_types", blank=True, help_text="Who offers it."
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(duration_minutes__gt=0) & Q(duration_minutes__lte=24 * 60),
+                name="appointment_type_duration_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(horizon_days__gt=0), name="appointment_type_horizon_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.duration_minutes} min)"
+
+
+class WorkingHours(models.Model):
+    """A weekly block of wall-clock time in the practitioner's zone (expanded with zoneinfo,
+    so 09:00 stays 09:00 across DST changes). Several blocks a day are allowed."""
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, "Monday"
+        TUESDAY = 1, "Tuesday"
+        WEDNESDAY = 2, "Wednesday"
+        THURSDAY = 3, "Thursday"
+        FRIDAY = 4, "Friday"
+        SATURDAY = 5, "Saturday"
+        SUNDAY = 6, "Sunday"
+
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.CASCADE, related_name="working_hours"
+    )
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    start_time = models.TimeField()
+    end_time = models.TimeField()
+    location = models.ForeignKey(
+        Location,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty for telehealth-only hours.",
+    )
+    effective_from = models.DateField(null=True, blank=True)
+    effective_to = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["practitioner_id", "weekday", "start_time"]
+        verbose_name_plural = "working hours"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_time__gt=F("start_time")), name="working_hours_end_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(weekday__gte=0) & Q(weekday__lte=6), name="working_hours_weekday"
+            ),
+            models.CheckConstraint(
+                condition=Q(effective_to__isnull=True)
+                | Q(effective_from__isnull=True)
+                | Q(effective_to__gte=F("effective_from")),
+                name="working_hours_effective_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.start_time:%H:%M}–{self.end_time:%H:%M}"
+
+
+class TimeOff(models.Model):
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.CASCADE, related_name="time_off"
+    )
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["start"]
+        verbose_name_plural = "time off"
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="time_off_end_after_start")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.practitioner} off {self.start:%Y-%m-%d %H:%M}"
+
+
+class AppointmentSeries(models.Model):
+    """A recurring booking (RFC 5545 rule) whose occurrences are ordinary appointments."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="series")
+    practitioner = models.ForeignKey(Practitioner, on_delete=models.PROTECT, related_name="series")
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.PROTECT, related_name="+"
+    )
+    rrule = models.CharField(max_length=500)
+    first_start = models.DateTimeField()
+    timezone = models.CharField(max_length=64)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "appointment series"
+
+    def __str__(self) -> str:
+        return f"{self.patient} with {self.practitioner}: {self.rrule}"
+
+
+ACTIVE_STATUSES = ("booked", "checked_in", "completed")
+
+
+class Appointment(models.Model):
+    class Status(models.TextChoices):
+        BOOKED = "booked", "Booked"
+        CHECKED_IN = "checked_in", "Checked in"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+        NO_SHOW = "no_show", "No-show"
+
+    class Source(models.TextChoices):
+        STAFF = "staff", "Staff"
+        PORTAL = "portal", "Patient portal"
+        API = "api", "API"
+        SMART = "smart", "Smart booking"
+
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.PROTECT, related_name="appointments"
+    )
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="appointments")
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.PROTECT, related_name="appointments"
+    )
+    location = models.ForeignKey(
+        Location, null=True, blank=True, on_delete=models.PROTECT, related_name="appointments"
+    )
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    # The visit widened by the type's buffers at booking time: what the constraint compares.
+    blocked = DateTimeRangeField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.BOOKED)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.STAFF)
+    is_telehealth = models.BooleanField(default=False)
+    telehealth_url = models.URLField(blank=True)
+    notes = models.TextField(blank=True)
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    overbooked = models.BooleanField(
+        default=False, help_text="Deliberately booked over another visit or outside hours."
+    )
+    overbooked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cancellation_reason = models.CharField(max_length=300, blank=True)
+    is_late_cancel = models.BooleanField(default=False)
+    checked_in_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    reschedule_count = models.PositiveSmallIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)
+    series = models.ForeignKey(
+        AppointmentSeries,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="appointments",
+    )
+    smart_job_id = models.UUIDField(null=True, blank=True, db_index=True)
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+
+    class Meta:
+        ordering = ["start", "id"]
+        constraints = [
+            ExclusionConstraint(
+                name="appointment_no_overlap",
+                expressions=[
+                    ("practitioner", RangeOperators.EQUAL),
+                    ("blocked", RangeOperators.OVERLAPS),
+                ],
+                condition=Q(status__in=ACTIVE_STATUSES) & Q(overbooked=False),
+            ),
+            models.CheckConstraint(
+                condition=Q(end__gt=F("start")), name="appointment_end_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(blocked__startswith__lte=F("start"))
+                & Q(blocked__endswith__gte=F("end")),
+                name="appointment_blocked_covers_visit",
+            ),
+            models.CheckConstraint(
+                condition=Q(overbooked=False) | Q(overbooked_by__isnull=False),
+                name="appointment_overbook_has_author",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="cancelled") | Q(cancelled_at__isnull=False),
+                name="appointment_cancel_has_time",
+            ),
+            models.UniqueConstraint(
+                fields=["booked_by", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="appointment_idempotency_key_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["practitioner", "start"], name="appointment_pract_start"),
+            models.Index(fields=["patient", "start"], name="appointment_patient_start"),
+            models.Index(fields=["status", "start"], name="appointment_status_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient} with {self.practitioner} at {self.start:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+class AppointmentEvent(models.Model):
+    """What happened to an appointment, by whom: booked, rescheduled, checked in, ..."""
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30)
+    at = models.DateTimeField(auto_now_add=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.at:%Y-%m-%d %H:%M}"
+
+
+def _new_feed_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class CalendarFeed(models.Model):
+    """A practitioner's secret iCalendar subscription URL: /calendar/<token>.ics."""
+
+    practitioner = models.OneToOneField(
+        Practitioner, on_delete=models.CASCADE, related_name="calendar_feed"
+    )
+    token = models.CharField(max_length=64, unique=True, default=_new_feed_token)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Calendar of {self.practitioner}"

@@ -1,0 +1,337 @@
+"""Reads shared by the API, the portal, the admin board and smart booking.
+
+Availability runs a fixed number of queries whatever the number of practitioners or days:
+practitioners, working hours, time off, busy ranges, clinic settings. The rest is interval
+arithmetic in Python, with working hours expanded day by day in each practitioner's zone.
+"""
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+
+from practice.models import ClinicSettings, Patient, Practitioner
+
+from .models import ACTIVE_STATUSES, Appointment, AppointmentType, TimeOff, WorkingHours
+
+
+@dataclass(frozen=True)
+class Slot:
+    practitioner_id: int
+    start: datetime  # aware, UTC
+    end: datetime
+    location_id: int | None
+
+
+@dataclass
+class PractitionerSlots:
+    practitioner: Practitioner
+    slots: list[Slot] = field(default_factory=list)
+
+
+def practitioners_offering(
+    *,
+    appointment_type: AppointmentType,
+    practitioner_ids: Sequence[int] | None = None,
+    specialty: str | None = None,
+    telehealth: bool | None = None,
+) -> QuerySet[Practitioner]:
+    """Active practitioners who offer `appointment_type` (and its mode)."""
+    qs = Practitioner.objects.filter(is_active=True, appointment_types=appointment_type)
+    if practitioner_ids is not None:
+        qs = qs.filter(pk__in=practitioner_ids)
+    if specialty:
+        qs = qs.filter(specialties__slug=specialty)
+    needs_telehealth = appointment_type.mode == AppointmentType.Mode.TELEHEALTH or bool(telehealth)
+    if needs_telehealth:
+        qs = qs.filter(offers_telehealth=True)
+    return qs.distinct().order_by("display_name", "id")
+
+
+def _local_days(start: datetime, end: datetime, tz: ZoneInfo) -> Iterable[date]:
+    day = start.astimezone(tz).date() - timedelta(days=1)
+    last = end.astimezone(tz).date() + timedelta(days=1)
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def _merge(intervals: list[tuple[datetime, datetime]]) -> tuple[list[datetime], list[datetime]]:
+    """Sorted, merged open intervals as two parallel lists (starts, ends) for bisecting."""
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+    for lo, hi in sorted(intervals):
+        if ends and lo < ends[-1]:  # open intervals: touching ones stay apart
+            ends[-1] = max(ends[-1], hi)
+        else:
+            starts.append(lo)
+            ends.append(hi)
+    return starts, ends
+
+
+def _blocked(starts: list[datetime], ends: list[datetime], moment: datetime) -> datetime | None:
+    """If `moment` lies strictly inside a forbidden interval, the end of that interval."""
+    index = bisect.bisect_left(starts, moment) - 1
+    if index >= 0 and moment < ends[index]:
+        return ends[index]
+    return None
+
+
+def working_blocks(
+    hours: Iterable[WorkingHours], *, tz: ZoneInfo, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime, int | None]]:
+    """Absolute (UTC) working intervals between start and end, from weekly wall-clock hours.
+
+    Each local date is combined with the local times in the practitioner's zone, so a 09:00
+    start is 09:00 local on both DST change days.
+    """
+    by_weekday: dict[int, list[WorkingHours]] = defaultdict(list)
+    for block in hours:
+        by_weekday[block.weekday].append(block)
+    blocks = []
+    for day in _local_days(start, end, tz):
+        for block in by_weekday.get(day.weekday(), ()):
+            if block.effective_from and day < block.effective_from:
+                continue
+            if block.effective_to and day > block.effective_to:
+                continue
+            block_start = datetime.combine(day, block.start_time, tzinfo=tz)
+            block_end = datetime.combine(day, block.end_time, tzinfo=tz)
+            if block_end > start and block_start < end:
+                blocks.append((block_start, block_end, block.location_id))
+    return blocks
+
+
+def _slot_starts(
+    block_start: datetime, block_end: datetime, step: timedelta, duration: timedelta
+) -> Iterable[datetime]:
+    """Slot starts on the block's wall-clock grid (local arithmetic, then back to aware)."""
+    tz = block_start.tzinfo
+    local = block_start.replace(tzinfo=None)
+    while True:
+        moment = local.replace(tzinfo=tz)
+        if moment + duration > block_end:
+            return
+        yield moment
+        local += step
+
+
+def availability(
+    *,
+    appointment_type: AppointmentType,
+    start: datetime,
+    end: datetime,
+    practitioner_ids: Sequence[int] | None = None,
+    specialty: str | None = None,
+    location_id: int | None = None,
+    telehealth: bool | None = None,
+    now: datetime | None = None,
+    limit_per_practitioner: int | None = None,
+    exclude_appointment_id: int | None = None,
+) -> list[PractitionerSlots]:
+    """Free slots per practitioner between `start` and `end` (aware datetimes).
+
+    Honours working hours (in the practitioner's zone), time off, existing active appointments
+    widened by both visits' buffers, minimum notice, booking horizon and location. The slot
+    grid step is the clinic's setting. Five queries, whatever the number of practitioners or
+    days.
+    """
+    now = now or timezone.now()
+    duration = timedelta(minutes=appointment_type.duration_minutes)
+    before = timedelta(minutes=appointment_type.buffer_before_minutes)
+    after = timedelta(minutes=appointment_type.buffer_after_minutes)
+    earliest = max(start, now + timedelta(minutes=appointment_type.min_notice_minutes))
+    latest_start = min(end - duration, now + timedelta(days=appointment_type.horizon_days))
+    if latest_start < earliest:
+        return []
+    step = timedelta(minutes=ClinicSettings.load().slot_step_minutes)
+
+    hours_qs = WorkingHours.objects.all()
+    if location_id is not None:
+        hours_qs = hours_qs.filter(location_id=location_id)
+    elif appointment_type.mode == AppointmentType.Mode.IN_PERSON:
+        hours_qs = hours_qs.filter(location__isnull=False)
+    practitioners = list(
+        practitioners_offering(
+            appointment_type=appointment_type,
+            practitioner_ids=practitioner_ids,
+            specialty=specialty,
+            telehealth=telehealth,
+        ).prefetch_related(Prefetch("working_hours", queryset=hours_qs))
+    )
+    if not practitioners:
+        return []
+    ids = [p.pk for p in practitioners]
+    window_lo, window_hi = earliest - before - duration, latest_start + duration + after
+
+    forbidden: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for practitioner_id, off_start, off_end in TimeOff.objects.filter(
+        practitioner_id__in=ids, start__lt=window_hi, end__gt=window_lo
+    ).values_list("practitioner_id", "start", "end"):
+        # A slot [s, s + duration) touches [off_start, off_end) when s is in this interval.
+        forbidden[practitioner_id].append((off_start - duration, off_end))
+    busy = Appointment.objects.filter(
+        practitioner_id__in=ids,
+        status__in=ACTIVE_STATUSES,
+        overbooked=False,
+        blocked__overlap=(window_lo - after, window_hi + before),
+    )
+    if exclude_appointment_id is not None:
+        busy = busy.exclude(pk=exclude_appointment_id)
+    for practitioner_id, blocked in busy.values_list("practitioner_id", "blocked"):
+        # Our blocked range [s - before, s + duration + after) overlaps theirs [lo, hi).
+        forbidden[practitioner_id].append(
+            (blocked.lower - duration - after, blocked.upper + before)
+        )
+
+    results = []
+    for practitioner in practitioners:
+        tz = ZoneInfo(practitioner.timezone)
+        starts, ends = _merge(forbidden.get(practitioner.pk, []))
+        found = PractitionerSlots(practitioner)
+        seen: set[datetime] = set()
+        blocks = working_blocks(practitioner.working_hours.all(), tz=tz, start=earliest, end=end)
+        for block_start, block_end, location in sorted(blocks, key=lambda b: b[0]):
+            for moment in _slot_starts(block_start, block_end, step, duration):
+                if moment < earliest or moment in seen:
+                    continue
+                if moment > latest_start:
+                    break
+                if _blocked(starts, ends, moment) is not None:
+                    continue
+                seen.add(moment)
+                utc = moment.astimezone(ZoneInfo("UTC"))
+                found.slots.append(Slot(practitioner.pk, utc, utc + duration, location))
+                if limit_per_practitioner and len(found.slots) >= limit_per_practitioner:
+                    break
+            if limit_per_practitioner and len(found.slots) >= limit_per_practitioner:
+                break
+        found.slots.sort(key=lambda slot: slot.start)
+        results.append(found)
+    return results
+
+
+def covering_block(
+    *, practitioner: Practitioner, start: datetime, end: datetime, location_id: int | None
+) -> tuple[datetime, datetime, int | None] | None:
+    """The working-hours block that contains [start, end), if any (one query)."""
+    tz = ZoneInfo(practitioner.timezone)
+    hours = WorkingHours.objects.filter(practitioner=practitioner)
+    for block_start, block_end, block_location in working_blocks(
+        hours, tz=tz, start=start - timedelta(days=1), end=end + timedelta(days=1)
+    ):
+        if block_start <= start and end <= block_end:
+            if location_id is None or block_location == location_id:
+                return block_start, block_end, block_location
+    return None
+
+
+def conflicts_for(
+    *, practitioner_id: int, start: datetime, end: datetime, exclude_id: int | None = None
+) -> list[dict]:
+    """Active appointments whose blocked range overlaps [start, end): ids and times only."""
+    qs = Appointment.objects.filter(
+        practitioner_id=practitioner_id,
+        status__in=ACTIVE_STATUSES,
+        blocked__overlap=(start, end),
+    )
+    if exclude_id is not None:
+        qs = qs.exclude(pk=exclude_id)
+    return [
+        {"id": pk, "start": s.isoformat(), "end": e.isoformat()}
+        for pk, s, e in qs.order_by("start").values_list("id", "start", "end")[:20]
+    ]
+
+
+def suggested_alternatives(
+    *,
+    appointment_type: AppointmentType,
+    practitioner: Practitioner,
+    after: datetime,
+    count: int = 5,
+    days: int = 14,
+    exclude_appointment_id: int | None = None,
+) -> list[dict]:
+    """The next free slots of the same practitioner, then of others sharing a specialty."""
+    window_end = after + timedelta(days=days)
+    own = availability(
+        appointment_type=appointment_type,
+        start=after,
+        end=window_end,
+        practitioner_ids=[practitioner.pk],
+        limit_per_practitioner=count,
+        exclude_appointment_id=exclude_appointment_id,
+    )
+    picks = [slot for result in own for slot in result.slots][:count]
+    names = {practitioner.pk: practitioner.display_name}
+    if len(picks) < count:
+        specialty_ids = list(practitioner.specialties.values_list("pk", flat=True))
+        others = (
+            Practitioner.objects.filter(specialties__in=specialty_ids)
+            .exclude(pk=practitioner.pk)
+            .values_list("pk", flat=True)
+            .distinct()
+        )
+        other_ids = list(others[:50])
+        if other_ids:
+            results = availability(
+                appointment_type=appointment_type,
+                start=after,
+                end=window_end,
+                practitioner_ids=other_ids,
+                limit_per_practitioner=count,
+            )
+            for result in results:
+                names[result.practitioner.pk] = result.practitioner.display_name
+            pool = sorted((s for r in results for s in r.slots), key=lambda s: s.start)
+            picks += pool[: count - len(picks)]
+    return [
+        {
+            "practitioner": slot.practitioner_id,
+            "practitioner_name": names.get(slot.practitioner_id, ""),
+            "start": slot.start.isoformat(),
+            "end": slot.end.isoformat(),
+            "location": slot.location_id,
+        }
+        for slot in picks
+    ]
+
+
+def appointment_list(*, user=None, patient: Patient | None = None) -> QuerySet[Appointment]:
+    """Appointments with what a list shows, N+1 free. A patient user sees only their own."""
+    qs = Appointment.objects.select_related(
+        "practitioner", "patient", "appointment_type", "location"
+    )
+    if patient is not None:
+        qs = qs.filter(patient=patient)
+    if user is not None and "patient" in user.roles and not (user.roles - {"patient"}):
+        qs = qs.filter(patient__user=user)
+    return qs
+
+
+def patient_for_user(user) -> Patient | None:
+    return Patient.objects.filter(user=user).first() if user.is_authenticated else None
+
+
+def appointments_overlapping() -> list[tuple[int, int]]:
+    """Pairs of active, non-overbooked appointments of one practitioner whose blocked ranges
+    overlap. Must be empty, always (tests and benchmarks check it)."""
+    from django.db import connection
+
+    active = ", ".join(f"'{status}'" for status in ACTIVE_STATUSES)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT a.id, b.id FROM scheduling_appointment a
+            JOIN scheduling_appointment b
+              ON a.practitioner_id = b.practitioner_id AND a.id < b.id AND a.blocked && b.blocked
+            WHERE a.status IN ({active}) AND b.status IN ({active})
+              AND NOT a.overbooked AND NOT b.overbooked
+            """
+        )
+        return [tuple(row) for row in cursor.fetchall()]

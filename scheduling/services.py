@@ -1,0 +1,603 @@
+"""Every write to the schedule. Each function owns its transaction.
+
+Double booking is impossible because PostgreSQL's exclusion constraint `appointment_no_overlap`
+refuses the second row; these services only translate that refusal into a 409 with
+alternatives. Row locks (`select_for_update`) serialise changes to one appointment.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrulestr
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from psycopg.types.range import Range
+
+from clinic.permissions import CLINIC_ADMIN, FRONT_DESK, PRACTITIONER
+from practice.models import ClinicSettings, Location, Patient, Practitioner
+from realtime.groups import group_name, publish
+
+from . import selectors
+from .errors import (
+    BookingRefusedError,
+    IdempotencyKeyReusedError,
+    InvalidTransitionError,
+    LateCancelError,
+    OverbookNotAllowedError,
+    SeriesConflictError,
+    SlotUnavailableError,
+)
+from .models import Appointment, AppointmentEvent, AppointmentSeries, AppointmentType, TimeOff
+
+OVERBOOK_ROLES = frozenset({CLINIC_ADMIN, FRONT_DESK, PRACTITIONER})
+MAX_SERIES_OCCURRENCES = 200
+Status = Appointment.Status
+
+
+def _constraint_name(error: IntegrityError) -> str:
+    diag = getattr(error.__cause__, "diag", None)
+    return (getattr(diag, "constraint_name", None) or "") if diag else ""
+
+
+def _event_payload(appointment: Appointment, kind: str) -> dict:
+    return {
+        "type": f"appointment.{kind}",
+        "appointment": {
+            "id": appointment.pk,
+            "practitioner": appointment.practitioner_id,
+            "patient": appointment.patient_id,
+            "patient_name": str(appointment.patient),
+            "appointment_type": appointment.appointment_type_id,
+            "location": appointment.location_id,
+            "start": appointment.start.isoformat(),
+            "end": appointment.end.isoformat(),
+            "status": appointment.status,
+            "source": appointment.source,
+        },
+    }
+
+
+def _record(appointment: Appointment, kind: str, by, **data) -> None:
+    """Log the change and, once committed, push it to the clinic's and the practitioner's
+    schedule groups (the staff board listens there)."""
+    AppointmentEvent.objects.create(appointment=appointment, kind=kind, by=by, data=data)
+    payload = _event_payload(appointment, kind)
+    groups = [
+        group_name("schedule"),
+        group_name("schedule", "practitioner", appointment.practitioner_id),
+    ]
+
+    def send() -> None:
+        for group in groups:
+            publish(group, payload)
+
+    transaction.on_commit(send)
+
+
+def _refuse(detail: str, code: str, field: str) -> BookingRefusedError:
+    return BookingRefusedError(detail, code=code, field=field)
+
+
+def _local(moment: datetime, practitioner: Practitioner) -> str:
+    return moment.astimezone(ZoneInfo(practitioner.timezone)).strftime("%a %d %b %Y %H:%M %Z")
+
+
+@dataclass(frozen=True)
+class SlotCheck:
+    end: datetime
+    location_id: int | None
+    is_telehealth: bool
+
+
+def slot_validate(
+    *,
+    patient: Patient,
+    practitioner: Practitioner,
+    appointment_type: AppointmentType,
+    start: datetime,
+    location: Location | None = None,
+    telehealth: bool | None = None,
+    overbook: bool = False,
+    now: datetime | None = None,
+) -> SlotCheck:
+    """Every booking rule except the overlap (which the database owns). Raises
+    BookingRefusedError naming the field at fault."""
+    now = now or timezone.now()
+    if timezone.is_naive(start):
+        raise _refuse("Give the start time with its UTC offset.", "naive-datetime", "start")
+    if not patient.is_active:
+        raise _refuse("This patient record is inactive.", "patient-inactive", "patient")
+    if not practitioner.is_active:
+        raise _refuse("This practitioner is not active.", "practitioner-inactive", "practitioner")
+    if not appointment_type.is_active:
+        raise _refuse("This appointment type is retired.", "type-inactive", "appointment_type")
+    if not appointment_type.practitioners.filter(pk=practitioner.pk).exists():
+        raise _refuse(
+            f"{practitioner.display_name} does not offer {appointment_type.name}.",
+            "type-not-offered",
+            "appointment_type",
+        )
+    mode = appointment_type.mode
+    if mode == AppointmentType.Mode.TELEHEALTH:
+        is_telehealth = True
+    elif mode == AppointmentType.Mode.IN_PERSON:
+        if telehealth:
+            raise _refuse(
+                f"{appointment_type.name} is in person only.", "mode-not-offered", "telehealth"
+            )
+        is_telehealth = False
+    else:
+        is_telehealth = bool(telehealth)
+    if is_telehealth and not practitioner.offers_telehealth:
+        raise _refuse(
+            f"{practitioner.display_name} does not offer telehealth.",
+            "mode-not-offered",
+            "telehealth",
+        )
+    end = start + timedelta(minutes=appointment_type.duration_minutes)
+    if start <= now:
+        raise _refuse("This time is in the past.", "start-in-past", "start")
+    notice = timedelta(minutes=appointment_type.min_notice_minutes)
+    if start < now + notice:
+        hours = appointment_type.min_notice_minutes / 60
+        raise _refuse(
+            f"{appointment_type.name} must be booked at least {hours:g} hours ahead.",
+            "inside-minimum-notice",
+            "start",
+        )
+    if start > now + timedelta(days=appointment_type.horizon_days):
+        raise _refuse(
+            f"{appointment_type.name} can be booked at most "
+            f"{appointment_type.horizon_days} days ahead.",
+            "beyond-horizon",
+            "start",
+        )
+    if TimeOff.objects.filter(practitioner=practitioner, start__lt=end, end__gt=start).exists():
+        raise _refuse(
+            f"{practitioner.display_name} is away at {_local(start, practitioner)}.",
+            "practitioner-time-off",
+            "start",
+        )
+    location_id = location.pk if location else None
+    block = selectors.covering_block(
+        practitioner=practitioner, start=start, end=end, location_id=location_id
+    )
+    if block is None and not overbook:
+        where = f" at {location.name}" if location else ""
+        raise _refuse(
+            f"{practitioner.display_name} does not work{where} at {_local(start, practitioner)}.",
+            "outside-working-hours",
+            "start",
+        )
+    if location_id is None and not is_telehealth:
+        # The block's location, or (an overbook outside hours) the practitioner's first.
+        locations = practitioner.locations.values_list("pk", flat=True)
+        location_id = block[2] if block else locations.first()
+    if not is_telehealth and location_id is None:
+        raise _refuse("An in-person visit needs a location.", "location-required", "location")
+    return SlotCheck(end=end, location_id=location_id, is_telehealth=is_telehealth)
+
+
+def _blocked_range(appointment_type: AppointmentType, start: datetime, end: datetime) -> Range:
+    return Range(
+        start - timedelta(minutes=appointment_type.buffer_before_minutes),
+        end + timedelta(minutes=appointment_type.buffer_after_minutes),
+        "[)",
+    )
+
+
+def _slot_unavailable(
+    *,
+    appointment_type: AppointmentType,
+    practitioner: Practitioner,
+    start: datetime,
+    end: datetime,
+    exclude_id: int | None = None,
+) -> SlotUnavailableError:
+    blocked = _blocked_range(appointment_type, start, end)
+    conflicts = selectors.conflicts_for(
+        practitioner_id=practitioner.pk,
+        start=blocked.lower,
+        end=blocked.upper,
+        exclude_id=exclude_id,
+    )
+    alternatives = selectors.suggested_alternatives(
+        appointment_type=appointment_type,
+        practitioner=practitioner,
+        after=start,
+        exclude_appointment_id=exclude_id,
+    )
+    return SlotUnavailableError(
+        f"{practitioner.display_name} is already booked at {_local(start, practitioner)}.",
+        extra={"conflicting_appointments": conflicts, "suggested_alternatives": alternatives},
+    )
+
+
+def _telehealth_url() -> str:
+    base = ClinicSettings.load().telehealth_base_url.rstrip("/")
+    return f"{base}/{connection.schema_name}-{uuid.uuid4().hex}"
+
+
+@transaction.atomic
+def appointment_book(
+    *,
+    patient: Patient,
+    practitioner: Practitioner,
+    appointment_type: AppointmentType,
+    start: datetime,
+    booked_by=None,
+    source: str = Appointment.Source.STAFF,
+    location: Location | None = None,
+    telehealth: bool | None = None,
+    notes: str = "",
+    overbook: bool = False,
+    idempotency_key: str | None = None,
+    series: AppointmentSeries | None = None,
+    smart_job_id: uuid.UUID | None = None,
+    now: datetime | None = None,
+) -> Appointment:
+    """Book one visit.
+
+    Overlaps are refused by the database's exclusion constraint (409 with the conflicting ids
+    and alternatives); every other rule by `slot_validate` (422 naming the field). A repeated
+    idempotency key returns the first booking. Staff may overbook (recorded with who did it).
+    Publishes `appointment.booked` on commit.
+    """
+    if idempotency_key:
+        existing = Appointment.objects.filter(
+            booked_by=booked_by, idempotency_key=idempotency_key
+        ).first()
+        if existing is not None:
+            return _idempotent_replay(existing, patient, practitioner, start)
+    if overbook and not (booked_by is not None and booked_by.roles & OVERBOOK_ROLES):
+        raise OverbookNotAllowedError("Only front desk, practitioners and clinic admins overbook.")
+    check = slot_validate(
+        patient=patient,
+        practitioner=practitioner,
+        appointment_type=appointment_type,
+        start=start,
+        location=location,
+        telehealth=telehealth,
+        overbook=overbook,
+        now=now,
+    )
+    appointment = Appointment(
+        practitioner=practitioner,
+        patient=patient,
+        appointment_type=appointment_type,
+        location_id=check.location_id,
+        start=start,
+        end=check.end,
+        blocked=_blocked_range(appointment_type, start, check.end),
+        source=source,
+        is_telehealth=check.is_telehealth,
+        telehealth_url=_telehealth_url() if check.is_telehealth else "",
+        notes=notes,
+        booked_by=booked_by,
+        overbooked=overbook,
+        overbooked_by=booked_by if overbook else None,
+        idempotency_key=idempotency_key or None,
+        series=series,
+        smart_job_id=smart_job_id,
+    )
+    try:
+        with transaction.atomic():
+            appointment.save()
+    except IntegrityError as error:
+        name = _constraint_name(error)
+        if name.startswith("appointment_idempotency_key"):
+            existing = Appointment.objects.get(booked_by=booked_by, idempotency_key=idempotency_key)
+            return _idempotent_replay(existing, patient, practitioner, start)
+        if name.startswith("appointment_no_overlap"):
+            raise _slot_unavailable(
+                appointment_type=appointment_type,
+                practitioner=practitioner,
+                start=start,
+                end=check.end,
+            ) from error
+        raise
+    _record(appointment, "booked", booked_by, source=source, overbooked=overbook)
+    return appointment
+
+
+def _idempotent_replay(
+    existing: Appointment, patient: Patient, practitioner: Practitioner, start: datetime
+) -> Appointment:
+    if (existing.patient_id, existing.practitioner_id, existing.start) != (
+        patient.pk,
+        practitioner.pk,
+        start,
+    ):
+        raise IdempotencyKeyReusedError(
+            "This Idempotency-Key was used for a different booking; use a new key."
+        )
+    existing.replayed = True
+    return existing
+
+
+def _lock(appointment: Appointment) -> Appointment:
+    return (
+        Appointment.objects.select_for_update(of=("self",))
+        .select_related("practitioner", "patient", "appointment_type")
+        .get(pk=appointment.pk)
+    )
+
+
+def _require(appointment: Appointment, allowed: tuple[str, ...], action: str) -> None:
+    if appointment.status not in allowed:
+        raise InvalidTransitionError(
+            f"A {appointment.get_status_display().lower()} appointment cannot be {action}."
+        )
+
+
+def _is_late(appointment: Appointment, now: datetime) -> bool:
+    window = timedelta(hours=ClinicSettings.load().late_cancel_hours)
+    return appointment.start - now < window
+
+
+@transaction.atomic
+def appointment_cancel(
+    *,
+    appointment: Appointment,
+    by=None,
+    reason: str = "",
+    allow_late: bool = True,
+    now: datetime | None = None,
+) -> Appointment:
+    """Cancel a booked or checked-in visit. Inside the clinic's late-cancel window it is marked
+    late; with `allow_late=False` (patients online) it is refused instead. Locks the row."""
+    now = now or timezone.now()
+    appointment = _lock(appointment)
+    _require(appointment, (Status.BOOKED, Status.CHECKED_IN), "cancelled")
+    late = _is_late(appointment, now) and appointment.start > now - timedelta(days=1)
+    if late and not allow_late:
+        hours = ClinicSettings.load().late_cancel_hours
+        raise LateCancelError(
+            f"Appointments can be cancelled online up to {hours} hours ahead. "
+            "Please call the clinic."
+        )
+    appointment.status = Status.CANCELLED
+    appointment.cancelled_at = now
+    appointment.cancelled_by = by
+    appointment.cancellation_reason = reason[:300]
+    appointment.is_late_cancel = late
+    appointment.save()
+    _record(appointment, "cancelled", by, reason=reason, late=late)
+    return appointment
+
+
+@transaction.atomic
+def appointment_reschedule(
+    *,
+    appointment: Appointment,
+    start: datetime,
+    by=None,
+    allow_late: bool = True,
+    overbook: bool = False,
+    now: datetime | None = None,
+) -> Appointment:
+    """Move a booked visit to `start`, atomically: the row is updated in place, so the new
+    time is claimed (the exclusion constraint checks it against every other visit) in the same
+    statement that frees the old one. A refused move leaves the original untouched."""
+    now = now or timezone.now()
+    appointment = _lock(appointment)
+    _require(appointment, (Status.BOOKED,), "rescheduled")
+    if not allow_late and _is_late(appointment, now):
+        hours = ClinicSettings.load().late_cancel_hours
+        raise LateCancelError(
+            f"Appointments can be moved online up to {hours} hours ahead. Please call the clinic."
+        )
+    if overbook and not (by is not None and by.roles & OVERBOOK_ROLES):
+        raise OverbookNotAllowedError("Only front desk, practitioners and clinic admins overbook.")
+    check = slot_validate(
+        patient=appointment.patient,
+        practitioner=appointment.practitioner,
+        appointment_type=appointment.appointment_type,
+        start=start,
+        location=appointment.location if not appointment.is_telehealth else None,
+        telehealth=appointment.is_telehealth,
+        overbook=overbook,
+        now=now,
+    )
+    previous = {"start": appointment.start.isoformat(), "end": appointment.end.isoformat()}
+    appointment.start = start
+    appointment.end = check.end
+    appointment.blocked = _blocked_range(appointment.appointment_type, start, check.end)
+    appointment.location_id = check.location_id
+    appointment.reschedule_count += 1
+    if overbook:
+        appointment.overbooked, appointment.overbooked_by = True, by
+    try:
+        with transaction.atomic():
+            appointment.save()
+    except IntegrityError as error:
+        if _constraint_name(error).startswith("appointment_no_overlap"):
+            raise _slot_unavailable(
+                appointment_type=appointment.appointment_type,
+                practitioner=appointment.practitioner,
+                start=start,
+                end=check.end,
+                exclude_id=appointment.pk,
+            ) from error
+        raise
+    _record(appointment, "rescheduled", by, previous=previous)
+    return appointment
+
+
+def _transition(
+    appointment: Appointment,
+    *,
+    to: str,
+    allowed: tuple[str, ...],
+    action: str,
+    by,
+    not_before_start: bool,
+    now: datetime | None,
+) -> Appointment:
+    now = now or timezone.now()
+    appointment = _lock(appointment)
+    _require(appointment, allowed, action)
+    if not_before_start and now < appointment.start:
+        raise InvalidTransitionError(f"A visit cannot be {action} before it starts.")
+    appointment.status = to
+    if to == Status.CHECKED_IN:
+        appointment.checked_in_at = now
+    if to == Status.COMPLETED:
+        appointment.completed_at = now
+    appointment.save()
+    _record(appointment, to, by)
+    return appointment
+
+
+@transaction.atomic
+def appointment_check_in(*, appointment: Appointment, by=None, now=None) -> Appointment:
+    return _transition(
+        appointment,
+        to=Status.CHECKED_IN,
+        allowed=(Status.BOOKED,),
+        action="checked in",
+        by=by,
+        not_before_start=False,
+        now=now,
+    )
+
+
+@transaction.atomic
+def appointment_complete(*, appointment: Appointment, by=None, now=None) -> Appointment:
+    return _transition(
+        appointment,
+        to=Status.COMPLETED,
+        allowed=(Status.BOOKED, Status.CHECKED_IN),
+        action="completed",
+        by=by,
+        not_before_start=True,
+        now=now,
+    )
+
+
+@transaction.atomic
+def appointment_no_show(*, appointment: Appointment, by=None, now=None) -> Appointment:
+    return _transition(
+        appointment,
+        to=Status.NO_SHOW,
+        allowed=(Status.BOOKED,),
+        action="marked as a no-show",
+        by=by,
+        not_before_start=True,
+        now=now,
+    )
+
+
+def series_occurrences(*, rrule: str, first_start: datetime, tz: ZoneInfo) -> list[datetime]:
+    """Expand an RFC 5545 rule from `first_start` in `tz` (wall-clock times kept across DST).
+    Raises BookingRefusedError for a rule that is invalid, unbounded or too long."""
+    rule_text = rrule.strip()
+    if rule_text.upper().startswith("RRULE:"):
+        rule_text = rule_text[6:]
+    if "COUNT=" not in rule_text.upper() and "UNTIL=" not in rule_text.upper():
+        raise _refuse("The rule needs COUNT or UNTIL.", "rrule-unbounded", "rrule")
+    local_start = first_start.astimezone(tz)
+    try:
+        rule = rrulestr(rule_text, dtstart=local_start.replace(tzinfo=None))
+        occurrences = []
+        for moment in rule:
+            occurrences.append(moment.replace(tzinfo=tz))
+            if len(occurrences) > MAX_SERIES_OCCURRENCES:
+                raise _refuse(
+                    f"A series has at most {MAX_SERIES_OCCURRENCES} occurrences.",
+                    "rrule-too-long",
+                    "rrule",
+                )
+    except (ValueError, TypeError) as error:
+        raise _refuse(f"Invalid recurrence rule: {error}", "rrule-invalid", "rrule") from error
+    return occurrences
+
+
+@dataclass
+class SeriesResult:
+    series: AppointmentSeries | None
+    booked: list[Appointment]
+    skipped: list[dict]
+
+
+@transaction.atomic
+def appointment_series_book(
+    *,
+    patient: Patient,
+    practitioner: Practitioner,
+    appointment_type: AppointmentType,
+    first_start: datetime,
+    rrule: str,
+    booked_by=None,
+    source: str = Appointment.Source.STAFF,
+    timezone_name: str | None = None,
+    location: Location | None = None,
+    telehealth: bool | None = None,
+    partial: bool = False,
+    now: datetime | None = None,
+) -> SeriesResult:
+    """Book every occurrence of a recurring rule, all or nothing (default): one refused
+    occurrence refuses the series (409 listing each with alternatives) and nothing is written.
+    With `partial`, the free occurrences are booked and the others reported."""
+    tz = ZoneInfo(timezone_name or practitioner.timezone)
+    occurrences = series_occurrences(rrule=rrule, first_start=first_start, tz=tz)
+    series = AppointmentSeries.objects.create(
+        patient=patient,
+        practitioner=practitioner,
+        appointment_type=appointment_type,
+        rrule=rrule,
+        first_start=first_start,
+        timezone=tz.key,
+        created_by=booked_by,
+    )
+    booked, skipped = [], []
+    for moment in occurrences:
+        try:
+            booked.append(
+                appointment_book(
+                    patient=patient,
+                    practitioner=practitioner,
+                    appointment_type=appointment_type,
+                    start=moment.astimezone(ZoneInfo("UTC")),
+                    booked_by=booked_by,
+                    source=source,
+                    location=location,
+                    telehealth=telehealth,
+                    series=series,
+                    now=now,
+                )
+            )
+        except (SlotUnavailableError, BookingRefusedError) as error:
+            skipped.append(
+                {
+                    "start": moment.isoformat(),
+                    "code": error.code,
+                    "detail": error.detail,
+                    "conflicting_appointments": error.extra.get("conflicting_appointments", []),
+                    "suggested_alternatives": error.extra.get("suggested_alternatives", [])[:3],
+                }
+            )
+    if skipped and not partial:
+        raise SeriesConflictError(
+            f"{len(skipped)} of {len(occurrences)} occurrences cannot be booked; nothing was "
+            "booked. Send partial=true to book the free ones.",
+            extra={"occurrences": skipped},
+        )
+    if not booked:
+        transaction.set_rollback(True)
+        return SeriesResult(series=None, booked=[], skipped=skipped)
+    return SeriesResult(series=series, booked=booked, skipped=skipped)
+
+
+@transaction.atomic
+def appointment_series_cancel(
+    *, series: AppointmentSeries, by=None, reason: str = "", after: datetime | None = None
+) -> list[Appointment]:
+    """Cancel the series' booked occurrences from `after` (default: now) on."""
+    after = after or timezone.now()
+    cancelled = []
+    for appointment in series.appointments.filter(status=Status.BOOKED, start__gte=after):
+        cancelled.append(appointment_cancel(appointment=appointment, by=by, reason=reason))
+    return cancelled
