@@ -37,12 +37,22 @@ KEEP_TABLES = {
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
-    """Migrate (public + template, by the real command), then provision the test clinics."""
+def django_db_setup(request, django_test_environment, django_db_blocker):
+    """Create the test database (always: pytest-django skips it when no collected test carries
+    the django_db mark, and `committed` tests don't), migrate it with the real command (public
+    and template), then provision the test clinics by cloning."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    verbosity = request.config.option.verbose
     with django_db_blocker.unblock():
+        config = setup_databases(
+            verbosity=verbosity, interactive=False, aliases={"default"}, serialized_aliases=set()
+        )
         for slug, (name, tz) in TEST_CLINICS.items():
             clinic_create(slug=slug, name=name, timezone=tz)
     yield
+    with django_db_blocker.unblock():
+        teardown_databases(config, verbosity=verbosity)
 
 
 @pytest.fixture(autouse=True)
@@ -91,6 +101,7 @@ def _reset_clinics() -> None:
 @pytest.fixture
 def committed(django_db_setup, django_db_blocker) -> Iterator[None]:
     """Real commits, visible to other connections (workers, servers, threads)."""
+    assert connection.settings_dict["NAME"].startswith("test_"), "not the test database"
     with django_db_blocker.unblock():
         _reset_clinics()
         yield
