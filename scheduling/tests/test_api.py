@@ -1,0 +1,277 @@
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+
+from scheduling.models import Appointment, CalendarFeed
+from scheduling.tests import factories as f
+from tests.fixtures import ClinicClient, in_clinic
+
+
+@pytest.fixture
+def world(acme, make_user, client_for):
+    desk = make_user(acme, "front_desk")
+    pat_user = make_user(acme, "patient")
+    other_user = make_user(acme, "patient")
+    prac_user = make_user(acme, "practitioner")
+    with in_clinic(acme):
+        s = f.specialty("behavior-analysis")
+        p = f.practitioner(specialties=(s,), user=prac_user)
+        q = f.practitioner(specialties=(s,))
+        t = f.appointment_type(p, q, minutes=60)
+        me = f.patient(user=pat_user)
+        other = f.patient(user=other_user)
+    day = f.next_weekday(1)
+    users = {"desk": desk, "patient": pat_user, "other": other_user, "prac": prac_user}
+    return {
+        "users": users,
+        "desk": client_for(acme, desk),
+        "patient": client_for(acme, pat_user),
+        "other": client_for(acme, other_user),
+        "prac": client_for(acme, prac_user),
+        "anon": ClinicClient(acme),
+        "p": p, "q": q, "t": t, "me": me, "other_patient": other, "day": day, "acme": acme,
+    }  # fmt: skip
+
+
+def _reauth(world, name: str) -> None:
+    """A fresh token at the (travelled) current time: access tokens live 15 minutes."""
+    world[name].authenticate(world["users"][name])
+
+
+def _at(world, hour, minute=0):
+    return f.local(world["day"], hour, minute).isoformat()
+
+
+def _book(world, client="desk", hour=10, **extra):
+    body = {
+        "practitioner": world["p"].pk,
+        "appointment_type": world["t"].pk,
+        "start": _at(world, hour),
+        **extra,
+    }
+    if client == "desk":
+        body.setdefault("patient", world["me"].pk)
+    headers = {}
+    if "key" in body:
+        headers["HTTP_IDEMPOTENCY_KEY"] = body.pop("key")
+    return world[client].post("/api/v1/appointments/", body, "application/json", **headers)
+
+
+def test_availability_for_a_specialty_in_the_requested_zone(world):
+    day = world["day"].isoformat()
+    response = world["anon"].get(
+        "/api/v1/availability/",
+        {"specialty": "behavior-analysis", "appointment_type": world["t"].pk, "start": day,
+         "end": day, "tz": "Europe/Dublin"},
+    )  # fmt: skip
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["timezone"] == "Europe/Dublin"
+    assert {p["id"] for p in body["practitioners"]} == {world["p"].pk, world["q"].pk}
+    first = datetime.fromisoformat(body["practitioners"][0]["slots"][0]["start"])
+    assert first == f.local(world["day"], 9)  # 09:00 in New York ...
+    dublin = first.astimezone(ZoneInfo("Europe/Dublin"))
+    assert first.utcoffset() == dublin.utcoffset()  # ... written in Dublin's offset
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"appointment_type": 1, "start": "2027-01-01", "end": "2027-01-02"}, "practitioner"),
+        ({"specialty": "x", "appointment_type": 1, "start": "soon", "end": "2027-01-02"}, "start"),
+        ({"specialty": "x", "appointment_type": 1, "start": "2027-01-05", "end": "2027-01-01"}, "end"),
+        ({"specialty": "x", "appointment_type": 1, "start": "2027-01-01", "end": "2027-12-01"}, "end"),
+        ({"specialty": "x", "appointment_type": 1, "start": "2027-01-01", "end": "2027-01-02",
+          "tz": "Mars/Base"}, "tz"),
+        ({"specialty": "x", "appointment_type": 999999, "start": "2027-01-01",
+          "end": "2027-01-02"}, "appointment_type"),
+    ],
+)  # fmt: skip
+def test_availability_bad_input_is_a_400_naming_the_field(world, params, field):
+    response = world["anon"].get("/api/v1/availability/", params)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert field in response.json()["errors"]
+
+
+def test_staff_books_for_a_patient_and_patient_books_for_self(world):
+    staff = _book(world)
+    assert staff.status_code == 201, staff.json()
+    assert staff.json()["status"] == "booked" and staff.json()["source"] == "api"
+    own = _book(world, client="patient", hour=13)
+    assert own.status_code == 201
+    assert own.json()["patient"]["id"] == world["me"].pk
+
+
+def test_patient_cannot_book_for_someone_else(world):
+    response = _book(world, client="patient", patient=world["other_patient"].pk)
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission-denied"
+    with in_clinic(world["acme"]):
+        assert Appointment.objects.count() == 0
+
+
+def test_taken_slot_is_a_409_with_ids_times_and_alternatives_only(world):
+    assert _book(world).status_code == 201
+    response = _book(world, client="other", hour=10)
+    assert response.status_code == 409
+    body = response.json()
+    assert body["code"] == "slot-unavailable"
+    [conflict] = body["conflicting_appointments"]
+    assert set(conflict) == {"id", "start", "end"}  # never another patient's details
+    assert len(body["suggested_alternatives"]) >= 3
+    assert "Patient" not in str(body)
+
+
+def test_refused_booking_is_a_422_naming_the_field(world):
+    response = _book(world, hour=22)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "outside-working-hours" and "start" in body["errors"]
+
+
+def test_idempotency_key_replays_the_first_result(world):
+    first = _book(world, key="retry-1")
+    again = _book(world, key="retry-1")
+    assert first.status_code == 201 and again.status_code == 200
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    with in_clinic(world["acme"]):
+        assert Appointment.objects.count() == 1
+
+
+def test_conflict_check_does_not_book(world):
+    booked = _book(world).json()
+    body = {"practitioner": world["p"].pk, "start": _at(world, 10, 30),
+            "appointment_type": world["t"].pk}  # fmt: skip
+    response = world["desk"].post("/api/v1/appointments/check/", body, "application/json")
+    assert response.status_code == 200
+    result = response.json()
+    assert result["has_conflict"] is True
+    assert result["conflicting_appointments"][0]["id"] == booked["id"]
+    assert len(result["suggested_alternatives"]) >= 3
+    body["start"] = _at(world, 15)
+    free = world["desk"].post("/api/v1/appointments/check/", body, "application/json").json()
+    assert free == {"has_conflict": False, "conflicting_appointments": [],
+                    "suggested_alternatives": []}  # fmt: skip
+    with in_clinic(world["acme"]):
+        assert Appointment.objects.count() == 1
+
+
+def test_lifecycle_actions_through_the_api(world):
+    a = _book(world).json()
+    url = f"/api/v1/appointments/{a['id']}/"
+    moved = world["desk"].post(url + "reschedule/", {"start": _at(world, 14)}, "application/json")
+    assert moved.status_code == 200 and moved.json()["reschedule_count"] == 1
+    assert world["desk"].post(url + "complete/").status_code == 409  # not started
+    with time_machine.travel(f.local(world["day"], 14, 5)):
+        _reauth(world, "prac")
+        assert world["prac"].post(url + "check-in/").json()["status"] == "checked_in"
+        assert world["prac"].post(url + "complete/").json()["status"] == "completed"
+    assert world["desk"].post(url + "cancel/", {}, "application/json").status_code == 409
+
+
+def test_patient_cancels_own_but_not_inside_the_late_window(world):
+    a = _book(world, client="patient").json()
+    url = f"/api/v1/appointments/{a['id']}/cancel/"
+    assert world["other"].post(url, {}, "application/json").status_code == 404
+    start = f.local(world["day"], 10)
+    with time_machine.travel(start - timedelta(hours=2)):
+        _reauth(world, "patient")
+        late = world["patient"].post(url, {"reason": "ill"}, "application/json")
+    assert late.status_code == 409 and late.json()["code"] == "late-cancel-window"
+    _reauth(world, "patient")
+    ok = world["patient"].post(url, {"reason": "ill"}, "application/json")
+    assert ok.status_code == 200 and ok.json()["status"] == "cancelled"
+    assert "notes" not in ok.json()
+
+
+def test_patients_cannot_check_in_or_complete(world):
+    a = _book(world, client="patient").json()
+    response = world["patient"].post(f"/api/v1/appointments/{a['id']}/check-in/")
+    assert response.status_code == 403
+
+
+def test_lists_filter_and_patients_see_only_their_own(world):
+    mine = _book(world, client="patient").json()
+    theirs = _book(world, client="other", hour=13).json()
+    assert {a["id"] for a in world["patient"].get("/api/v1/appointments/").json()["results"]} == {
+        mine["id"]
+    }
+    assert world["patient"].get(f"/api/v1/appointments/{theirs['id']}/").status_code == 404
+    staff = world["desk"].get("/api/v1/appointments/", {"patient": world["me"].pk}).json()
+    assert [a["id"] for a in staff["results"]] == [mine["id"]]
+    me = world["patient"].get("/api/v1/me/appointments/").json()
+    assert [a["id"] for a in me["results"]] == [mine["id"]]
+    by_patient = world["desk"].get(f"/api/v1/patients/{world['other_patient'].pk}/appointments/")
+    assert [a["id"] for a in by_patient.json()["results"]] == [theirs["id"]]
+    refused = world["patient"].get(f"/api/v1/patients/{world['other_patient'].pk}/appointments/")
+    assert refused.status_code == 403
+    cancelled = world["desk"].get("/api/v1/appointments/", {"status": "cancelled"}).json()
+    assert cancelled["count"] == 0
+
+
+def test_series_endpoint_all_or_nothing_then_partial(world):
+    blocker = _book(world, hour=9).json()
+    world["desk"].post(
+        f"/api/v1/appointments/{blocker['id']}/reschedule/",
+        {"start": (f.local(world["day"], 9) + timedelta(days=14)).isoformat()},
+        "application/json",
+    )
+    body = {"patient": world["other_patient"].pk, "practitioner": world["p"].pk,
+            "appointment_type": world["t"].pk, "start": _at(world, 9),
+            "rrule": "FREQ=WEEKLY;COUNT=3"}  # fmt: skip
+    refused = world["desk"].post("/api/v1/appointment-series/", body, "application/json")
+    assert refused.status_code == 409 and refused.json()["code"] == "series-conflict"
+    assert len(refused.json()["occurrences"]) == 1
+    partial = world["desk"].post(
+        "/api/v1/appointment-series/", {**body, "partial": True}, "application/json"
+    )
+    assert partial.status_code == 201
+    assert len(partial.json()["booked"]) == 2 and len(partial.json()["skipped"]) == 1
+
+
+def test_ics_download_and_practitioner_feed(world):
+    a = _book(world, client="patient", telehealth=True).json()
+    assert a["telehealth_url"].startswith("https://")
+    ics = world["patient"].get(a["ics_url"])
+    assert ics.status_code == 200 and ics["Content-Type"] == "text/calendar"
+    text = ics.content.decode()
+    assert "BEGIN:VEVENT" in text and "DTSTART:" in text and text.count("Z\r\n") >= 2
+    feed = world["prac"].post("/api/v1/calendar-feeds/", {"practitioner": world["p"].pk},
+                              "application/json")  # fmt: skip
+    assert feed.status_code == 201
+    path = feed.json()["url"].split("localhost", 1)[1]
+    calendar = world["anon"].get(path)
+    assert calendar.status_code == 200
+    assert "BEGIN:VEVENT" in calendar.content.decode()
+    assert world["me"].last_name not in calendar.content.decode()  # initials only
+    refused = world["other"].post("/api/v1/calendar-feeds/", {"practitioner": world["p"].pk},
+                                  "application/json")  # fmt: skip
+    assert refused.status_code == 403
+    with in_clinic(world["acme"]):
+        assert CalendarFeed.objects.count() == 1
+
+
+def test_another_clinic_cannot_see_book_or_change_these_appointments(world, globex, make_user,
+                                                                      client_for):  # fmt: skip
+    a = _book(world).json()
+    g_desk = client_for(globex, make_user(globex, "front_desk"))
+    assert g_desk.get(f"/api/v1/appointments/{a['id']}/").status_code == 404
+    assert (
+        g_desk.post(f"/api/v1/appointments/{a['id']}/cancel/", {}, "application/json").status_code
+        == 404
+    )
+    assert g_desk.get("/api/v1/appointments/").json()["count"] == 0
+    booking = g_desk.post("/api/v1/appointments/", {
+        "patient": world["me"].pk, "practitioner": world["p"].pk,
+        "appointment_type": world["t"].pk, "start": _at(world, 15)}, "application/json")  # fmt: skip
+    assert booking.status_code == 400
+    check = g_desk.post("/api/v1/appointments/check/", {
+        "practitioner": world["p"].pk, "start": _at(world, 10),
+        "appointment_type": world["t"].pk}, "application/json")  # fmt: skip
+    assert check.status_code == 400
+    with in_clinic(world["acme"]):
+        assert Appointment.objects.get(pk=a["id"]).status == "booked"
