@@ -282,6 +282,7 @@ def appointment_book(
         series=series,
         smart_job_id=smart_job_id,
     )
+    _lock_practitioner(practitioner)
     try:
         with transaction.atomic():
             appointment.save()
@@ -300,6 +301,17 @@ def appointment_book(
         raise
     _record(appointment, "booked", booked_by, source=source, overbooked=overbook)
     return appointment
+
+
+def _lock_practitioner(practitioner: Practitioner) -> None:
+    """Queue writers of one practitioner's schedule behind each other.
+
+    The exclusion constraint alone is the guarantee, but concurrent inserts of overlapping
+    ranges can deadlock inside PostgreSQL's constraint check; a NO KEY UPDATE lock on the
+    practitioner row (compatible with the foreign-key checks of other inserts) lets them take
+    turns, so a loser always gets a clean 409.
+    """
+    Practitioner.objects.select_for_update(no_key=True).filter(pk=practitioner.pk).exists()
 
 
 def _idempotent_replay(
@@ -409,6 +421,7 @@ def appointment_reschedule(
     appointment.reschedule_count += 1
     if overbook:
         appointment.overbooked, appointment.overbooked_by = True, by
+    _lock_practitioner(appointment.practitioner)
     try:
         with transaction.atomic():
             appointment.save()

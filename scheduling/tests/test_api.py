@@ -81,8 +81,10 @@ def test_availability_for_a_specialty_in_the_requested_zone(world):
     [
         ({"appointment_type": 1, "start": "2027-01-01", "end": "2027-01-02"}, "practitioner"),
         ({"specialty": "x", "appointment_type": 1, "start": "soon", "end": "2027-01-02"}, "start"),
-        ({"specialty": "x", "appointment_type": 1, "start": "2027-01-05", "end": "2027-01-01"}, "end"),
-        ({"specialty": "x", "appointment_type": 1, "start": "2027-01-01", "end": "2027-12-01"}, "end"),
+        ({"specialty": "x", "appointment_type": 1, "start": "2027-01-05",
+          "end": "2027-01-01"}, "end"),
+        ({"specialty": "x", "appointment_type": 1, "start": "2027-01-01",
+          "end": "2027-12-01"}, "end"),
         ({"specialty": "x", "appointment_type": 1, "start": "2027-01-01", "end": "2027-01-02",
           "tz": "Mars/Base"}, "tz"),
         ({"specialty": "x", "appointment_type": 999999, "start": "2027-01-01",
@@ -267,7 +269,8 @@ def test_another_clinic_cannot_see_book_or_change_these_appointments(world, glob
     assert g_desk.get("/api/v1/appointments/").json()["count"] == 0
     booking = g_desk.post("/api/v1/appointments/", {
         "patient": world["me"].pk, "practitioner": world["p"].pk,
-        "appointment_type": world["t"].pk, "start": _at(world, 15)}, "application/json")  # fmt: skip
+        "appointment_type": world["t"].pk, "start": _at(world, 15),
+    }, "application/json")  # fmt: skip
     assert booking.status_code == 400
     check = g_desk.post("/api/v1/appointments/check/", {
         "practitioner": world["p"].pk, "start": _at(world, 10),
