@@ -67,6 +67,7 @@ TENANT_APPS = [
     "accounts",
     "rest_framework_simplejwt.token_blacklist",
     "practice",
+    "authorizations",
     "scheduling",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]

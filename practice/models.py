@@ -238,6 +238,9 @@ class ServiceCode(models.Model):
         blank=True,
         help_text="Minutes per billing unit (15 for timed codes); empty for per-visit codes.",
     )
+    requires_authorization = models.BooleanField(
+        default=False, help_text="Payers require a prior authorization for this code."
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:

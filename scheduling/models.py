@@ -218,6 +218,14 @@ class Appointment(models.Model):
         related_name="appointments",
     )
     smart_job_id = models.UUIDField(null=True, blank=True, db_index=True)
+    unit_reservation = models.OneToOneField(
+        "authorizations.UnitReservation",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="appointment",
+    )
+    authorization_warning = models.CharField(max_length=300, blank=True)
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
 
     class Meta:

@@ -15,6 +15,15 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from psycopg.types.range import Range
 
+from authorizations import selectors as auth_selectors
+from authorizations import services as ledger
+from authorizations.errors import (
+    AuthorizationNotValidError,
+    AuthorizationRequiredError,
+    AuthorizationWeeklyCapError,
+)
+from authorizations.models import AuthorizationLine
+from clinic.errors import ApplicationError
 from clinic.permissions import CLINIC_ADMIN, FRONT_DESK, PRACTITIONER
 from practice.models import ClinicSettings, Location, Patient, Practitioner
 from realtime.groups import group_name, publish
@@ -299,8 +308,102 @@ def appointment_book(
                 end=check.end,
             ) from error
         raise
+    _units_reserve(appointment, by=booked_by)
     _record(appointment, "booked", booked_by, source=source, overbooked=overbook)
     return appointment
+
+
+def _service_date(appointment: Appointment):
+    return appointment.start.astimezone(ZoneInfo(appointment.practitioner.timezone)).date()
+
+
+def _units_needed(appointment: Appointment) -> int:
+    minutes = int((appointment.end - appointment.start).total_seconds() // 60)
+    return ledger.units_for_visit(
+        minutes=minutes, service_code=appointment.appointment_type.service_code
+    )
+
+
+def _no_authorization(appointment: Appointment, day) -> str:
+    """Why no authorization covers this visit (for the refusal or the warning)."""
+    code = appointment.appointment_type.service_code
+    last = (
+        AuthorizationLine.objects.filter(
+            authorization__patient=appointment.patient, service_codes=code
+        )
+        .select_related("authorization")
+        .order_by("-authorization__end_date")
+        .first()
+    )
+    if last is not None and day > last.authorization.end_date:
+        return (
+            f"{day:%d %b %Y} is after the end of authorization {last.authorization.number} "
+            f"({last.authorization.end_date:%d %b %Y})."
+        )
+    if last is not None and day < last.authorization.start_date:
+        return (
+            f"{day:%d %b %Y} is before authorization {last.authorization.number} starts "
+            f"({last.authorization.start_date:%d %b %Y})."
+        )
+    return f"No active authorization covers {code.code} on {day:%d %b %Y}."
+
+
+def _units_reserve(appointment: Appointment, *, by) -> None:
+    """Reserve the visit's units on the patient's authorization, in the booking's transaction.
+
+    No covering authorization: for a code that needs one, the clinic's policy refuses the
+    booking (409) or books it with a warning on the appointment."""
+    code = appointment.appointment_type.service_code
+    if code is None:
+        return
+    day = _service_date(appointment)
+    line = auth_selectors.line_for_visit(
+        patient=appointment.patient, service_code=code, service_date=day
+    )
+    if line is None:
+        if not code.requires_authorization:
+            return
+        reason = _no_authorization(appointment, day)
+        if ClinicSettings.load().authorization_policy == ClinicSettings.AuthorizationPolicy.REFUSE:
+            raise AuthorizationRequiredError(reason)
+        appointment.authorization_warning = reason[:300]
+        appointment.save(update_fields=["authorization_warning"])
+        return
+    appointment.unit_reservation = ledger.units_reserve(
+        line=line,
+        units=_units_needed(appointment),
+        service_date=day,
+        by=by,
+        reference=f"appointment:{appointment.pk}",
+    )
+    appointment.save(update_fields=["unit_reservation"])
+
+
+def _units_release(appointment: Appointment, *, by) -> None:
+    if appointment.unit_reservation_id:
+        ledger.units_release(reservation=appointment.unit_reservation, by=by)
+
+
+def _units_follow(appointment: Appointment, *, by) -> None:
+    """After a reschedule: keep the reservation if the new day is still inside its
+    authorization (and week cap); otherwise move to another line, or refuse."""
+    if appointment.unit_reservation_id is None:
+        if appointment.appointment_type.service_code is not None:
+            _units_reserve(appointment, by=by)
+        return
+    day = _service_date(appointment)
+    try:
+        appointment.unit_reservation = ledger.units_move(
+            reservation=appointment.unit_reservation,
+            service_date=day,
+            units=_units_needed(appointment),
+            by=by,
+        )
+    except (AuthorizationNotValidError, AuthorizationWeeklyCapError):
+        ledger.units_release(reservation=appointment.unit_reservation, by=by)
+        appointment.unit_reservation = None
+        appointment.save(update_fields=["unit_reservation"])
+        _units_reserve(appointment, by=by)
 
 
 def _lock_practitioner(practitioner: Practitioner) -> None:
@@ -332,7 +435,7 @@ def _idempotent_replay(
 def _lock(appointment: Appointment) -> Appointment:
     return (
         Appointment.objects.select_for_update(of=("self",))
-        .select_related("practitioner", "patient", "appointment_type")
+        .select_related("practitioner", "patient", "appointment_type__service_code")
         .get(pk=appointment.pk)
     )
 
@@ -376,6 +479,7 @@ def appointment_cancel(
     appointment.cancellation_reason = reason[:300]
     appointment.is_late_cancel = late
     appointment.save()
+    _units_release(appointment, by=by)
     _record(appointment, "cancelled", by, reason=reason, late=late)
     return appointment
 
@@ -435,6 +539,7 @@ def appointment_reschedule(
                 exclude_id=appointment.pk,
             ) from error
         raise
+    _units_follow(appointment, by=by)
     _record(appointment, "rescheduled", by, previous=previous)
     return appointment
 
@@ -460,6 +565,10 @@ def _transition(
     if to == Status.COMPLETED:
         appointment.completed_at = now
     appointment.save()
+    if appointment.unit_reservation_id and to == Status.COMPLETED:
+        ledger.units_consume(reservation=appointment.unit_reservation, by=by)
+    elif appointment.unit_reservation_id and to == Status.NO_SHOW:
+        ledger.units_release(reservation=appointment.unit_reservation, by=by)
     _record(appointment, to, by)
     return appointment
 
@@ -582,7 +691,7 @@ def appointment_series_book(
                     now=now,
                 )
             )
-        except (SlotUnavailableError, BookingRefusedError) as error:
+        except ApplicationError as error:  # any refusal of one occurrence
             skipped.append(
                 {
                     "start": moment.isoformat(),

@@ -129,12 +129,12 @@ def test_raw_sql_overlapping_insert_is_refused_by_postgres(setup):
     columns = (
         'practitioner_id, patient_id, appointment_type_id, location_id, start, "end", blocked, '
         "status, source, is_telehealth, telehealth_url, notes, created_at, updated_at, overbooked, "
-        "cancellation_reason, is_late_cancel, reschedule_count, uid"
+        "cancellation_reason, is_late_cancel, reschedule_count, uid, authorization_warning"
     )
     sql = (
         f"INSERT INTO scheduling_appointment ({columns}) VALUES (%s, %s, %s, %s, %s, %s, "
         "tstzrange(%s, %s), 'booked', 'staff', false, '', '', now(), now(), false, '', false, 0, "
-        "gen_random_uuid())"
+        "gen_random_uuid(), '')"
     )
     start = a.start + timedelta(minutes=30)
     end = start + timedelta(hours=1)

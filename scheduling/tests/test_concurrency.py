@@ -67,7 +67,7 @@ def test_fifty_threads_booking_overlapping_slots_never_overlap(committed_acme):
     outcomes = _race(committed_acme, jobs, {"p": p, "t": t})
     assert not [o for o in outcomes if o.startswith("error")], outcomes
     booked = outcomes.count("booked")
-    assert booked >= 4 and booked + outcomes.count("409") == 50
+    assert booked >= 3 and booked + outcomes.count("409") == 50  # each visit blocks 115 min
     with in_clinic(committed_acme):
         rows = list(Appointment.objects.filter(practitioner=p).order_by("start"))
         assert len(rows) == booked

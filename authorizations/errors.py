@@ -1,0 +1,33 @@
+from clinic.errors import ApplicationError
+
+
+class AuthorizationExhaustedError(ApplicationError):
+    status = 409
+    code = "authorization-exhausted"
+    title = "Not enough authorized units"
+
+
+class AuthorizationWeeklyCapError(ApplicationError):
+    status = 409
+    code = "authorization-weekly-cap"
+    title = "Weekly unit cap reached"
+
+
+class AuthorizationNotValidError(ApplicationError):
+    """The authorization does not cover that date, or is not active."""
+
+    status = 409
+    code = "authorization-not-valid"
+    title = "Authorization does not cover this visit"
+
+
+class AuthorizationRequiredError(ApplicationError):
+    status = 409
+    code = "authorization-required"
+    title = "Authorization required"
+
+
+class ReservationStateError(ApplicationError):
+    status = 409
+    code = "reservation-state"
+    title = "Reservation cannot change this way"

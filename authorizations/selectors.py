@@ -1,0 +1,117 @@
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db.models import F, Prefetch, QuerySet, Sum
+from django.utils import timezone
+
+from practice.models import Patient, ServiceCode
+
+from .models import Authorization, AuthorizationLine, UnitReservation
+
+LIVE = (Authorization.Status.ACTIVE, Authorization.Status.EXHAUSTED)
+
+
+def line_for_visit(
+    *, patient: Patient, service_code: ServiceCode, service_date: date
+) -> AuthorizationLine | None:
+    """The line that pays for this visit: a live authorization of the patient covering the
+    date, with a line for the code. When several do, the one ending first (units that expire
+    soonest are used first)."""
+    return (
+        AuthorizationLine.objects.filter(
+            authorization__patient=patient,
+            authorization__status__in=LIVE,
+            authorization__start_date__lte=service_date,
+            authorization__end_date__gte=service_date,
+            service_codes=service_code,
+        )
+        .select_related("authorization")
+        .order_by("authorization__end_date", "id")
+        .first()
+    )
+
+
+def patient_has_authorization_for(*, patient: Patient, service_code: ServiceCode) -> bool:
+    return AuthorizationLine.objects.filter(
+        authorization__patient=patient, service_codes=service_code
+    ).exists()
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str  # "threshold" or "expiring"
+    message: str
+
+
+def authorization_alerts(authorization: Authorization, *, today: date | None = None) -> list[Alert]:
+    """Lines at or above the threshold, and expiry within the alert window (lines prefetched)."""
+    today = today or timezone.localdate()
+    alerts = []
+    if authorization.status in LIVE:
+        for line in authorization.lines.all():
+            if line.percent_used >= authorization.alert_threshold_percent:
+                alerts.append(
+                    Alert(
+                        "threshold",
+                        f"{line.percent_used:g}% of {line.units_authorized} units used or "
+                        f"scheduled ({line.units_remaining} left).",
+                    )
+                )
+        days_left = (authorization.end_date - today).days
+        if 0 <= days_left <= authorization.alert_days_before_expiry:
+            alerts.append(Alert("expiring", f"Expires in {days_left} day(s)."))
+    return alerts
+
+
+def authorization_list() -> QuerySet[Authorization]:
+    return Authorization.objects.select_related("patient", "coverage__payer").prefetch_related(
+        Prefetch("lines", queryset=AuthorizationLine.objects.prefetch_related("service_codes"))
+    )
+
+
+def authorizations_expiring(*, within_days: int, today: date | None = None) -> QuerySet:
+    today = today or timezone.localdate()
+    return authorization_list().filter(
+        status__in=LIVE, end_date__gte=today, end_date__lte=today + timedelta(days=within_days)
+    )
+
+
+def authorizations_over_threshold() -> QuerySet:
+    """Live authorizations with a line at or above the authorization's threshold."""
+    return (
+        authorization_list()
+        .filter(
+            status__in=LIVE,
+            lines__units_authorized__gt=0,
+        )
+        .filter(
+            lines__units_scheduled__gte=(
+                F("lines__units_authorized") * F("alert_threshold_percent") / 100.0
+                - F("lines__units_used")
+            )
+        )
+        .distinct()
+    )
+
+
+def ledger_mismatches() -> list[int]:
+    """Lines whose counters differ from their ledger's sums. Must be empty, always."""
+    bad = []
+    sums = {
+        (row["line_id"], row["state"]): row["total"]
+        for row in UnitReservation.objects.values("line_id", "state").annotate(total=Sum("units"))
+    }
+    for line in AuthorizationLine.objects.values("id", "units_scheduled", "units_used"):
+        scheduled = sums.get((line["id"], UnitReservation.State.RESERVED), 0)
+        used = sums.get((line["id"], UnitReservation.State.CONSUMED), 0)
+        if (scheduled, used) != (line["units_scheduled"], line["units_used"]):
+            bad.append(line["id"])
+    return bad
+
+
+def lines_overdrawn() -> list[int]:
+    return list(
+        AuthorizationLine.objects.filter(
+            units_scheduled__gt=F("units_authorized") - F("units_used")
+        ).values_list("id", flat=True)
+    )

@@ -1,0 +1,304 @@
+"""The unit ledger: reserve, release, consume, move. Each function owns its transaction.
+
+A line is never overdrawn because the reservation is one conditional UPDATE
+(`... WHERE units_scheduled + units_used + n <= units_authorized`) in the same transaction as
+its ledger row; a CHECK constraint backs it. Lines with a weekly cap are row-locked first so
+the week's sum and the update are one decision.
+"""
+
+import math
+from datetime import date, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from practice.models import ClinicSettings, ServiceCode
+
+from .errors import (
+    AuthorizationExhaustedError,
+    AuthorizationNotValidError,
+    AuthorizationWeeklyCapError,
+    ReservationStateError,
+)
+from .models import Authorization, AuthorizationLine, UnitReservation
+
+State = UnitReservation.State
+
+
+def units_for_visit(*, minutes: int, service_code: ServiceCode, rounding: str | None = None) -> int:
+    """Billing units of a visit: minutes / the code's unit length, rounded by the clinic's rule
+    (default up); per-visit codes count 1."""
+    if not service_code.unit_minutes:
+        return 1
+    rounding = rounding or ClinicSettings.load().unit_rounding
+    exact = minutes / service_code.unit_minutes
+    if rounding == ClinicSettings.UnitRounding.DOWN:
+        return max(1, math.floor(exact))
+    if rounding == ClinicSettings.UnitRounding.NEAREST:
+        return max(1, math.floor(exact + 0.5))
+    return max(1, math.ceil(exact))
+
+
+def _week(day: date) -> tuple[date, date]:
+    monday = day - timedelta(days=day.weekday())
+    return monday, monday + timedelta(days=6)
+
+
+def _exhausted(line: AuthorizationLine, units: int) -> AuthorizationExhaustedError:
+    line.refresh_from_db(fields=["units_scheduled", "units_used", "units_authorized"])
+    left = line.units_remaining
+    return AuthorizationExhaustedError(
+        f"Authorization {line.authorization.number} has {left} unit(s) left; {units} needed.",
+        extra={"units_left": left, "units_requested": units, "line": line.pk},
+    )
+
+
+def _check_dates(line: AuthorizationLine, service_date: date) -> None:
+    authorization = line.authorization
+    if authorization.status not in (Authorization.Status.ACTIVE, Authorization.Status.EXHAUSTED):
+        raise AuthorizationNotValidError(
+            f"Authorization {authorization.number} is {authorization.get_status_display().lower()}."
+        )
+    if not authorization.start_date <= service_date <= authorization.end_date:
+        raise AuthorizationNotValidError(
+            f"{service_date:%d %b %Y} is outside authorization {authorization.number} "
+            f"({authorization.start_date:%d %b %Y} – {authorization.end_date:%d %b %Y}).",
+            extra={"start_date": authorization.start_date, "end_date": authorization.end_date},
+        )
+
+
+def _check_weekly_cap(
+    line: AuthorizationLine, units: int, service_date: date, exclude=None
+) -> None:
+    monday, sunday = _week(service_date)
+    taken = UnitReservation.objects.filter(
+        line=line,
+        state__in=(State.RESERVED, State.CONSUMED),
+        service_date__range=(monday, sunday),
+    )
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude.pk)
+    week_total = taken.aggregate(total=Sum("units"))["total"] or 0
+    if week_total + units > line.weekly_cap:
+        raise AuthorizationWeeklyCapError(
+            f"Authorization {line.authorization.number} allows {line.weekly_cap} units a week; "
+            f"the week of {monday:%d %b} already has {week_total}.",
+            extra={
+                "weekly_cap": line.weekly_cap,
+                "week_units": week_total,
+                "units_requested": units,
+            },
+        )
+
+
+def _take(line: AuthorizationLine, *, scheduled: int = 0, used: int = 0) -> bool:
+    """The conditional UPDATE: add to the counters only if the line stays within its units."""
+    need = scheduled + used
+    return bool(
+        AuthorizationLine.objects.filter(
+            pk=line.pk,
+            units_scheduled__lte=F("units_authorized") - F("units_used") - need,
+        ).update(
+            units_scheduled=F("units_scheduled") + scheduled, units_used=F("units_used") + used
+        )
+    )
+
+
+@transaction.atomic
+def units_reserve(
+    *,
+    line: AuthorizationLine,
+    units: int,
+    service_date: date,
+    by=None,
+    reference: str = "",
+    idempotency_key: str | None = None,
+) -> UnitReservation:
+    """Reserve `units` for a visit on `service_date`. Raises AuthorizationExhaustedError (409,
+    with the units left), AuthorizationWeeklyCapError or AuthorizationNotValidError; nothing is
+    written then. A repeated idempotency key returns the first reservation."""
+    if idempotency_key:
+        existing = UnitReservation.objects.filter(
+            line=line, idempotency_key=idempotency_key
+        ).first()
+        if existing is not None:
+            return existing
+    _check_dates(line, service_date)
+    if line.weekly_cap:
+        AuthorizationLine.objects.select_for_update().filter(pk=line.pk).exists()
+        _check_weekly_cap(line, units, service_date)
+    if not _take(line, scheduled=units):
+        raise _exhausted(line, units)
+    try:
+        with transaction.atomic():
+            reservation = UnitReservation.objects.create(
+                line=line,
+                units=units,
+                service_date=service_date,
+                reference=reference,
+                idempotency_key=idempotency_key or None,
+                created_by=by,
+            )
+    except IntegrityError:
+        # A concurrent request with the same key won: give our units back, return theirs.
+        AuthorizationLine.objects.filter(pk=line.pk).update(
+            units_scheduled=F("units_scheduled") - units
+        )
+        return UnitReservation.objects.get(line=line, idempotency_key=idempotency_key)
+    authorization_refresh_status(authorization=line.authorization)
+    return reservation
+
+
+def _locked(reservation: UnitReservation) -> UnitReservation:
+    return (
+        UnitReservation.objects.select_for_update(of=("self",))
+        .select_related("line__authorization")
+        .get(pk=reservation.pk)
+    )
+
+
+@transaction.atomic
+def units_release(*, reservation: UnitReservation, by=None) -> UnitReservation:
+    """Give reserved units back (cancel, no-show). Releasing twice is a no-op; releasing
+    consumed units is refused."""
+    reservation = _locked(reservation)
+    if reservation.state == State.RELEASED:
+        return reservation
+    if reservation.state != State.RESERVED:
+        raise ReservationStateError("Consumed units cannot be released.")
+    AuthorizationLine.objects.filter(pk=reservation.line_id).update(
+        units_scheduled=F("units_scheduled") - reservation.units
+    )
+    reservation.state = State.RELEASED
+    reservation.released_at = timezone.now()
+    reservation.changed_by = by
+    reservation.save(update_fields=["state", "released_at", "changed_by", "updated_at"])
+    authorization_refresh_status(authorization=reservation.line.authorization)
+    return reservation
+
+
+@transaction.atomic
+def units_consume(*, reservation: UnitReservation, by=None) -> UnitReservation:
+    """Turn reserved units into used ones (a completed visit). Idempotent; refused for
+    released units."""
+    reservation = _locked(reservation)
+    if reservation.state == State.CONSUMED:
+        return reservation
+    if reservation.state != State.RESERVED:
+        raise ReservationStateError("Released units cannot be consumed; reserve them again.")
+    AuthorizationLine.objects.filter(pk=reservation.line_id).update(
+        units_scheduled=F("units_scheduled") - reservation.units,
+        units_used=F("units_used") + reservation.units,
+    )
+    reservation.state = State.CONSUMED
+    reservation.consumed_at = timezone.now()
+    reservation.changed_by = by
+    reservation.save(update_fields=["state", "consumed_at", "changed_by", "updated_at"])
+    authorization_refresh_status(authorization=reservation.line.authorization)
+    return reservation
+
+
+@transaction.atomic
+def units_use(
+    *,
+    line: AuthorizationLine,
+    units: int,
+    service_date: date,
+    by=None,
+    reference: str = "",
+    idempotency_key: str | None = None,
+) -> UnitReservation:
+    """Record units rendered without a prior reservation (e.g. reported by an integrator)."""
+    if idempotency_key:
+        existing = UnitReservation.objects.filter(
+            line=line, idempotency_key=idempotency_key
+        ).first()
+        if existing is not None:
+            return existing
+    _check_dates(line, service_date)
+    if line.weekly_cap:
+        AuthorizationLine.objects.select_for_update().filter(pk=line.pk).exists()
+        _check_weekly_cap(line, units, service_date)
+    if not _take(line, used=units):
+        raise _exhausted(line, units)
+    reservation = UnitReservation.objects.create(
+        line=line,
+        units=units,
+        service_date=service_date,
+        state=State.CONSUMED,
+        consumed_at=timezone.now(),
+        reference=reference,
+        idempotency_key=idempotency_key or None,
+        created_by=by,
+    )
+    authorization_refresh_status(authorization=line.authorization)
+    return reservation
+
+
+@transaction.atomic
+def units_move(
+    *, reservation: UnitReservation, service_date: date, units: int | None = None, by=None
+) -> UnitReservation:
+    """A rescheduled visit: keep the reservation when the new date is still inside its
+    authorization (and week cap), else raise so the caller can look for another line."""
+    reservation = _locked(reservation)
+    if reservation.state != State.RESERVED:
+        raise ReservationStateError("Only reserved units move with a visit.")
+    line = reservation.line
+    units = units or reservation.units
+    _check_dates(line, service_date)
+    if line.weekly_cap:
+        AuthorizationLine.objects.select_for_update().filter(pk=line.pk).exists()
+        _check_weekly_cap(line, units, service_date, exclude=reservation)
+    extra = units - reservation.units
+    if extra > 0 and not _take(line, scheduled=extra):
+        raise _exhausted(line, extra)
+    if extra < 0:
+        AuthorizationLine.objects.filter(pk=line.pk).update(
+            units_scheduled=F("units_scheduled") + extra
+        )
+    reservation.service_date = service_date
+    reservation.units = units
+    reservation.changed_by = by
+    reservation.save(update_fields=["service_date", "units", "changed_by", "updated_at"])
+    return reservation
+
+
+def authorization_refresh_status(*, authorization: Authorization, today: date | None = None) -> str:
+    """Status follows the dates and counters: expired after the end date, exhausted when no
+    line has units left, active again when units come back. Manual states stay."""
+    if authorization.status in (
+        Authorization.Status.PENDING,
+        Authorization.Status.CANCELLED,
+        Authorization.Status.DENIED,
+    ):
+        return authorization.status
+    today = today or timezone.localdate()
+    if today > authorization.end_date:
+        status = Authorization.Status.EXPIRED
+    else:
+        left = AuthorizationLine.objects.filter(authorization=authorization).values_list(
+            "units_authorized", "units_scheduled", "units_used"
+        )
+        exhausted = all(total - scheduled - used <= 0 for total, scheduled, used in left)
+        status = (
+            Authorization.Status.EXHAUSTED if exhausted and left else Authorization.Status.ACTIVE
+        )
+    if status != authorization.status:
+        Authorization.objects.filter(pk=authorization.pk).update(status=status)
+        authorization.status = status
+    return status
+
+
+def authorizations_refresh_all(*, today: date | None = None) -> int:
+    """Daily: bring every live authorization's status up to date. Returns how many changed."""
+    changed = 0
+    live = Authorization.objects.filter(
+        status__in=(Authorization.Status.ACTIVE, Authorization.Status.EXHAUSTED)
+    )
+    for authorization in live:
+        before = authorization.status
+        if authorization_refresh_status(authorization=authorization, today=today) != before:
+            changed += 1
+    return changed
