@@ -302,3 +302,42 @@ def authorizations_refresh_all(*, today: date | None = None) -> int:
         if authorization_refresh_status(authorization=authorization, today=today) != before:
             changed += 1
     return changed
+
+
+def authorization_alerts_send(*, clinic_name: str, today: date | None = None) -> int:
+    """Refresh statuses, then email the clinic's front desk one digest of the authorizations
+    at or above their threshold or expiring soon. Returns the number of authorizations listed."""
+    from django.contrib.auth import get_user_model
+    from django.core.mail import send_mail
+
+    from .selectors import authorization_alerts, authorization_list
+
+    today = today or timezone.localdate()
+    authorizations_refresh_all(today=today)
+    listed = []
+    for authorization in authorization_list().filter(
+        status__in=(Authorization.Status.ACTIVE, Authorization.Status.EXHAUSTED)
+    ):
+        alerts = authorization_alerts(authorization, today=today)
+        if alerts:
+            messages = "; ".join(alert.message for alert in alerts)
+            listed.append(f"- {authorization.patient} · {authorization.number}: {messages}")
+    recipients = list(
+        get_user_model()
+        .objects.filter(groups__name="front_desk", is_active=True)
+        .values_list("email", flat=True)
+    )
+    if listed and recipients:
+        send_mail(
+            subject=f"{clinic_name}: {len(listed)} authorization(s) need attention",
+            message="\n".join(
+                [
+                    f"Authorizations at their alert threshold or expiring soon ({today}):",
+                    "",
+                    *listed,
+                ]
+            ),
+            from_email=None,
+            recipient_list=recipients,
+        )
+    return len(listed)

@@ -11,6 +11,7 @@ from . import views
 api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("practice.api.urls")),
+    path("", include("authorizations.api.urls")),
     path("", include("scheduling.api.urls")),
 ]
 

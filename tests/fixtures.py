@@ -192,9 +192,9 @@ def _wait_for_worker(timeout: float = 30.0) -> None:
     raise RuntimeError("the test Celery worker did not come up")
 
 
-def start_worker(*extra: str, name: str = "w1") -> subprocess.Popen:
+def start_worker(*extra: str, name: str = "w1", env: dict | None = None) -> subprocess.Popen:
     """A real Celery worker process on this run's private queue, using the test database."""
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     db = settings.DATABASES["default"]
     port = f":{db['PORT']}" if db.get("PORT") else ""
     env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST']}{port}/{db['NAME']}"
@@ -218,9 +218,21 @@ def stop_worker(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup) -> Iterator[subprocess.Popen]:
+def worker_mail_dir(tmp_path_factory) -> Path:
+    """Where the session worker's emails land (Django's file backend)."""
+    return tmp_path_factory.mktemp("worker-mail")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, worker_mail_dir) -> Iterator[subprocess.Popen]:
     """One real worker for the session (prefork, 2 processes)."""
-    proc = start_worker("--concurrency=2")
+    proc = start_worker(
+        "--concurrency=2",
+        env={
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(worker_mail_dir),
+        },
+    )
     try:
         _wait_for_worker()
         yield proc

@@ -1,0 +1,110 @@
+from datetime import timedelta
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.html import format_html
+
+from .models import Authorization, AuthorizationLine, UnitReservation
+from .selectors import LIVE, authorizations_over_threshold
+
+
+def utilisation_bar(line: AuthorizationLine) -> str:
+    used = 100 * line.units_used / line.units_authorized if line.units_authorized else 0
+    scheduled = 100 * line.units_scheduled / line.units_authorized if line.units_authorized else 0
+    return format_html(
+        '<div title="{} used, {} scheduled, {} left of {}" style="width:12rem;height:.8rem;'
+        'background:#e5e7eb;border-radius:4px;overflow:hidden;display:flex">'
+        '<span style="width:{}%;background:#2563eb"></span>'
+        '<span style="width:{}%;background:#93c5fd"></span></div>'
+        "<small>{} / {} units ({}%)</small>",
+        line.units_used,
+        line.units_scheduled,
+        line.units_remaining,
+        line.units_authorized,
+        round(used, 1),
+        round(scheduled, 1),
+        line.units_used + line.units_scheduled,
+        line.units_authorized,
+        line.percent_used,
+    )
+
+
+class AlertFilter(admin.SimpleListFilter):
+    title = "alerts"
+    parameter_name = "alert"
+
+    def lookups(self, request, model_admin):
+        return [("threshold", "At or above threshold"), ("expiring", "Expiring soon (30 days)")]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        if self.value() == "threshold":
+            return queryset.filter(pk__in=authorizations_over_threshold().values("pk"))
+        if self.value() == "expiring":
+            today = timezone.localdate()
+            return queryset.filter(
+                status__in=LIVE, end_date__gte=today, end_date__lte=today + timedelta(days=30)
+            )
+        return queryset
+
+
+class LineInline(admin.TabularInline):
+    model = AuthorizationLine
+    extra = 0
+    fields = ["service_codes", "units_authorized", "weekly_cap", "utilisation"]
+    readonly_fields = ["utilisation"]
+    filter_horizontal = ["service_codes"]
+
+    @admin.display(description="Utilisation")
+    def utilisation(self, obj: AuthorizationLine) -> str:
+        return utilisation_bar(obj) if obj.pk else "—"
+
+
+@admin.register(Authorization)
+class AuthorizationAdmin(admin.ModelAdmin):
+    list_display = ["number", "patient", "payer", "start_date", "end_date", "status", "usage"]
+    list_filter = [AlertFilter, "status", "coverage__payer"]
+    search_fields = ["number", "patient__last_name", "patient__first_name"]
+    date_hierarchy = "end_date"
+    raw_id_fields = ["patient", "coverage"]
+    inlines = [LineInline]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("patient", "coverage__payer")
+            .prefetch_related("lines")
+        )
+
+    @admin.display(description="Payer")
+    def payer(self, obj: Authorization) -> str:
+        return obj.coverage.payer.name
+
+    @admin.display(description="Units")
+    def usage(self, obj: Authorization) -> str:
+        lines = list(obj.lines.all())
+        return format_html("".join(str(utilisation_bar(line)) for line in lines)) if lines else "—"
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # cancel instead: the ledger keeps its history
+
+
+@admin.register(UnitReservation)
+class UnitReservationAdmin(admin.ModelAdmin):
+    """The ledger, read-only: every unit explained."""
+
+    list_display = ["created_at", "line", "units", "state", "service_date", "reference"]
+    list_filter = ["state"]
+    search_fields = ["reference", "line__authorization__number"]
+    date_hierarchy = "service_date"
+    list_select_related = ["line__authorization"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,108 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from authorizations.models import Authorization, UnitReservation
+from authorizations.tests import factories as af
+from scheduling.tests import factories as f
+from tests.fixtures import in_clinic
+
+
+@pytest.fixture
+def ctx(acme, make_user, client_for):
+    pat_user = make_user(acme, "patient")
+    with in_clinic(acme):
+        code = f.service_code("97153", 15)
+        patient = f.patient(user=pat_user)
+        auth, line = af.authorization(patient, code, units=40, threshold=80)
+        coverage = af.coverage(patient)
+    return {
+        "desk": client_for(acme, make_user(acme, "front_desk")),
+        "integrator": client_for(acme, make_user(acme, "integrator")),
+        "biller": client_for(acme, make_user(acme, "biller")),
+        "patient": client_for(acme, pat_user),
+        "other": client_for(acme, make_user(acme, "patient")),
+        "auth": auth, "line": line, "patient_obj": patient, "coverage": coverage, "acme": acme,
+    }  # fmt: skip
+
+
+def _line_url(ctx, action):
+    return f"/api/v1/authorizations/{ctx['auth'].pk}/lines/{ctx['line'].pk}/{action}/"
+
+
+def test_list_retrieve_with_lines_counters_remaining_and_alerts(ctx):
+    ctx["integrator"].post(_line_url(ctx, "reserve"), {"units": 33}, "application/json")
+    body = ctx["biller"].get(f"/api/v1/authorizations/{ctx['auth'].pk}/").json()
+    [line] = body["lines"]
+    assert (line["units_scheduled"], line["units_remaining"], line["percent_used"]) == (33, 7, 82.5)
+    assert [a["kind"] for a in body["alerts"]] == ["threshold"]
+    listed = ctx["desk"].get("/api/v1/authorizations/", {"alert": "true"}).json()
+    assert [a["id"] for a in listed["results"]] == [ctx["auth"].pk]
+    assert ctx["desk"].get("/api/v1/authorizations/", {"expiring": 30}).json()["count"] == 0
+
+
+def test_patient_sees_own_authorizations_only_and_cannot_write(ctx):
+    assert ctx["patient"].get("/api/v1/authorizations/").json()["count"] == 1
+    assert ctx["other"].get("/api/v1/authorizations/").json()["count"] == 0
+    assert ctx["other"].get(f"/api/v1/authorizations/{ctx['auth'].pk}/").status_code == 404
+    assert (
+        ctx["patient"].post(_line_url(ctx, "reserve"), {"units": 1}, "application/json").status_code
+        == 403
+    )
+
+
+def test_staff_create_with_lines_and_bad_input_names_the_field(ctx):
+    today = timezone.localdate()
+    body = {
+        "patient": ctx["patient_obj"].pk, "coverage": ctx["coverage"].pk, "number": "NEW-1",
+        "start_date": today.isoformat(), "end_date": (today + timedelta(days=90)).isoformat(),
+        "lines": [{"service_codes": ["97153"], "units_authorized": 96, "weekly_cap": 12}],
+    }  # fmt: skip
+    created = ctx["desk"].post("/api/v1/authorizations/", body, "application/json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["lines"][0]["units_remaining"] == 96
+    bad = dict(body, number="NEW-2", end_date=(today - timedelta(days=1)).isoformat())
+    refused = ctx["desk"].post("/api/v1/authorizations/", bad, "application/json")
+    assert refused.status_code == 400 and "end_date" in refused.json()["errors"]
+    assert (
+        ctx["biller"].post("/api/v1/authorizations/", body, "application/json").status_code == 403
+    )
+    with in_clinic(ctx["acme"]):
+        assert not Authorization.objects.filter(number="NEW-2").exists()
+
+
+def test_reserve_release_consume_endpoints_with_idempotency(ctx):
+    client = ctx["integrator"]
+    first = client.post(_line_url(ctx, "reserve"), {"units": 10}, "application/json",
+                        HTTP_IDEMPOTENCY_KEY="r-1")  # fmt: skip
+    again = client.post(_line_url(ctx, "reserve"), {"units": 10}, "application/json",
+                        HTTP_IDEMPOTENCY_KEY="r-1")  # fmt: skip
+    assert first.status_code == 201 and again.json()["id"] == first.json()["id"]
+    second = client.post(_line_url(ctx, "reserve"), {"units": 10}, "application/json").json()
+    consumed = client.post(_line_url(ctx, "consume"), {"reservation": first.json()["id"]},
+                           "application/json")  # fmt: skip
+    assert consumed.json()["state"] == "consumed"
+    released = client.post(_line_url(ctx, "release"), {"reservation": second["id"]},
+                           "application/json")  # fmt: skip
+    assert released.json()["state"] == "released"
+    used = client.post(_line_url(ctx, "consume"), {"units": 5}, "application/json")
+    assert used.status_code == 201 and used.json()["state"] == "consumed"
+    too_much = client.post(_line_url(ctx, "reserve"), {"units": 26}, "application/json")
+    assert too_much.status_code == 409
+    assert too_much.json()["code"] == "authorization-exhausted"
+    assert too_much.json()["units_left"] == 25
+    ctx["line"].refresh_from_db()
+    assert (ctx["line"].units_scheduled, ctx["line"].units_used) == (0, 15)
+    missing = client.post(_line_url(ctx, "release"), {}, "application/json")
+    assert missing.status_code == 400 and "reservation" in missing.json()["errors"]
+
+
+def test_another_clinic_cannot_see_or_draw_on_these_units(ctx, globex, make_user, client_for):
+    foreign = client_for(globex, make_user(globex, "integrator"))
+    assert foreign.get(f"/api/v1/authorizations/{ctx['auth'].pk}/").status_code == 404
+    assert (
+        foreign.post(_line_url(ctx, "reserve"), {"units": 1}, "application/json").status_code == 404
+    )
+    with in_clinic(ctx["acme"]):
+        assert UnitReservation.objects.count() == 0
