@@ -11,14 +11,17 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from realtime.routing import websocket_urlpatterns  # noqa: E402
-from realtime.tenancy import ClinicWebsocketMiddleware  # noqa: E402
+from realtime.routing import websocket_urlpatterns as realtime_routes  # noqa: E402
+from realtime.tenancy import ClinicAuthMiddleware, ClinicWebsocketMiddleware  # noqa: E402
+from scheduling.routing import websocket_urlpatterns as scheduling_routes  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
-            ClinicWebsocketMiddleware(URLRouter(websocket_urlpatterns))
+            ClinicWebsocketMiddleware(
+                ClinicAuthMiddleware(URLRouter(realtime_routes + scheduling_routes))
+            )
         ),
     }
 )

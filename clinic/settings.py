@@ -257,7 +257,16 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redelivers an unacknowledged task after this many seconds (a killed worker's job).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 300)}
 CELERY_TASK_TENANT_CACHE_SECONDS = 30
+# Smart booking: worker processes (for the completion estimate), stuck-job sweep, test hook.
+# Queue of the smart-booking task (by default the main queue; a deployment may give it
+# dedicated workers so bulk tasks never delay a patient watching the status page).
+SMART_BOOKING_QUEUE = env("SMART_BOOKING_QUEUE", default=CELERY_TASK_DEFAULT_QUEUE)
+SMART_BOOKING_WORKERS = env.int("SMART_BOOKING_WORKERS", default=2)
+SMART_BOOKING_STEP_DELAY = env.float("SMART_BOOKING_STEP_DELAY", default=0.0)
+SMART_BOOKING_STUCK_SECONDS = env.int("SMART_BOOKING_STUCK_SECONDS", default=60)
+
 CELERY_BEAT_SCHEDULE = {
+    "smart-booking-sweep": {"task": "scheduling.sweep_smart_bookings", "schedule": 30.0},
     "authorization-alerts": {
         "task": "authorizations.daily_alerts",
         "schedule": crontab(hour=11, minute=0),  # 06:00 in New York, 11:00 in Dublin

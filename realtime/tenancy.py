@@ -67,3 +67,84 @@ async def _refuse(receive, send, code: int) -> None:
     if message["type"] == "websocket.connect":
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.close", "code": code})
+
+
+def _cookie(headers: dict, name: str) -> str | None:
+    from http.cookies import SimpleCookie
+
+    raw = headers.get(b"cookie", b"").decode("latin-1")
+    morsel = SimpleCookie(raw).get(name) if raw else None
+    return morsel.value if morsel else None
+
+
+def _token_from(scope: dict, headers: dict) -> tuple[str | None, str | None]:
+    """A JWT from `?token=` or from `Sec-WebSocket-Protocol: bearer, <token>`; returns the
+    token and the subprotocol to accept (browsers require the echo)."""
+    from urllib.parse import parse_qs
+
+    query = parse_qs(scope.get("query_string", b"").decode())
+    if query.get("token"):
+        return query["token"][0], None
+    protocols = [p.strip() for p in headers.get(b"sec-websocket-protocol", b"").decode().split(",")]
+    if len(protocols) >= 2 and protocols[0].lower() in ("bearer", "access_token"):
+        return protocols[1], protocols[0]
+    return None, None
+
+
+@database_sync_to_async
+def _user_for(clinic: Clinic, token: str | None, session_key: str | None):
+    """The user of this clinic behind a JWT or a session cookie (resolved in its schema)."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import (
+        BACKEND_SESSION_KEY,
+        HASH_SESSION_KEY,
+        SESSION_KEY,
+        get_user_model,
+    )
+    from django.contrib.auth.models import AnonymousUser
+    from django.utils.crypto import constant_time_compare
+
+    with schema_context(clinic.schema_name):
+        if token:
+            from accounts.auth import ClinicJWTAuthentication
+
+            auth = ClinicJWTAuthentication()
+            try:
+                validated = auth.get_validated_token(token.encode())
+                return auth.get_user(validated)
+            except Exception:  # noqa: BLE001  (any invalid token is simply no user)
+                return AnonymousUser()
+        if session_key:
+            store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+            user_id = store.get(SESSION_KEY)
+            if user_id and store.get(BACKEND_SESSION_KEY):
+                user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+                if user and constant_time_compare(
+                    store.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()
+                ):
+                    return user
+    from django.contrib.auth.models import AnonymousUser
+
+    return AnonymousUser()
+
+
+class ClinicAuthMiddleware:
+    """Puts `user` (of the scope's clinic) into the scope, from a JWT (query parameter or
+    subprotocol) or the session cookie. Must run inside ClinicWebsocketMiddleware."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "websocket":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers", []))
+        from django.conf import settings
+
+        token, subprotocol = _token_from(scope, headers)
+        session_key = _cookie(headers, settings.SESSION_COOKIE_NAME)
+        user = await _user_for(scope["clinic"], token, session_key)
+        scope = dict(scope, user=user, accepted_subprotocol=subprotocol)
+        return await self.app(scope, receive, send)

@@ -308,3 +308,55 @@ class CalendarFeed(models.Model):
 
     def __str__(self) -> str:
         return f"Calendar of {self.practitioner}"
+
+
+class SmartBookingJob(models.Model):
+    """A request to find and book the best slot(s), run by a Celery worker.
+
+    The row is committed before the task is queued; the task is idempotent on the job id
+    (appointments carry `smart_job_id`), so a redelivered or requeued task never books twice.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Looking for slots"
+        COMPLETED = "completed", "Booked"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINAL = ("completed", "failed", "cancelled")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="smart_jobs")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    request = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    worker_id = models.CharField(max_length=200, blank=True)
+    retry_count = models.PositiveSmallIntegerField(default=0)
+    error_message = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    reasons = models.JSONField(default=list, blank=True)
+    nearest_options = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="smart_job_status")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status__in=["completed", "failed", "cancelled"])
+                | Q(completed_at__isnull=False),
+                name="smart_job_final_has_time",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Smart booking {self.id} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL

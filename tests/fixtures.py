@@ -52,6 +52,12 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
             clinic_create(slug=slug, name=name, timezone=tz)
     yield
     with django_db_blocker.unblock():
+        # Websocket consumer threads and killed workers may still hold connections.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
         teardown_databases(config, verbosity=verbosity)
 
 
@@ -182,18 +188,23 @@ def refresh_token_for(clinic: Clinic, user: User) -> RefreshToken:
         return ClinicTokenObtainPairSerializer.get_token(user)
 
 
-def _wait_for_worker(timeout: float = 30.0) -> None:
+def _wait_for_worker(timeout: float = 30.0, name: str | None = None) -> None:
     from clinic.celery import app
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if app.control.ping(timeout=0.5, limit=1):
+        replies = app.control.ping(timeout=0.5)
+        names = [worker for reply in replies for worker in reply]
+        if names and (name is None or any(n.startswith(f"{name}-{os.getpid()}@") for n in names)):
             return
     raise RuntimeError("the test Celery worker did not come up")
 
 
-def start_worker(*extra: str, name: str = "w1", env: dict | None = None) -> subprocess.Popen:
-    """A real Celery worker process on this run's private queue, using the test database."""
+def start_worker(
+    *extra: str, name: str = "w1", env: dict | None = None, queue: str | None = None
+) -> subprocess.Popen:
+    """A real Celery worker process on this run's private queue (or `queue`), using the test
+    database."""
     env = {**os.environ, **(env or {})}
     db = settings.DATABASES["default"]
     port = f":{db['PORT']}" if db.get("PORT") else ""
@@ -201,7 +212,7 @@ def start_worker(*extra: str, name: str = "w1", env: dict | None = None) -> subp
     env["REDIS_URL"] = settings.REDIS_URL
     cmd = [
         sys.executable, "-m", "celery", "-A", "clinic", "worker",
-        "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "-n", f"{name}-{os.getpid()}@%h",
+        "-Q", queue or settings.CELERY_TASK_DEFAULT_QUEUE, "-n", f"{name}-{os.getpid()}@%h",
         "--loglevel=WARNING", *extra,
     ]  # fmt: skip
     return subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)

@@ -14,6 +14,7 @@ router.register(
     views.PatientAppointmentsView,
     basename="patient-appointments",
 )
+router.register("smart-bookings", views.SmartBookingViewSet, basename="smart-booking")
 router.register("me/appointments", views.MyAppointmentsView, basename="my-appointments")
 
 urlpatterns = [

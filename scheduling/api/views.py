@@ -31,10 +31,17 @@ from clinic.permissions import (
 )
 from practice.models import ClinicSettings, Patient
 
-from .. import selectors, services
+from .. import selectors, services, smart
 from ..calendar import appointment_ics, practitioner_feed_ics
-from ..errors import OverbookNotAllowedError
-from ..models import Appointment, AppointmentSeries, AppointmentType, CalendarFeed, TimeOff
+from ..errors import InvalidTransitionError, OverbookNotAllowedError
+from ..models import (
+    Appointment,
+    AppointmentSeries,
+    AppointmentType,
+    CalendarFeed,
+    SmartBookingJob,
+    TimeOff,
+)
 from ..models import WorkingHours as WorkingHoursModel
 from . import serializers as s
 
@@ -492,3 +499,75 @@ def calendar_feed(request, token: str) -> HttpResponse:
     )
     body = practitioner_feed_ics(f"{feed.practitioner.display_name} – Clinic", appointments)
     return HttpResponse(body, content_type="text/calendar; charset=utf-8")
+
+
+class SmartBookingPermission(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return bool(user_roles(request.user) & (DESK | {PATIENT}))
+
+
+class SmartBookingViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Describe a need; a worker finds and books the best slot. Watch the job at `status_url`
+    or, live, at `websocket_url`."""
+
+    permission_classes = [IsAuthenticated, SmartBookingPermission]
+    serializer_class = s.SmartBookingJobSerializer
+    filterset_fields = ["status", "patient"]
+    ordering = ["-created_at"]
+
+    def get_queryset(self):
+        qs = SmartBookingJob.objects.all()
+        if not user_roles(self.request.user) & DESK:
+            qs = qs.filter(patient__user=self.request.user)
+        return qs
+
+    @extend_schema(
+        request=s.SmartBookingRequestSerializer,
+        responses={202: s.SmartBookingAcceptedSerializer},
+    )
+    def create(self, request: Request) -> Response:
+        data = s.SmartBookingRequestSerializer(
+            data=request.data, context={"default_tz": request.tenant.timezone}
+        )
+        data.is_valid(raise_exception=True)
+        patient = _acting_patient(request, data.validated_data.get("patient"))
+        if not patient.is_active:
+            raise ValidationError({"patient": ["This patient record is inactive."]})
+        job = smart.smart_job_create(
+            patient=patient, request=data.to_job_request(), requested_by=request.user
+        )
+        return Response(
+            {
+                "job_id": str(job.pk),
+                "status": job.status,
+                "estimated_completion": smart.estimated_completion(),
+                "status_url": request.build_absolute_uri(f"/api/v1/smart-bookings/{job.pk}/"),
+                "websocket_url": websocket_url(request, f"/ws/jobs/{job.pk}/"),
+            },
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+    @extend_schema(request=None, responses=s.SmartBookingJobSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk=None) -> Response:
+        """Cancel while queued; 409 once a worker has started."""
+        job = self.get_object()
+        if not smart.smart_job_cancel(job=job):
+            raise InvalidTransitionError(
+                f"This job is {job.status}; only a queued job can be cancelled."
+            )
+        job.refresh_from_db()
+        return Response(self.get_serializer(job).data)
+
+
+def websocket_url(request: Request, path: str) -> str:
+    """Absolute: locally the websocket server listens on its own port (CLINIC_WS_PORT); behind
+    a proxy (https) both share the host."""
+    from django.conf import settings
+
+    host = request.get_host().split(":")[0]
+    if request.is_secure():
+        return f"wss://{host}{path}"
+    return f"ws://{host}:{settings.CLINIC_WS_PORT}{path}"

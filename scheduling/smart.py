@@ -1,0 +1,520 @@
+"""Smart booking: pick and book the best slot(s) for a patient's described need.
+
+`smart_job_create` writes the job and queues the task on commit. `smart_job_run` (called by the
+Celery task) marks it running, scores every free slot of the eligible practitioners, and books
+the best through `services.appointment_book` — the same exclusion constraint and unit
+reservation as a direct booking — falling through to the next slot when another booking wins
+the race. Booking and completion commit together, and appointments carry the job id, so a
+re-run never books twice.
+"""
+
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Avg, Count, F, Q
+from django.utils import timezone
+
+from authorizations import selectors as auth_selectors
+from authorizations.errors import (
+    AuthorizationExhaustedError,
+    AuthorizationNotValidError,
+    AuthorizationRequiredError,
+    AuthorizationWeeklyCapError,
+)
+from clinic.errors import ApplicationError
+from practice.models import ClinicSettings, Patient, Practitioner
+from realtime.groups import group_name, publish
+
+from . import selectors, services
+from .errors import SlotUnavailableError
+from .models import Appointment, AppointmentType, SmartBookingJob
+
+logger = logging.getLogger(__name__)
+Status = SmartBookingJob.Status
+
+TIMES_OF_DAY = {"morning": (6, 12), "afternoon": (12, 17), "evening": (17, 22)}
+AUTH_ERRORS = (
+    AuthorizationExhaustedError,
+    AuthorizationNotValidError,
+    AuthorizationRequiredError,
+    AuthorizationWeeklyCapError,
+)
+
+
+def job_group(job_id, schema: str | None = None) -> str:
+    return group_name("job", job_id, schema=schema)
+
+
+def job_payload(job: SmartBookingJob) -> dict:
+    """The job as the API and the websocket show it (one shape for both)."""
+    from .api.serializers import SmartBookingJobSerializer
+
+    return SmartBookingJobSerializer(job).data
+
+
+def _publish(job: SmartBookingJob) -> None:
+    payload = job_payload(job)
+    group = job_group(job.pk)
+    transaction.on_commit(lambda: publish(group, payload))
+
+
+def estimated_completion(*, now: datetime | None = None) -> datetime:
+    """From the current queue depth and recent job times in this clinic, not a constant."""
+    now = now or timezone.now()
+    recent = SmartBookingJob.objects.filter(status=Status.COMPLETED, started_at__isnull=False)
+    avg = recent.order_by("-completed_at")[:50].aggregate(
+        took=Avg(F("completed_at") - F("created_at"))
+    )["took"] or timedelta(milliseconds=300)
+    depth = SmartBookingJob.objects.filter(status__in=(Status.QUEUED, Status.RUNNING)).count()
+    workers = max(1, settings.SMART_BOOKING_WORKERS)
+    return now + avg * (1 + depth / workers)
+
+
+def smart_job_create(*, patient: Patient, request: dict, requested_by=None) -> SmartBookingJob:
+    """Write the job (status queued) and queue its task once the row is committed."""
+    with transaction.atomic():
+        job = SmartBookingJob.objects.create(
+            patient=patient, request=request, requested_by=requested_by
+        )
+        job_id = str(job.pk)
+        transaction.on_commit(lambda: _queue(job_id))
+        _publish(job)
+    return job
+
+
+def _queue(job_id: str) -> None:
+    from .tasks import run_smart_booking_task
+
+    run_smart_booking_task.apply_async((job_id,), queue=settings.SMART_BOOKING_QUEUE)
+
+
+def smart_job_cancel(*, job: SmartBookingJob) -> bool:
+    """Cancel a job that has not started. One conditional UPDATE: never races the worker."""
+    with transaction.atomic():
+        changed = SmartBookingJob.objects.filter(pk=job.pk, status=Status.QUEUED).update(
+            status=Status.CANCELLED, completed_at=timezone.now()
+        )
+        if changed:
+            job.refresh_from_db()
+            _publish(job)
+    return bool(changed)
+
+
+# --- Scoring ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Candidate:
+    practitioner: Practitioner
+    start: datetime
+    end: datetime
+    location_id: int | None
+    score: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Need:
+    patient: Patient
+    appointment_type: AppointmentType
+    earliest: datetime
+    latest: datetime
+    tz: ZoneInfo
+    practitioner_ids: list[int] | None
+    specialty: str | None
+    location_id: int | None
+    telehealth: bool | None
+    language: str | None
+    weekdays: set[int]
+    times_of_day: list[str]
+    sessions_per_week: int | None
+    weeks: int | None
+
+    @classmethod
+    def from_request(cls, patient: Patient, request: dict) -> "Need":
+        tz = ZoneInfo(request.get("tz") or patient.timezone or "UTC")
+        earliest = datetime.combine(
+            date.fromisoformat(request["earliest_date"]), datetime.min.time(), tz
+        )
+        latest = datetime.combine(
+            date.fromisoformat(request["latest_date"]) + timedelta(days=1), datetime.min.time(), tz
+        )
+        practitioner_ids = request.get("practitioners") or (
+            [request["practitioner"]] if request.get("practitioner") else None
+        )
+        recurring = request.get("recurring") or {}
+        return cls(
+            patient=patient,
+            appointment_type=AppointmentType.objects.select_related("service_code").get(
+                pk=request["appointment_type"]
+            ),
+            earliest=max(earliest, timezone.now()),
+            latest=latest,
+            tz=tz,
+            practitioner_ids=practitioner_ids,
+            specialty=request.get("specialty"),
+            location_id=request.get("location"),
+            telehealth=request.get("telehealth"),
+            language=request.get("language"),
+            weekdays=set(request.get("preferred_weekdays") or []),
+            times_of_day=list(request.get("preferred_times") or []),
+            sessions_per_week=recurring.get("sessions_per_week"),
+            weeks=recurring.get("weeks"),
+        )
+
+
+def eligible_practitioners(need: Need) -> list[Practitioner]:
+    """Active, offering the type and mode, at the location, speaking the language, verified
+    where the clinic asks, and accepting new patients unless the patient has seen them."""
+    qs = selectors.practitioners_offering(
+        appointment_type=need.appointment_type,
+        practitioner_ids=need.practitioner_ids,
+        specialty=need.specialty,
+        telehealth=need.telehealth,
+    )
+    if need.location_id:
+        qs = qs.filter(locations=need.location_id)
+    if need.language:
+        qs = qs.filter(languages__contains=[need.language])
+    if ClinicSettings.load().smart_booking_verified_only:
+        qs = qs.filter(is_verified=True)
+    seen = _seen_practitioners(need.patient)
+    qs = qs.filter(Q(accepts_new_patients=True) | Q(pk__in=list(seen)))
+    return list(qs)
+
+
+def _seen_practitioners(patient: Patient) -> dict[int, datetime]:
+    rows = (
+        Appointment.objects.filter(patient=patient, status=Appointment.Status.COMPLETED)
+        .values("practitioner_id")
+        .annotate(visits=Count("id"))
+        .values_list("practitioner_id", "visits")
+    )
+    return dict(rows)
+
+
+def _fits_time(moment: datetime, tz: ZoneInfo, times_of_day: list[str]) -> bool:
+    hour = moment.astimezone(tz).hour
+    return any(TIMES_OF_DAY[name][0] <= hour < TIMES_OF_DAY[name][1] for name in times_of_day)
+
+
+def score_slots(need: Need, practitioners: list[Practitioner]) -> list[Candidate]:
+    """Every free slot of every eligible practitioner, scored and sorted best first."""
+    if not practitioners:
+        return []
+    results = selectors.availability(
+        appointment_type=need.appointment_type,
+        start=need.earliest,
+        end=need.latest,
+        practitioner_ids=[p.pk for p in practitioners],
+        location_id=need.location_id,
+        telehealth=need.telehealth,
+    )
+    seen = _seen_practitioners(need.patient)
+    span = max((need.latest - need.earliest).total_seconds(), 1)
+    units_left = _units_left_by_day(need)
+    candidates = []
+    for result in results:
+        p = result.practitioner
+        for slot in result.slots:
+            c = Candidate(p, slot.start, slot.end, slot.location_id)
+            local = slot.start.astimezone(need.tz)
+            if p.pk in seen:
+                c.score += 40
+                c.reasons.append(
+                    f"Continues care with {p.display_name} ({seen[p.pk]} earlier visit(s))."
+                )
+            soon = 1 - (slot.start - need.earliest).total_seconds() / span
+            c.score += 30 * max(soon, 0)
+            if need.weekdays and local.weekday() in need.weekdays:
+                c.score += 15
+                c.reasons.append(f"On a preferred day ({local:%A}).")
+            if need.times_of_day and _fits_time(slot.start, need.tz, need.times_of_day):
+                c.score += 15
+                c.reasons.append(f"At a preferred time of day ({local:%H:%M}).")
+            rating = float(p.rating_average or 0)
+            c.score += 2 * rating
+            if rating >= 4.5:
+                c.reasons.append(f"{p.display_name} is rated {rating:.1f}/5.")
+            if units_left is not None:
+                left = units_left(local.date())
+                if left is None:
+                    c.score -= 100  # would be refused or booked with a warning
+                else:
+                    c.score += min(10, left / 4)
+                    c.reasons.append(f"Covered by your authorization ({left} units left).")
+            candidates.append(c)
+    candidates.sort(key=lambda c: (-c.score, c.start, c.practitioner.pk))
+    return candidates
+
+
+def _units_left_by_day(need: Need):
+    code = need.appointment_type.service_code
+    if code is None:
+        return None
+
+    def left(day: date) -> int | None:
+        line = auth_selectors.line_for_visit(
+            patient=need.patient, service_code=code, service_date=day
+        )
+        return line.units_remaining if line else None
+
+    cache: dict[date, int | None] = {}
+
+    def cached(day: date) -> int | None:
+        if day not in cache:
+            cache[day] = left(day)
+        return cache[day]
+
+    return cached
+
+
+# --- Running a job -----------------------------------------------------------------------------
+
+
+class NothingFound(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def smart_job_start(job_id) -> SmartBookingJob | None:
+    """Mark the job running (committed and published), or None when there is nothing to do."""
+    with transaction.atomic():
+        job = SmartBookingJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.is_final:
+            return None
+        if job.status == Status.RUNNING:
+            job.retry_count += 1  # a re-run after a lost worker or a requeue
+        job.status = Status.RUNNING
+        job.started_at = timezone.now()
+        job.worker_id = _worker_id()
+        job.save(update_fields=["status", "started_at", "worker_id", "retry_count"])
+        _publish(job)
+    return job
+
+
+def smart_job_run(job_id) -> str:
+    """Run one job to a final state. Safe to call again for the same job."""
+    job = smart_job_start(job_id)
+    if job is None:
+        return "skipped"
+    delay = settings.SMART_BOOKING_STEP_DELAY
+    if delay:
+        time.sleep(delay)  # test hook: widens the window in which a worker can be killed
+    try:
+        with transaction.atomic():
+            locked = SmartBookingJob.objects.select_for_update().get(pk=job.pk)
+            if locked.is_final:
+                return "skipped"
+            already = list(Appointment.objects.filter(smart_job_id=job.pk).order_by("start"))
+            if already:
+                _complete(locked, already, ["Booked earlier by this same request."])
+                return "completed"
+            need = Need.from_request(locked.patient, locked.request)
+            booked, reasons = _book_best(locked, need)
+            _complete(locked, booked, reasons)
+        return "completed"
+    except NothingFound as nothing:
+        _fail(job.pk, nothing.message, need_for_options=job)
+        return "failed"
+    except AUTH_ERRORS as error:
+        _fail(job.pk, f"Your insurance authorization does not allow this booking: {error.detail}",
+              need_for_options=job)  # fmt: skip
+        return "failed"
+    except ApplicationError as error:  # any other rule that refuses the booking
+        _fail(job.pk, error.detail, need_for_options=job)
+        return "failed"
+
+
+def _book_best(job: SmartBookingJob, need: Need) -> tuple[list[Appointment], list[str]]:
+    practitioners = eligible_practitioners(need)
+    if not practitioners:
+        raise NothingFound(
+            "No practitioner matches this request (type, language, location or new-patient "
+            "availability). Try widening it."
+        )
+    candidates = score_slots(need, practitioners)
+    if need.sessions_per_week and need.weeks:
+        return _book_series(job, need, candidates)
+    for candidate in candidates:
+        try:
+            appointment = _book(job, need, candidate)
+        except SlotUnavailableError:
+            continue  # another booking won the race: take the next best
+        reasons = _summary(candidate) + candidate.reasons
+        return [appointment], reasons
+    raise NothingFound(
+        f"No free {need.appointment_type.name} slot between {need.earliest:%d %b} and "
+        f"{need.latest - timedelta(days=1):%d %b %Y} matches this request."
+    )
+
+
+def _summary(candidate: Candidate) -> list[str]:
+    local = candidate.start.astimezone(ZoneInfo(candidate.practitioner.timezone))
+    return [
+        f"Booked with {candidate.practitioner.display_name} on {local:%A %d %B at %H:%M} "
+        "(the best match for your request)."
+    ]
+
+
+def _book(job: SmartBookingJob, need: Need, candidate: Candidate) -> Appointment:
+    return services.appointment_book(
+        patient=need.patient,
+        practitioner=candidate.practitioner,
+        appointment_type=need.appointment_type,
+        start=candidate.start,
+        booked_by=job.requested_by,
+        source=Appointment.Source.SMART,
+        telehealth=need.telehealth,
+        smart_job_id=job.pk,
+    )
+
+
+def _book_series(job, need: Need, candidates: list[Candidate]):
+    """N sessions a week for W weeks with one practitioner, all or nothing."""
+    by_practitioner: dict[int, list[Candidate]] = {}
+    order: list[Practitioner] = []
+    for c in candidates:
+        if c.practitioner.pk not in by_practitioner:
+            order.append(c.practitioner)
+        by_practitioner.setdefault(c.practitioner.pk, []).append(c)
+    first_week = need.earliest.astimezone(need.tz).date()
+    last_problem = "no practitioner has enough free slots in every week"
+    for practitioner in order:
+        pool = by_practitioner[practitioner.pk]
+        weeks: list[list[Candidate]] = [[] for _ in range(need.weeks)]
+        for c in pool:
+            index = (c.start.astimezone(need.tz).date() - first_week).days // 7
+            if 0 <= index < need.weeks:
+                weeks[index].append(c)
+        try:
+            with transaction.atomic():
+                booked = []
+                for week in weeks:
+                    booked += _book_week(job, need, week)
+                reasons = [
+                    f"{need.sessions_per_week} sessions a week for {need.weeks} weeks with "
+                    f"{practitioner.display_name}, {len(booked)} visits in all.",
+                    *dict.fromkeys(r for c in pool[:1] for r in c.reasons),
+                ]
+                return booked, reasons
+        except NothingFound as problem:
+            last_problem = problem.message
+            continue
+    raise NothingFound(f"Could not book the whole series: {last_problem}.")
+
+
+def _book_week(job, need: Need, week: list[Candidate]) -> list[Appointment]:
+    booked, days = [], set()
+    for c in week:  # already best first
+        day = c.start.astimezone(need.tz).date()
+        if day in days:
+            continue
+        try:
+            booked.append(_book(job, need, c))
+            days.add(day)
+        except SlotUnavailableError:
+            continue
+        if len(booked) == need.sessions_per_week:
+            return booked
+    raise NothingFound(f"a week has only {len(booked)} of {need.sessions_per_week} sessions free")
+
+
+def _result(appointments: list[Appointment]) -> dict:
+    return {
+        "appointments": [
+            {
+                "id": a.pk,
+                "practitioner": a.practitioner_id,
+                "practitioner_name": a.practitioner.display_name,
+                "start": a.start.isoformat(),
+                "end": a.end.isoformat(),
+                "location": a.location_id,
+                "telehealth_url": a.telehealth_url,
+            }
+            for a in appointments
+        ]
+    }
+
+
+def _complete(job: SmartBookingJob, appointments: list[Appointment], reasons: list[str]) -> None:
+    job.status = Status.COMPLETED
+    job.completed_at = timezone.now()
+    job.result = _result(appointments)
+    job.reasons = list(dict.fromkeys(reasons))[:8]
+    job.error_message = ""
+    job.save(update_fields=["status", "completed_at", "result", "reasons", "error_message"])
+    _publish(job)
+
+
+def _fail(job_id, message: str, *, need_for_options: SmartBookingJob) -> None:
+    with transaction.atomic():
+        job = SmartBookingJob.objects.select_for_update().get(pk=job_id)
+        if job.is_final:
+            return
+        job.status = Status.FAILED
+        job.completed_at = timezone.now()
+        job.error_message = message
+        job.nearest_options = _nearest_options(job)
+        job.save(update_fields=["status", "completed_at", "error_message", "nearest_options"])
+        _publish(job)
+
+
+def _nearest_options(job: SmartBookingJob) -> list[dict]:
+    """The first free slots outside the request: any preference dropped, window widened."""
+    try:
+        need = Need.from_request(job.patient, job.request)
+    except (KeyError, ValueError, AppointmentType.DoesNotExist):
+        return []
+    practitioners = selectors.practitioners_offering(
+        appointment_type=need.appointment_type, specialty=need.specialty,
+        practitioner_ids=need.practitioner_ids,
+    )  # fmt: skip
+    results = selectors.availability(
+        appointment_type=need.appointment_type,
+        start=timezone.now(),
+        end=need.latest + timedelta(days=30),
+        practitioner_ids=list(practitioners.values_list("pk", flat=True)[:50]),
+        limit_per_practitioner=3,
+    )
+    slots = sorted((s for r in results for s in r.slots), key=lambda s: s.start)[:5]
+    names = {r.practitioner.pk: r.practitioner.display_name for r in results}
+    return [
+        {
+            "practitioner": s.practitioner_id,
+            "practitioner_name": names[s.practitioner_id],
+            "start": s.start.isoformat(),
+            "end": s.end.isoformat(),
+        }
+        for s in slots
+    ]
+
+
+def smart_jobs_sweep(*, queued_after: timedelta, running_after: timedelta) -> list[str]:
+    """Requeue jobs stuck in `queued` or `running` (a lost message, a killed worker). The task
+    is idempotent on the job id, so a job that was merely slow is not booked twice."""
+    now = timezone.now()
+    stuck = SmartBookingJob.objects.filter(
+        Q(status=Status.QUEUED, created_at__lt=now - queued_after)
+        | Q(status=Status.RUNNING, started_at__lt=now - running_after)
+    ).values_list("pk", flat=True)
+    ids = [str(pk) for pk in stuck[:500]]
+    for job_id in ids:
+        _queue(job_id)
+    if ids:
+        logger.warning(
+            "requeued %d stuck smart-booking job(s) in %s", len(ids), connection.schema_name
+        )
+    return ids

@@ -1,0 +1,364 @@
+"""Smart booking: the algorithm (in-process), the API's validation, and the whole flow through a
+real Celery worker and a real websocket (Channels' communicator on the real routing + Redis)."""
+
+import asyncio
+import json
+import os
+import signal
+import time
+from datetime import timedelta
+
+import pytest
+import time_machine
+from channels.testing import WebsocketCommunicator
+from django.utils import timezone
+
+from authorizations.models import UnitReservation
+from authorizations.tests import factories as af
+from clinic.asgi import application
+from scheduling import services, smart
+from scheduling.models import Appointment, SmartBookingJob
+from scheduling.tests import factories as f
+from tests.fixtures import (
+    ClinicClient,
+    _wait_for_worker,
+    in_clinic,
+    refresh_token_for,
+    start_worker,
+    stop_worker,
+)
+
+
+def _request(t, day_from, days=14, **extra) -> dict:
+    return {
+        "specialty": "behavior-analysis",
+        "appointment_type": t.pk,
+        "earliest_date": day_from.isoformat(),
+        "latest_date": (day_from + timedelta(days=days)).isoformat(),
+        "tz": "America/New_York",
+        **extra,
+    }
+
+
+@pytest.fixture
+def clinic_world(acme):
+    with in_clinic(acme):
+        s = f.specialty("behavior-analysis")
+        a = f.practitioner(specialties=(s,), name="Dr. Alpha")
+        b = f.practitioner(specialties=(s,), name="Dr. Beta")
+        t = f.appointment_type(a, b, minutes=60, notice=0)
+        yield {"a": a, "b": b, "t": t, "patient": f.patient(), "day": f.next_weekday(0)}
+
+
+def _run(world, **request) -> SmartBookingJob:
+    job = SmartBookingJob.objects.create(
+        patient=world["patient"], request=_request(world["t"], world["day"], **request)
+    )
+    smart.smart_job_run(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def test_books_the_soonest_slot_and_says_why(clinic_world):
+    job = _run(clinic_world)
+    assert job.status == "completed", job.error_message
+    [booked] = job.result["appointments"]
+    appointment = Appointment.objects.get(pk=booked["id"])
+    assert appointment.source == "smart" and appointment.smart_job_id == job.pk
+    assert appointment.start == f.local(clinic_world["day"], 9)
+    assert job.reasons and "Booked with" in job.reasons[0]
+
+
+def test_prefers_the_practitioner_the_patient_saw_before(clinic_world):
+    w = clinic_world
+    earlier = services.appointment_book(
+        patient=w["patient"], practitioner=w["b"], appointment_type=w["t"],
+        start=f.local(w["day"] - timedelta(days=3), 9),
+    )  # fmt: skip
+    with time_machine.travel(earlier.start + timedelta(minutes=5)):
+        services.appointment_complete(appointment=earlier)
+    job = _run(w)
+    assert job.result["appointments"][0]["practitioner"] == w["b"].pk
+    assert any("Continues care" in reason for reason in job.reasons)
+
+
+def test_preferred_days_and_times_win_over_soonest(clinic_world):
+    job = _run(clinic_world, preferred_weekdays=[3], preferred_times=["afternoon"])
+    start = timezone.datetime.fromisoformat(job.result["appointments"][0]["start"])
+    local = start.astimezone(f.local(clinic_world["day"], 9).tzinfo)
+    assert local.weekday() == 3 and 12 <= local.hour < 17
+
+
+def test_race_lost_to_a_direct_booking_falls_through_to_the_next_slot(clinic_world, monkeypatch):
+    w = clinic_world
+    need = smart.Need.from_request(w["patient"], _request(w["t"], w["day"]))
+    stale = smart.score_slots(need, smart.eligible_practitioners(need))  # before the race
+    best = stale[0]
+    winner = services.appointment_book(
+        patient=f.patient(), practitioner=best.practitioner, appointment_type=w["t"],
+        start=best.start,
+    )  # fmt: skip
+    monkeypatch.setattr(smart, "score_slots", lambda need, practitioners: stale)
+    job = _run(w)
+    booked = job.result["appointments"][0]
+    assert job.status == "completed"
+    assert (booked["practitioner"], booked["start"]) != (
+        winner.practitioner_id,
+        winner.start.isoformat(),
+    )
+    assert booked["start"] == stale[1].start.isoformat()
+
+
+def test_nothing_found_fails_with_a_plain_message_and_nearest_options(clinic_world):
+    w = clinic_world
+    job = _run(w, language="ja")
+    assert job.status == "failed"
+    assert "No practitioner matches" in job.error_message
+    assert len(job.nearest_options) >= 3
+
+
+def test_recurring_books_the_whole_set_within_the_authorization(clinic_world):
+    w = clinic_world
+    code = f.service_code("97153", 15)
+    w["t"].service_code = code
+    w["t"].save()
+    _, line = af.authorization(w["patient"], code, units=4 * 6)  # six 1-hour visits
+    job = _run(w, days=20, recurring={"sessions_per_week": 3, "weeks": 2})
+    assert job.status == "completed", job.error_message
+    assert len(job.result["appointments"]) == 6
+    line.refresh_from_db()
+    assert line.units_scheduled == 24
+    practitioners = {a["practitioner"] for a in job.result["appointments"]}
+    assert len(practitioners) == 1
+
+
+def test_recurring_beyond_the_authorization_fails_cleanly(clinic_world):
+    w = clinic_world
+    code = f.service_code("97153", 15)
+    w["t"].service_code = code
+    w["t"].save()
+    _, line = af.authorization(w["patient"], code, units=4 * 5)  # one visit short
+    job = _run(w, days=20, recurring={"sessions_per_week": 3, "weeks": 2})
+    assert job.status == "failed"
+    assert "authorization" in job.error_message.lower()
+    assert not Appointment.objects.filter(smart_job_id=job.pk).exists()
+    line.refresh_from_db()
+    assert line.units_scheduled == 0
+
+
+def test_a_rerun_of_a_finished_or_booked_job_never_books_twice(clinic_world):
+    job = _run(clinic_world)
+    assert smart.smart_job_run(job.pk) == "skipped"
+    SmartBookingJob.objects.filter(pk=job.pk).update(status="running")  # lost before marking
+    assert smart.smart_job_run(job.pk) == "completed"
+    assert Appointment.objects.filter(smart_job_id=job.pk).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"latest_date": "2020-01-10", "earliest_date": "2020-01-01"}, "latest_date"),
+        ({"specialty": "astrology"}, "specialty"),
+        ({"specialty": None, "practitioner": "other"}, "appointment_type"),
+        ({"specialty": None}, "specialty"),
+        ({"language": "xx"}, "language"),
+    ],
+)
+def test_bad_requests_are_400s_before_any_job(clinic_world, acme, make_user, client_for,
+                                              change, field):  # fmt: skip
+    w = clinic_world
+    desk = client_for(acme, make_user(acme, "front_desk"))
+    body = {**_request(w["t"], w["day"]), "patient": w["patient"].pk, **change}
+    if body.get("practitioner") == "other":
+        with in_clinic(acme):
+            body["practitioner"] = f.practitioner().pk
+    body = {k: v for k, v in body.items() if v is not None}
+    response = desk.post("/api/v1/smart-bookings/", body, "application/json")
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["errors"]
+    with in_clinic(acme):
+        assert SmartBookingJob.objects.count() == 0
+
+
+# --- Through a real worker and a real websocket -------------------------------------------------
+
+
+@pytest.fixture
+def smart_queue(settings):
+    """Smart-booking tasks on a queue of their own, so these tests choose their worker."""
+    settings.SMART_BOOKING_QUEUE = f"{os.environ['CELERY_QUEUE']}-smart-{time.monotonic_ns()}"
+    return settings.SMART_BOOKING_QUEUE
+
+
+def _worker(queue: str, name: str, delay: float = 0.0):
+    proc = start_worker(
+        "--concurrency=1", "--pool=solo", name=name, queue=queue,
+        env={"SMART_BOOKING_STEP_DELAY": str(delay)},
+    )  # fmt: skip
+    _wait_for_worker(name=name)
+    return proc
+
+
+@pytest.fixture
+def live(committed, make_user):
+    from tenants.models import Clinic
+
+    acme = Clinic.objects.get(slug="acme")
+    user = make_user(acme, "patient")
+    with in_clinic(acme):
+        s = f.specialty("behavior-analysis")
+        p = f.practitioner(specialties=(s,))
+        code = f.service_code("97153", 15)
+        t = f.appointment_type(p, minutes=60, notice=0, code=code)
+        patient = f.patient(user=user)
+        af.authorization(patient, code, units=40)
+    token = str(refresh_token_for(acme, user).access_token)
+    client = ClinicClient(acme).authenticate(user)
+    return {"acme": acme, "user": user, "token": token, "client": client, "t": t,
+            "patient": patient, "day": f.next_weekday(1)}  # fmt: skip
+
+
+async def _watch(job_id: str, *, host: str, token: str | None = None, timeout: float = 30):
+    path = f"/ws/jobs/{job_id}/" + (f"?token={token}" if token else "")
+    communicator = WebsocketCommunicator(
+        application,
+        path,
+        headers=[(b"host", host.encode()), (b"origin", f"http://{host}".encode())],
+    )
+    connected, _ = await communicator.connect(timeout=10)
+    assert connected
+    seen = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            message = await communicator.receive_output(timeout=deadline - time.monotonic())
+            if message["type"] == "websocket.close":
+                return seen, message.get("code", 1000)
+            seen.append(json.loads(message["text"]))
+    except TimeoutError:
+        pass  # the communicator has stopped the consumer already
+    return seen, None
+
+
+def _submit(live) -> dict:
+    body = _request(live["t"], live["day"])
+    response = live["client"].post("/api/v1/smart-bookings/", body, "application/json")
+    assert response.status_code == 202, response.json()
+    return response.json()
+
+
+def test_end_to_end_through_a_worker_and_a_websocket(live, smart_queue):
+    worker = _worker(smart_queue, "smart-e2e", delay=0.3)
+    try:
+        accepted = _submit(live)
+        assert accepted["status"] == "queued"
+        assert accepted["websocket_url"].startswith("ws://acme.localhost:")
+        assert timezone.datetime.fromisoformat(
+            accepted["estimated_completion"]
+        ) > timezone.now() - timedelta(seconds=1)
+        seen, code = asyncio.run(
+            _watch(accepted["job_id"], host="acme.localhost", token=live["token"])
+        )
+    finally:
+        stop_worker(worker)
+    statuses = [event["status"] for event in seen]
+    assert statuses[-1] == "completed" and "running" in statuses, statuses
+    assert code == 1000
+    final = seen[-1]
+    status_body = live["client"].get(f"/api/v1/smart-bookings/{accepted['job_id']}/").json()
+    assert final == status_body  # the websocket sends the same JSON as the API
+    with in_clinic(live["acme"]):
+        [appointment] = Appointment.objects.filter(smart_job_id=accepted["job_id"])
+        assert appointment.unit_reservation.state == "reserved"
+        assert final["result"]["appointments"][0]["id"] == appointment.pk
+
+
+def test_websocket_refuses_strangers_other_patients_and_other_clinics(live, make_user):
+    from tenants.models import Clinic
+
+    with in_clinic(live["acme"]):
+        job = SmartBookingJob.objects.create(patient=live["patient"], request={})
+    other = make_user(live["acme"], "patient")
+    other_token = str(refresh_token_for(live["acme"], other).access_token)
+    globex = Clinic.objects.get(slug="globex")
+    g_user = make_user(globex, "front_desk")
+    g_token = str(refresh_token_for(globex, g_user).access_token)
+
+    def closed_with(host, token):
+        seen, code = asyncio.run(_watch(str(job.pk), host=host, token=token, timeout=5))
+        return code, seen
+
+    assert closed_with("acme.localhost", None) == (4401, [])
+    assert closed_with("acme.localhost", other_token) == (4403, [])
+    assert closed_with("globex.localhost", g_token) == (4404, [])
+    assert closed_with("globex.localhost", live["token"])[0] == 4401  # acme's token abroad
+    seen, code = asyncio.run(
+        _watch(str(job.pk), host="acme.localhost", token=live["token"], timeout=3)
+    )
+    assert code is None and [event["status"] for event in seen] == ["queued"]
+
+
+def test_sigkill_mid_job_then_a_new_worker_completes_it_exactly_once(live, smart_queue):
+    first = _worker(smart_queue, "doomed", delay=3.0)
+    accepted = _submit(live)
+    job_id = accepted["job_id"]
+    with in_clinic(live["acme"]):
+        deadline = time.monotonic() + 20
+        while SmartBookingJob.objects.get(pk=job_id).status != "running":
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    second = _worker(smart_queue, "rescuer")
+    try:
+        with in_clinic(live["acme"]):
+            assert SmartBookingJob.objects.get(pk=job_id).status == "running"
+            requeued = smart.smart_jobs_sweep(queued_after=timedelta(0), running_after=timedelta(0))
+            assert requeued == [job_id]
+            deadline = time.monotonic() + 30
+            while not SmartBookingJob.objects.get(pk=job_id).is_final:
+                assert time.monotonic() < deadline, "the job never finished"
+                time.sleep(0.1)
+            smart.smart_jobs_sweep(queued_after=timedelta(0), running_after=timedelta(0))
+            time.sleep(1)  # a duplicate delivery would have booked by now
+            job = SmartBookingJob.objects.get(pk=job_id)
+            assert job.status == "completed" and job.retry_count >= 1
+            assert Appointment.objects.filter(smart_job_id=job_id).count() == 1
+            assert UnitReservation.objects.filter(state="reserved").count() == 1
+    finally:
+        stop_worker(second)
+
+
+def test_sweep_requeues_a_job_stuck_in_queued(live, smart_queue):
+    with in_clinic(live["acme"]):
+        job = SmartBookingJob.objects.create(
+            patient=live["patient"], request=_request(live["t"], live["day"])
+        )
+        SmartBookingJob.objects.filter(pk=job.pk).update(
+            created_at=timezone.now() - timedelta(minutes=10)
+        )
+    worker = _worker(smart_queue, "sweeper")
+    try:
+        with in_clinic(live["acme"]):
+            fresh = SmartBookingJob.objects.create(
+                patient=live["patient"], request=_request(live["t"], live["day"])
+            )
+            ids = smart.smart_jobs_sweep(
+                queued_after=timedelta(minutes=5), running_after=timedelta(minutes=5)
+            )
+            assert ids == [str(job.pk)]  # the fresh one is left alone
+            deadline = time.monotonic() + 30
+            while SmartBookingJob.objects.get(pk=job.pk).status != "completed":
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            assert SmartBookingJob.objects.get(pk=fresh.pk).status == "queued"
+    finally:
+        stop_worker(worker)
+
+
+def test_cancel_while_queued_then_409(live):
+    with in_clinic(live["acme"]):
+        job = SmartBookingJob.objects.create(patient=live["patient"], request={})
+    url = f"/api/v1/smart-bookings/{job.pk}/cancel/"
+    assert live["client"].post(url).json()["status"] == "cancelled"
+    assert live["client"].post(url).status_code == 409
