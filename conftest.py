@@ -7,16 +7,6 @@ worker, websockets, concurrent connections) use `committed`, which truncates the
 tables afterwards.
 """
 
-import os
-
-# Before Django's settings load: private queue, cache and channel prefixes per test run, so a
-# test run never shares a worker or keys with `make run` or another test run on this machine.
-_RUN = f"test{os.getpid()}"
-os.environ.setdefault("CELERY_QUEUE", f"clinic-{_RUN}")
-os.environ.setdefault("CACHE_KEY_PREFIX", f"clinic-{_RUN}")
-os.environ.setdefault("CHANNEL_LAYER_PREFIX", f"clinic-{_RUN}:asgi")
-os.environ.setdefault("CLINIC_FAST_PASSWORD_HASHER", "1")
-os.environ.setdefault("CLINIC_DOMAIN_CACHE_SECONDS", "5")
-
-
+# The run's environment (private queue and prefixes, fast hasher) is set by `tests.env`,
+# loaded with `-p` in pyproject.toml: settings are imported before this file is.
 pytest_plugins = ["tests.fixtures"]

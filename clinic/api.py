@@ -1,5 +1,6 @@
-"""Cross-cutting API pieces: pagination and rendering."""
+"""Cross-cutting API pieces: pagination, ordering and rendering."""
 
+from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
 
@@ -14,3 +15,14 @@ class JSONRenderer(DRFJSONRenderer):
     """Compact JSON; problem details keep their own content type (set on the response)."""
 
     compact = True
+
+
+class StableOrderingFilter(OrderingFilter):
+    """`?ordering=` that always ends on the primary key, so equal values never swap places
+    between two pages."""
+
+    def get_ordering(self, request, queryset, view):
+        ordering = list(super().get_ordering(request, queryset, view) or [])
+        if not any(field.lstrip("-") in ("pk", "id") for field in ordering):
+            ordering.append("pk")
+        return ordering
