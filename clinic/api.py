@@ -22,7 +22,10 @@ class StableOrderingFilter(OrderingFilter):
     between two pages."""
 
     def get_ordering(self, request, queryset, view):
-        ordering = list(super().get_ordering(request, queryset, view) or [])
+        ordering = super().get_ordering(request, queryset, view)
+        if not ordering:
+            return ordering  # keep the selector's own (stable) order
+        ordering = list(ordering)
         if not any(field.lstrip("-") in ("pk", "id") for field in ordering):
             ordering.append("pk")
         return ordering

@@ -311,6 +311,7 @@ class ServiceCode(models.Model):
     unit_minutes = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
+        validators=[MinValueValidator(1)],
         help_text="Minutes per billing unit (15 for timed codes); empty for per-visit codes.",
     )
     is_active = models.BooleanField(default=True)
