@@ -10,26 +10,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.contrib.postgres.search import (
-    SearchQuery,
-    SearchRank,
-    SearchVectorExact,
-    TrigramWordSimilarity,
-)
 from django.db.models import (
-    Case,
-    Exists,
-    ExpressionWrapper,
-    F,
+    BooleanField,
     FloatField,
-    OuterRef,
-    Prefetch,
-    Q,
+    JSONField,
     QuerySet,
-    Value,
-    When,
 )
-from django.db.models.lookups import GreaterThanOrEqual
+from django.db.models.expressions import RawSQL
 
 from accounts.models import User
 from accounts.roles import roles_allow
@@ -48,20 +35,49 @@ from .models import (
 # Practitioners ------------------------------------------------------------------------------
 
 
+# A practitioner's specialties and locations as JSON arrays, correlated with the outer row.
+# Plain SQL: fixed text, nothing to build per request (the ORM spent longer assembling these
+# subqueries than PostgreSQL spends running them). Tables resolve through the clinic's
+# search_path, like every other query of the request.
+_SPECIALTY_LIST = """
+    SELECT COALESCE(jsonb_agg(jsonb_build_object('id', s.id, 'slug', s.slug, 'name', s.name)
+                              ORDER BY s.name, s.id), '[]'::jsonb)
+      FROM practice_practitioner_specialties ps
+      JOIN practice_specialty s ON s.id = ps.specialty_id
+     WHERE ps.practitioner_id = practice_practitioner.id {active}
+"""
+_LOCATION_LIST = """
+    SELECT COALESCE(jsonb_agg(jsonb_build_object('id', l.id, 'name', l.name,
+                                                 'timezone', l.timezone)
+                              ORDER BY l.name, l.id), '[]'::jsonb)
+      FROM practice_practitioner_locations pl
+      JOIN practice_location l ON l.id = pl.location_id
+     WHERE pl.practitioner_id = practice_practitioner.id {active}
+"""
+
+
 def practitioner_queryset(*, include_inactive: bool = False) -> QuerySet[Practitioner]:
-    """Practitioners with their specialties and locations prefetched (two queries for any
-    number of rows). Without `include_inactive`, inactive practitioners, specialties and
-    locations are left out: what a patient may see."""
-    specialties = Specialty.objects.only("id", "slug", "name", "is_active").order_by("name", "id")
-    locations = Location.objects.only("id", "name", "timezone", "is_active").order_by("name", "id")
+    """Practitioners, each with `specialty_list` and `location_list`: JSON arrays of
+    {id, slug, name} and {id, name, timezone}, ready to render.
+
+    They are correlated subqueries in the practitioners' own query, not prefetches: one round
+    trip instead of three, no model instances for the related rows, and PostgreSQL evaluates
+    them only for the rows that survive ORDER BY ... LIMIT (the page), whatever the number of
+    matches. Without `include_inactive`, inactive practitioners, specialties and locations are
+    left out: what a patient may see.
+
+    The SQL fragments of this queryset and of `practitioner_search` name the outer table
+    (`practice_practitioner`): use it as the main query, not nested inside another one.
+    """
     practitioners = Practitioner.objects.defer("search_document")
     if not include_inactive:
-        specialties = specialties.filter(is_active=True)
-        locations = locations.filter(is_active=True)
         practitioners = practitioners.filter(is_active=True)
-    return practitioners.prefetch_related(
-        Prefetch("specialties", queryset=specialties),
-        Prefetch("locations", queryset=locations),
+    specialties = _SPECIALTY_LIST.format(active="" if include_inactive else "AND s.is_active")
+    locations = _LOCATION_LIST.format(active="" if include_inactive else "AND l.is_active")
+    return practitioners.annotate(
+        # Fixed SQL text above: no value from the request reaches it.
+        specialty_list=RawSQL(specialties, (), output_field=JSONField()),  # noqa: S611
+        location_list=RawSQL(locations, (), output_field=JSONField()),  # noqa: S611
     )
 
 
@@ -105,7 +121,7 @@ def practitioner_search_extensions() -> tuple[PractitionerSearchExtension, ...]:
     return tuple(_search_extensions.values())
 
 
-_WORD = re.compile(r"\w+")
+_WORD = re.compile(r"[^\W_]+")  # letters and digits
 MAX_QUERY_WORDS = 8
 # word_similarity at which a query "is" a name: 0.5 lets one typo through ("rivra" ~ "Rivera"
 # scores 0.50, "garsia" ~ "Garcia" 0.57) while unrelated names stay below 0.3.
@@ -114,6 +130,33 @@ NAME_SIMILARITY = 0.5
 
 def _query_words(text: str) -> list[str]:
     return _WORD.findall(text.lower())[:MAX_QUERY_WORDS]
+
+
+# The text rank, in one SQL expression. Parameters: phrase, NAME_SIMILARITY, phrase,
+# tsquery, tsquery, LIKE pattern. Each test adds to the rank only when it holds, so a row
+# matches exactly when its rank is positive.
+_MATCH_RANK = """
+    (CASE WHEN word_similarity(%s, practice_practitioner.display_name) >= %s
+          THEN word_similarity(%s, practice_practitioner.display_name) * 2 ELSE 0 END
+     + CASE WHEN practice_practitioner.search_document @@ to_tsquery('simple', %s)
+          THEN ts_rank(practice_practitioner.search_document, to_tsquery('simple', %s))
+          ELSE 0 END
+     + CASE WHEN EXISTS (
+              SELECT 1 FROM practice_practitioner_specialties ps
+                JOIN practice_specialty s ON s.id = ps.specialty_id
+               WHERE ps.practitioner_id = practice_practitioner.id
+                 AND s.is_active AND s.name ILIKE %s)
+          THEN 0.5 ELSE 0 END)
+"""
+_HAS_SPECIALTY = """
+    EXISTS (SELECT 1 FROM practice_practitioner_specialties ps
+              JOIN practice_specialty s ON s.id = ps.specialty_id
+             WHERE ps.practitioner_id = practice_practitioner.id AND s.slug = ANY(%s))
+"""
+_AT_LOCATION = """
+    EXISTS (SELECT 1 FROM practice_practitioner_locations pl
+             WHERE pl.practitioner_id = practice_practitioner.id AND pl.location_id = %s)
+"""
 
 
 def _text_match(queryset: QuerySet[Practitioner], words: list[str]) -> QuerySet[Practitioner]:
@@ -127,30 +170,21 @@ def _text_match(queryset: QuerySet[Practitioner], words: list[str]) -> QuerySet[
     bonus for the specialty.
 
     Each clinic's directory is hundreds of rows, so PostgreSQL scans it once and evaluates
-    the three tests per row: cheaper than three index scans joined by a BitmapOr.
+    the three tests per row: cheaper than three index scans joined by a BitmapOr. The rank is
+    SQL text with parameters rather than ORM expressions: building and compiling those took
+    longer than PostgreSQL takes to run the search.
     """
     phrase = " ".join(words)
-    tsquery = SearchQuery(
-        " & ".join(f"{word}:*" for word in words), search_type="raw", config="simple"
-    )
-    name_similarity = TrigramWordSimilarity(phrase, "display_name")
-    name_match = GreaterThanOrEqual(name_similarity, NAME_SIMILARITY)
-    text_match = SearchVectorExact(F("search_document"), tsquery)
-    specialty_match = Exists(
-        Practitioner.specialties.through.objects.filter(
-            practitioner_id=OuterRef("pk"),
-            specialty__is_active=True,
-            specialty__name__icontains=phrase,
-        )
-    )
-    return queryset.filter(Q(name_match) | Q(text_match) | Q(specialty_match)).annotate(
-        match_rank=ExpressionWrapper(
-            Case(When(name_match, then=name_similarity * 2), default=Value(0.0))
-            + Case(When(text_match, then=SearchRank(F("search_document"), tsquery)), default=0.0)
-            + Case(When(specialty_match, then=Value(0.5)), default=Value(0.0)),
-            output_field=FloatField(),
-        )
-    )
+    tsquery = " & ".join(f"{word}:*" for word in words)  # letters and digits: no syntax
+    # `phrase` is letters, digits and spaces: nothing in it is a LIKE wildcard.
+    params = (phrase, NAME_SIMILARITY, phrase, tsquery, tsquery, f"%{phrase}%")
+    return queryset.annotate(
+        match_rank=RawSQL(_MATCH_RANK, params, output_field=FloatField())  # noqa: S611
+    ).filter(match_rank__gt=0)
+
+
+def _condition(sql: str, params: tuple) -> RawSQL:
+    return RawSQL(sql, params, output_field=BooleanField())  # noqa: S611 (fixed text, params)
 
 
 def practitioner_search(
@@ -170,32 +204,20 @@ def practitioner_search(
 
     Order: best text match first (when `q` is given), then rating (highest first), then
     display name, then id, so equal rows never swap between pages. Filters on specialties and
-    locations are `EXISTS` subqueries, not joins, so no row repeats and counting the result
-    never joins. The whole search is one query for the page (plus one COUNT from the
-    paginator) and the two prefetches of `practitioner_queryset`, for any result size.
-    Registered `PractitionerSearchExtension`s add their annotations to that same query.
+    locations are `EXISTS` subqueries, not joins, so no row repeats and counting never joins.
+    With `clinic.api.WindowCountPagination` the whole search is one SQL query per page
+    (`COUNT(*) OVER ()` carries the total), for any result size. Registered
+    `PractitionerSearchExtension`s add their annotations to that same query.
     """
     queryset = practitioner_queryset(include_inactive=include_inactive)
-    specialty = tuple(specialty)
+    specialty = list(specialty)
     if specialty:
-        queryset = queryset.filter(
-            Exists(
-                Practitioner.specialties.through.objects.filter(
-                    practitioner_id=OuterRef("pk"), specialty__slug__in=specialty
-                )
-            )
-        )
+        queryset = queryset.filter(_condition(_HAS_SPECIALTY, (specialty,)))
     language = tuple(language)
     if language:
         queryset = queryset.filter(languages__overlap=list(language))  # GIN: languages && ...
     if location is not None:
-        queryset = queryset.filter(
-            Exists(
-                Practitioner.locations.through.objects.filter(
-                    practitioner_id=OuterRef("pk"), location_id=location
-                )
-            )
-        )
+        queryset = queryset.filter(_condition(_AT_LOCATION, (location,)))
     if telehealth is not None:
         queryset = queryset.filter(offers_telehealth=telehealth)
     if accepting is not None:

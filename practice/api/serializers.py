@@ -9,6 +9,7 @@ never touch the database beyond what the selectors prefetched.
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
@@ -76,12 +77,23 @@ class SpecialtyInputSerializer(serializers.ModelSerializer):
 # Practitioners ------------------------------------------------------------------------------
 
 
+@extend_schema_field(SpecialtyPublicSerializer(many=True))
+class SpecialtyListField(serializers.ReadOnlyField):
+    """The `specialty_list` JSON the selector built in SQL, passed through as is."""
+
+
+@extend_schema_field(LocationBriefSerializer(many=True))
+class LocationListField(serializers.ReadOnlyField):
+    """The `location_list` JSON the selector built in SQL, passed through as is."""
+
+
 class PractitionerPublicSerializer(serializers.ModelSerializer):
     """What anyone, anonymous portal visitors included, sees. The NPI is public (the US NPI
-    registry publishes it); account links and internal flags are not."""
+    registry publishes it); account links and internal flags are not. Renders practitioners
+    from `selectors.practitioner_queryset` (their related rows come as JSON)."""
 
-    specialties = SpecialtyPublicSerializer(many=True, read_only=True)
-    locations = LocationBriefSerializer(many=True, read_only=True)
+    specialties = SpecialtyListField(source="specialty_list")
+    locations = LocationListField(source="location_list")
 
     class Meta:
         model = Practitioner

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import roles_allow
-from clinic.api import StableOrderingFilter
+from clinic.api import StableOrderingFilter, WindowCountPagination
 from clinic.errors import NotFoundError
 from clinic.permissions import RoleModelPermission, user_roles
 
@@ -196,6 +196,7 @@ class PractitionerViewSet(IncludeInactiveMixin, PracticeViewSet):
     public_serializer_class = s.PractitionerPublicSerializer
     input_serializer_class = s.PractitionerInputSerializer
     filter_backends: ClassVar[list] = []  # the search parses its own parameters
+    pagination_class = WindowCountPagination  # one SQL query per page
 
     def get_queryset(self) -> QuerySet[Practitioner]:
         return selectors.practitioner_queryset(include_inactive=self.include_inactive())
