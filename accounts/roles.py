@@ -4,9 +4,10 @@ Each app adds its models' permissions here as it lands; `roles_sync` creates or 
 groups in the current schema and ignores permissions whose models are not installed.
 """
 
+from collections.abc import Iterable
+
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
-from django.db.models import Q
 
 from clinic.permissions import (
     BILLER,
@@ -21,37 +22,98 @@ ALL = ("add", "change", "delete", "view")
 EDIT = ("add", "change", "view")
 VIEW = ("view",)
 
-# role -> {"app_label.model": actions}
+# Nothing with history is hard-deleted: practice records are deactivated, so no role holds
+# `delete` on them.
+_DIRECTORY_VIEW = {
+    "practice.practitioner": VIEW,
+    "practice.location": VIEW,
+    "practice.specialty": VIEW,
+}
+_FRONT_DESK = {
+    **_DIRECTORY_VIEW,
+    "practice.patient": EDIT,
+    "practice.coverage": EDIT,
+    "practice.payer": VIEW,
+    "practice.servicecode": VIEW,
+}
+
+# role -> {"app_label.model": actions}. The admin (through the role groups) and the API
+# (through `roles_allow`) both read this one table.
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     CLINIC_ADMIN: {
         "accounts.user": ALL,
         "auth.group": VIEW,
+        "practice.location": EDIT,
+        "practice.specialty": EDIT,
+        "practice.practitioner": EDIT,
+        "practice.payer": EDIT,
+        "practice.servicecode": EDIT,
+        "practice.patient": EDIT,
+        "practice.coverage": EDIT,
+        "practice.clinicsettings": ("change", "view"),
     },
     FRONT_DESK: {
         "accounts.user": VIEW,
+        **_FRONT_DESK,
     },
-    PRACTITIONER: {},
-    BILLER: {},
-    INTEGRATOR: {},
+    PRACTITIONER: {
+        **_DIRECTORY_VIEW,
+        "practice.patient": VIEW,
+    },
+    BILLER: {
+        **_DIRECTORY_VIEW,
+        "practice.patient": VIEW,
+        "practice.coverage": VIEW,
+        "practice.payer": VIEW,
+        "practice.servicecode": VIEW,
+    },
+    # Integrators (EHRs, billing services) do through the API what the front desk does.
+    INTEGRATOR: dict(_FRONT_DESK),
+    # Patients hold no model permission: they reach their own records only (see practice.api).
     PATIENT: {},
 }
+
+
+def roles_allow(roles: Iterable[str], model_label: str, action: str) -> bool:
+    """Whether any of `roles` grants `action` ("view", "add", "change", "delete") on
+    `model_label` ("practice.patient"). Pure Python on the table above: no query."""
+    return any(action in ROLE_PERMISSIONS.get(role, {}).get(model_label, ()) for role in roles)
 
 
 @transaction.atomic
 def roles_sync() -> dict[str, int]:
     """Create the role groups in the current schema and set exactly their permissions.
 
-    Idempotent; returns the number of permissions per role.
+    Idempotent and cheap when nothing changed (three queries), so `migrate_schemas` runs it in
+    every clinic; returns the number of permissions per role.
     """
-    counts: dict[str, int] = {}
+    wanted: dict[str, set[int]] = {}
+    permissions = {
+        (app_label, codename): pk
+        for pk, app_label, codename in Permission.objects.values_list(
+            "pk", "content_type__app_label", "codename"
+        )
+    }
     for role, grants in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        query = Q(pk__in=[])
+        wanted[role] = set()
         for model_label, actions in grants.items():
             app_label, model = model_label.split(".")
-            codenames = [f"{action}_{model}" for action in actions]
-            query |= Q(content_type__app_label=app_label, codename__in=codenames)
-        permissions = list(Permission.objects.filter(query))
-        group.permissions.set(permissions)
-        counts[role] = len(permissions)
-    return counts
+            for action in actions:
+                pk = permissions.get((app_label, f"{action}_{model}"))
+                if pk is not None:  # models of apps not installed are skipped
+                    wanted[role].add(pk)
+    groups = {group.name: group for group in Group.objects.filter(name__in=list(wanted))}
+    for role in wanted:
+        if role not in groups:
+            groups[role] = Group.objects.create(name=role)
+    through = Group.permissions.through
+    current: dict[int, set[int]] = {group.pk: set() for group in groups.values()}
+    for group_id, permission_id in through.objects.filter(group_id__in=list(current)).values_list(
+        "group_id", "permission_id"
+    ):
+        current[group_id].add(permission_id)
+    for role, permission_ids in wanted.items():
+        group = groups[role]
+        if current[group.pk] != permission_ids:
+            group.permissions.set(permission_ids)
+    return {role: len(permission_ids) for role, permission_ids in wanted.items()}

@@ -7,8 +7,9 @@ DRF's own exceptions and anything unexpected into `application/problem+json`.
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError, IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from rest_framework import exceptions, status
@@ -117,9 +118,28 @@ def _validation_detail(errors: dict[str, list[str]]) -> str:
 def problem_exception_handler(exc: Exception, context: dict) -> Response:
     headers: dict[str, str] = {}
     if isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(
-            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        if hasattr(exc, "error_dict"):
+            messages = {
+                "non_field_errors" if field == NON_FIELD_ERRORS else field: errors
+                for field, errors in exc.message_dict.items()
+            }
+        else:
+            messages = {"non_field_errors": exc.messages}
+        exc = exceptions.ValidationError(messages)
+    if isinstance(exc, IntegrityError | DataError):
+        # Services turn the constraint violations they expect into field errors; anything that
+        # still reaches here is a rule the database enforced that no code checked: refuse the
+        # write (it was rolled back) rather than answer 500.
+        logger.warning("database refused a write: %s", exc)
+        conflict = isinstance(exc, IntegrityError)
+        body = problem(
+            status=409 if conflict else 400,
+            code="constraint-violation" if conflict else "invalid-data",
+            detail="The database refused the change: " + constraint_name(exc)
+            if conflict
+            else "A value does not fit its field.",
         )
+        return Response(body, status=body["status"], content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, ApplicationError):
         body = problem(
             status=exc.status, code=exc.code, detail=exc.detail, title=exc.title, extra=exc.extra
@@ -158,6 +178,12 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
     for name, value in headers.items():
         response[name] = value
     return response
+
+
+def constraint_name(exc: Exception) -> str:
+    """The name of the constraint a database error reports ("" when it names none)."""
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None) or ""
 
 
 def _code_for(exc: Exception, code_status: int) -> str:

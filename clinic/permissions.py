@@ -55,3 +55,29 @@ class ReadOnlyOrStaff(BasePermission):
         if request.method in SAFE_METHODS:
             return bool(request.user and request.user.is_authenticated)
         return bool(user_roles(request.user) & STAFF_ROLES)
+
+
+class RoleModelPermission(BasePermission):
+    """Allows a view's action when one of the user's roles grants the model permission it
+    needs in `accounts.roles.ROLE_PERMISSIONS` (the table the admin's role groups come from).
+
+    The view names its model (`permission_model = "practice.patient"`); list and retrieve
+    need `view`, create needs `add`, everything else that writes needs `change`. A view may
+    override `required_action(request)`. With `public_read = True` reads are open to everyone,
+    anonymous portal visitors included.
+    """
+
+    ACTIONS = {"list": "view", "retrieve": "view", "metadata": "view", "create": "add"}
+    SAFE_ACTIONS = frozenset({"list", "retrieve", "metadata"})
+
+    def has_permission(self, request: Request, view) -> bool:
+        from accounts.roles import roles_allow
+
+        action = getattr(view, "action", None)
+        if action is None:
+            return True  # a method the view does not route: it answers 405
+        if getattr(view, "public_read", False) and action in self.SAFE_ACTIONS:
+            return True
+        required = view.required_action(request) if hasattr(view, "required_action") else None
+        required = required or self.ACTIONS.get(action, "change")
+        return roles_allow(user_roles(request.user), view.permission_model, required)

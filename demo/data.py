@@ -10,6 +10,8 @@ from accounts.services import user_create
 from tenants.models import Clinic
 from tenants.services import ClinicAdminSpec, clinic_create, clinic_host
 
+from .practice import practice_seed
+
 DEMO_PASSWORD = "clinic-demo-pass"
 PLATFORM_ADMIN = "operator@platform.test"
 
@@ -73,9 +75,14 @@ def seed_demo() -> list[str]:
             for email, (name, role) in demo.staff.items():
                 if not User.objects.filter(email=email).exists():
                     user_create(email=email, password=DEMO_PASSWORD, full_name=name, roles=[role])
+            directory = practice_seed(demo.slug)
         base = f"http://{clinic_host(demo.slug)}:{port}"
         lines.append(f"{demo.name} ({demo.timezone}): {base}/  admin {base}/admin/")
         lines.append(f"    API docs {base}/api/docs/  health {base}/health/")
+        lines.append(
+            f"    {directory['practitioners']} practitioners, {directory['patients']} patients, "
+            f"{directory['coverages']} coverages; search {base}/api/v1/practitioners/?q=..."
+        )
         lines.append(
             f"    {admin_email} (clinic_admin) and ",
         )

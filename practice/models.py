@@ -1,16 +1,47 @@
 """A clinic's master data: locations, specialties, practitioners, patients, payers, coverage
 and service codes. Rules that fit in the database are constraints here."""
 
+from datetime import date
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Mod, Ord, Substr
+from django.db.models.lookups import Exact
+from django.utils import timezone
 
-from .validators import validate_languages, validate_npi, validate_timezone
+from .validators import (
+    validate_country,
+    validate_language,
+    validate_languages,
+    validate_npi,
+    validate_timezone,
+)
 
 LANGUAGE_CODE = RegexValidator(r"^[a-z]{2}$", "A two-letter ISO 639-1 code.")
+
+
+def _npi_digit(position: int):
+    # ASCII arithmetic instead of a cast: a cast of a non-digit would raise a DataError before
+    # the format constraint could report it as a constraint violation.
+    return Ord(Substr("npi", position, 1)) - 48
+
+
+def _npi_luhn_sum():
+    """The Luhn sum of '80840' + NPI as a SQL expression. The prefix always contributes 24;
+    d1, d3, d5, d7 and d9 are doubled (digit sum of 2d is 2d - 9 * (d / 5) in integers)."""
+    total = Value(24)
+    for position in (1, 3, 5, 7, 9):
+        digit = _npi_digit(position)
+        total = total + digit * 2 - (digit / 5) * 9
+    for position in (2, 4, 6, 8, 10):
+        total = total + _npi_digit(position)
+    return total
 
 
 class Location(models.Model):
@@ -30,6 +61,7 @@ class Location(models.Model):
 class Specialty(models.Model):
     slug = models.SlugField(max_length=60, unique=True)
     name = models.CharField(max_length=120)
+    is_active = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["name"]
@@ -75,6 +107,15 @@ class Practitioner(models.Model):
     locations = models.ManyToManyField(Location, related_name="practitioners", blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Free-text search over name (weight A), title (B) and bio (C), kept by PostgreSQL itself.
+    # The 'simple' configuration: names and bios come in many languages, so no stemming.
+    search_document = models.GeneratedField(
+        expression=SearchVector("display_name", config="simple", weight="A")
+        + SearchVector("title", config="simple", weight="B")
+        + SearchVector("bio", config="simple", weight="C"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["display_name", "id"]
@@ -82,6 +123,11 @@ class Practitioner(models.Model):
             models.CheckConstraint(
                 condition=Q(npi__isnull=True) | Q(npi__regex=r"^[0-9]{10}$"),
                 name="practitioner_npi_10_digits",
+            ),
+            models.CheckConstraint(
+                condition=Q(npi__isnull=True) | Q(Exact(Mod(_npi_luhn_sum(), 10), 0)),
+                name="practitioner_npi_check_digit",
+                violation_error_message="The NPI's check digit is wrong.",
             ),
             models.CheckConstraint(
                 condition=Q(rating_average__gte=0) & Q(rating_average__lte=5),
@@ -97,6 +143,15 @@ class Practitioner(models.Model):
                 name="practitioner_name_trgm",
                 fields=["display_name"],
                 opclasses=["gin_trgm_ops"],
+            ),
+            GinIndex(fields=["search_document"], name="practitioner_search_gin"),
+            # The default search order (no text query) among active practitioners.
+            models.Index(
+                F("rating_average").desc(),
+                "display_name",
+                "id",
+                name="practitioner_rank_idx",
+                condition=Q(is_active=True),
             ),
         ]
 
@@ -124,14 +179,18 @@ class Patient(models.Model):
     sex = models.CharField(max_length=10, choices=Sex.choices, default=Sex.UNKNOWN)
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=40, blank=True)
-    preferred_language = models.CharField(max_length=2, default="en", validators=[LANGUAGE_CODE])
+    preferred_language = models.CharField(
+        max_length=2, default="en", validators=[LANGUAGE_CODE, validate_language]
+    )
     timezone = models.CharField(max_length=64, validators=[validate_timezone])
     address_line1 = models.CharField(max_length=200, blank=True)
     address_line2 = models.CharField(max_length=200, blank=True)
     city = models.CharField(max_length=100, blank=True)
     state = models.CharField(max_length=100, blank=True)
     postal_code = models.CharField(max_length=20, blank=True)
-    country = models.CharField(max_length=2, default="US")
+    country = models.CharField(
+        max_length=2, default="US", validators=[validate_country], help_text="ISO 3166-1 alpha-2."
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -150,6 +209,15 @@ class Patient(models.Model):
     @property
     def full_name(self) -> str:
         return str(self)
+
+    def clean(self) -> None:
+        # `patient_dob_after_1900` in the database; here reported on the field, with the future.
+        if self.date_of_birth and not (
+            date(1900, 1, 1) <= self.date_of_birth <= timezone.localdate()
+        ):
+            raise ValidationError(
+                {"date_of_birth": "A date of birth between 1900-01-01 and today."}, code="dob"
+            )
 
 
 class Payer(models.Model):
@@ -218,6 +286,13 @@ class Coverage(models.Model):
     def __str__(self) -> str:
         return f"{self.payer} {self.member_id} ({self.get_priority_display()})"
 
+    def clean(self) -> None:
+        # The same rule as `coverage_dates_ordered`, reported on the field that is wrong.
+        if self.effective_to and self.effective_from and self.effective_to < self.effective_from:
+            raise ValidationError(
+                {"effective_to": "The coverage cannot end before it starts."}, code="dates"
+            )
+
 
 class ServiceCode(models.Model):
     """A CPT or HCPCS code the clinic bills. Only the code number ships; CPT descriptions are
@@ -236,6 +311,7 @@ class ServiceCode(models.Model):
     unit_minutes = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
+        validators=[MinValueValidator(1)],
         help_text="Minutes per billing unit (15 for timed codes); empty for per-visit codes.",
     )
     requires_authorization = models.BooleanField(

@@ -38,3 +38,20 @@ def _zones() -> frozenset[str]:
 def validate_timezone(value: str) -> None:
     if value not in _zones():
         raise ValidationError(f"'{value}' is not an IANA time zone.", code="timezone")
+
+
+@cache
+def _country_codes() -> frozenset[str]:
+    return frozenset(country.alpha_2 for country in pycountry.countries)
+
+
+def validate_country(value: str) -> None:
+    if value not in _country_codes():
+        raise ValidationError(f"'{value}' is not an ISO 3166-1 country code.", code="country")
+
+
+def npi_complete(first_nine: str) -> str:
+    """The NPI whose first nine digits are `first_nine` (its check digit appended)."""
+    if not (len(first_nine) == 9 and first_nine.isdigit()):
+        raise ValueError("An NPI starts with nine digits.")
+    return first_nine + luhn.calc_check_digit("80840" + first_nine)

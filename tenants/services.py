@@ -72,6 +72,27 @@ def template_sync(*, verbosity: int = 0) -> None:
         roles_sync()
 
 
+def clinics_roles_sync(*, schema_name: str | None = None) -> int:
+    """Bring the role groups of every clinic (or of one schema) up to `ROLE_PERMISSIONS`.
+
+    Clinics are cloned with the roles of their day; when an app adds models and grants, the
+    clinics that already exist learn them here (`migrate_schemas` calls it). Returns the
+    number of clinics synced.
+    """
+    from accounts.roles import roles_sync
+
+    with schema_context("public"):
+        schemas = list(
+            Clinic.objects.exclude(schema_name="public").values_list("schema_name", flat=True)
+        )
+    if schema_name is not None:
+        schemas = [schema for schema in schemas if schema == schema_name]
+    for schema in schemas:
+        with schema_context(schema):
+            roles_sync()
+    return len(schemas)
+
+
 def clinic_create(
     *,
     slug: str,

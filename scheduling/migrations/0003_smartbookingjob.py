@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('practice', '0002_servicecode_requires_authorization'),
+        ('practice', '0003_servicecode_requires_authorization'),
         ('scheduling', '0002_appointment_authorization_warning_and_more'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -1,0 +1,413 @@
+"""The practice API: thin views that parse, call a selector or a service, and render.
+
+Every resource has list, retrieve, create, update (PUT/PATCH), `POST .../{id}/deactivate/`
+and `POST .../{id}/reactivate/`. Nothing with history is deleted: DELETE answers 405.
+Permissions come from the role table (`accounts.roles.ROLE_PERMISSIONS`); see the README's
+practice section for the matrix.
+"""
+
+from typing import Any, ClassVar
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.roles import roles_allow
+from clinic.api import StableOrderingFilter, WindowCountPagination
+from clinic.errors import NotFoundError
+from clinic.permissions import RoleModelPermission, user_roles
+
+from .. import selectors, services
+from ..models import Coverage, Location, Patient, Payer, Practitioner, ServiceCode, Specialty
+from . import serializers as s
+from .permissions import OwnPatientCoverage, OwnPatientRecord
+
+NO_DELETE = "Nothing with history is deleted: DELETE answers 405; use `POST .../{id}/deactivate/`."
+
+
+class NoPatientRecordError(NotFoundError):
+    code = "no-patient-record"
+    title = "No patient record"
+
+
+class PracticeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """List, retrieve, create, update, deactivate and reactivate one kind of record.
+
+    Subclasses name the model permission, the output and input serializers, and the services
+    (`<entity>_create(**fields)`, `<entity>_update(<entity>=..., data=...)`,
+    `<entity>_deactivate(<entity>=...)`, `<entity>_reactivate(<entity>=...)`).
+    """
+
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]
+    permission_classes: ClassVar[list] = [RoleModelPermission]
+    filter_backends = [filters.DjangoFilterBackend, StableOrderingFilter]
+    permission_model: str
+    entity: str
+    input_serializer_class: type[serializers.Serializer]
+    public_serializer_class: type[serializers.Serializer] | None = None
+    public_read = False
+
+    # Helpers --------------------------------------------------------------------------------
+
+    def can(self, action_name: str) -> bool:
+        return roles_allow(user_roles(self.request.user), self.permission_model, action_name)
+
+    def get_serializer_class(self):
+        if self.public_serializer_class is not None and not self.can("view"):
+            return self.public_serializer_class
+        return self.serializer_class
+
+    def service(self, verb: str):
+        return getattr(services, f"{self.entity}_{verb}")
+
+    def parse(self, data: Any, *, instance: Any = None, partial: bool = False) -> dict:
+        serializer = self.input_serializer_class(
+            instance, data=data, partial=partial, context=self.get_serializer_context()
+        )
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    def render(self, instance: Any, *, code: int = status.HTTP_200_OK) -> Response:
+        # Re-read through the view's selector: the answer has the same shape (and prefetches)
+        # as a GET.
+        fresh = self.get_queryset().get(pk=instance.pk)
+        return Response(self.get_serializer(fresh).data, status=code)
+
+    # Actions --------------------------------------------------------------------------------
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        instance = self.service("create")(**self.parse(request.data))
+        return self.render(instance, code=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, *args, partial: bool = False, **kwargs) -> Response:
+        instance = self.get_object()
+        data = self.parse(request.data, instance=instance, partial=partial)
+        instance = self.service("update")(**{self.entity: instance, "data": data})
+        return self.render(instance)
+
+    def partial_update(self, request: Request, *args, **kwargs) -> Response:
+        return self.update(request, *args, partial=True, **kwargs)
+
+    @extend_schema(request=None, description="Soft delete: the record stays, `is_active` false.")
+    @action(detail=True, methods=["post"])
+    def deactivate(self, request: Request, *args, **kwargs) -> Response:
+        instance = self.service("deactivate")(**{self.entity: self.get_object()})
+        return self.render(instance)
+
+    @extend_schema(request=None, description="Undo a deactivation.")
+    @action(detail=True, methods=["post"])
+    def reactivate(self, request: Request, *args, **kwargs) -> Response:
+        instance = self.service("reactivate")(**{self.entity: self.get_object()})
+        return self.render(instance)
+
+
+def _crud_schema(name: str, input_serializer, output_serializer, *, public: bool = False):
+    """OpenAPI texts for the standard actions of one resource."""
+    readers = "Anyone (anonymous included; public fields only)" if public else "Staff roles"
+    auth = [{"jwtAuth": []}, {"cookieAuth": []}, {}] if public else None
+    return extend_schema_view(
+        list=extend_schema(
+            description=f"List {name}s. {readers}. Paginated, filterable.", auth=auth
+        ),
+        retrieve=extend_schema(description=f"One {name}. {readers}.", auth=auth),
+        create=extend_schema(
+            request=input_serializer, responses={201: output_serializer}, description=NO_DELETE
+        ),
+        update=extend_schema(request=input_serializer, responses=output_serializer),
+        partial_update=extend_schema(request=input_serializer, responses=output_serializer),
+        deactivate=extend_schema(responses=output_serializer),
+        reactivate=extend_schema(responses=output_serializer),
+    )
+
+
+# Directory: locations, specialties, practitioners --------------------------------------------
+
+
+class DirectoryFilter(filters.FilterSet):
+    q = filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name contains")
+
+
+class IncludeInactiveMixin:
+    """Directory lists show active rows; staff may ask for all with `include_inactive=true`
+    and fetch an inactive row by id."""
+
+    def include_inactive(self) -> bool:
+        if not self.can("view"):
+            return False
+        if self.action != "list":
+            return True
+        return self.request.query_params.get("include_inactive", "").lower() in ("1", "true")
+
+
+@_crud_schema("location", s.LocationInputSerializer, s.LocationSerializer, public=True)
+class LocationViewSet(IncludeInactiveMixin, PracticeViewSet):
+    permission_model = "practice.location"
+    entity = "location"
+    public_read = True
+    serializer_class = s.LocationSerializer
+    public_serializer_class = s.LocationPublicSerializer
+    input_serializer_class = s.LocationInputSerializer
+    filterset_class = DirectoryFilter
+    ordering_fields = ["name", "id"]
+
+    def get_queryset(self) -> QuerySet[Location]:
+        return selectors.location_list(include_inactive=self.include_inactive())
+
+
+@_crud_schema("specialty", s.SpecialtyInputSerializer, s.SpecialtySerializer, public=True)
+class SpecialtyViewSet(IncludeInactiveMixin, PracticeViewSet):
+    permission_model = "practice.specialty"
+    entity = "specialty"
+    public_read = True
+    serializer_class = s.SpecialtySerializer
+    public_serializer_class = s.SpecialtyPublicSerializer
+    input_serializer_class = s.SpecialtyInputSerializer
+    filterset_class = DirectoryFilter
+    ordering_fields = ["name", "slug", "id"]
+
+    def get_queryset(self) -> QuerySet[Specialty]:
+        return selectors.specialty_list(include_inactive=self.include_inactive())
+
+
+@_crud_schema("practitioner", s.PractitionerInputSerializer, s.PractitionerSerializer, public=True)
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[s.PractitionerSearchParamsSerializer],
+        description=(
+            "Search the practitioner directory. Anyone (anonymous included) may search; "
+            "staff see internal fields. Order: best match for `q`, then rating (highest "
+            "first), then name, then id. Paginated; the number of SQL queries does not grow "
+            "with the result."
+        ),
+    )
+)
+class PractitionerViewSet(IncludeInactiveMixin, PracticeViewSet):
+    permission_model = "practice.practitioner"
+    entity = "practitioner"
+    public_read = True
+    serializer_class = s.PractitionerSerializer
+    public_serializer_class = s.PractitionerPublicSerializer
+    input_serializer_class = s.PractitionerInputSerializer
+    filter_backends: ClassVar[list] = []  # the search parses its own parameters
+    pagination_class = WindowCountPagination  # one SQL query per page
+
+    def get_queryset(self) -> QuerySet[Practitioner]:
+        return selectors.practitioner_queryset(include_inactive=self.include_inactive())
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        if self.action == "list":
+            context["extension_fields"] = [
+                name
+                for extension in selectors.practitioner_search_extensions()
+                for name in extension.fields
+            ]
+        return context
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        params = s.PractitionerSearchParamsSerializer(data=request.query_params.dict())
+        params.is_valid(raise_exception=True)
+        search = dict(params.validated_data)
+        search["include_inactive"] = search.get("include_inactive", False) and self.can("view")
+        extension_params = {
+            name
+            for extension in selectors.practitioner_search_extensions()
+            for name in extension.params
+        }
+        search["extra"] = {
+            name: value for name, value in request.query_params.items() if name in extension_params
+        }
+        queryset = selectors.practitioner_search(**search)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+# Patients and coverage ----------------------------------------------------------------------
+
+
+class PatientFilter(filters.FilterSet):
+    q = filters.CharFilter(method="filter_q", label="Name, email or phone contains")
+    is_active = filters.BooleanFilter()
+    date_of_birth = filters.DateFilter()
+    preferred_language = filters.CharFilter()
+
+    class Meta:
+        model = Patient
+        fields = ["is_active", "date_of_birth", "preferred_language", "sex"]
+
+    def filter_q(self, queryset: QuerySet[Patient], name: str, value: str) -> QuerySet[Patient]:
+        from django.db.models import Q
+
+        for word in value.split()[:4]:
+            queryset = queryset.filter(
+                Q(first_name__icontains=word)
+                | Q(last_name__icontains=word)
+                | Q(email__icontains=word)
+                | Q(phone__icontains=word)
+            )
+        return queryset
+
+
+@_crud_schema("patient", s.PatientInputSerializer, s.PatientSerializer)
+@extend_schema_view(
+    list=extend_schema(
+        description="Staff roles list every patient; a patient lists only their own record."
+    ),
+    partial_update=extend_schema(
+        description=(
+            "Staff change any field. A patient changes only contact details and preferences "
+            "on their own record (another patient's id is a 404; identity fields a 400)."
+        )
+    ),
+)
+class PatientViewSet(PracticeViewSet):
+    permission_classes: ClassVar[list] = [RoleModelPermission | OwnPatientRecord]
+    permission_model = "practice.patient"
+    entity = "patient"
+    serializer_class = s.PatientSerializer
+    input_serializer_class = s.PatientInputSerializer
+    filterset_class = PatientFilter
+    ordering_fields = ["last_name", "first_name", "date_of_birth", "created_at", "id"]
+
+    def get_queryset(self) -> QuerySet[Patient]:
+        return selectors.patient_list_for(user=self.request.user)
+
+    def update(self, request: Request, *args, partial: bool = False, **kwargs) -> Response:
+        if self.can("change"):
+            return super().update(request, *args, partial=partial, **kwargs)
+        patient = self.get_object()  # a patient's queryset holds only their own record
+        serializer = s.PatientSelfInputSerializer(patient, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        patient = services.patient_update(
+            patient=patient, data=serializer.validated_data, by_patient=True
+        )
+        return self.render(patient)
+
+
+class CoverageFilter(filters.FilterSet):
+    active_on = filters.DateFilter(method="filter_active_on", label="In effect on this date")
+
+    class Meta:
+        model = Coverage
+        fields = ["payer", "priority", "is_active"]
+
+    def filter_active_on(self, queryset, name, value):
+        from django.db.models import Q
+
+        return queryset.filter(effective_from__lte=value).filter(
+            Q(effective_to__isnull=True) | Q(effective_to__gte=value)
+        )
+
+
+@_crud_schema("coverage", s.CoverageInputSerializer, s.CoverageSerializer)
+class CoverageViewSet(PracticeViewSet):
+    """`/patients/{patient_pk}/coverages/`: a patient's insurance coverage."""
+
+    permission_classes: ClassVar[list] = [RoleModelPermission | OwnPatientCoverage]
+    permission_model = "practice.coverage"
+    entity = "coverage"
+    serializer_class = s.CoverageSerializer
+    input_serializer_class = s.CoverageInputSerializer
+    filterset_class = CoverageFilter
+    ordering_fields = ["priority", "effective_from", "id"]
+
+    def patient(self) -> Patient:
+        if not hasattr(self, "_patient"):
+            patients = selectors.patient_list_for(user=self.request.user)
+            self._patient = get_object_or_404(patients, pk=self.kwargs["patient_pk"])
+        return self._patient
+
+    def get_queryset(self) -> QuerySet[Coverage]:
+        if getattr(self, "swagger_fake_view", False):
+            return Coverage.objects.none()
+        return selectors.coverage_list(patient=self.patient())
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        coverage = services.coverage_create(patient=self.patient(), **self.parse(request.data))
+        return self.render(coverage, code=status.HTTP_201_CREATED)
+
+
+# Payers and service codes -------------------------------------------------------------------
+
+
+class PayerFilter(filters.FilterSet):
+    q = filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name contains")
+
+    class Meta:
+        model = Payer
+        fields = ["claim_filing_code", "is_active", "edi_payer_id"]
+
+
+@_crud_schema("payer", s.PayerInputSerializer, s.PayerSerializer)
+class PayerViewSet(PracticeViewSet):
+    permission_model = "practice.payer"
+    entity = "payer"
+    serializer_class = s.PayerSerializer
+    input_serializer_class = s.PayerInputSerializer
+    filterset_class = PayerFilter
+    ordering_fields = ["name", "edi_payer_id", "id"]
+
+    def get_queryset(self) -> QuerySet[Payer]:
+        return selectors.payer_list()
+
+
+class ServiceCodeFilter(filters.FilterSet):
+    q = filters.CharFilter(field_name="label", lookup_expr="icontains", label="Label contains")
+    timed = filters.BooleanFilter(
+        field_name="unit_minutes", lookup_expr="isnull", exclude=True, label="Timed codes"
+    )
+
+    class Meta:
+        model = ServiceCode
+        fields = ["code", "is_active"]
+
+
+@_crud_schema("service code", s.ServiceCodeInputSerializer, s.ServiceCodeSerializer)
+class ServiceCodeViewSet(PracticeViewSet):
+    permission_model = "practice.servicecode"
+    entity = "service_code"
+    serializer_class = s.ServiceCodeSerializer
+    input_serializer_class = s.ServiceCodeInputSerializer
+    filterset_class = ServiceCodeFilter
+    ordering_fields = ["code", "label", "id"]
+
+    def get_queryset(self) -> QuerySet[ServiceCode]:
+        return selectors.service_code_list()
+
+
+# The signed-in patient's own record ---------------------------------------------------------
+
+
+class MyPatientView(APIView):
+    """`/me/patient/`: the patient record linked to the signed-in user."""
+
+    permission_classes: ClassVar[list] = [IsAuthenticated]
+
+    def patient(self, request: Request) -> Patient:
+        patient = selectors.patient_get_for_user(user=request.user)
+        if patient is None:
+            raise NoPatientRecordError("No patient record is linked to this account.")
+        return patient
+
+    @extend_schema(
+        responses={200: s.PatientSerializer, 404: OpenApiResponse(description="No record.")}
+    )
+    def get(self, request: Request) -> Response:
+        return Response(s.PatientSerializer(self.patient(request)).data)
+
+    @extend_schema(request=s.PatientSelfInputSerializer, responses=s.PatientSerializer)
+    def patch(self, request: Request) -> Response:
+        patient = self.patient(request)
+        serializer = s.PatientSelfInputSerializer(patient, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        patient = services.patient_update(
+            patient=patient, data=serializer.validated_data, by_patient=True
+        )
+        return Response(s.PatientSerializer(patient).data)

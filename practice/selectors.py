@@ -1,0 +1,296 @@
+"""Reads of a clinic's master data, shared by the API, the admin and the patient pages.
+
+Every selector returns a lazy queryset whose related rows come in a fixed number of queries
+(`select_related` / `prefetch_related`), whatever the number of rows: callers paginate and
+serialize without N+1 queries.
+"""
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import (
+    BooleanField,
+    FloatField,
+    JSONField,
+    QuerySet,
+)
+from django.db.models.expressions import RawSQL
+
+from accounts.models import User
+from accounts.roles import roles_allow
+
+from .models import (
+    ClinicSettings,
+    Coverage,
+    Location,
+    Patient,
+    Payer,
+    Practitioner,
+    ServiceCode,
+    Specialty,
+)
+
+# Practitioners ------------------------------------------------------------------------------
+
+
+# A practitioner's specialties and locations as JSON arrays, correlated with the outer row.
+# Plain SQL: fixed text, nothing to build per request (the ORM spent longer assembling these
+# subqueries than PostgreSQL spends running them). Tables resolve through the clinic's
+# search_path, like every other query of the request.
+_SPECIALTY_LIST = """
+    SELECT COALESCE(jsonb_agg(jsonb_build_object('id', s.id, 'slug', s.slug, 'name', s.name)
+                              ORDER BY s.name, s.id), '[]'::jsonb)
+      FROM practice_practitioner_specialties ps
+      JOIN practice_specialty s ON s.id = ps.specialty_id
+     WHERE ps.practitioner_id = practice_practitioner.id {active}
+"""
+_LOCATION_LIST = """
+    SELECT COALESCE(jsonb_agg(jsonb_build_object('id', l.id, 'name', l.name,
+                                                 'timezone', l.timezone)
+                              ORDER BY l.name, l.id), '[]'::jsonb)
+      FROM practice_practitioner_locations pl
+      JOIN practice_location l ON l.id = pl.location_id
+     WHERE pl.practitioner_id = practice_practitioner.id {active}
+"""
+
+
+def practitioner_queryset(*, include_inactive: bool = False) -> QuerySet[Practitioner]:
+    """Practitioners, each with `specialty_list` and `location_list`: JSON arrays of
+    {id, slug, name} and {id, name, timezone}, ready to render.
+
+    They are correlated subqueries in the practitioners' own query, not prefetches: one round
+    trip instead of three, no model instances for the related rows, and PostgreSQL evaluates
+    them only for the rows that survive ORDER BY ... LIMIT (the page), whatever the number of
+    matches. Without `include_inactive`, inactive practitioners, specialties and locations are
+    left out: what a patient may see.
+
+    The SQL fragments of this queryset and of `practitioner_search` name the outer table
+    (`practice_practitioner`): use it as the main query, not nested inside another one.
+    """
+    practitioners = Practitioner.objects.defer("search_document")
+    if not include_inactive:
+        practitioners = practitioners.filter(is_active=True)
+    specialties = _SPECIALTY_LIST.format(active="" if include_inactive else "AND s.is_active")
+    locations = _LOCATION_LIST.format(active="" if include_inactive else "AND l.is_active")
+    return practitioners.annotate(
+        # Fixed SQL text above: no value from the request reaches it.
+        specialty_list=RawSQL(specialties, (), output_field=JSONField()),  # noqa: S611
+        location_list=RawSQL(locations, (), output_field=JSONField()),  # noqa: S611
+    )
+
+
+@dataclass(frozen=True)
+class PractitionerSearchExtension:
+    """A later app's addition to the practitioner search, registered without practice
+    importing that app (the dependency runs scheduling -> practice).
+
+    `apply(queryset, params)` receives the filtered queryset and the raw values of the query
+    parameters it declared in `params`, and returns the queryset with its annotations and
+    filters. It must add SQL to the one query (an annotation over a correlated subquery or
+    a lateral join), never a query per practitioner. `fields` are the annotations it adds;
+    the API renders them on every search result. It raises `ValidationError({param: ...})`
+    for a bad parameter.
+
+    The scheduling app plans exactly this: `next_available` (the earliest free slot) as a
+    `Subquery(... OuterRef("pk") ... [:1])` annotation, and `available_before=<datetime>` as
+    a filter on it. Register from the app's `AppConfig.ready()` with
+    `practitioner_search_extend(...)`.
+    """
+
+    name: str
+    apply: Callable[[QuerySet[Practitioner], Mapping[str, str]], QuerySet[Practitioner]]
+    params: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
+
+
+_search_extensions: dict[str, PractitionerSearchExtension] = {}
+
+
+def practitioner_search_extend(extension: PractitionerSearchExtension) -> None:
+    """Register (or replace, by name) a search extension."""
+    _search_extensions[extension.name] = extension
+
+
+def practitioner_search_unextend(name: str) -> None:
+    _search_extensions.pop(name, None)
+
+
+def practitioner_search_extensions() -> tuple[PractitionerSearchExtension, ...]:
+    return tuple(_search_extensions.values())
+
+
+_WORD = re.compile(r"[^\W_]+")  # letters and digits
+MAX_QUERY_WORDS = 8
+# word_similarity at which a query "is" a name: 0.5 lets one typo through ("rivra" ~ "Rivera"
+# scores 0.50, "garsia" ~ "Garcia" 0.57) while unrelated names stay below 0.3.
+NAME_SIMILARITY = 0.5
+
+
+def _query_words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())[:MAX_QUERY_WORDS]
+
+
+# The text rank, in one SQL expression. Parameters: phrase, NAME_SIMILARITY, phrase,
+# tsquery, tsquery, LIKE pattern. Each test adds to the rank only when it holds, so a row
+# matches exactly when its rank is positive.
+_MATCH_RANK = """
+    (CASE WHEN word_similarity(%s, practice_practitioner.display_name) >= %s
+          THEN word_similarity(%s, practice_practitioner.display_name) * 2 ELSE 0 END
+     + CASE WHEN practice_practitioner.search_document @@ to_tsquery('simple', %s)
+          THEN ts_rank(practice_practitioner.search_document, to_tsquery('simple', %s))
+          ELSE 0 END
+     + CASE WHEN EXISTS (
+              SELECT 1 FROM practice_practitioner_specialties ps
+                JOIN practice_specialty s ON s.id = ps.specialty_id
+               WHERE ps.practitioner_id = practice_practitioner.id
+                 AND s.is_active AND s.name ILIKE %s)
+          THEN 0.5 ELSE 0 END)
+"""
+_HAS_SPECIALTY = """
+    EXISTS (SELECT 1 FROM practice_practitioner_specialties ps
+              JOIN practice_specialty s ON s.id = ps.specialty_id
+             WHERE ps.practitioner_id = practice_practitioner.id AND s.slug = ANY(%s))
+"""
+_AT_LOCATION = """
+    EXISTS (SELECT 1 FROM practice_practitioner_locations pl
+             WHERE pl.practitioner_id = practice_practitioner.id AND pl.location_id = %s)
+"""
+
+
+def _text_match(queryset: QuerySet[Practitioner], words: list[str]) -> QuerySet[Practitioner]:
+    """Keep practitioners matching the query `words` and rank them by how well (`match_rank`).
+
+    A row matches when the words fit the name by trigram word similarity (typos, partial
+    names), when every word is a prefix of a word in the name, title or bio (full text on the
+    stored `search_document`), or when a specialty's name contains the words. The rank adds
+    twice the name similarity (a name is the strongest signal; counted only when it is a
+    match, so unrelated names add no noise), the full-text rank (name > title > bio) and a
+    bonus for the specialty.
+
+    Each clinic's directory is hundreds of rows, so PostgreSQL scans it once and evaluates
+    the three tests per row: cheaper than three index scans joined by a BitmapOr. The rank is
+    SQL text with parameters rather than ORM expressions: building and compiling those took
+    longer than PostgreSQL takes to run the search.
+    """
+    phrase = " ".join(words)
+    tsquery = " & ".join(f"{word}:*" for word in words)  # letters and digits: no syntax
+    # `phrase` is letters, digits and spaces: nothing in it is a LIKE wildcard.
+    params = (phrase, NAME_SIMILARITY, phrase, tsquery, tsquery, f"%{phrase}%")
+    return queryset.annotate(
+        match_rank=RawSQL(_MATCH_RANK, params, output_field=FloatField())  # noqa: S611
+    ).filter(match_rank__gt=0)
+
+
+def _condition(sql: str, params: tuple) -> RawSQL:
+    return RawSQL(sql, params, output_field=BooleanField())  # noqa: S611 (fixed text, params)
+
+
+def practitioner_search(
+    *,
+    specialty: Iterable[str] = (),
+    language: Iterable[str] = (),
+    location: int | None = None,
+    telehealth: bool | None = None,
+    accepting: bool | None = None,
+    verified: bool | None = None,
+    min_rating: Decimal | None = None,
+    q: str = "",
+    include_inactive: bool = False,
+    extra: Mapping[str, str] | None = None,
+) -> QuerySet[Practitioner]:
+    """The practitioner directory search: filters, text match, a stable order.
+
+    Order: best text match first (when `q` is given), then rating (highest first), then
+    display name, then id, so equal rows never swap between pages. Filters on specialties and
+    locations are `EXISTS` subqueries, not joins, so no row repeats and counting never joins.
+    With `clinic.api.WindowCountPagination` the whole search is one SQL query per page
+    (`COUNT(*) OVER ()` carries the total), for any result size. Registered
+    `PractitionerSearchExtension`s add their annotations to that same query.
+    """
+    queryset = practitioner_queryset(include_inactive=include_inactive)
+    specialty = list(specialty)
+    if specialty:
+        queryset = queryset.filter(_condition(_HAS_SPECIALTY, (specialty,)))
+    language = tuple(language)
+    if language:
+        queryset = queryset.filter(languages__overlap=list(language))  # GIN: languages && ...
+    if location is not None:
+        queryset = queryset.filter(_condition(_AT_LOCATION, (location,)))
+    if telehealth is not None:
+        queryset = queryset.filter(offers_telehealth=telehealth)
+    if accepting is not None:
+        queryset = queryset.filter(accepts_new_patients=accepting)
+    if verified is not None:
+        queryset = queryset.filter(is_verified=verified)
+    if min_rating is not None:
+        queryset = queryset.filter(rating_average__gte=min_rating)
+    for extension in _search_extensions.values():
+        params = {name: value for name, value in (extra or {}).items() if name in extension.params}
+        queryset = extension.apply(queryset, params)
+    ordering = ["-rating_average", "display_name", "id"]
+    if q.strip():
+        words = _query_words(q)
+        if not words:  # only punctuation: nothing can match
+            return queryset.none()
+        queryset = _text_match(queryset, words)
+        ordering.insert(0, "-match_rank")
+    return queryset.order_by(*ordering)
+
+
+# Locations and specialties ------------------------------------------------------------------
+
+
+def location_list(*, include_inactive: bool = False) -> QuerySet[Location]:
+    queryset = Location.objects.order_by("name", "id")
+    return queryset if include_inactive else queryset.filter(is_active=True)
+
+
+def specialty_list(*, include_inactive: bool = False) -> QuerySet[Specialty]:
+    queryset = Specialty.objects.order_by("name", "id")
+    return queryset if include_inactive else queryset.filter(is_active=True)
+
+
+# Patients and coverage ----------------------------------------------------------------------
+
+
+def patient_list_for(*, user: User) -> QuerySet[Patient]:
+    """The patients `user` may see: every patient for roles that view patients, otherwise
+    only the patient record linked to the user (none for anyone else)."""
+    queryset = Patient.objects.order_by("last_name", "first_name", "id")
+    if not getattr(user, "is_authenticated", False):
+        return queryset.none()
+    if roles_allow(user.roles, "practice.patient", "view"):
+        return queryset
+    return queryset.filter(user_id=user.pk)
+
+
+def patient_get_for_user(*, user: User) -> Patient | None:
+    """The patient record linked to a signed-in patient, if any."""
+    return Patient.objects.filter(user_id=user.pk).first()
+
+
+def coverage_list(*, patient: Patient) -> QuerySet[Coverage]:
+    """A patient's coverage, primary first, most recent first, with its payer (one query)."""
+    # Priorities sort by name: primary < secondary < tertiary.
+    return (
+        Coverage.objects.filter(patient=patient)
+        .select_related("payer")
+        .order_by("priority", "-effective_from", "id")
+    )
+
+
+# Payers, service codes, settings ------------------------------------------------------------
+
+
+def payer_list() -> QuerySet[Payer]:
+    return Payer.objects.order_by("name", "id")
+
+
+def service_code_list() -> QuerySet[ServiceCode]:
+    return ServiceCode.objects.order_by("code")
+
+
+def clinic_settings_get() -> ClinicSettings:
+    return ClinicSettings.load()

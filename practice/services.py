@@ -1,0 +1,525 @@
+"""Writes to a clinic's master data. One function per action, each owning its transaction.
+
+Every write validates the whole row with `full_clean()` (field validators, `clean()`, unique
+and check constraints), so the API, the admin, the demo loader and later apps refuse the same
+bad input with the same field-named errors. The database constraints stay the guarantee: a
+write that loses a race against them is turned into the same `ValidationError`, never a 500.
+
+Nothing with history is deleted: `<entity>_deactivate` / `<entity>_reactivate` flip
+`is_active`. Updates lock the row (`select_for_update`) so validation sees what is saved.
+"""
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import IntegrityError, models, transaction
+
+from accounts.models import User
+from clinic.errors import constraint_name
+from clinic.permissions import PATIENT, PRACTITIONER
+
+from .models import (
+    ClinicSettings,
+    Coverage,
+    Location,
+    Patient,
+    Payer,
+    Practitioner,
+    ServiceCode,
+    Specialty,
+)
+
+M = TypeVar("M", bound=models.Model)
+
+# Constraint name prefix -> (field, message). Matched by prefix: Citus appends shard numbers.
+CONSTRAINT_ERRORS: dict[str, tuple[str, str]] = {
+    "practitioner_npi_10_digits": ("npi", "An NPI is 10 digits."),
+    "practitioner_npi_check_digit": ("npi", "The NPI's check digit is wrong."),
+    "practitioner_rating_0_to_5": ("rating_average", "A rating is between 0 and 5."),
+    "practitioner_rating_count": ("rating_count", "A count cannot be negative."),
+    "practice_practitioner_rating_count": ("rating_count", "A count cannot be negative."),
+    "practice_practitioner_npi": ("npi", "Another practitioner has this NPI."),
+    "practice_practitioner_user": ("user", "This user is linked to another practitioner."),
+    "practice_patient_user": ("user", "This user is linked to another patient."),
+    "patient_dob_after_1900": ("date_of_birth", "A date of birth after 1900-01-01."),
+    "coverage_dates_ordered": ("effective_to", "The coverage cannot end before it starts."),
+    "coverage_copay_non_negative": ("copay_amount", "A copay cannot be negative."),
+    "coverage_unique_member": ("member_id", "This patient already has this payer and member id."),
+    "practice_payer_edi_payer_id": ("edi_payer_id", "Another payer has this EDI payer id."),
+    "practice_specialty_slug": ("slug", "Another specialty has this slug."),
+    "practice_servicecode_code": ("code", "This code already exists."),
+    "service_code_format": ("code", "A 5-character CPT or HCPCS code."),
+    "service_code_unit_minutes": ("unit_minutes", "Minutes per unit must be positive."),
+    "practice_servicecode_unit_minutes": ("unit_minutes", "Minutes per unit must be positive."),
+    "clinic_settings_slot_step": ("slot_step_minutes", "Between 5 and 120 minutes."),
+}
+_UNIQUE_KEY = re.compile(r"Key \(([a-z_]+)\)")
+
+
+def _integrity_error(exc: IntegrityError) -> ValidationError:
+    name = constraint_name(exc)
+    for prefix, (field, message) in CONSTRAINT_ERRORS.items():
+        if name.startswith(prefix):
+            return ValidationError({field: message}, code="constraint")
+    match = _UNIQUE_KEY.search(str(exc))
+    field = match.group(1).removesuffix("_id") if match else NON_FIELD_ERRORS
+    return ValidationError({field: f"The database refused this value ({name})."}, code="constraint")
+
+
+def _name_fields(exc: ValidationError) -> ValidationError:
+    """Put a multi-field uniqueness error on its last field (`member_id` of patient + payer +
+    member id): the API names a field for every refusal it can."""
+    errors = exc.error_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.error_list}
+    named: dict[str, list[ValidationError]] = {}
+    for name, field_errors in errors.items():
+        for error in field_errors:
+            fields = (error.params or {}).get("unique_check") if error.code else None
+            target = fields[-1] if name == NON_FIELD_ERRORS and fields else name
+            named.setdefault(target, []).append(error)
+    return ValidationError(named)
+
+
+def _save(instance: M, *, update_fields: Iterable[str] | None = None) -> M:
+    """Validate the whole row, then save it; a constraint lost to a race is a field error."""
+    try:
+        instance.full_clean()
+    except ValidationError as exc:
+        raise _name_fields(exc) from None
+    try:
+        with transaction.atomic():
+            instance.save(update_fields=update_fields)
+    except IntegrityError as exc:
+        raise _integrity_error(exc) from exc
+    return instance
+
+
+def _apply(instance: M, data: Mapping[str, Any], *, fields: Iterable[str]) -> list[str]:
+    """Set the allowed `fields` present in `data` on `instance`; returns those that changed."""
+    allowed = set(fields)
+    unknown = set(data) - allowed
+    if unknown:
+        raise ValidationError({name: "This field cannot be changed here." for name in unknown})
+    changed = []
+    for name, value in data.items():
+        if getattr(instance, name) != value:
+            setattr(instance, name, value)
+            changed.append(name)
+    return changed
+
+
+def _locked(model: type[M], pk: int) -> M:
+    return model.objects.select_for_update().get(pk=pk)
+
+
+def _set_active(model: type[M], instance: M, is_active: bool) -> M:
+    locked = _locked(model, instance.pk)
+    if locked.is_active != is_active:
+        locked.is_active = is_active
+        locked.save(update_fields=["is_active"])
+    return locked
+
+
+def _check_user_role(user: User | None, role: str, field: str = "user") -> None:
+    if user is not None and role not in user.roles:
+        raise ValidationError({field: f"The linked user must have the '{role}' role."})
+
+
+# Locations ----------------------------------------------------------------------------------
+
+LOCATION_FIELDS = ("name", "address", "phone", "timezone")
+
+
+@transaction.atomic
+def location_create(*, name: str, timezone: str, address: str = "", phone: str = "") -> Location:
+    return _save(Location(name=name, timezone=timezone, address=address, phone=phone))
+
+
+@transaction.atomic
+def location_update(*, location: Location, data: Mapping[str, Any]) -> Location:
+    location = _locked(Location, location.pk)
+    changed = _apply(location, data, fields=LOCATION_FIELDS)
+    return _save(location, update_fields=changed) if changed else location
+
+
+@transaction.atomic
+def location_deactivate(*, location: Location) -> Location:
+    """Hide the location from search and booking; practitioners keep it in their history."""
+    return _set_active(Location, location, False)
+
+
+@transaction.atomic
+def location_reactivate(*, location: Location) -> Location:
+    return _set_active(Location, location, True)
+
+
+# Specialties --------------------------------------------------------------------------------
+
+SPECIALTY_FIELDS = ("slug", "name")
+
+
+@transaction.atomic
+def specialty_create(*, slug: str, name: str) -> Specialty:
+    return _save(Specialty(slug=slug, name=name))
+
+
+@transaction.atomic
+def specialty_update(*, specialty: Specialty, data: Mapping[str, Any]) -> Specialty:
+    specialty = _locked(Specialty, specialty.pk)
+    changed = _apply(specialty, data, fields=SPECIALTY_FIELDS)
+    return _save(specialty, update_fields=changed) if changed else specialty
+
+
+@transaction.atomic
+def specialty_deactivate(*, specialty: Specialty) -> Specialty:
+    return _set_active(Specialty, specialty, False)
+
+
+@transaction.atomic
+def specialty_reactivate(*, specialty: Specialty) -> Specialty:
+    return _set_active(Specialty, specialty, True)
+
+
+# Practitioners ------------------------------------------------------------------------------
+
+PRACTITIONER_FIELDS = (
+    "user",
+    "display_name",
+    "title",
+    "npi",
+    "languages",
+    "bio",
+    "rating_average",
+    "rating_count",
+    "is_verified",
+    "accepts_new_patients",
+    "offers_telehealth",
+    "timezone",
+)
+
+
+@transaction.atomic
+def practitioner_create(
+    *,
+    display_name: str,
+    timezone: str,
+    title: str = "",
+    npi: str | None = None,
+    languages: Iterable[str] = (),
+    bio: str = "",
+    rating_average: Decimal | int = 0,
+    rating_count: int = 0,
+    is_verified: bool = False,
+    accepts_new_patients: bool = True,
+    offers_telehealth: bool = False,
+    user: User | None = None,
+    specialties: Iterable[Specialty] | None = None,
+    locations: Iterable[Location] | None = None,
+) -> Practitioner:
+    """Add a practitioner. The NPI is checked (format and check digit) in Python and again by
+    the database; a linked user must hold the practitioner role."""
+    _check_user_role(user, PRACTITIONER)
+    practitioner = _save(
+        Practitioner(
+            user=user,
+            display_name=display_name,
+            title=title,
+            npi=npi or None,
+            languages=list(languages),
+            bio=bio,
+            rating_average=rating_average,
+            rating_count=rating_count,
+            is_verified=is_verified,
+            accepts_new_patients=accepts_new_patients,
+            offers_telehealth=offers_telehealth,
+            timezone=timezone,
+        )
+    )
+    if specialties is not None:
+        practitioner.specialties.set(specialties)
+    if locations is not None:
+        practitioner.locations.set(locations)
+    return practitioner
+
+
+@transaction.atomic
+def practitioner_update(*, practitioner: Practitioner, data: Mapping[str, Any]) -> Practitioner:
+    """Change the given fields (`specialties` and `locations` replace the whole set)."""
+    data = dict(data)
+    specialties = data.pop("specialties", None)
+    locations = data.pop("locations", None)
+    if "npi" in data:
+        data["npi"] = data["npi"] or None
+    if "languages" in data:
+        data["languages"] = list(data["languages"])
+    practitioner = _locked(Practitioner, practitioner.pk)
+    changed = _apply(practitioner, data, fields=PRACTITIONER_FIELDS)
+    if "user" in changed:
+        _check_user_role(practitioner.user, PRACTITIONER)
+    if changed:
+        _save(practitioner, update_fields=changed)
+    if specialties is not None:
+        practitioner.specialties.set(specialties)
+    if locations is not None:
+        practitioner.locations.set(locations)
+    return practitioner
+
+
+@transaction.atomic
+def practitioner_deactivate(*, practitioner: Practitioner) -> Practitioner:
+    """Take the practitioner out of search and booking. Their history stays."""
+    return _set_active(Practitioner, practitioner, False)
+
+
+@transaction.atomic
+def practitioner_reactivate(*, practitioner: Practitioner) -> Practitioner:
+    return _set_active(Practitioner, practitioner, True)
+
+
+# Patients -----------------------------------------------------------------------------------
+
+PATIENT_FIELDS = (
+    "user",
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "sex",
+    "email",
+    "phone",
+    "preferred_language",
+    "timezone",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+    "country",
+)
+# What a patient may change on their own record; identity (name, birth date, sex) and the
+# linked account stay with the clinic, which checks them against insurance.
+PATIENT_SELF_FIELDS = (
+    "email",
+    "phone",
+    "preferred_language",
+    "timezone",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+    "country",
+)
+
+
+@transaction.atomic
+def patient_create(
+    *,
+    first_name: str,
+    last_name: str,
+    date_of_birth: date,
+    timezone: str,
+    sex: str = Patient.Sex.UNKNOWN,
+    email: str = "",
+    phone: str = "",
+    preferred_language: str = "en",
+    address_line1: str = "",
+    address_line2: str = "",
+    city: str = "",
+    state: str = "",
+    postal_code: str = "",
+    country: str = "US",
+    user: User | None = None,
+) -> Patient:
+    """Register a patient; a linked user must hold the patient role."""
+    _check_user_role(user, PATIENT)
+    return _save(
+        Patient(
+            user=user,
+            first_name=first_name,
+            last_name=last_name,
+            date_of_birth=date_of_birth,
+            sex=sex,
+            email=email,
+            phone=phone,
+            preferred_language=preferred_language,
+            timezone=timezone,
+            address_line1=address_line1,
+            address_line2=address_line2,
+            city=city,
+            state=state,
+            postal_code=postal_code,
+            country=country,
+        )
+    )
+
+
+@transaction.atomic
+def patient_update(
+    *, patient: Patient, data: Mapping[str, Any], by_patient: bool = False
+) -> Patient:
+    """Change the given fields. `by_patient` limits them to PATIENT_SELF_FIELDS (the rest is
+    refused, naming the field, and nothing is written)."""
+    patient = _locked(Patient, patient.pk)
+    changed = _apply(patient, data, fields=PATIENT_SELF_FIELDS if by_patient else PATIENT_FIELDS)
+    if "user" in changed:
+        _check_user_role(patient.user, PATIENT)
+    return _save(patient, update_fields=changed) if changed else patient
+
+
+@transaction.atomic
+def patient_deactivate(*, patient: Patient) -> Patient:
+    return _set_active(Patient, patient, False)
+
+
+@transaction.atomic
+def patient_reactivate(*, patient: Patient) -> Patient:
+    return _set_active(Patient, patient, True)
+
+
+# Payers and coverage ------------------------------------------------------------------------
+
+PAYER_FIELDS = ("name", "edi_payer_id", "claim_filing_code")
+
+
+@transaction.atomic
+def payer_create(
+    *, name: str, edi_payer_id: str, claim_filing_code: str = Payer.ClaimFilingCode.COMMERCIAL
+) -> Payer:
+    return _save(Payer(name=name, edi_payer_id=edi_payer_id, claim_filing_code=claim_filing_code))
+
+
+@transaction.atomic
+def payer_update(*, payer: Payer, data: Mapping[str, Any]) -> Payer:
+    payer = _locked(Payer, payer.pk)
+    changed = _apply(payer, data, fields=PAYER_FIELDS)
+    return _save(payer, update_fields=changed) if changed else payer
+
+
+@transaction.atomic
+def payer_deactivate(*, payer: Payer) -> Payer:
+    """No new coverage should name this payer; existing coverage and claims keep it."""
+    return _set_active(Payer, payer, False)
+
+
+@transaction.atomic
+def payer_reactivate(*, payer: Payer) -> Payer:
+    return _set_active(Payer, payer, True)
+
+
+COVERAGE_FIELDS = (
+    "payer",
+    "member_id",
+    "group_number",
+    "priority",
+    "effective_from",
+    "effective_to",
+    "copay_amount",
+)
+
+
+def _check_payer_active(payer: Payer) -> None:
+    if not payer.is_active:
+        raise ValidationError({"payer": "This payer is no longer active."})
+
+
+@transaction.atomic
+def coverage_create(
+    *,
+    patient: Patient,
+    payer: Payer,
+    member_id: str,
+    effective_from: date,
+    effective_to: date | None = None,
+    group_number: str = "",
+    priority: str = Coverage.Priority.PRIMARY,
+    copay_amount: Decimal | int = 0,
+) -> Coverage:
+    """Add a patient's coverage. An end before the start is refused on `effective_to` (the
+    database's `coverage_dates_ordered` is the guarantee)."""
+    _check_payer_active(payer)
+    return _save(
+        Coverage(
+            patient=patient,
+            payer=payer,
+            member_id=member_id,
+            group_number=group_number,
+            priority=priority,
+            effective_from=effective_from,
+            effective_to=effective_to,
+            copay_amount=copay_amount,
+        )
+    )
+
+
+@transaction.atomic
+def coverage_update(*, coverage: Coverage, data: Mapping[str, Any]) -> Coverage:
+    coverage = _locked(Coverage, coverage.pk)
+    changed = _apply(coverage, data, fields=COVERAGE_FIELDS)
+    if "payer" in changed:
+        _check_payer_active(coverage.payer)
+    return _save(coverage, update_fields=changed) if changed else coverage
+
+
+@transaction.atomic
+def coverage_deactivate(*, coverage: Coverage) -> Coverage:
+    return _set_active(Coverage, coverage, False)
+
+
+@transaction.atomic
+def coverage_reactivate(*, coverage: Coverage) -> Coverage:
+    return _set_active(Coverage, coverage, True)
+
+
+# Service codes ------------------------------------------------------------------------------
+
+SERVICE_CODE_FIELDS = ("code", "label", "unit_minutes")
+
+
+@transaction.atomic
+def service_code_create(*, code: str, label: str, unit_minutes: int | None = None) -> ServiceCode:
+    """Add a billable code. Only the number ships with Clinic; `label` is the clinic's own
+    wording (CPT descriptions are licensed)."""
+    return _save(ServiceCode(code=code.upper(), label=label, unit_minutes=unit_minutes))
+
+
+@transaction.atomic
+def service_code_update(*, service_code: ServiceCode, data: Mapping[str, Any]) -> ServiceCode:
+    data = dict(data)
+    if "code" in data:
+        data["code"] = data["code"].upper()
+    service_code = _locked(ServiceCode, service_code.pk)
+    changed = _apply(service_code, data, fields=SERVICE_CODE_FIELDS)
+    return _save(service_code, update_fields=changed) if changed else service_code
+
+
+@transaction.atomic
+def service_code_deactivate(*, service_code: ServiceCode) -> ServiceCode:
+    return _set_active(ServiceCode, service_code, False)
+
+
+@transaction.atomic
+def service_code_reactivate(*, service_code: ServiceCode) -> ServiceCode:
+    return _set_active(ServiceCode, service_code, True)
+
+
+# Clinic settings ----------------------------------------------------------------------------
+
+CLINIC_SETTINGS_FIELDS = (
+    "slot_step_minutes",
+    "late_cancel_hours",
+    "unit_rounding",
+    "authorization_policy",
+    "smart_booking_verified_only",
+    "telehealth_base_url",
+)
+
+
+@transaction.atomic
+def clinic_settings_update(*, data: Mapping[str, Any]) -> ClinicSettings:
+    ClinicSettings.load()
+    settings = _locked(ClinicSettings, 1)
+    changed = _apply(settings, data, fields=CLINIC_SETTINGS_FIELDS)
+    return _save(settings, update_fields=changed) if changed else settings
