@@ -14,6 +14,7 @@ api_v1 = [
 urlpatterns = [
     path("", views.clinic_home, name="home"),
     path("health/", views.health, name="health"),
+    path("bench/ceiling/", views.bench_ceiling, name="bench-ceiling"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
