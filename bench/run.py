@@ -41,7 +41,7 @@ from bench.harness import (  # noqa: E402
     Context,
     Row,
 )
-from bench.load import SAME_MACHINE, wrk_binary  # noqa: E402
+from bench.load import SAME_MACHINE, wrk_available, wrk_binary  # noqa: E402
 from bench.provision import admin_url  # noqa: E402
 from bench.scenarios import load_all  # noqa: E402
 
@@ -395,7 +395,10 @@ def main(argv: list[str] | None = None) -> int:
         "servers": layout,
         "debug": False,
         "load_generators": {
-            "capacity": f"wrk, closed loop, 50 connections, {durations.capacity_s:g} s",
+            "capacity": (
+                "wrk" if wrk_available() else "bench/load.py (wrk not installed: smoke only)"
+            )
+            + f", closed loop, 50 connections, {durations.capacity_s:g} s",
             "latency": "bench/load.py, open loop at a fixed rate, timed from each request's "
             f"scheduled send time, {durations.latency_s:g} s",
             "where": SAME_MACHINE,
