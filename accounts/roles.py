@@ -37,6 +37,24 @@ _FRONT_DESK = {
     "practice.servicecode": VIEW,
 }
 
+_SCHEDULE_DESK = {
+    "scheduling.appointment": ("change", "view"),  # booked through the services, not the form
+    "scheduling.appointmenttype": VIEW,
+    "scheduling.workinghours": EDIT,
+    "scheduling.timeoff": EDIT,
+    "scheduling.appointmentseries": VIEW,
+    "scheduling.smartbookingjob": VIEW,
+    "authorizations.authorization": EDIT,
+    "authorizations.authorizationline": EDIT,
+    "authorizations.unitreservation": VIEW,
+}
+_BILLING_VIEW = {
+    "scheduling.appointment": VIEW,
+    "authorizations.authorization": VIEW,
+    "authorizations.authorizationline": VIEW,
+    "authorizations.unitreservation": VIEW,
+}
+
 # role -> {"app_label.model": actions}. The admin (through the role groups) and the API
 # (through `roles_allow`) both read this one table.
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -51,14 +69,24 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "practice.patient": EDIT,
         "practice.coverage": EDIT,
         "practice.clinicsettings": ("change", "view"),
+        **_SCHEDULE_DESK,
+        "scheduling.appointmenttype": EDIT,
+        "scheduling.calendarfeed": EDIT,
     },
     FRONT_DESK: {
         "accounts.user": VIEW,
         **_FRONT_DESK,
+        **_SCHEDULE_DESK,
     },
     PRACTITIONER: {
         **_DIRECTORY_VIEW,
         "practice.patient": VIEW,
+        "scheduling.appointment": ("change", "view"),
+        "scheduling.appointmenttype": VIEW,
+        "scheduling.workinghours": VIEW,
+        "scheduling.timeoff": EDIT,
+        "authorizations.authorization": VIEW,
+        "authorizations.authorizationline": VIEW,
     },
     BILLER: {
         **_DIRECTORY_VIEW,
@@ -66,9 +94,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "practice.coverage": VIEW,
         "practice.payer": VIEW,
         "practice.servicecode": VIEW,
+        **_BILLING_VIEW,
     },
     # Integrators (EHRs, billing services) do through the API what the front desk does.
-    INTEGRATOR: dict(_FRONT_DESK),
+    INTEGRATOR: {**_FRONT_DESK, **_SCHEDULE_DESK},
     # Patients hold no model permission: they reach their own records only (see practice.api).
     PATIENT: {},
 }

@@ -4,10 +4,15 @@ and a no-op `migrate_schemas` over all of them.
     scripts/with-services .venv/bin/python bench/provision.py [--clinics 100]
 
 Runs in its own scratch database (`<db>_bench_provision`, dropped and re-created), so it never
-touches the demo or test data.
+touches the demo or test data. The tenant-scale scenario of `make bench` (bench/run.py) drives
+the same functions in steps against its own database:
+
+    bench/provision.py --database-url URL --no-reset --start 2 --clinics 999 --json
+    bench/provision.py --database-url URL --no-reset --migrate-only --json
 """
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -18,56 +23,112 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def scratch_database_url() -> str:
+def admin_url(url: str) -> tuple[str, str, str]:
+    """(maintenance-database URL, database name, URL prefix without the name) of `url`."""
     import environ
 
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/clinic")
-    config = environ.Env.db_url_config(base)
-    name = f"{config['NAME']}_bench_provision"
+    config = environ.Env.db_url_config(url)
     port = f":{config['PORT']}" if config.get("PORT") else ""
     auth = config["USER"] + (f":{config['PASSWORD']}" if config.get("PASSWORD") else "")
-    admin_url = f"postgresql://{auth}@{config['HOST']}{port}/postgres"
+    prefix = f"postgres://{auth}@{config['HOST']}{port}"
+    return f"{prefix}/postgres", config["NAME"], prefix
+
+
+def database_recreate(url: str) -> None:
     import psycopg
 
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    maintenance, name, _ = admin_url(url)
+    with psycopg.connect(maintenance, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    return f"postgres://{auth}@{config['HOST']}{port}/{name}"
+
+
+def scratch_database_url() -> str:
+    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/clinic")
+    _, name, prefix = admin_url(base)
+    url = f"{prefix}/{name}_bench_provision"
+    database_recreate(url)
+    return url
+
+
+def provision(*, start: int, count: int, prefix: str) -> list[float]:
+    """Create clinics `<prefix><start>` .. and return the seconds each took (clinic_create:
+    clone of the template, domain, roles, first admin)."""
+    from tenants.services import ClinicAdminSpec, clinic_create
+
+    timings = []
+    for n in range(start, start + count):
+        t0 = time.perf_counter()
+        clinic_create(
+            slug=f"{prefix}{n:04d}",
+            name=f"Scale clinic {n}",
+            timezone="America/Chicago",
+            admin=ClinicAdminSpec(email=f"admin@{prefix}{n}.test", password="bench-admin-password"),
+        )
+        timings.append(time.perf_counter() - t0)
+        if count >= 100 and (n - start + 1) % 100 == 0:
+            print(f"provision: {n - start + 1}/{count} clinics", file=sys.stderr, flush=True)
+    return timings
+
+
+def noop_migrate() -> float:
+    """Seconds of `migrate_schemas` (public, every clinic, the template) with nothing to do."""
+    from django.core.management import call_command
+
+    t0 = time.perf_counter()
+    call_command("migrate_schemas", verbosity=0)
+    return time.perf_counter() - t0
+
+
+def schema_count() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM tenants_clinic WHERE schema_name <> 'public'")
+        return cursor.fetchone()[0]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clinics", type=int, default=100)
+    parser.add_argument("--database-url", help="use this database (default: a scratch one)")
+    parser.add_argument("--no-reset", action="store_true", help="keep the database's contents")
+    parser.add_argument("--start", type=int, default=1, help="number of the first clinic")
+    parser.add_argument("--prefix", default="bench")
+    parser.add_argument("--migrate-only", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print figures as JSON")
     args = parser.parse_args()
 
-    os.environ["DATABASE_URL"] = scratch_database_url()
+    if args.database_url:
+        if not args.no_reset:
+            database_recreate(args.database_url)
+        os.environ["DATABASE_URL"] = args.database_url
+    else:
+        os.environ["DATABASE_URL"] = scratch_database_url()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
     os.environ.setdefault("CLINIC_FAST_PASSWORD_HASHER", "1")
     import django
 
     django.setup()
-    from django.core.management import call_command
 
-    from tenants.services import ClinicAdminSpec, clinic_create
+    if args.migrate_only:
+        seconds = noop_migrate()
+        print(json.dumps({"noop_migrate_s": seconds, "clinics": schema_count()}))
+        return
 
-    started = time.perf_counter()
-    call_command("migrate_schemas", verbosity=0)
-    first_migrate = time.perf_counter() - started
+    first_migrate = None
+    if not args.no_reset:
+        from django.core.management import call_command
 
-    timings = []
-    for n in range(1, args.clinics + 1):
-        t0 = time.perf_counter()
-        clinic_create(
-            slug=f"bench{n:04d}",
-            name=f"Bench clinic {n}",
-            timezone="America/Chicago",
-            admin=ClinicAdminSpec(email=f"admin@bench{n}.test", password="bench-admin-password"),
-        )
-        timings.append(time.perf_counter() - t0)
+        started = time.perf_counter()
+        call_command("migrate_schemas", verbosity=0)
+        first_migrate = time.perf_counter() - started
 
-    t0 = time.perf_counter()
-    call_command("migrate_schemas", verbosity=0)
-    noop_migrate = time.perf_counter() - t0
+    timings = provision(start=args.start, count=args.clinics, prefix=args.prefix)
+    if args.json:
+        print(json.dumps({"provision_s": timings, "clinics": schema_count()}))
+        return
+    noop = noop_migrate()
 
     def at(n: int) -> str:
         return f"{timings[n - 1]:.2f} s" if n <= len(timings) else "n/a"
@@ -76,12 +137,13 @@ def main() -> None:
     print(f"command: {' '.join(sys.argv)}")
     print("| measure | seconds |")
     print("| --- | --- |")
-    print(f"| migrate public + template (empty database) | {first_migrate:.2f} |")
+    if first_migrate is not None:
+        print(f"| migrate public + template (empty database) | {first_migrate:.2f} |")
     for n in sorted({1, 10, 100, args.clinics}):
         if n <= args.clinics:
             print(f"| provision clinic #{n} | {at(n)} |")
     print(f"| provision median / max | {statistics.median(timings):.2f} / {max(timings):.2f} |")
-    print(f"| no-op migrate_schemas over {args.clinics} clinics + template | {noop_migrate:.2f} |")
+    print(f"| no-op migrate_schemas over {args.clinics} clinics + template | {noop:.2f} |")
 
 
 if __name__ == "__main__":

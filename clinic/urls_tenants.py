@@ -18,6 +18,7 @@ api_v1 = [
 urlpatterns = [
     path("", views.clinic_home, name="home"),
     path("health/", views.health, name="health"),
+    path("bench/ceiling/", views.bench_ceiling, name="bench-ceiling"),
     path("admin/", admin.site.urls),
     path("calendar/<str:token>.ics", calendar_feed, name="calendar-feed"),
     path("api/v1/", include(api_v1)),

@@ -1,9 +1,12 @@
+import logging
 import zoneinfo
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
+
+logger = logging.getLogger(__name__)
 
 SLUG_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
 RESERVED_SLUGS = frozenset(
@@ -53,6 +56,43 @@ class Clinic(TenantMixin):
     @property
     def is_platform(self) -> bool:
         return self.schema_name == "public"
+
+    def create_schema(self, check_if_exists=False, sync_schema=True, verbosity=1):
+        """Clone the template schema (django-tenants calls this from save()).
+
+        tenants.clone copies the template at a cost that does not grow with the number of
+        clinics; django-tenants' own clone function takes seconds once there are hundreds. A
+        template holding objects that clone does not copy falls back to django-tenants. Then
+        only migrations the template lacked are run — for real, not faked.
+        """
+        from django.conf import settings
+        from django.core.management import call_command
+        from django.db import connection
+        from django_tenants.utils import schema_exists
+
+        from .clone import CloneUnsupported, schema_clone
+        from .selectors import schemas_with_pending_migrations
+
+        template = settings.TENANT_BASE_SCHEMA
+        if not sync_schema or not schema_exists(template):
+            return super().create_schema(check_if_exists, sync_schema, verbosity)
+        if check_if_exists and schema_exists(self.schema_name):
+            return False
+        try:
+            schema_clone(source=template, dest=self.schema_name)
+        except CloneUnsupported as exc:
+            logger.warning("cloning with django-tenants' clone_schema: %s", exc)
+            return super().create_schema(check_if_exists, sync_schema, verbosity)
+        if schemas_with_pending_migrations([self.schema_name]):
+            call_command(
+                "migrate_schemas",
+                tenant=True,
+                schema_name=self.schema_name,
+                interactive=False,
+                verbosity=verbosity,
+            )
+        connection.set_schema_to_public()
+        return True
 
 
 class Domain(DomainMixin):

@@ -1,12 +1,15 @@
 """Reads of the public schema shared by the HTTP middleware, the websocket middleware and tasks."""
 
+import functools
 import threading
 import time
+from collections.abc import Iterable
 
 from django.conf import settings
+from django.db import connection
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from django_tenants.utils import schema_context
+from django_tenants.utils import quote_schema_name, schema_context
 
 from .models import Clinic, Domain
 
@@ -60,3 +63,34 @@ def clinic_list() -> list[Clinic]:
     """All clinics (the platform row excluded), with their domains."""
     with schema_context("public"):
         return list(Clinic.objects.exclude(schema_name="public").prefetch_related("domains"))
+
+
+@functools.cache
+def migration_nodes() -> frozenset[tuple[str, str]]:
+    """Every migration of the code, as (app, name): what a current schema's django_migrations
+    records (a clinic schema records every app's migrations, its own and the shared ones)."""
+    from django.db.migrations.loader import MigrationLoader
+
+    return frozenset(MigrationLoader(None, ignore_no_migrations=True).graph.nodes)
+
+
+def schemas_with_pending_migrations(schema_names: Iterable[str]) -> list[str]:
+    """The schemas whose django_migrations lacks a migration of the code (or the table).
+
+    Two indexed queries per schema. Django's own check (the migrate command) introspects the
+    table list of the search path, which scans the catalog rows of every clinic: 0.1 s per
+    schema at 220 clinics and growing with their number (bench/README.md, tenant scale).
+    """
+    expected = migration_nodes()
+    pending = []
+    with connection.cursor() as cursor:
+        for schema in schema_names:
+            table = f"{quote_schema_name(schema)}.django_migrations"
+            cursor.execute("SELECT to_regclass(%s)", [table])
+            if cursor.fetchone()[0] is None:
+                pending.append(schema)
+                continue
+            cursor.execute(f"SELECT app, name FROM {table}")
+            if not expected <= set(cursor.fetchall()):
+                pending.append(schema)
+    return pending

@@ -7,7 +7,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection, transaction
-from django.db.migrations.executor import MigrationExecutor
 from django_tenants.utils import schema_context, schema_exists
 
 from .models import Clinic, Domain
@@ -40,12 +39,10 @@ def platform_ensure(*, name: str = "Clinic platform") -> Clinic:
 
 def template_is_current() -> bool:
     """True when the template schema exists and has every tenant migration applied."""
+    from .selectors import schemas_with_pending_migrations
+
     template = settings.CLINIC_TEMPLATE_SCHEMA
-    if not schema_exists(template):
-        return False
-    with schema_context(template):
-        executor = MigrationExecutor(connection)
-        return not executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return schema_exists(template) and not schemas_with_pending_migrations([template])
 
 
 def template_sync(*, verbosity: int = 0) -> None:

@@ -1,0 +1,175 @@
+"""Scenario 7: tenant scale, in a scratch database of its own (`<bench db>_scale`, re-created
+each run and dropped afterwards) so the other scenarios keep their 21 clinics.
+
+1. migrate an empty database and seed the bench clinic (no other clinics), provision clinic #1:
+   2 clinics; measure scenario 1's latency against them (a granian with the identical flags);
+2. provision clinics #2..#N from the template one by one, timing each (`clinic_create`: clone,
+   domain, roles, first admin with the production password hasher);
+3. time a no-op `migrate_schemas` over all of them (public, N + 1 clinics, template);
+4. measure scenario 1's latency again with N + 1 clinics.
+
+`--clinics N` sets N (default 1,000; smoke runs use 5)."""
+
+import json
+import statistics
+import subprocess
+import sys
+
+import psycopg
+
+from bench.harness import Check, Context, Row, row_from, scenario
+from bench.provision import admin_url, database_recreate
+from bench.scenarios.search import search_latency
+from bench.servers import ROOT
+
+MIGRATE_LIMIT_S = 180
+PROVISION_LIMIT_S = 1.0
+LATENCY_SLACK = 1.10
+
+
+def _python(args: list[str], env: dict[str, str]) -> str:
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(args)} failed with exit code {proc.returncode}")
+    return proc.stdout
+
+
+def _provision(url: str, env: dict[str, str], start: int, count: int) -> list[float]:
+    out = _python(
+        [
+            "bench/provision.py",
+            "--database-url",
+            url,
+            "--no-reset",
+            "--prefix",
+            "scale",
+            "--start",
+            str(start),
+            "--clinics",
+            str(count),
+            "--json",
+        ],  # fmt: skip
+        env,
+    )
+    return json.loads(out.strip().splitlines()[-1])["provision_s"]
+
+
+def _schemas_consistent(url: str) -> Check:
+    """Every clinic schema has the template's tables and the template's migration records."""
+    with psycopg.connect(url) as conn:
+        schemas = [
+            row[0]
+            for row in conn.execute(
+                "SELECT schema_name FROM tenants_clinic WHERE schema_name <> 'public'"
+            )
+        ] + ["clinic_template"]
+        found = {}
+        for schema in schemas:
+            tables = conn.execute(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = %s", [schema]
+            ).fetchone()[0]
+            applied = conn.execute(f'SELECT count(*) FROM "{schema}".django_migrations').fetchone()
+            found[schema] = (tables, applied[0])
+    expected = found["clinic_template"]
+    odd = {schema: got for schema, got in found.items() if got != expected}
+    ok = not odd and expected[0] > 0
+    detail = (
+        f"{len(found) - 1} clinics × {expected[0]} tables, {expected[1]} migrations"
+        if ok
+        else f"(tables, migrations) differ from the template's {expected}: "
+        f"{dict(list(odd.items())[:5])}"
+    )
+    return Check("every clinic schema matches the template", ok, detail)
+
+
+@scenario(
+    "tenant_scale",
+    title="Scenario 7: provisioning, no-op migrate and search latency with many clinics",
+    order=90,
+    smoke=True,
+)
+def tenant_scale(ctx: Context) -> list[Row]:
+    n = int(ctx.options.get("clinics") or (5 if ctx.smoke else 1000))
+    _, name, prefix = admin_url(ctx.database_url)
+    url = f"{prefix}/{name}_scale"
+    env = {**ctx.env, "DATABASE_URL": url, "CLINIC_FAST_PASSWORD_HASHER": "0"}
+    database_recreate(url)
+    try:
+        _python(["bench/seed.py", "--other-clinics", "0"], env)
+        timings = _provision(url, env, 1, 1)
+
+        def latency():
+            server = ctx.start_web("web-scale", port=ctx.ports["extra"], env=env)
+            try:
+                return search_latency(ctx, server=server)
+            finally:
+                ctx.stack.stop(server)
+
+        lat_small = latency()
+        if n > 1:
+            timings += _provision(url, env, 2, n - 1)
+        migrate = json.loads(
+            _python(
+                [
+                    "bench/provision.py",
+                    "--database-url",
+                    url,
+                    "--no-reset",
+                    "--migrate-only",
+                    "--json",
+                ],  # fmt: skip
+                env,
+            )
+            .strip()
+            .splitlines()[-1]
+        )
+        lat_large = latency()
+        consistent = _schemas_consistent(url)
+    finally:
+        if not ctx.options.get("keep_scale_db"):
+            maintenance, db_name, _ = admin_url(url)
+            with psycopg.connect(maintenance, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+    ordered = sorted(timings)
+
+    def pct(p: float) -> float:
+        return ordered[max(0, min(len(ordered) - 1, round(p / 100 * len(ordered)) - 1))]
+
+    marks = [k for k in (1, 10, 100, 1000) if k <= len(timings)]
+    if len(timings) not in marks:
+        marks.append(len(timings))
+    provision_row = Row(
+        scenario="tenant_scale",
+        label=f"provision {len(timings)} clinics from the template",
+        p50_ms=round(statistics.median(timings) * 1000, 1),
+        p95_ms=round(pct(95) * 1000, 1),
+        max_ms=round(max(timings) * 1000, 1),
+        errors=0,
+        target=f"p95 ≤ {PROVISION_LIMIT_S:g} s per clinic",
+        passed=pct(95) <= PROVISION_LIMIT_S,
+        checks=[consistent],
+        notes="clinic #" + ", #".join(f"{k}: {timings[k - 1]:.2f} s" for k in marks),
+        data={"provision_s": timings},
+    )
+    migrate_row = Row(
+        scenario="tenant_scale",
+        label=f"no-op migrate_schemas over {migrate['clinics']} clinics + template",
+        target=f"≤ {MIGRATE_LIMIT_S} s",
+        passed=migrate["noop_migrate_s"] <= MIGRATE_LIMIT_S,
+        notes=f"{migrate['noop_migrate_s']:.1f} s "
+        f"({migrate['noop_migrate_s'] / max(1, migrate['clinics'] + 1) * 1000:.0f} ms per schema)",
+        data=migrate,
+    )
+    small = row_from("tenant_scale", "search latency, 2 clinics", lat_small)
+    large_ok = (
+        lat_large.p95_ms is not None
+        and lat_small.p95_ms is not None
+        and lat_large.p95_ms <= lat_small.p95_ms * LATENCY_SLACK
+    )
+    large = row_from("tenant_scale", f"search latency, {n + 1} clinics", lat_large)
+    large.target = "p95 within 10% of the 2-clinic run"
+    large.passed = large_ok
+    return [provision_row, migrate_row, small, large]

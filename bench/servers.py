@@ -1,0 +1,368 @@
+"""Start, watch and stop the app's processes for a benchmark run (the production layout of the
+Procfile), and read their memory from /proc."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+# The web server of the Procfile: 2 worker processes x 4 threads for 2 cores, each worker with
+# a psycopg pool of 4 connections (one per thread).
+WEB_WORKERS = 2
+WEB_THREADS = 4
+WEB_DB_POOL = 4
+CELERY_CONCURRENCY = 2
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def http_get(port: int, path: str, host: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Host": host})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+@dataclass
+class Service:
+    """One process group of the layout. `ready` is (port, path, host) polled for a 200, or a
+    bare port that must accept connections, or None (no readiness probe)."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    port: int | None = None
+    ready_path: str | None = None
+    ready_host: str = "localhost"
+    proc: subprocess.Popen | None = None
+    started_at: float = 0.0
+    description: str = ""
+    worker_pids_at_start: list[int] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes (children of the main process)."""
+        return children(self.pid) if self.proc else []
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return ""
+        return "\n".join(text)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+class Stack:
+    """The processes this run started; stops every one of them (process groups) on exit,
+    including on Ctrl-C and exceptions."""
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = log_dir
+        self.services: list[Service] = []
+        log_dir.mkdir(parents=True, exist_ok=True)
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop_all()
+
+    def start(self, service: Service, timeout: float = 90) -> Service:
+        if service.port is not None and port_in_use(service.port):
+            raise RuntimeError(
+                f"port {service.port} for {service.name} is in use (another bench run?); "
+                "choose others with --port"
+            )
+        log = service.log_path.open("ab")
+        service.proc = subprocess.Popen(
+            service.argv,
+            cwd=ROOT,
+            env=service.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stopped as a whole
+        )
+        log.close()
+        service.started_at = time.monotonic()
+        self.services.append(service)
+        self._wait_ready(service, timeout)
+        service.worker_pids_at_start = sorted(service.worker_pids())
+        return service
+
+    def _wait_ready(self, service: Service, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if not service.alive():
+                raise RuntimeError(
+                    f"{service.name} exited ({service.proc.returncode}) while starting:\n"
+                    f"{service.log_tail()}"
+                )
+            if service.port is None:
+                return
+            if service.ready_path is None:
+                if port_in_use(service.port):
+                    return
+            else:
+                try:
+                    status, body = http_get(service.port, service.ready_path, service.ready_host)
+                    if status == 200:
+                        return
+                    last = f"{status} {body[:300]!r}"
+                except OSError as exc:
+                    last = str(exc)
+            time.sleep(0.25)
+        raise RuntimeError(
+            f"{service.name} not ready within {timeout:.0f} s (last: {last}):\n{service.log_tail()}"
+        )
+
+    def stop(self, service: Service, timeout: float = 20) -> None:
+        if service.proc is None:
+            return
+        if service.proc.poll() is None:
+            try:
+                os.killpg(service.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                service.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(service.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                service.proc.wait()
+        # Whatever is left of the group (a worker that outlived its parent).
+        try:
+            os.killpg(service.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if service in self.services:
+            self.services.remove(service)
+
+    def stop_all(self) -> None:
+        # Ctrl-C during a stop must not leave the rest running.
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            for service in reversed(list(self.services)):
+                self.stop(service)
+        finally:
+            signal.signal(signal.SIGINT, old)
+
+
+def granian(
+    *,
+    name: str,
+    port: int,
+    env: dict[str, str],
+    log_dir: Path,
+    ready_host: str,
+    ready_path: str = "/health/",
+    settings_module: str | None = None,
+) -> Service:
+    """The Procfile's `web` line: granian WSGI, 2 workers x 4 threads, pool of 4 per worker."""
+    env = {**env, "DB_POOL_MAX_SIZE": str(WEB_DB_POOL)}
+    if settings_module:
+        env["DJANGO_SETTINGS_MODULE"] = settings_module
+    argv = [
+        str(BIN / "granian"),
+        "--interface", "wsgi", "clinic.wsgi:application",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(WEB_WORKERS), "--blocking-threads", str(WEB_THREADS),
+        "--no-ws",
+    ]  # fmt: skip
+    return Service(
+        name=name,
+        argv=argv,
+        env=env,
+        log_path=log_dir / f"{name}.log",
+        port=port,
+        ready_path=ready_path,
+        ready_host=ready_host,
+        description=(
+            f"granian WSGI on :{port}, {WEB_WORKERS} workers x {WEB_THREADS} threads, "
+            f"DB pool {WEB_DB_POOL} per worker"
+            + (f", settings {settings_module}" if settings_module else "")
+        ),
+    )
+
+
+def daphne(*, port: int, env: dict[str, str], log_dir: Path) -> Service:
+    return Service(
+        name="ws",
+        argv=[
+            str(BIN / "daphne"),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "clinic.asgi:application",
+        ],  # fmt: skip
+        env=env,
+        log_path=log_dir / "ws.log",
+        port=port,
+        description=f"daphne ASGI (websockets) on :{port}, 1 process",
+    )
+
+
+def celery_worker(*, env: dict[str, str], log_dir: Path, queue: str) -> Service:
+    return Service(
+        name="worker",
+        argv=[
+            str(BIN / "celery"),
+            "-A",
+            "clinic",
+            "worker",
+            "--loglevel=WARNING",
+            f"--concurrency={CELERY_CONCURRENCY}",
+            "-Q",
+            queue,
+            "-n",
+            f"{queue}@%h",
+        ],  # fmt: skip
+        env=env,
+        log_path=log_dir / "worker.log",
+        description=f"celery worker, prefork concurrency {CELERY_CONCURRENCY}, queue {queue}",
+    )
+
+
+def celery_beat(*, env: dict[str, str], log_dir: Path) -> Service:
+    return Service(
+        name="beat",
+        argv=[
+            str(BIN / "celery"),
+            "-A",
+            "clinic",
+            "beat",
+            "--loglevel=WARNING",
+            "--schedule",
+            str(log_dir / "celerybeat-schedule"),
+        ],  # fmt: skip
+        env=env,
+        log_path=log_dir / "beat.log",
+        description="celery beat, 1 process",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# /proc
+# --------------------------------------------------------------------------------------------
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of `pid` (all its threads)."""
+    out: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                out += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    except OSError:
+        return []
+    return sorted(set(out))
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak RSS) from /proc/<pid>/status, Pss from smaps_rollup, in kB."""
+    out: dict[str, int] = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0])
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key == "Pss":
+                out["Pss"] = int(value.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+def process_tree(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo += children(current)
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (/proc/<pid>/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """How busy the machine was during a measurement, and how much of that was not this run
+    (other engineers' tests share the machine): compare /proc/stat with the CPU time of this
+    process, its children (wrk) and the servers it started."""
+
+    def __init__(self, stack: Stack):
+        self.stack = stack
+
+    def _ours(self) -> float:
+        own = os.times()
+        total = own.user + own.system + own.children_user + own.children_system
+        for service in self.stack.services:
+            if service.alive():
+                total += sum(cpu_seconds(pid) for pid in process_tree(service.pid))
+        return total
+
+    @staticmethod
+    def _machine() -> tuple[float, float]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]
+        return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK"), time.monotonic()
+
+    def __enter__(self) -> CpuMeter:
+        self.busy0, self.t0 = self._machine()
+        self.ours0 = self._ours()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        busy, t = self._machine()
+        ours = self._ours()
+        capacity = max(t - self.t0, 1e-9) * (os.cpu_count() or 1)
+        self.result = {
+            "machine_busy_pct": round(100 * (busy - self.busy0) / capacity, 1),
+            "this_run_pct": round(100 * (ours - self.ours0) / capacity, 1),
+        }
+        self.result["others_pct"] = max(
+            0.0, round(self.result["machine_busy_pct"] - self.result["this_run_pct"], 1)
+        )
