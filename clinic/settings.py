@@ -267,6 +267,10 @@ SMART_BOOKING_STUCK_SECONDS = env.int("SMART_BOOKING_STUCK_SECONDS", default=60)
 
 CELERY_BEAT_SCHEDULE = {
     "smart-booking-sweep": {"task": "scheduling.sweep_smart_bookings", "schedule": 30.0},
+    "next-available": {
+        "task": "scheduling.refresh_next_available_everywhere",
+        "schedule": 300.0,
+    },
     "authorization-alerts": {
         "task": "authorizations.daily_alerts",
         "schedule": crontab(hour=11, minute=0),  # 06:00 in New York, 11:00 in Dublin

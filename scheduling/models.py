@@ -360,3 +360,24 @@ class SmartBookingJob(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL
+
+
+class NextAvailable(models.Model):
+    """Each practitioner's earliest free slot (for their shortest active appointment type),
+    kept fresh by a task after every schedule change and every few minutes, so the
+    practitioner search shows and filters on it inside its one query."""
+
+    practitioner = models.OneToOneField(
+        Practitioner, primary_key=True, on_delete=models.CASCADE, related_name="next_slot"
+    )
+    start = models.DateTimeField(null=True, blank=True, db_index=True)
+    appointment_type = models.ForeignKey(
+        AppointmentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "next available"
+
+    def __str__(self) -> str:
+        return f"{self.practitioner_id}: {self.start}"

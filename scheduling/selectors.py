@@ -335,3 +335,28 @@ def appointments_overlapping() -> list[tuple[int, int]]:
             """
         )
         return [tuple(row) for row in cursor.fetchall()]
+
+
+def search_with_next_available(queryset, params):
+    """The practitioner search's `next_available` (earliest free slot, kept by
+    `services.next_available_refresh`) and its `available_before=<datetime>` filter: one
+    correlated subquery inside the search's own query, never a query per practitioner."""
+    from django.core.exceptions import ValidationError
+    from django.db.models import OuterRef, Subquery
+    from django.utils.dateparse import parse_date, parse_datetime
+
+    from .models import NextAvailable
+
+    soonest = NextAvailable.objects.filter(practitioner=OuterRef("pk"), start__gt=timezone.now())
+    queryset = queryset.annotate(next_available=Subquery(soonest.values("start")[:1]))
+    raw = params.get("available_before")
+    if raw:
+        moment = parse_datetime(raw)
+        if moment is None and parse_date(raw) is not None:
+            moment = datetime.combine(parse_date(raw), datetime.min.time(), ZoneInfo("UTC"))
+        if moment is None:
+            raise ValidationError({"available_before": "Give an ISO date or datetime."})
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment, ZoneInfo("UTC"))
+        queryset = queryset.filter(next_available__lt=moment)
+    return queryset

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from psycopg.types.range import Range
 
@@ -78,9 +78,14 @@ def _record(appointment: Appointment, kind: str, by, **data) -> None:
         group_name("schedule", "practitioner", appointment.practitioner_id),
     ]
 
+    practitioner_id = appointment.practitioner_id
+
     def send() -> None:
         for group in groups:
             publish(group, payload)
+        from .tasks import refresh_next_available_task
+
+        refresh_next_available_task.delay([practitioner_id])
 
     transaction.on_commit(send)
 
@@ -723,3 +728,54 @@ def appointment_series_cancel(
     for appointment in series.appointments.filter(status=Status.BOOKED, start__gte=after):
         cancelled.append(appointment_cancel(appointment=appointment, by=by, reason=reason))
     return cancelled
+
+
+def next_available_refresh(*, practitioner_ids: list[int] | None = None, days: int = 60) -> int:
+    """Recompute the earliest free slot of these practitioners (default: all active ones),
+    for each one's shortest active appointment type. One availability pass per distinct type,
+    so the cost does not grow with the number of practitioners' queries. Returns rows written."""
+    from collections import defaultdict
+
+    from .models import NextAvailable
+
+    now = timezone.now()
+    practitioners = Practitioner.objects.filter(is_active=True)
+    if practitioner_ids is not None:
+        practitioners = practitioners.filter(pk__in=practitioner_ids)
+    ids = list(practitioners.values_list("pk", flat=True))
+    if not ids:
+        return 0
+    shortest: dict[int, AppointmentType] = {}
+    for t in (
+        AppointmentType.objects.filter(is_active=True, practitioners__in=ids)
+        .annotate(practitioner_id=models.F("practitioners"))
+        .order_by("duration_minutes", "id")
+    ):
+        shortest.setdefault(t.practitioner_id, t)
+    by_type: dict[int, list[int]] = defaultdict(list)
+    types: dict[int, AppointmentType] = {}
+    for practitioner_id, t in shortest.items():
+        by_type[t.pk].append(practitioner_id)
+        types[t.pk] = t
+    found: dict[int, tuple] = {pk: (None, None) for pk in ids}
+    for type_id, members in by_type.items():
+        for result in selectors.availability(
+            appointment_type=types[type_id],
+            start=now,
+            end=now + timedelta(days=days),
+            practitioner_ids=members,
+            limit_per_practitioner=1,
+        ):
+            if result.slots:
+                found[result.practitioner.pk] = (result.slots[0].start, type_id)
+    rows = [
+        NextAvailable(practitioner_id=pk, start=start, appointment_type_id=type_id, computed_at=now)
+        for pk, (start, type_id) in found.items()
+    ]
+    NextAvailable.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["practitioner"],
+        update_fields=["start", "appointment_type", "computed_at"],
+    )
+    return len(rows)

@@ -48,3 +48,23 @@ def sweep_smart_bookings_task() -> int:
                 sweep_smart_bookings_in_clinic_task.delay()
             count += 1
     return count
+
+
+@app.task(name="scheduling.refresh_next_available", ignore_result=True)
+def refresh_next_available_task(practitioner_ids: list[int] | None = None) -> int:
+    """After a schedule change (or periodically, for all): the search's next_available."""
+    from .services import next_available_refresh
+
+    return next_available_refresh(practitioner_ids=practitioner_ids)
+
+
+@app.task(name="scheduling.refresh_next_available_everywhere", public_ok=True)
+def refresh_next_available_everywhere_task() -> int:
+    """Beat: time moves on (minimum notice, past slots), so refresh every clinic."""
+    count = 0
+    for clinic in clinic_list():
+        if clinic.is_active:
+            with tenant_context(clinic):
+                refresh_next_available_task.delay()
+            count += 1
+    return count

@@ -5,6 +5,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from clinic.errors import problem_exception_handler
+from practice import selectors
 from practice.models import Coverage, Location, Patient, Practitioner, ServiceCode, Specialty
 from practice.validators import npi_complete
 from tests.fixtures import in_clinic
@@ -59,7 +60,9 @@ PUBLIC_PRACTITIONER_FIELDS = {
 def test_public_readers_get_public_practitioner_fields_only(role, clients, directory):
     listed = clients[role].get("/api/v1/practitioners/").json()["results"]
     fetched = clients[role].get(f"/api/v1/practitioners/{directory.practitioner.pk}/").json()
-    assert set(listed[0]) == PUBLIC_PRACTITIONER_FIELDS
+    # Search results also carry what later apps register (scheduling's next_available).
+    extended = {name for ext in selectors.practitioner_search_extensions() for name in ext.fields}
+    assert set(listed[0]) == PUBLIC_PRACTITIONER_FIELDS | extended
     assert set(fetched) == PUBLIC_PRACTITIONER_FIELDS
     assert fetched["specialties"] == [
         {"id": directory.aba.pk, "slug": "behavior-analysis", "name": "Behavior analysis"}

@@ -1,0 +1,68 @@
+from datetime import datetime, time, timedelta
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from scheduling import services
+from scheduling.models import NextAvailable
+from scheduling.tests import factories as f
+from tests.fixtures import in_clinic
+
+
+def test_search_carries_next_available_and_filters_on_it(acme, client_for):
+    with in_clinic(acme):
+        s = f.specialty("physio")
+        soon = f.practitioner(specialties=(s,), name="Soon Available")
+        later = f.practitioner(specialties=(s,), name="Later Available", weekdays=(6,))
+        booked_out = f.practitioner(specialties=(s,), name="Fully Booked", weekdays=())
+        f.appointment_type(soon, later, booked_out, minutes=30)
+        assert services.next_available_refresh() == 3
+        rows = {r.practitioner_id: r.start for r in NextAvailable.objects.all()}
+        assert rows[booked_out.pk] is None and rows[soon.pk] < rows[later.pk]
+    client = client_for(acme)
+    results = client.get("/api/v1/practitioners/", {"specialty": "physio"}).json()["results"]
+    by_name = {r["display_name"]: r["next_available"] for r in results}
+    assert by_name["Fully Booked"] is None
+    assert datetime.fromisoformat(by_name["Soon Available"]) == rows[soon.pk]
+    cutoff = (rows[soon.pk] + timedelta(minutes=1)).isoformat()
+    filtered = client.get(
+        "/api/v1/practitioners/", {"specialty": "physio", "available_before": cutoff}
+    )
+    assert [r["display_name"] for r in filtered.json()["results"]] == ["Soon Available"]
+    bad = client.get("/api/v1/practitioners/", {"available_before": "someday"})
+    assert bad.status_code == 400 and "available_before" in bad.json()["errors"]
+
+
+def test_next_available_adds_no_query_per_practitioner(acme, client_for):
+    with in_clinic(acme):
+        s = f.specialty("physio")
+        ps = [f.practitioner(specialties=(s,)) for _ in range(3)]
+        f.appointment_type(*ps, minutes=30)
+        services.next_available_refresh()
+    client = client_for(acme)
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/api/v1/practitioners/", {"specialty": "physio"}).status_code == 200
+        return len(queries.captured_queries)
+
+    count()  # warm: the connection's search_path and the user are set once
+    few = count()
+    with in_clinic(acme):
+        more = [f.practitioner(specialties=(s,)) for _ in range(12)]
+        f.appointment_type(*more, minutes=30)
+        services.next_available_refresh()
+    assert count() == few
+
+
+def test_booking_the_next_slot_moves_next_available_after_refresh(acme):
+    with in_clinic(acme):
+        p = f.practitioner(hours=((time(9), time(10)),), weekdays=(f.next_weekday(2).weekday(),))
+        t = f.appointment_type(p, minutes=60, notice=0)
+        services.next_available_refresh(practitioner_ids=[p.pk])
+        first = NextAvailable.objects.get(practitioner=p).start
+        services.appointment_book(
+            patient=f.patient(), practitioner=p, appointment_type=t, start=first
+        )
+        services.next_available_refresh(practitioner_ids=[p.pk])
+        assert NextAvailable.objects.get(practitioner=p).start == first + timedelta(days=7)
