@@ -105,7 +105,7 @@ def _authorizations(rng: random.Random) -> None:
         .order_by("patient_id")
     )
     for index, coverage in enumerate(coverages[:25]):
-        kind = index % 5  # 0: nearly exhausted, 1: expiring soon, others: healthy
+        kind = (index + 2) % 5  # 0: nearly exhausted, 1: expiring soon, others: healthy
         start = today - timedelta(days=rng.randrange(20, 120))
         end = today + (timedelta(days=rng.randrange(8, 20)) if kind == 1 else timedelta(days=150))
         auth = Authorization.objects.create(

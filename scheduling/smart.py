@@ -28,6 +28,7 @@ from authorizations.errors import (
     AuthorizationRequiredError,
     AuthorizationWeeklyCapError,
 )
+from authorizations.services import units_for_visit
 from clinic.errors import ApplicationError
 from practice.models import ClinicSettings, Patient, Practitioner
 from realtime.groups import group_name, publish
@@ -136,6 +137,7 @@ class Need:
     times_of_day: list[str]
     sessions_per_week: int | None
     weeks: int | None
+    blocked_by_authorization: bool = False
 
     @classmethod
     def from_request(cls, patient: Patient, request: dict) -> "Need":
@@ -220,6 +222,17 @@ def score_slots(need: Need, practitioners: list[Practitioner]) -> list[Candidate
     seen = _seen_practitioners(need.patient)
     span = max((need.latest - need.earliest).total_seconds(), 1)
     units_left = _units_left_by_day(need)
+    code = need.appointment_type.service_code
+    units_needed = (
+        units_for_visit(minutes=need.appointment_type.duration_minutes, service_code=code)
+        if code
+        else 0
+    )
+    refuse_without_authorization = bool(
+        code
+        and code.requires_authorization
+        and ClinicSettings.load().authorization_policy == ClinicSettings.AuthorizationPolicy.REFUSE
+    )
     candidates = []
     for result in results:
         p = result.practitioner
@@ -246,7 +259,13 @@ def score_slots(need: Need, practitioners: list[Practitioner]) -> list[Candidate
             if units_left is not None:
                 left = units_left(local.date())
                 if left is None:
-                    c.score -= 100  # would be refused or booked with a warning
+                    if refuse_without_authorization:
+                        need.blocked_by_authorization = True
+                        continue  # the booking would be refused
+                    c.score -= 100  # booked with a warning: only when nothing else fits
+                elif left < units_needed:
+                    need.blocked_by_authorization = True
+                    continue
                 else:
                     c.score += min(10, left / 4)
                     c.reasons.append(f"Covered by your authorization ({left} units left).")
@@ -355,6 +374,11 @@ def _book_best(job: SmartBookingJob, need: Need) -> tuple[list[Appointment], lis
             continue  # another booking won the race: take the next best
         reasons = _summary(candidate) + candidate.reasons
         return [appointment], reasons
+    if need.blocked_by_authorization and not candidates:
+        raise NothingFound(
+            "Your insurance authorization has no units left for this kind of visit in the "
+            "dates asked for. The front desk can help renew it."
+        )
     raise NothingFound(
         f"No free {need.appointment_type.name} slot between {need.earliest:%d %b} and "
         f"{need.latest - timedelta(days=1):%d %b %Y} matches this request."

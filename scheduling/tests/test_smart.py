@@ -362,3 +362,17 @@ def test_cancel_while_queued_then_409(live):
     url = f"/api/v1/smart-bookings/{job.pk}/cancel/"
     assert live["client"].post(url).json()["status"] == "cancelled"
     assert live["client"].post(url).status_code == 409
+
+
+def test_an_exhausted_authorization_fails_with_a_reason_not_a_crash(clinic_world):
+    w = clinic_world
+    code = f.service_code("97153", 15)
+    code.requires_authorization = True
+    code.save()
+    w["t"].service_code = code
+    w["t"].save()
+    af.authorization(w["patient"], code, units=3)  # a one-hour visit needs 4
+    job = _run(w)
+    assert job.status == "failed"
+    assert "no units left" in job.error_message
+    assert not Appointment.objects.filter(smart_job_id=job.pk).exists()
