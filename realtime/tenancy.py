@@ -8,11 +8,17 @@ Host header once, kept in the scope, and every database call from a consumer goe
 
 import functools
 from collections.abc import Awaitable, Callable
+from importlib import import_module
 from typing import Any, ParamSpec, TypeVar
 
 from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.utils.crypto import constant_time_compare
 from django_tenants.utils import schema_context
 
+from accounts.auth import ClinicJWTAuthentication
 from tenants.models import Clinic
 from tenants.selectors import clinic_for_host, hostname_normalize
 
@@ -94,26 +100,11 @@ def _token_from(scope: dict, headers: dict) -> tuple[str | None, str | None]:
 @database_sync_to_async
 def _user_for(clinic: Clinic, token: str | None, session_key: str | None):
     """The user of this clinic behind a JWT or a session cookie (resolved in its schema)."""
-    from importlib import import_module
-
-    from django.conf import settings
-    from django.contrib.auth import (
-        BACKEND_SESSION_KEY,
-        HASH_SESSION_KEY,
-        SESSION_KEY,
-        get_user_model,
-    )
-    from django.contrib.auth.models import AnonymousUser
-    from django.utils.crypto import constant_time_compare
-
     with schema_context(clinic.schema_name):
         if token:
-            from accounts.auth import ClinicJWTAuthentication
-
             auth = ClinicJWTAuthentication()
             try:
-                validated = auth.get_validated_token(token.encode())
-                return auth.get_user(validated)
+                return auth.get_user(auth.get_validated_token(token.encode()))
             except Exception:  # noqa: BLE001  (any invalid token is simply no user)
                 return AnonymousUser()
         if session_key:
@@ -125,8 +116,6 @@ def _user_for(clinic: Clinic, token: str | None, session_key: str | None):
                     store.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()
                 ):
                     return user
-    from django.contrib.auth.models import AnonymousUser
-
     return AnonymousUser()
 
 
@@ -141,8 +130,6 @@ class ClinicAuthMiddleware:
         if scope["type"] != "websocket":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers", []))
-        from django.conf import settings
-
         token, subprotocol = _token_from(scope, headers)
         session_key = _cookie(headers, settings.SESSION_COOKIE_NAME)
         user = await _user_for(scope["clinic"], token, session_key)
