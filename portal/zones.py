@@ -8,6 +8,7 @@ known and differs from the one they were rendered in.
 
 import zoneinfo
 from functools import cache, wraps
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from django.http import HttpRequest
@@ -80,7 +81,7 @@ def viewer_zone(request: HttpRequest) -> tuple[ZoneInfo, str]:
     chosen = request.session.get(SESSION_KEY)
     if zone_valid(chosen):
         return ZoneInfo(chosen), "chosen"
-    browser = request.COOKIES.get(COOKIE)
+    browser = unquote(request.COOKIES.get(COOKIE, ""))  # portal.js URI-encodes the "/"
     if zone_valid(browser):
         return ZoneInfo(browser), "browser"
     patient = getattr(request, "patient", None)

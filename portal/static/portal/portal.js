@@ -59,12 +59,17 @@
     });
   }
 
-  /* On phones the filter panel starts folded. */
+  /* On phones the filter panel starts folded (and folds when the window narrows). */
   function foldOnPhone() {
-    if (!window.matchMedia("(max-width: 699px)").matches) return;
-    document.querySelectorAll("details[data-collapse-on-phone]").forEach(function (details) {
-      details.removeAttribute("open");
-    });
+    var phone = window.matchMedia("(max-width: 699px)");
+    function fold() {
+      if (!phone.matches) return;
+      document.querySelectorAll("details[data-collapse-on-phone]").forEach(function (details) {
+        details.removeAttribute("open");
+      });
+    }
+    fold();
+    if (phone.addEventListener) phone.addEventListener("change", fold);
   }
 
   /* The smart-booking status page. Each status change fetches the server-rendered fragment
