@@ -7,8 +7,8 @@ itself. Tests that write data use the `committed` fixture (tests/fixtures.py) so
 connections see it.
 
 Fixtures:
-- `live_servers` (session): a `LiveServers` with `url(clinic, path)`, the ports and the
-  environment the servers run with;
+- `live_servers` (session): a `LiveServers` with `url(clinic, path)` and `base_urls` (per test
+  clinic), the ports and the environment the servers run with;
 - `live_worker` (function): `start(delay=0.0)` runs a Celery worker for the live stack, on
   the default queue and on the live servers' own smart-booking queue (so only this worker
   runs the smart-booking jobs those servers queue, with an optional pause after each job
@@ -37,7 +37,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.fixtures import _wait_for_worker, start_worker, stop_worker
+from tests.fixtures import TEST_CLINICS, _wait_for_worker, start_worker, stop_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -85,6 +85,11 @@ class LiveServers:
     def url(self, clinic, path: str = "") -> str:
         """`http://<slug>.localhost:<port><path>` for a Clinic or a slug."""
         return f"http://{self.host(clinic)}{path}"
+
+    @property
+    def base_urls(self) -> dict[str, str]:
+        """The base URL of each test clinic: {"acme": "http://acme.localhost:<port>", ...}."""
+        return {slug: self.url(slug) for slug in TEST_CLINICS}
 
     def logs(self) -> str:
         out = []
