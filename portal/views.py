@@ -288,6 +288,11 @@ def book(request: HttpRequest) -> HttpResponse:
         return bad_link(request)
     v = form.cleaned_data
     who, kind, location = v["practitioner"], v["type"], v["location"]
+    if location is None and kind.mode != AppointmentType.Mode.TELEHEALTH:
+        # A link without a place (a smart-booking option): where the practitioner works then.
+        location = selectors.slot_location(
+            practitioner=who, appointment_type=kind, start=v["start"]
+        )
     modes = _modes(who, kind, location)
     mode = v["mode"] or (modes[0] if modes else "")
     if mode not in modes:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
-from practice.models import ClinicSettings, Patient, Practitioner
+from practice.models import ClinicSettings, Location, Patient, Practitioner
 
 from .models import (
     ACTIVE_STATUSES,
@@ -427,6 +427,18 @@ def online_change_deadline(
     late-cancel window (`services.appointment_cancel(allow_late=False)` refuses after it)."""
     clinic_settings = clinic_settings or ClinicSettings.load()
     return appointment.start - timedelta(hours=clinic_settings.late_cancel_hours)
+
+
+def slot_location(
+    *, practitioner: Practitioner, appointment_type: AppointmentType, start: datetime
+) -> Location | None:
+    """Where an in-person visit at `start` would take place: the location of the working-hours
+    block that holds it (None for telehealth-only hours or outside hours). Two queries."""
+    end = start + timedelta(minutes=appointment_type.duration_minutes)
+    block = covering_block(practitioner=practitioner, start=start, end=end, location_id=None)
+    if block is None or block[2] is None:
+        return None
+    return Location.objects.filter(pk=block[2], is_active=True).first()
 
 
 def smart_job_get(*, job_id) -> SmartBookingJob | None:

@@ -311,3 +311,15 @@ def test_appointments_of_one_clinic_do_not_exist_on_another(world, globex, make_
         f.patient(user=other)
     response = signed_in(globex, other).get(f"/appointments/{appointment.pk}/")
     assert response.status_code == 404
+
+
+def test_a_link_without_a_place_offers_where_the_practitioner_works_then(world, patient_client):
+    """Smart booking's nearest options carry no location: the visit can still be in person."""
+    start = f.local(f.next_weekday(1), 10)
+    page = text(patient_client.get(book_url(world, start, location=False)))
+    assert 'value="in_person" checked' in page and world.location.name in page
+    response = patient_client.post("/book/", form_of(world, start, location="", mode="in_person"))
+    assert response.status_code == 302
+    with in_clinic(world.clinic):
+        appointment = Appointment.objects.get()
+    assert appointment.location == world.location and not appointment.is_telehealth

@@ -298,3 +298,20 @@ def test_booking_works_with_the_keyboard_alone_and_focus_is_visible(live_servers
     page.get_by_role("button", name="Confirm booking").focus()
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="You're booked!")).to_be_visible()
+
+
+def test_the_patient_can_change_the_time_zone_of_the_slots(live_servers, world, browser):
+    page = open_page(browser, timezone_id="America/New_York")
+    day = f.next_weekday(2)
+    page.goto(f"{live_servers.url('acme')}/practitioners/{world.maya.pk}/?from={day}")
+    expect(page.get_by_label("Times shown in")).to_have_value("America/New_York")
+    first = page.locator("a.slot").first
+    moment = first.locator("time").get_attribute("datetime")
+    expect(first).to_have_text("8:00 AM")
+    page.get_by_label("Times shown in").select_option("Europe/Berlin")  # from the keyboard ...
+    page.get_by_role("button", name="Change").click()  # ... the button applies it
+    expect(page.get_by_label("Times shown in")).to_have_value("Europe/Berlin")
+    same = page.locator(f'a.slot time[datetime="{moment}"]')  # the same instant, now
+    expect(same).to_have_text(re.compile(r"^(1|2|3):00 PM$"))  # 14:00 in Berlin (±1 h near DST)
+    page.get_by_role("link", name="Next week").click()  # the choice sticks
+    expect(page.get_by_label("Times shown in")).to_have_value("Europe/Berlin")

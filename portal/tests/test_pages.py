@@ -192,3 +192,23 @@ def test_static_files_are_served_by_whitenoise(world):
         response = client.get(f"/static/{name}")
         assert response.status_code == 200
         assert b"".join(response.streaming_content)
+
+
+def test_directory_queries_do_not_grow_with_the_number_of_practitioners(world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = ClinicClient(world.clinic)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/practitioners/").status_code == 200
+        return len(captured)
+
+    queries()  # first request: clinic settings row created, caches filled
+    two = queries()
+    with in_clinic(world.clinic):
+        for _ in range(6):
+            extra = f.practitioner(specialties=(world.specialty,), at=world.location)
+            world.visit.practitioners.add(extra)
+    assert queries() == two

@@ -46,16 +46,19 @@
     }
   }
 
-  /* Selects marked data-autosubmit submit their form on change; their button is then hidden. */
+  /* Selects marked data-autosubmit submit their form when picked with a pointer. From the
+     keyboard, arrow keys change a closed select at once: those users press the form's button
+     (always there), so moving through the options never reloads the page under them. */
   function autosubmit() {
     document.querySelectorAll("[data-autosubmit]").forEach(function (select) {
+      var pointer = false;
+      select.addEventListener("pointerdown", function () { pointer = true; });
+      select.addEventListener("keydown", function () { pointer = false; });
       select.addEventListener("change", function () {
+        if (!pointer) return;
         if (select.form.requestSubmit) select.form.requestSubmit();
         else select.form.submit();
       });
-    });
-    document.querySelectorAll("[data-hide-with-js]").forEach(function (element) {
-      element.hidden = true;
     });
   }
 
