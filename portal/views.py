@@ -5,8 +5,7 @@ Views parse the request, call a selector or a service, and render. Rules live in
 page that caused them, with the alternatives they carry.
 """
 
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -31,11 +30,10 @@ from scheduling.models import Appointment, AppointmentType, SmartBookingJob
 
 from . import forms
 from .access import bad_link, forbidden, not_found, patient_required
+from .weeks import options_from, parse_day, slot_week
 from .zones import in_viewer_zone, zone_choices
 
 PAGE_SIZE = 12
-WEEK = 7
-SLOTS_SHOWN_PER_DAY = 8
 
 
 # --- Links -------------------------------------------------------------------------------------
@@ -51,26 +49,6 @@ def _book_url(*, practitioner_id: int, type_id: int, start: datetime, location_i
 def _reschedule_url(appointment: Appointment, start: datetime) -> str:
     path = reverse("portal:reschedule-confirm", args=[appointment.pk])
     return f"{path}?{urlencode({'start': start.isoformat()})}"
-
-
-@dataclass
-class Option:
-    """A free time offered to the patient (a slot, an alternative after a 409, a smart-booking
-    job's nearest option)."""
-
-    start: datetime
-    url: str
-    practitioner_name: str = ""
-
-
-def _options(items: list[dict], *, url_for) -> list[Option]:
-    options = []
-    for item in items:
-        start = datetime.fromisoformat(item["start"])
-        url = url_for(item, start)
-        if url:
-            options.append(Option(start, url, item.get("practitioner_name", "")))
-    return options
 
 
 # --- Home and the directory ----------------------------------------------------------------------
@@ -145,87 +123,6 @@ def _practitioner_url(practitioner_id: int, type_id: int, start: datetime | None
     return f"{reverse('portal:practitioner', args=[practitioner_id])}?{urlencode(query)}"
 
 
-# --- The week-by-week slot picker --------------------------------------------------------------
-
-
-def _parse_day(value: str | None, default: date) -> date:
-    try:
-        return date.fromisoformat(value) if value else default
-    except ValueError:
-        return default
-
-
-def _slot_week(
-    *,
-    practitioner: Practitioner,
-    appointment_type: AppointmentType,
-    first_day: date,
-    link,
-    keep: dict,
-    exclude_appointment_id: int | None = None,
-) -> dict:
-    """Seven days of free slots from `first_day` (in the active zone, the viewer's), each slot
-    with the link `link(slot)` leads to; when the week is empty, the first free day after it.
-    `keep` holds the query parameters the week's own links carry (the visit type)."""
-    zone = timezone.get_current_timezone()
-    today = timezone.localdate()
-    first_day = max(first_day, today)
-    start = datetime.combine(first_day, time.min, tzinfo=zone)
-    end = datetime.combine(first_day + timedelta(days=WEEK), time.min, tzinfo=zone)
-    results = selectors.availability(
-        appointment_type=appointment_type,
-        start=start,
-        end=end,
-        practitioner_ids=[practitioner.pk],
-        exclude_appointment_id=exclude_appointment_id,
-    )
-    days = [
-        {"date": first_day + timedelta(days=offset), "slots": [], "more": []}
-        for offset in range(WEEK)
-    ]
-    for slot in results[0].slots if results else []:
-        index = (slot.start.astimezone(zone).date() - first_day).days
-        if 0 <= index < WEEK:
-            day = days[index]
-            entry = Option(slot.start, link(slot))
-            (day["slots"] if len(day["slots"]) < SLOTS_SHOWN_PER_DAY else day["more"]).append(entry)
-    horizon_day = (timezone.now() + timedelta(days=appointment_type.horizon_days)).astimezone(zone)
-    week = {
-        "days": days,
-        "first_day": first_day,
-        "last_day": first_day + timedelta(days=WEEK - 1),
-        "previous": first_day - timedelta(days=WEEK) if first_day > today else None,
-        "next": first_day + timedelta(days=WEEK)
-        if first_day + timedelta(days=WEEK) <= horizon_day.date()
-        else None,
-        "empty": not any(day["slots"] for day in days),
-        "next_free": None,
-    }
-
-    def page(day: date | None) -> str | None:
-        return f"?{urlencode({**keep, 'from': day.isoformat()})}" if day else None
-
-    if week["empty"]:
-        later = selectors.availability(
-            appointment_type=appointment_type,
-            start=end,
-            end=end + timedelta(days=appointment_type.horizon_days),
-            practitioner_ids=[practitioner.pk],
-            limit_per_practitioner=1,
-            exclude_appointment_id=exclude_appointment_id,
-        )
-        if later and later[0].slots:
-            week["next_free"] = later[0].slots[0].start.astimezone(zone).date()
-    week.update(
-        keep=keep,
-        previous_url=page(week["previous"]),
-        next_url=page(week["next"]),
-        next_free_url=page(week["next_free"]),
-        today_url=page(today) if first_day != today else None,
-    )
-    return week
-
-
 @in_viewer_zone
 def practitioner(request: HttpRequest, pk: int) -> HttpResponse:
     """A practitioner's page: who they are, and a week of free slots for the chosen visit type
@@ -238,10 +135,10 @@ def practitioner(request: HttpRequest, pk: int) -> HttpResponse:
     chosen = chosen or (types[0] if types else None)
     week = None
     if chosen is not None:
-        week = _slot_week(
+        week = slot_week(
             practitioner=found,
             appointment_type=chosen,
-            first_day=_parse_day(request.GET.get("from"), timezone.localdate()),
+            first_day=parse_day(request.GET.get("from"), timezone.localdate()),
             link=lambda slot: _book_url(
                 practitioner_id=found.pk,
                 type_id=chosen.pk,
@@ -326,7 +223,7 @@ def book(request: HttpRequest) -> HttpResponse:
         )
     except SlotUnavailableError as error:
         context["taken"] = True
-        context["alternatives"] = _options(
+        context["alternatives"] = options_from(
             error.extra.get("suggested_alternatives", []),
             url_for=lambda item, start: _book_url(
                 practitioner_id=item["practitioner"],
@@ -470,10 +367,10 @@ def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
     _with_change_rules([found], timezone.now())
     week = None
     if found.can_change_online:
-        week = _slot_week(
+        week = slot_week(
             practitioner=found.practitioner,
             appointment_type=found.appointment_type,
-            first_day=_parse_day(request.GET.get("from"), timezone.localdate()),
+            first_day=parse_day(request.GET.get("from"), timezone.localdate()),
             link=lambda slot: _reschedule_url(found, slot.start),
             keep={},
             exclude_appointment_id=found.pk,
@@ -518,7 +415,7 @@ def appointment_reschedule_confirm(request: HttpRequest, pk: int) -> HttpRespons
         )
     except SlotUnavailableError as error:
         context["taken"] = True
-        context["alternatives"] = _options(
+        context["alternatives"] = options_from(
             error.extra.get("suggested_alternatives", []),
             # A reschedule keeps the practitioner: only their own free times are offered.
             url_for=lambda item, when: (
@@ -609,7 +506,7 @@ def _job_context(request: HttpRequest, job: SmartBookingJob) -> dict:
         .filter(smart_job_id=job.pk)
         .order_by("start")
     )
-    nearest = _options(
+    nearest = options_from(
         job.nearest_options,
         url_for=lambda item, start: _book_url(
             practitioner_id=item["practitioner"], type_id=kind_id, start=start
