@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 WITH := scripts/with-services
+CHROMIUM ?= /usr/bin/chromium  # what the browser tests launch (tests/live.py)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test lint check migrate demo services-down bench bench-smoke clean
+.PHONY: run test lint check browser-deps migrate demo services-down bench bench-smoke clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +29,17 @@ lint: $(BIN)/.installed
 check: $(BIN)/.installed
 	$(WITH) $(BIN)/python manage.py makemigrations --check --dry-run
 
-test: lint check
+# The browser tests (portal/tests/test_browser.py) drive Debian's Chromium through Playwright
+# (Playwright's own browser download does not work here); installed when it is missing.
+browser-deps:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  echo "installing chromium for the browser tests"; \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
+	  || { $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; \
+	fi
+
+test: lint check browser-deps
 	$(WITH) $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 services-down:

@@ -115,3 +115,14 @@ def lines_overdrawn() -> list[int]:
             units_scheduled__gt=F("units_authorized") - F("units_used")
         ).values_list("id", flat=True)
     )
+
+
+def authorizations_for_patient(*, patient: Patient, today: date | None = None) -> list:
+    """A patient's live authorizations that have not ended, with their lines and service
+    codes (three queries): what the patient pages show as units left."""
+    today = today or timezone.localdate()
+    return list(
+        authorization_list()
+        .filter(patient=patient, status__in=LIVE, end_date__gte=today)
+        .order_by("end_date", "id")
+    )

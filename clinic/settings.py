@@ -70,6 +70,7 @@ TENANT_APPS = [
     "practice",
     "authorizations",
     "scheduling",
+    "portal",  # patient pages: no models, templates under templates/portal/
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -105,6 +106,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.portal",
             ],
         },
     },

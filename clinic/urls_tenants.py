@@ -16,7 +16,6 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("", views.clinic_home, name="home"),
     path("health/", views.health, name="health"),
     path("bench/ceiling/", views.bench_ceiling, name="bench-ceiling"),
     path("admin/", admin.site.urls),
@@ -24,6 +23,8 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # The patient pages: the clinic's front page and everything a patient does in a browser.
+    path("", include("portal.urls")),
 ]
 
 handler400 = "clinic.errors.handler400"

@@ -57,8 +57,3 @@ def bench_ceiling(request: HttpRequest) -> JsonResponse:
 
 def landing(request: HttpRequest):
     return render(request, "platform/landing.html", {"base_domain": settings.CLINIC_BASE_DOMAIN})
-
-
-def clinic_home(request: HttpRequest):
-    """The clinic's front page (the patient portal grows here)."""
-    return render(request, "clinic_home.html", {"clinic": request.tenant})

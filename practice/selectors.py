@@ -294,3 +294,17 @@ def service_code_list() -> QuerySet[ServiceCode]:
 
 def clinic_settings_get() -> ClinicSettings:
     return ClinicSettings.load()
+
+
+# Patient pages --------------------------------------------------------------------------------
+
+
+def practitioner_get(*, pk: int) -> Practitioner | None:
+    """One active practitioner with `specialty_list` and `location_list` (one query)."""
+    return practitioner_queryset().filter(pk=pk).first()
+
+
+def practitioner_languages() -> list[str]:
+    """The languages (ISO 639-1 codes) spoken by active practitioners, sorted (one query)."""
+    spoken = Practitioner.objects.filter(is_active=True).values_list("languages", flat=True)
+    return sorted({code for languages in spoken for code in languages})

@@ -19,6 +19,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, models, transaction
 
 from accounts.models import User
+from accounts.services import user_create
 from clinic.errors import constraint_name
 from clinic.permissions import PATIENT, PRACTITIONER
 
@@ -353,6 +354,64 @@ def patient_create(
             postal_code=postal_code,
             country=country,
         )
+    )
+
+
+@transaction.atomic
+def patient_register(
+    *,
+    email: str,
+    password: str,
+    first_name: str,
+    last_name: str,
+    date_of_birth: date,
+    timezone: str,
+    phone: str = "",
+) -> Patient:
+    """Sign-up of a patient on the clinic's pages: a user with the patient role, linked to
+    their patient record.
+
+    The clinic may already hold the record (registered by the front desk, without an
+    account): it is linked when its email, last name and date of birth all match and no
+    account owns it yet — the email alone would let anyone who knows it claim a stranger's
+    chart. Otherwise a new record is created. The record row is locked while it is linked,
+    and the one-to-one `user` column refuses a second account for it. Raises ValidationError
+    naming the field (a duplicate email, a weak password, a bad date of birth).
+    """
+    try:
+        user = user_create(
+            email=email,
+            password=password,
+            full_name=f"{first_name} {last_name}".strip(),
+            roles=[PATIENT],
+        )
+    except IntegrityError as exc:  # the same email signed up at the same moment
+        raise ValidationError(
+            {"email": "A user with this email already exists in this clinic."}
+        ) from exc
+    existing = (
+        Patient.objects.select_for_update()
+        .filter(
+            user__isnull=True,
+            is_active=True,
+            email__iexact=user.email,
+            last_name__iexact=last_name.strip(),
+            date_of_birth=date_of_birth,
+        )
+        .order_by("id")
+        .first()
+    )
+    if existing is not None:
+        existing.user = user
+        return _save(existing, update_fields=["user"])
+    return patient_create(
+        user=user,
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        date_of_birth=date_of_birth,
+        timezone=timezone,
+        email=user.email,
+        phone=phone,
     )
 
 

@@ -15,9 +15,16 @@ from zoneinfo import ZoneInfo
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
-from practice.models import ClinicSettings, Patient, Practitioner
+from practice.models import ClinicSettings, Location, Patient, Practitioner
 
-from .models import ACTIVE_STATUSES, Appointment, AppointmentType, TimeOff, WorkingHours
+from .models import (
+    ACTIVE_STATUSES,
+    Appointment,
+    AppointmentType,
+    SmartBookingJob,
+    TimeOff,
+    WorkingHours,
+)
 
 
 @dataclass(frozen=True)
@@ -360,3 +367,104 @@ def search_with_next_available(queryset, params):
             moment = timezone.make_aware(moment, ZoneInfo("UTC"))
         queryset = queryset.filter(next_available__lt=moment)
     return queryset
+
+
+# Patient pages --------------------------------------------------------------------------------
+
+
+def appointment_types_offered(*, practitioner: Practitioner) -> QuerySet[AppointmentType]:
+    """The active appointment types a practitioner offers, shortest first."""
+    return AppointmentType.objects.filter(is_active=True, practitioners=practitioner).order_by(
+        "duration_minutes", "name", "id"
+    )
+
+
+def next_free_slots(
+    *,
+    practitioner_ids: Sequence[int],
+    appointment_type: AppointmentType | None = None,
+    days: int = 60,
+    now: datetime | None = None,
+) -> dict[int, tuple[Slot, AppointmentType]]:
+    """The earliest free slot of each practitioner within `days`, with the type it is for:
+    `appointment_type` when given, otherwise the shortest active type the practitioner offers
+    (the one that fits most gaps). One query for the types, then one availability pass (five
+    queries) per distinct type involved — in practice one or two — whatever the number of
+    practitioners."""
+    now = now or timezone.now()
+    if not practitioner_ids:
+        return {}
+    if appointment_type is not None:
+        groups = {appointment_type: list(practitioner_ids)}
+    else:
+        through = AppointmentType.practitioners.through
+        rows = (
+            through.objects.filter(
+                practitioner_id__in=list(practitioner_ids), appointmenttype__is_active=True
+            )
+            .select_related("appointmenttype")
+            .order_by(
+                "practitioner_id",
+                "appointmenttype__duration_minutes",
+                "appointmenttype__name",
+                "appointmenttype_id",
+            )
+        )
+        shortest: dict[int, AppointmentType] = {}
+        for row in rows:
+            shortest.setdefault(row.practitioner_id, row.appointmenttype)
+        groups = defaultdict(list)
+        for practitioner_id, kind in shortest.items():
+            groups[kind].append(practitioner_id)
+    found: dict[int, tuple[Slot, AppointmentType]] = {}
+    for kind, ids in groups.items():
+        for result in availability(
+            appointment_type=kind,
+            start=now,
+            end=now + timedelta(days=days),
+            practitioner_ids=ids,
+            now=now,
+            limit_per_practitioner=1,
+        ):
+            if result.slots:
+                found[result.practitioner.pk] = (result.slots[0], kind)
+    return found
+
+
+def patient_appointments(
+    *, patient: Patient, now: datetime | None = None, past_limit: int = 50
+) -> tuple[list[Appointment], list[Appointment]]:
+    """A patient's visits: (upcoming, past). Upcoming are booked or checked-in visits that have
+    not ended, soonest first; past are the rest (ended, cancelled, no-show), latest first, at
+    most `past_limit`. Two queries."""
+    now = now or timezone.now()
+    visits = appointment_list(patient=patient)
+    upcoming_filter = {"status__in": ("booked", "checked_in"), "end__gt": now}
+    upcoming = list(visits.filter(**upcoming_filter).order_by("start", "id"))
+    past = list(visits.exclude(**upcoming_filter).order_by("-start", "-id")[:past_limit])
+    return upcoming, past
+
+
+def online_change_deadline(
+    *, appointment: Appointment, clinic_settings: ClinicSettings | None = None
+) -> datetime:
+    """Until when a patient may cancel or move this visit online: the start minus the clinic's
+    late-cancel window (`services.appointment_cancel(allow_late=False)` refuses after it)."""
+    clinic_settings = clinic_settings or ClinicSettings.load()
+    return appointment.start - timedelta(hours=clinic_settings.late_cancel_hours)
+
+
+def slot_location(
+    *, practitioner: Practitioner, appointment_type: AppointmentType, start: datetime
+) -> Location | None:
+    """Where an in-person visit at `start` would take place: the location of the working-hours
+    block that holds it (None for telehealth-only hours or outside hours). Two queries."""
+    end = start + timedelta(minutes=appointment_type.duration_minutes)
+    block = covering_block(practitioner=practitioner, start=start, end=end, location_id=None)
+    if block is None or block[2] is None:
+        return None
+    return Location.objects.filter(pk=block[2], is_active=True).first()
+
+
+def smart_job_get(*, job_id) -> SmartBookingJob | None:
+    return SmartBookingJob.objects.select_related("patient").filter(pk=job_id).first()

@@ -1,0 +1,246 @@
+"""Forms of the patient pages. They parse what the browser sends; the rules live in the
+services (and, for smart booking, in the API's request serializer, so both paths refuse the
+same requests)."""
+
+import uuid
+from datetime import timedelta
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from practice.models import Location, Practitioner
+from scheduling.models import AppointmentType
+
+from .templatetags.portal import language_name
+from .zones import zone_valid
+
+WEEKDAYS = [
+    (0, _("Monday")),
+    (1, _("Tuesday")),
+    (2, _("Wednesday")),
+    (3, _("Thursday")),
+    (4, _("Friday")),
+    (5, _("Saturday")),
+    (6, _("Sunday")),
+]
+TIMES_OF_DAY = [
+    ("morning", _("Morning (before noon)")),
+    ("afternoon", _("Afternoon (noon – 5 pm)")),
+    ("evening", _("Evening (after 5 pm)")),
+]
+MODE_IN_PERSON = "in_person"
+MODE_TELEHEALTH = "telehealth"
+
+
+def apply_errors(form: forms.Form, error: ValidationError, rename: dict | None = None) -> None:
+    """Put a service's ValidationError on the form's fields (unknown fields: the whole form)."""
+    rename = rename or {}
+    messages = error.message_dict if hasattr(error, "error_dict") else {None: error.messages}
+    for field, texts in messages.items():
+        name = rename.get(field, field)
+        name = name if name in form.fields else None
+        for text in texts:
+            form.add_error(name, text)
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, with the email as the user name (accounts.User.USERNAME_FIELD)."""
+
+    username = forms.EmailField(
+        label=_("Email"),
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class SignUpForm(forms.Form):
+    first_name = forms.CharField(
+        label=_("First name"),
+        max_length=100,
+        widget=forms.TextInput({"autocomplete": "given-name"}),
+    )
+    last_name = forms.CharField(
+        label=_("Last name"),
+        max_length=100,
+        widget=forms.TextInput({"autocomplete": "family-name"}),
+    )
+    email = forms.EmailField(label=_("Email"), widget=forms.EmailInput({"autocomplete": "email"}))
+    date_of_birth = forms.DateField(
+        label=_("Date of birth"), widget=forms.DateInput({"type": "date"}, format="%Y-%m-%d")
+    )
+    phone = forms.CharField(
+        label=_("Mobile phone (optional)"),
+        max_length=40,
+        required=False,
+        widget=forms.TextInput({"autocomplete": "tel", "inputmode": "tel"}),
+    )
+    password1 = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        help_text=_("At least 12 characters; not a common password."),
+        widget=forms.PasswordInput({"autocomplete": "new-password"}),
+    )
+    password2 = forms.CharField(
+        label=_("Password again"),
+        strip=False,
+        widget=forms.PasswordInput({"autocomplete": "new-password"}),
+    )
+    # Filled in by portal.js with the browser's zone; the clinic's zone otherwise.
+    timezone = forms.CharField(widget=forms.HiddenInput({"data-detect-zone": ""}), required=False)
+
+    def clean_date_of_birth(self):
+        value = self.cleaned_data["date_of_birth"]
+        if value > timezone.localdate():
+            raise ValidationError(_("A date of birth cannot be in the future."))
+        return value
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password1") and data.get("password1") != data.get("password2"):
+            self.add_error("password2", _("The two passwords differ."))
+        if not zone_valid(data.get("timezone")):
+            data["timezone"] = ""
+        return data
+
+
+class FinderForm(forms.Form):
+    """The practitioner search's filters (all optional)."""
+
+    q = forms.CharField(label=_("Name or keyword"), required=False, max_length=100)
+    specialty = forms.ChoiceField(label=_("Specialty"), required=False)
+    language = forms.ChoiceField(label=_("Language"), required=False)
+    location = forms.TypedChoiceField(label=_("Location"), required=False, coerce=int)
+    type = forms.TypedChoiceField(label=_("Visit type"), required=False, coerce=int)
+    telehealth = forms.BooleanField(label=_("Offers video visits"), required=False)
+    accepting = forms.BooleanField(label=_("Accepting new patients"), required=False)
+
+    def __init__(self, *args, specialties, languages, locations, types, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["specialty"].choices = [("", _("Any specialty"))] + [
+            (s.slug, s.name) for s in specialties
+        ]
+        self.fields["language"].choices = [("", _("Any language"))] + [
+            (code, language_name(code)) for code in languages
+        ]
+        self.fields["location"].choices = [("", _("Any location"))] + [
+            (loc.pk, loc.name) for loc in locations
+        ]
+        self.fields["type"].choices = [("", _("Any visit type"))] + [(t.pk, str(t)) for t in types]
+
+
+class BookingForm(forms.Form):
+    """A slot the patient picked: who, what, when (and where, for an in-person visit)."""
+
+    practitioner = forms.ModelChoiceField(queryset=Practitioner.objects.filter(is_active=True))
+    type = forms.ModelChoiceField(queryset=AppointmentType.objects.filter(is_active=True))
+    start = forms.DateTimeField()
+    location = forms.ModelChoiceField(
+        queryset=Location.objects.filter(is_active=True), required=False
+    )
+    mode = forms.ChoiceField(
+        label=_("How would you like to meet?"),
+        required=False,
+        choices=[(MODE_IN_PERSON, _("In person")), (MODE_TELEHEALTH, _("Video visit"))],
+        widget=forms.RadioSelect,
+    )
+    # One per confirmation page: a double submit returns the first booking.
+    idempotency_key = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
+
+    @staticmethod
+    def new_key() -> str:
+        return f"portal-{uuid.uuid4()}"
+
+
+class RescheduleForm(forms.Form):
+    start = forms.DateTimeField()
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason (optional)"),
+        required=False,
+        max_length=300,
+        widget=forms.Textarea({"rows": 3}),
+    )
+
+
+class SmartBookingForm(forms.Form):
+    """What the patient needs; smart booking finds and books the best slot."""
+
+    specialty = forms.ChoiceField(label=_("What kind of care?"), required=False)
+    appointment_type = forms.TypedChoiceField(label=_("Visit type"), coerce=int)
+    earliest_date = forms.DateField(
+        label=_("Earliest date"), widget=forms.DateInput({"type": "date"}, format="%Y-%m-%d")
+    )
+    latest_date = forms.DateField(
+        label=_("Latest date"), widget=forms.DateInput({"type": "date"}, format="%Y-%m-%d")
+    )
+    preferred_weekdays = forms.TypedMultipleChoiceField(
+        label=_("Preferred days"),
+        choices=WEEKDAYS,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    preferred_times = forms.MultipleChoiceField(
+        label=_("Preferred times"),
+        choices=TIMES_OF_DAY,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    where = forms.ChoiceField(label=_("Where?"), required=False)
+    language = forms.ChoiceField(label=_("Practitioner speaks"), required=False)
+    practitioner = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, specialties, types, locations, languages, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["specialty"].choices = [(s.slug, s.name) for s in specialties]
+        self.fields["appointment_type"].choices = [(t.pk, str(t)) for t in types]
+        self.fields["where"].choices = [
+            ("", _("Anywhere (in person or video)")),
+            (MODE_TELEHEALTH, _("Video visit")),
+        ] + [(f"location-{loc.pk}", loc.name) for loc in locations]
+        self.fields["language"].choices = [("", _("Any language"))] + [
+            (code, language_name(code)) for code in languages
+        ]
+        if not self.is_bound:
+            today = timezone.localdate()
+            self.initial.setdefault("earliest_date", today)
+            self.initial.setdefault("latest_date", today + timedelta(days=14))
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("practitioner") and not data.get("specialty"):
+            self.add_error("specialty", _("Choose the kind of care you need."))
+        return data
+
+    def to_request(self, *, tz: str) -> dict:
+        """The smart-booking request (the API's shape) for the cleaned data."""
+        data = self.cleaned_data
+        where = data.get("where") or ""
+        request = {
+            "appointment_type": data["appointment_type"],
+            "earliest_date": data["earliest_date"].isoformat(),
+            "latest_date": data["latest_date"].isoformat(),
+            "preferred_weekdays": data.get("preferred_weekdays") or [],
+            "preferred_times": data.get("preferred_times") or [],
+            "tz": tz,
+        }
+        if data.get("practitioner"):
+            request["practitioner"] = data["practitioner"]
+        else:
+            request["specialty"] = data["specialty"]
+        if where == MODE_TELEHEALTH:
+            request["telehealth"] = True
+        elif where.startswith("location-"):
+            request["location"] = int(where.removeprefix("location-"))
+        if data.get("language"):
+            request["language"] = data["language"]
+        return request

@@ -1,0 +1,44 @@
+from django.urls import path
+
+from . import auth, views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("practitioners/", views.practitioners, name="practitioners"),
+    path("practitioners/<int:pk>/", views.practitioner, name="practitioner"),
+    path("book/", views.book, name="book"),
+    path("appointments/", views.appointments, name="appointments"),
+    path("appointments/<int:pk>/", views.appointment, name="appointment"),
+    path(
+        "appointments/<int:pk>/calendar.ics",
+        views.appointment_calendar,
+        name="appointment-calendar",
+    ),
+    path("appointments/<int:pk>/cancel/", views.appointment_cancel, name="cancel"),
+    path("appointments/<int:pk>/reschedule/", views.appointment_reschedule, name="reschedule"),
+    path(
+        "appointments/<int:pk>/reschedule/confirm/",
+        views.appointment_reschedule_confirm,
+        name="reschedule-confirm",
+    ),
+    path("smart/", views.smart_new, name="smart"),
+    path("smart/<uuid:job_id>/", views.smart_status, name="smart-status"),
+    path(
+        "smart/<uuid:job_id>/status/",
+        views.smart_status_fragment,
+        name="smart-status-fragment",
+    ),
+    path("signup/", auth.signup, name="signup"),
+    path("signin/", auth.SignInView.as_view(), name="signin"),
+    path("signout/", auth.SignOutView.as_view(), name="signout"),
+    path("password-reset/", auth.PasswordResetView.as_view(), name="password-reset"),
+    path("password-reset/sent/", auth.PasswordResetSentView.as_view(), name="password-reset-sent"),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth.PasswordResetConfirmView.as_view(),
+        name="password-reset-confirm",
+    ),
+    path("password-reset/done/", auth.PasswordResetDoneView.as_view(), name="password-reset-done"),
+]
