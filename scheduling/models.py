@@ -368,7 +368,7 @@ class NextAvailable(models.Model):
     practitioner search shows and filters on it inside its one query."""
 
     practitioner = models.OneToOneField(
-        Practitioner, primary_key=True, on_delete=models.CASCADE, related_name="next_slot"
+        Practitioner, primary_key=True, on_delete=models.CASCADE, related_name="next_available_cache"
     )
     start = models.DateTimeField(null=True, blank=True, db_index=True)
     appointment_type = models.ForeignKey(

@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='NextAvailable',
             fields=[
-                ('practitioner', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='next_slot', serialize=False, to='practice.practitioner')),
+                ('practitioner', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='next_available_cache', serialize=False, to='practice.practitioner')),
                 ('start', models.DateTimeField(blank=True, db_index=True, null=True)),
                 ('computed_at', models.DateTimeField()),
                 ('appointment_type', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='scheduling.appointmenttype')),
