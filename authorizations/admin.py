@@ -1,10 +1,15 @@
 from datetime import timedelta
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.html import format_html
 
+from clinic.errors import ApplicationError
+
+from . import services
 from .models import Authorization, AuthorizationLine, UnitReservation
 from .selectors import LIVE, authorizations_over_threshold
 
@@ -48,8 +53,24 @@ class AlertFilter(admin.SimpleListFilter):
         return queryset
 
 
+class LineForm(forms.ModelForm):
+    class Meta:
+        model = AuthorizationLine
+        fields = ["service_codes", "units_authorized", "weekly_cap"]
+
+    def clean_units_authorized(self) -> int:
+        units = self.cleaned_data["units_authorized"]
+        if self.instance.pk:
+            current = AuthorizationLine.objects.get(pk=self.instance.pk)
+            taken = current.units_scheduled + current.units_used
+            if units < taken:
+                raise forms.ValidationError(f"{taken} units are already scheduled or used.")
+        return units
+
+
 class LineInline(admin.TabularInline):
     model = AuthorizationLine
+    form = LineForm
     extra = 0
     fields = ["service_codes", "units_authorized", "weekly_cap", "utilisation"]
     readonly_fields = ["utilisation"]
@@ -88,6 +109,26 @@ class AuthorizationAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # cancel instead: the ledger keeps its history
+
+    def save_formset(self, request, form, formset, change):
+        """Existing lines change only their limits, through the service (the counters belong
+        to the ledger); new lines are plain inserts."""
+        if formset.model is not AuthorizationLine:
+            return super().save_formset(request, form, formset, change)
+        for line in formset.save(commit=False):
+            if line.pk is None:
+                line.save()
+                continue
+            try:
+                services.authorization_line_limits_set(
+                    line=line, units_authorized=line.units_authorized, weekly_cap=line.weekly_cap
+                )
+            except ApplicationError as error:  # a reservation won the race since the check
+                transaction.set_rollback(True)
+                self.message_user(request, f"Nothing was saved: {error.detail}", messages.ERROR)
+                return None
+        formset.save_m2m()
+        return None
 
 
 @admin.register(UnitReservation)

@@ -70,6 +70,7 @@ TENANT_APPS = [
     "practice",
     "authorizations",
     "scheduling",
+    "backoffice",  # admin pages combining the apps above; the admin's look
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -84,6 +85,7 @@ ROOT_URLCONF = "clinic.urls_tenants"
 
 MIDDLEWARE = [
     "tenants.middleware.ClinicMiddleware",
+    "tenants.middleware.AdminTimezoneMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
