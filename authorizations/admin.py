@@ -1,11 +1,9 @@
-from datetime import timedelta
-
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import DateField, ExpressionWrapper, F, QuerySet
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from clinic.errors import ApplicationError
 
@@ -40,15 +38,23 @@ class AlertFilter(admin.SimpleListFilter):
     parameter_name = "alert"
 
     def lookups(self, request, model_admin):
-        return [("threshold", "At or above threshold"), ("expiring", "Expiring soon (30 days)")]
+        return [
+            ("threshold", "At or above threshold"),
+            ("expiring", "Expiring soon (within its alert window)"),
+        ]
 
     def queryset(self, request, queryset: QuerySet) -> QuerySet:
         if self.value() == "threshold":
             return queryset.filter(pk__in=authorizations_over_threshold().values("pk"))
         if self.value() == "expiring":
+            # The same rule as selectors.authorization_alerts: each authorization's own
+            # `alert_days_before_expiry` (date - integer is a date in PostgreSQL).
             today = timezone.localdate()
-            return queryset.filter(
-                status__in=LIVE, end_date__gte=today, end_date__lte=today + timedelta(days=30)
+            alert_from = ExpressionWrapper(
+                F("end_date") - F("alert_days_before_expiry"), output_field=DateField()
+            )
+            return queryset.annotate(alert_from=alert_from).filter(
+                status__in=LIVE, end_date__gte=today, alert_from__lte=today
             )
         return queryset
 
@@ -105,7 +111,9 @@ class AuthorizationAdmin(admin.ModelAdmin):
     @admin.display(description="Units")
     def usage(self, obj: Authorization) -> str:
         lines = list(obj.lines.all())
-        return format_html("".join(str(utilisation_bar(line)) for line in lines)) if lines else "—"
+        if not lines:
+            return "—"
+        return format_html_join("", "{}", ((utilisation_bar(line),) for line in lines))
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # cancel instead: the ledger keeps its history

@@ -11,6 +11,7 @@ from tenants.models import Clinic
 from tenants.services import ClinicAdminSpec, clinic_create, clinic_host
 
 from .practice import practice_seed
+from .schedule import schedule_seed
 
 DEMO_PASSWORD = "clinic-demo-pass"
 PLATFORM_ADMIN = "operator@platform.test"
@@ -76,8 +77,13 @@ def seed_demo() -> list[str]:
                 if not User.objects.filter(email=email).exists():
                     user_create(email=email, password=DEMO_PASSWORD, full_name=name, roles=[role])
             directory = practice_seed(demo.slug)
+            schedule = schedule_seed(demo.slug)
         base = f"http://{clinic_host(demo.slug)}:{port}"
         lines.append(f"{demo.name} ({demo.timezone}): {base}/  admin {base}/admin/")
+        lines.append(
+            f"    schedule board {base}/admin/scheduling/board/ ({schedule['appointments']} "
+            f"appointments, {schedule['authorizations']} authorizations)"
+        )
         lines.append(f"    API docs {base}/api/docs/  health {base}/health/")
         lines.append(
             f"    {directory['practitioners']} practitioners, {directory['patients']} patients, "

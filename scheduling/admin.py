@@ -242,7 +242,7 @@ class AppointmentAdmin(PractitionerScopedAdmin):
     def when(self, obj: Appointment) -> str:
         local = timezone.localtime(obj.start)
         end = timezone.localtime(obj.end)
-        return f"{local:%a %d %b %Y %H:%M}–{end:%H:%M}"
+        return f"{local:%a %d %b %Y, %H:%M}–{end:%H:%M}"
 
     @admin.display(description="Status", ordering="status")
     def status_label(self, obj: Appointment) -> str:

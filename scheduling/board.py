@@ -35,6 +35,7 @@ from .models import ACTIVE_STATUSES, Appointment, AppointmentType
 
 Status = Appointment.Status
 DEFAULT_HOURS = (8, 18)  # the grid shows at least 08:00-18:00, more when hours or visits need it
+MAX_DAYS_AWAY = 3660  # dates further from today are typos (and date arithmetic must not overflow)
 
 
 @dataclass(frozen=True)
@@ -227,10 +228,13 @@ class Filters:
 
 def _filters(request: HttpRequest, tz: ZoneInfo) -> Filters:
     params = request.GET
+    today = timezone.now().astimezone(tz).date()
     try:
         day = date.fromisoformat(params.get("date", ""))
     except ValueError:
-        day = timezone.now().astimezone(tz).date()
+        day = today
+    if abs((day - today).days) > MAX_DAYS_AWAY:
+        day = today
     location = specialty = None
     if params.get("location", "").isdigit():
         location = Location.objects.filter(pk=int(params["location"]), is_active=True).first()
@@ -471,6 +475,12 @@ class BookForm(forms.Form):
     telehealth = forms.NullBooleanField(required=False)
     notes = forms.CharField(required=False, max_length=2000)
     overbook = forms.BooleanField(required=False)
+
+    def clean_start(self) -> datetime:
+        start = self.cleaned_data["start"]
+        if abs((start - timezone.now()).days) > MAX_DAYS_AWAY:
+            raise forms.ValidationError("Give a time within ten years of today.")
+        return start
 
 
 @require_POST

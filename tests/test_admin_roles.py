@@ -171,6 +171,15 @@ def test_authorization_alert_filters(admin_as, clinic_day, acme):
         soon, _ = af.authorization(
             world.other_patient, code, end=timezone.localdate() + timedelta(days=10)
         )
+    with in_clinic(acme):
+        # 40 days left, but its own alert window is 60 days
+        wide, _ = af.authorization(
+            world.other_patient, code, end=timezone.localdate() + timedelta(days=40)
+        )
+        Authorization.objects.filter(pk=wide.pk).update(alert_days_before_expiry=60)
+        far, _ = af.authorization(
+            world.other_patient, code, end=timezone.localdate() + timedelta(days=40)
+        )
     client = admin_as(FD)
     base = "/admin/authorizations/authorization/"
     threshold = {a.pk for a in client.get(base, {"alert": "threshold"}).context["cl"].result_list}
@@ -178,6 +187,7 @@ def test_authorization_alert_filters(admin_as, clinic_day, acme):
     assert low.pk in threshold and soon.pk not in threshold
     assert world.line.authorization_id not in threshold
     assert soon.pk in expiring and low.pk not in expiring
+    assert wide.pk in expiring and far.pk not in expiring
 
 
 def test_the_ledger_is_read_only(admin_as, clinic_day):

@@ -4,7 +4,7 @@ identical to the API's)."""
 
 import json
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
@@ -241,6 +241,10 @@ def test_booking_refusals_name_the_rule(admin_as, world):
     assert outside.status_code == 422
     assert outside.json()["code"] == "outside-working-hours"
     assert "start" in outside.json()["errors"]
+    far = client.post(BOOK, book_form(world, start=datetime(9999, 12, 31, 23, tzinfo=UTC)))
+    assert far.status_code == 400 and "start" in far.json()["errors"]
+    assert client.get(BOARD, {"date": "9999-12-31", "view": "week"}).status_code == 200
+    assert client.get(BOARD, {"date": "0001-01-01", "location": "x"}).status_code == 200
     bad = client.post(BOOK, {"patient": "x", "start": "yesterday"})
     assert bad.status_code == 400 and bad.json()["code"] == "validation-error"
     assert {"patient", "practitioner", "appointment_type", "start"} <= set(bad.json()["errors"])

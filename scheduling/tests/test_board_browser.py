@@ -209,6 +209,14 @@ def test_front_desk_books_on_the_board_and_sees_an_api_booking_appear_live(
         page.wait_for_selector(".sb-week")
         expect(page.locator("#sb-live")).to_have_attribute("data-state", "live", timeout=EXPECT_MS)
         page.screenshot(path=str(SCREENSHOTS / "board-week-desktop.png"))
+        # The rest of the back office, for the record.
+        for name, path in (
+            ("admin-index", "/admin/"),
+            ("appointments", f"/admin/scheduling/appointment/?start__gte={day}"),
+            ("patient", f"/admin/practice/patient/{noah.pk}/change/"),
+        ):
+            page.goto(live.url("acme", path))
+            page.screenshot(path=str(SCREENSHOTS / f"{name}-desktop.png"), full_page=True)
 
         phone = browser.new_context(
             viewport={"width": 390, "height": 844},
