@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 
+from clinic.permissions import PATIENT
+
 from .models import User
 
 
@@ -47,4 +49,41 @@ class UserAdmin(DjangoUserAdmin):
         return ", ".join(sorted(group.name for group in obj.groups.all()))
 
 
-admin.site.register(User, UserAdmin)
+class ClinicUserAdmin(UserAdmin):
+    """A clinic's people. Access comes from the role groups only: no per-user permissions and
+    no superusers made from here, and "staff" (may sign in to this admin) follows the roles,
+    as in `accounts.services.user_create`."""
+
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Person", {"fields": ("full_name",)}),
+        ("Access", {"fields": ("is_active", "groups", "is_staff")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("email", "full_name", "groups", "password1", "password2"),
+            },
+        ),
+    )
+    list_filter = ["is_active", "groups"]
+    readonly_fields = ["is_staff", "last_login", "date_joined"]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "groups":
+            kwargs.setdefault("label", "Roles")
+            kwargs.setdefault("help_text", "What this person does in the clinic.")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        user = form.instance
+        is_staff = user.groups.exclude(name=PATIENT).exists()
+        if user.is_staff != is_staff:
+            User.objects.filter(pk=user.pk).update(is_staff=is_staff)
+
+
+admin.site.register(User, ClinicUserAdmin)

@@ -37,11 +37,15 @@ _FRONT_DESK = {
     "practice.servicecode": VIEW,
 }
 
+# The appointment's own permissions (scheduling.Appointment.Meta.permissions) name what the
+# schedule board and the bulk actions may do; "change" only edits an appointment's notes.
+APPOINTMENT_DESK = ("view", "change", "book", "checkin", "complete", "noshow", "cancel")
+
 _SCHEDULE_DESK = {
-    "scheduling.appointment": ("change", "view"),  # booked through the services, not the form
+    "scheduling.appointment": APPOINTMENT_DESK,  # booked through the services, not the form
     "scheduling.appointmenttype": VIEW,
-    "scheduling.workinghours": EDIT,
-    "scheduling.timeoff": EDIT,
+    "scheduling.workinghours": VIEW,  # hours are the clinic admin's
+    "scheduling.timeoff": EDIT,  # the desk records a practitioner's sick call
     "scheduling.appointmentseries": VIEW,
     "scheduling.smartbookingjob": VIEW,
     "authorizations.authorization": EDIT,
@@ -50,16 +54,18 @@ _SCHEDULE_DESK = {
 }
 _BILLING_VIEW = {
     "scheduling.appointment": VIEW,
+    "scheduling.appointmenttype": VIEW,
     "authorizations.authorization": VIEW,
     "authorizations.authorizationline": VIEW,
     "authorizations.unitreservation": VIEW,
 }
 
 # role -> {"app_label.model": actions}. The admin (through the role groups) and the API
-# (through `roles_allow`) both read this one table.
+# (through `roles_allow`) both read this one table. Practitioners' rows are further narrowed
+# to their own schedule and patients by the admin's querysets (scheduling.selectors).
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     CLINIC_ADMIN: {
-        "accounts.user": ALL,
+        "accounts.user": ALL,  # the admin still never deletes a user: deactivate instead
         "auth.group": VIEW,
         "practice.location": EDIT,
         "practice.specialty": EDIT,
@@ -71,17 +77,18 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "practice.clinicsettings": ("change", "view"),
         **_SCHEDULE_DESK,
         "scheduling.appointmenttype": EDIT,
+        "scheduling.workinghours": EDIT,
         "scheduling.calendarfeed": EDIT,
     },
     FRONT_DESK: {
-        "accounts.user": VIEW,
+        "accounts.user": VIEW,  # to link a patient record to its portal account
         **_FRONT_DESK,
         **_SCHEDULE_DESK,
     },
     PRACTITIONER: {
         **_DIRECTORY_VIEW,
         "practice.patient": VIEW,
-        "scheduling.appointment": ("change", "view"),
+        "scheduling.appointment": ("view", "change", "complete"),
         "scheduling.appointmenttype": VIEW,
         "scheduling.workinghours": VIEW,
         "scheduling.timeoff": EDIT,

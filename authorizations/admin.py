@@ -1,10 +1,13 @@
-from datetime import timedelta
-
-from django.contrib import admin
-from django.db.models import QuerySet
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import DateField, ExpressionWrapper, F, QuerySet
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
+from clinic.errors import ApplicationError
+
+from . import services
 from .models import Authorization, AuthorizationLine, UnitReservation
 from .selectors import LIVE, authorizations_over_threshold
 
@@ -35,21 +38,45 @@ class AlertFilter(admin.SimpleListFilter):
     parameter_name = "alert"
 
     def lookups(self, request, model_admin):
-        return [("threshold", "At or above threshold"), ("expiring", "Expiring soon (30 days)")]
+        return [
+            ("threshold", "At or above threshold"),
+            ("expiring", "Expiring soon (within its alert window)"),
+        ]
 
     def queryset(self, request, queryset: QuerySet) -> QuerySet:
         if self.value() == "threshold":
             return queryset.filter(pk__in=authorizations_over_threshold().values("pk"))
         if self.value() == "expiring":
+            # The same rule as selectors.authorization_alerts: each authorization's own
+            # `alert_days_before_expiry` (date - integer is a date in PostgreSQL).
             today = timezone.localdate()
-            return queryset.filter(
-                status__in=LIVE, end_date__gte=today, end_date__lte=today + timedelta(days=30)
+            alert_from = ExpressionWrapper(
+                F("end_date") - F("alert_days_before_expiry"), output_field=DateField()
+            )
+            return queryset.annotate(alert_from=alert_from).filter(
+                status__in=LIVE, end_date__gte=today, alert_from__lte=today
             )
         return queryset
 
 
+class LineForm(forms.ModelForm):
+    class Meta:
+        model = AuthorizationLine
+        fields = ["service_codes", "units_authorized", "weekly_cap"]
+
+    def clean_units_authorized(self) -> int:
+        units = self.cleaned_data["units_authorized"]
+        if self.instance.pk:
+            current = AuthorizationLine.objects.get(pk=self.instance.pk)
+            taken = current.units_scheduled + current.units_used
+            if units < taken:
+                raise forms.ValidationError(f"{taken} units are already scheduled or used.")
+        return units
+
+
 class LineInline(admin.TabularInline):
     model = AuthorizationLine
+    form = LineForm
     extra = 0
     fields = ["service_codes", "units_authorized", "weekly_cap", "utilisation"]
     readonly_fields = ["utilisation"]
@@ -84,10 +111,32 @@ class AuthorizationAdmin(admin.ModelAdmin):
     @admin.display(description="Units")
     def usage(self, obj: Authorization) -> str:
         lines = list(obj.lines.all())
-        return format_html("".join(str(utilisation_bar(line)) for line in lines)) if lines else "—"
+        if not lines:
+            return "—"
+        return format_html_join("", "{}", ((utilisation_bar(line),) for line in lines))
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # cancel instead: the ledger keeps its history
+
+    def save_formset(self, request, form, formset, change):
+        """Existing lines change only their limits, through the service (the counters belong
+        to the ledger); new lines are plain inserts."""
+        if formset.model is not AuthorizationLine:
+            return super().save_formset(request, form, formset, change)
+        for line in formset.save(commit=False):
+            if line.pk is None:
+                line.save()
+                continue
+            try:
+                services.authorization_line_limits_set(
+                    line=line, units_authorized=line.units_authorized, weekly_cap=line.weekly_cap
+                )
+            except ApplicationError as error:  # a reservation won the race since the check
+                transaction.set_rollback(True)
+                self.message_user(request, f"Nothing was saved: {error.detail}", messages.ERROR)
+                return None
+        formset.save_m2m()
+        return None
 
 
 @admin.register(UnitReservation)

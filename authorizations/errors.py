@@ -31,3 +31,9 @@ class ReservationStateError(ApplicationError):
     status = 409
     code = "reservation-state"
     title = "Reservation cannot change this way"
+
+
+class AuthorizationLineBelowUsageError(ApplicationError):
+    status = 409
+    code = "authorization-line-below-usage"
+    title = "Fewer units than already scheduled or used"

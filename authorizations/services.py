@@ -17,6 +17,7 @@ from practice.models import ClinicSettings, ServiceCode
 
 from .errors import (
     AuthorizationExhaustedError,
+    AuthorizationLineBelowUsageError,
     AuthorizationNotValidError,
     AuthorizationWeeklyCapError,
     ReservationStateError,
@@ -263,6 +264,26 @@ def units_move(
     reservation.changed_by = by
     reservation.save(update_fields=["service_date", "units", "changed_by", "updated_at"])
     return reservation
+
+
+@transaction.atomic
+def authorization_line_limits_set(
+    *, line: AuthorizationLine, units_authorized: int, weekly_cap: int | None
+) -> AuthorizationLine:
+    """Change a line's authorized units and weekly cap, never its counters (the ledger owns
+    them: a whole-row save would write back counters read before a concurrent reservation).
+    One conditional UPDATE refuses fewer units than are scheduled and used at that moment."""
+    changed = AuthorizationLine.objects.filter(
+        pk=line.pk, units_scheduled__lte=units_authorized - F("units_used")
+    ).update(units_authorized=units_authorized, weekly_cap=weekly_cap)
+    line.refresh_from_db(fields=["units_authorized", "weekly_cap", "units_scheduled", "units_used"])
+    if not changed:
+        taken = line.units_scheduled + line.units_used
+        raise AuthorizationLineBelowUsageError(
+            f"{taken} units are already scheduled or used; authorize at least that many."
+        )
+    authorization_refresh_status(authorization=line.authorization)
+    return line
 
 
 def authorization_refresh_status(*, authorization: Authorization, today: date | None = None) -> str:

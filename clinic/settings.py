@@ -71,6 +71,7 @@ TENANT_APPS = [
     "authorizations",
     "scheduling",
     "portal",  # patient pages: no models, templates under templates/portal/
+    "backoffice",  # admin pages combining the apps above; the admin's look
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -85,6 +86,7 @@ ROOT_URLCONF = "clinic.urls_tenants"
 
 MIDDLEWARE = [
     "tenants.middleware.ClinicMiddleware",
+    "tenants.middleware.AdminTimezoneMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

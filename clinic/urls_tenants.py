@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from scheduling.api.views import calendar_feed
+from scheduling.board import board_urls
 
 from . import views
 
@@ -18,6 +19,7 @@ api_v1 = [
 urlpatterns = [
     path("health/", views.health, name="health"),
     path("bench/ceiling/", views.bench_ceiling, name="bench-ceiling"),
+    path("admin/scheduling/board/", include(board_urls())),
     path("admin/", admin.site.urls),
     path("calendar/<str:token>.ics", calendar_feed, name="calendar-feed"),
     path("api/v1/", include(api_v1)),

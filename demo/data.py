@@ -80,6 +80,10 @@ def seed_demo() -> list[str]:
             schedule = schedule_seed(demo.slug)
         base = f"http://{clinic_host(demo.slug)}:{port}"
         lines.append(f"{demo.name} ({demo.timezone}): {base}/  admin {base}/admin/")
+        lines.append(
+            f"    schedule board {base}/admin/scheduling/board/ ({schedule['appointments']} "
+            f"appointments, {schedule['authorizations']} authorizations)"
+        )
         lines.append(f"    API docs {base}/api/docs/  health {base}/health/")
         lines.append(
             f"    {directory['practitioners']} practitioners, {directory['patients']} patients, "

@@ -37,7 +37,10 @@ AUTHORIZED_CODES = ("97151", "97153", "97155", "97156", "97157")
 @transaction.atomic
 def schedule_seed(slug: str) -> dict[str, int]:
     if Appointment.objects.exists():
-        return {"appointments": Appointment.objects.count()}
+        return {
+            "appointments": Appointment.objects.count(),
+            "authorizations": Authorization.objects.count(),
+        }
     rng = random.Random(f"schedule-{slug}")
     practitioners = list(Practitioner.objects.filter(is_active=True).prefetch_related("locations"))
     types = _types(slug, practitioners)
@@ -46,7 +49,11 @@ def schedule_seed(slug: str) -> dict[str, int]:
         ServiceCode.objects.filter(code__in=AUTHORIZED_CODES).update(requires_authorization=True)
         _authorizations(rng)
     booked = _appointments(rng, practitioners, types)
-    return {"appointments": booked, "types": len(types)}
+    return {
+        "appointments": booked,
+        "types": len(types),
+        "authorizations": Authorization.objects.count(),
+    }
 
 
 def _types(slug: str, practitioners: list[Practitioner]) -> list[AppointmentType]:

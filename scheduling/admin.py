@@ -1,35 +1,106 @@
-from django.contrib import admin
+"""The clinic admin for the schedule: appointments (bulk actions through the services), hours,
+time off, types, series, calendar feeds and smart-booking jobs. The schedule board lives in
+scheduling/board.py (/admin/scheduling/board/).
 
+Access follows the role groups (`accounts.roles.ROLE_PERMISSIONS`), including the
+appointment's own permissions (book, checkin, complete, noshow, cancel); a practitioner who
+holds no clinic-wide role sees only their own schedule (`selectors.scope_to_practitioner`).
+Nothing is booked, changed in status or deleted through a form: the services do it.
+"""
+
+import json
+
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from authorizations.admin import utilisation_bar
+from clinic.errors import ApplicationError
+
+from . import selectors, services
 from .models import (
     Appointment,
     AppointmentEvent,
     AppointmentSeries,
     AppointmentType,
     CalendarFeed,
+    SmartBookingJob,
     TimeOff,
     WorkingHours,
 )
 
 
+def status_badge(value: str, label: str) -> str:
+    return format_html('<span class="bo-status bo-status-{}">{}</span>', value, label)
+
+
+class PractitionerScopedAdmin(admin.ModelAdmin):
+    """A practitioner without a clinic-wide role sees and picks only their own rows."""
+
+    practitioner_path = "practitioner"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        qs = super().get_queryset(request)
+        return selectors.scope_to_practitioner(qs, user=request.user, path=self.practitioner_path)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "practitioner":
+            from practice.models import Practitioner
+
+            kwargs["queryset"] = selectors.scope_to_practitioner(
+                Practitioner.objects.filter(is_active=True), user=request.user, path=""
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
 @admin.register(AppointmentType)
 class AppointmentTypeAdmin(admin.ModelAdmin):
-    list_display = ["name", "duration_minutes", "mode", "service_code", "is_active"]
+    list_display = [
+        "name",
+        "duration_minutes",
+        "buffers",
+        "mode",
+        "service_code",
+        "min_notice_minutes",
+        "is_active",
+    ]
     list_filter = ["mode", "is_active"]
     search_fields = ["name"]
     filter_horizontal = ["practitioners"]
+    list_select_related = ["service_code"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # appointments point at their type: retire it (is_active) instead
+
+    @admin.display(description="Buffers (min)")
+    def buffers(self, obj: AppointmentType) -> str:
+        return f"{obj.buffer_before_minutes} / {obj.buffer_after_minutes}"
 
 
 @admin.register(WorkingHours)
-class WorkingHoursAdmin(admin.ModelAdmin):
-    list_display = ["practitioner", "weekday", "start_time", "end_time", "location"]
-    list_filter = ["weekday", "location"]
+class WorkingHoursAdmin(PractitionerScopedAdmin):
+    list_display = ["practitioner", "weekday", "start_time", "end_time", "location", "effective"]
+    list_filter = ["weekday", "location", ("practitioner", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["practitioner__display_name"]
     list_select_related = ["practitioner", "location"]
+    ordering = ["practitioner__display_name", "weekday", "start_time"]
+
+    @admin.display(description="Effective")
+    def effective(self, obj: WorkingHours) -> str:
+        if not (obj.effective_from or obj.effective_to):
+            return "always"
+        return f"{obj.effective_from or '…'} – {obj.effective_to or '…'}"
 
 
 @admin.register(TimeOff)
-class TimeOffAdmin(admin.ModelAdmin):
+class TimeOffAdmin(PractitionerScopedAdmin):
     list_display = ["practitioner", "start", "end", "reason"]
+    list_filter = [("practitioner", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["practitioner__display_name", "reason"]
     date_hierarchy = "start"
     list_select_related = ["practitioner"]
@@ -40,36 +111,357 @@ class EventInline(admin.TabularInline):
     extra = 0
     can_delete = False
     readonly_fields = ["kind", "at", "by", "data"]
+    verbose_name_plural = "history"
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+# The bulk actions: (service, past participle for messages).
+BULK_SERVICES = {
+    "checkin": (services.appointment_check_in, "checked in"),
+    "complete": (services.appointment_complete, "completed"),
+    "noshow": (services.appointment_no_show, "marked as no-show"),
+    "cancel": (services.appointment_cancel, "cancelled"),
+}
+
 
 @admin.register(Appointment)
-class AppointmentAdmin(admin.ModelAdmin):
-    list_display = ["start", "practitioner", "patient", "appointment_type", "status", "source"]
-    list_filter = ["status", "source", "appointment_type", "practitioner"]
-    search_fields = ["patient__last_name", "patient__first_name", "practitioner__display_name"]
+class AppointmentAdmin(PractitionerScopedAdmin):
+    list_display = [
+        "when",
+        "patient",
+        "practitioner",
+        "appointment_type",
+        "status_label",
+        "source",
+        "units",
+    ]
+    list_display_links = ["when", "patient"]
+    list_filter = [
+        "status",
+        ("practitioner", admin.RelatedOnlyFieldListFilter),
+        ("appointment_type", admin.RelatedOnlyFieldListFilter),
+        "source",
+        "is_telehealth",
+    ]
+    search_fields = ["patient__first_name", "patient__last_name", "practitioner__display_name"]
     date_hierarchy = "start"
-    list_select_related = ["practitioner", "patient", "appointment_type"]
-    readonly_fields = [f.name for f in Appointment._meta.fields]
+    ordering = ["-start", "-id"]
+    list_select_related = [
+        "practitioner",
+        "patient",
+        "appointment_type",
+        "unit_reservation__line__authorization",
+    ]
+    list_per_page = 50
     inlines = [EventInline]
+    actions = ["check_in_selected", "complete_selected", "no_show_selected", "cancel_selected"]
+    fieldsets = (
+        (
+            "Visit",
+            {
+                "fields": (
+                    "patient",
+                    "practitioner",
+                    "appointment_type",
+                    "start",
+                    "end",
+                    "status_label",
+                    "location",
+                    "is_telehealth",
+                    "telehealth_url",
+                    "notes",
+                )
+            },
+        ),
+        ("Authorization", {"fields": ("reservation", "authorization_warning")}),
+        (
+            "History",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "source",
+                    "booked_by",
+                    "created_at",
+                    "checked_in_at",
+                    "completed_at",
+                    "cancelled_at",
+                    "cancelled_by",
+                    "cancellation_reason",
+                    "is_late_cancel",
+                    "overbooked",
+                    "overbooked_by",
+                    "reschedule_count",
+                    "series",
+                    "smart_job_id",
+                ),
+            },
+        ),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        # Only the staff notes are edited here; everything else changes through a service.
+        editable = {"notes"}
+        fields = [f.name for f in Appointment._meta.fields if f.name not in editable]
+        return [*fields, "status_label", "reservation"]
+
+    def save_model(self, request, obj, form, change):
+        # Write only the notes: a whole-row save could undo a status change made meanwhile.
+        obj.save(update_fields=["notes", "updated_at"])
 
     def has_add_permission(self, request) -> bool:
         return False  # bookings go through the booking service (the board, the API)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+        return False  # cancel instead
+
+    def _may(self, request, action: str) -> bool:
+        return request.user.has_perm(f"scheduling.{action}_appointment")
+
+    def has_checkin_permission(self, request) -> bool:
+        return self._may(request, "checkin")
+
+    def has_complete_permission(self, request) -> bool:
+        return self._may(request, "complete")
+
+    def has_noshow_permission(self, request) -> bool:
+        return self._may(request, "noshow")
+
+    def has_cancel_permission(self, request) -> bool:
+        return self._may(request, "cancel")
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "board_url": reverse("scheduling_board")}
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="When", ordering="start")
+    def when(self, obj: Appointment) -> str:
+        local = timezone.localtime(obj.start)
+        end = timezone.localtime(obj.end)
+        return f"{local:%a %d %b %Y, %H:%M}–{end:%H:%M}"
+
+    @admin.display(description="Status", ordering="status")
+    def status_label(self, obj: Appointment) -> str:
+        late = " (late)" if obj.is_late_cancel else ""
+        return status_badge(obj.status, obj.get_status_display() + late)
+
+    @admin.display(description="Units")
+    def units(self, obj: Appointment) -> str:
+        reservation = obj.unit_reservation
+        if reservation is None:
+            return "⚠" if obj.authorization_warning else "—"
+        return f"{reservation.units} {reservation.state}"
+
+    @admin.display(description="Unit reservation")
+    def reservation(self, obj: Appointment) -> str:
+        reservation = obj.unit_reservation
+        if reservation is None:
+            return obj.authorization_warning or "None: this visit draws on no authorization."
+        line = reservation.line
+        authorization = line.authorization
+        may_view = getattr(obj, "viewer_may", set())
+        label = format_html("authorization <strong>{}</strong>", authorization.number)
+        if "authorization" in may_view:
+            url = reverse("admin:authorizations_authorization_change", args=[authorization.pk])
+            label = format_html('<a href="{}">{}</a>', url, label)
+        ledger = ""
+        if "unitreservation" in may_view:
+            url = reverse("admin:authorizations_unitreservation_change", args=[reservation.pk])
+            ledger = format_html(' · <a href="{}">ledger entry #{}</a>', url, reservation.pk)
+        return format_html(
+            "{} unit(s) <strong>{}</strong> on {} for {}{}<div>{}</div>",
+            reservation.units,
+            reservation.get_state_display().lower(),
+            label,
+            reservation.service_date,
+            ledger,
+            utilisation_bar(line),
+        )
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            # Link the reservation only to the pages this user may open.
+            obj.viewer_may = {
+                model
+                for model in ("authorization", "unitreservation")
+                if request.user.has_perm(f"authorizations.view_{model}")
+            }
+        return obj
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related(
+                "practitioner",
+                "patient",
+                "appointment_type",
+                "location",
+                "unit_reservation__line__authorization",
+            )
+        )
+
+    # --- bulk actions: each appointment through its service, refusals reported ---------------
+
+    def _bulk(self, request, queryset: QuerySet[Appointment], action: str, **kwargs) -> None:
+        service, done_label = BULK_SERVICES[action]
+        done, refused = 0, []
+        for appointment in queryset.select_related("patient"):
+            try:
+                service(appointment=appointment, by=request.user, **kwargs)
+                done += 1
+            except ApplicationError as error:
+                when = timezone.localtime(appointment.start)
+                refused.append(f"{appointment.patient} {when:%d %b %H:%M}: {error.detail}")
+        if done:
+            self.message_user(request, f"{done} appointment(s) {done_label}.", messages.SUCCESS)
+        if refused:
+            self.message_user(
+                request,
+                f"{len(refused)} refused — " + " · ".join(refused[:10]),
+                messages.WARNING,
+            )
+
+    @admin.action(description="Check in selected appointments", permissions=["checkin"])
+    def check_in_selected(self, request, queryset):
+        self._bulk(request, queryset, "checkin")
+
+    @admin.action(description="Complete selected appointments", permissions=["complete"])
+    def complete_selected(self, request, queryset):
+        self._bulk(request, queryset, "complete")
+
+    @admin.action(description="Mark selected appointments as no-show", permissions=["noshow"])
+    def no_show_selected(self, request, queryset):
+        self._bulk(request, queryset, "noshow")
+
+    @admin.action(description="Cancel selected appointments…", permissions=["cancel"])
+    def cancel_selected(self, request, queryset):
+        """Asks for the reason first (an intermediate page, like Django's delete)."""
+        reason = request.POST.get("reason", "").strip()
+        if request.POST.get("confirm") and reason:
+            self._bulk(request, queryset, "cancel", reason=reason)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Cancel appointments",
+            "opts": self.model._meta,
+            "queryset": queryset.select_related("patient", "practitioner"),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "reason": reason,
+            "missing_reason": bool(request.POST.get("confirm")) and not reason,
+        }
+        return TemplateResponse(
+            request, "admin/scheduling/appointment/cancel_selected.html", context
+        )
 
 
 @admin.register(AppointmentSeries)
-class AppointmentSeriesAdmin(admin.ModelAdmin):
+class AppointmentSeriesAdmin(PractitionerScopedAdmin):
     list_display = ["patient", "practitioner", "rrule", "first_start"]
     readonly_fields = ["patient", "practitioner", "appointment_type", "rrule", "first_start",
                        "timezone", "created_by"]  # fmt: skip
 
 
 @admin.register(CalendarFeed)
-class CalendarFeedAdmin(admin.ModelAdmin):
+class CalendarFeedAdmin(PractitionerScopedAdmin):
     list_display = ["practitioner", "created_at"]
     readonly_fields = ["token"]
+
+
+@admin.register(SmartBookingJob)
+class SmartBookingJobAdmin(admin.ModelAdmin):
+    """Smart-booking jobs, read-only: what was asked, what the worker did and why."""
+
+    list_display = [
+        "created_at",
+        "patient",
+        "status_label",
+        "started_at",
+        "completed_at",
+        "took",
+        "retry_count",
+        "outcome",
+    ]
+    list_filter = ["status", "created_at"]
+    search_fields = ["patient__first_name", "patient__last_name", "id", "error_message"]
+    date_hierarchy = "created_at"
+    list_select_related = ["patient", "requested_by"]
+    fields = [
+        "id",
+        "patient",
+        "requested_by",
+        "status_label",
+        "created_at",
+        "started_at",
+        "completed_at",
+        "took",
+        "worker_id",
+        "retry_count",
+        "error_message",
+        "reason_list",
+        "booked",
+        "request_json",
+        "nearest_json",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Status", ordering="status")
+    def status_label(self, obj: SmartBookingJob) -> str:
+        return status_badge(f"job-{obj.status}", obj.get_status_display())
+
+    @admin.display(description="Took")
+    def took(self, obj: SmartBookingJob) -> str:
+        if obj.completed_at is None:
+            return "—"
+        seconds = (obj.completed_at - obj.created_at).total_seconds()
+        return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+    @admin.display(description="Reasons or error")
+    def outcome(self, obj: SmartBookingJob) -> str:
+        text = obj.error_message or "; ".join(obj.reasons or [])
+        return text if len(text) <= 120 else text[:117] + "…"
+
+    @admin.display(description="Reasons")
+    def reason_list(self, obj: SmartBookingJob) -> str:
+        if not obj.reasons:
+            return "—"
+        return format_html(
+            "<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((r,) for r in obj.reasons))
+        )
+
+    @admin.display(description="Booked")
+    def booked(self, obj: SmartBookingJob) -> str:
+        rows = (obj.result or {}).get("appointments", [])
+        if not rows:
+            return "—"
+        links = []
+        for row in rows:
+            url = reverse("admin:scheduling_appointment_change", args=[row["id"]])
+            links.append((url, row.get("start", row["id"])))
+        return format_html(
+            "<ul>{}</ul>", format_html_join("", '<li><a href="{}">{}</a></li>', links)
+        )
+
+    @admin.display(description="Request")
+    def request_json(self, obj: SmartBookingJob) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.request, indent=2, sort_keys=True))
+
+    @admin.display(description="Nearest options (failed jobs)")
+    def nearest_json(self, obj: SmartBookingJob) -> str:
+        if not obj.nearest_options:
+            return "—"
+        return format_html("<pre>{}</pre>", json.dumps(obj.nearest_options, indent=2))

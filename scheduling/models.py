@@ -230,6 +230,15 @@ class Appointment(models.Model):
 
     class Meta:
         ordering = ["start", "id"]
+        # What the schedule board and the admin's bulk actions may do, granted per role in
+        # accounts.roles.ROLE_PERMISSIONS; each goes through its service.
+        permissions = [
+            ("book_appointment", "Can book appointments"),
+            ("checkin_appointment", "Can check patients in"),
+            ("complete_appointment", "Can complete visits"),
+            ("noshow_appointment", "Can mark no-shows"),
+            ("cancel_appointment", "Can cancel appointments"),
+        ]
         constraints = [
             ExclusionConstraint(
                 name="appointment_no_overlap",
@@ -368,7 +377,10 @@ class NextAvailable(models.Model):
     practitioner search shows and filters on it inside its one query."""
 
     practitioner = models.OneToOneField(
-        Practitioner, primary_key=True, on_delete=models.CASCADE, related_name="next_available_cache"
+        Practitioner,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="next_available_cache",
     )
     start = models.DateTimeField(null=True, blank=True, db_index=True)
     appointment_type = models.ForeignKey(

@@ -4,4 +4,5 @@ from . import consumers
 
 websocket_urlpatterns = [
     path("ws/jobs/<uuid:job_id>/", consumers.JobStatusConsumer.as_asgi()),
+    path("ws/schedule/", consumers.ScheduleConsumer.as_asgi()),
 ]

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
+from clinic.permissions import BILLER, CLINIC_ADMIN, FRONT_DESK, INTEGRATOR, PRACTITIONER
 from practice.models import ClinicSettings, Location, Patient, Practitioner
 
 from .models import (
@@ -468,3 +469,101 @@ def slot_location(
 
 def smart_job_get(*, job_id) -> SmartBookingJob | None:
     return SmartBookingJob.objects.select_related("patient").filter(pk=job_id).first()
+
+
+# --- Staff views (admin, schedule board) ---------------------------------------------------
+
+# Roles whose work spans the whole clinic's schedule; a practitioner without one of them sees
+# only their own schedule and the patients they see.
+WHOLE_CLINIC_ROLES = frozenset({CLINIC_ADMIN, FRONT_DESK, BILLER, INTEGRATOR})
+
+
+def sees_own_schedule_only(user) -> bool:
+    if getattr(user, "is_superuser", False):
+        return False
+    roles = getattr(user, "roles", frozenset())
+    return PRACTITIONER in roles and not roles & WHOLE_CLINIC_ROLES
+
+
+def scope_to_practitioner(queryset: QuerySet, *, user, path: str = "practitioner") -> QuerySet:
+    """Rows of `queryset` (reaching a practitioner through `path`, "" for practitioners
+    themselves) that `user` may see."""
+    if sees_own_schedule_only(user):
+        return queryset.filter(**{f"{path}__user" if path else "user": user})
+    return queryset
+
+
+def scope_to_patients(queryset: QuerySet, *, user, path: str = "patient") -> QuerySet:
+    """Rows of `queryset` (reaching a patient through `path`, "" for patients themselves) of
+    patients `user` may see: a practitioner sees the patients they have appointments with."""
+    if not sees_own_schedule_only(user):
+        return queryset
+    seen = Appointment.objects.filter(practitioner__user=user).values("patient_id")
+    return queryset.filter(**{f"{path}__in" if path else "pk__in": seen})
+
+
+@dataclass
+class BoardColumn:
+    """One practitioner's part of the board between two moments (all aware datetimes)."""
+
+    practitioner: Practitioner
+    working: list[tuple[datetime, datetime, int | None]]
+    time_off: list[TimeOff]
+    appointments: list[Appointment]
+
+
+def schedule_board(
+    *,
+    start: datetime,
+    end: datetime,
+    practitioners: QuerySet[Practitioner],
+    location_id: int | None = None,
+    include_cancelled: bool = False,
+) -> list[BoardColumn]:
+    """Working hours (expanded in each practitioner's zone; only those at `location_id` when
+    given), time off and appointments of `practitioners` between `start` and `end`. Five
+    queries, whatever the number of practitioners or days."""
+    hours = WorkingHours.objects.all()
+    if location_id is not None:
+        hours = hours.filter(location_id=location_id)
+    practitioners = list(
+        practitioners.prefetch_related(
+            Prefetch("working_hours", queryset=hours),
+            Prefetch(
+                "appointment_types",
+                queryset=AppointmentType.objects.filter(is_active=True).order_by("name"),
+            ),
+        )
+    )
+    ids = [p.pk for p in practitioners]
+    time_off: dict[int, list[TimeOff]] = defaultdict(list)
+    for off in TimeOff.objects.filter(practitioner_id__in=ids, start__lt=end, end__gt=start):
+        time_off[off.practitioner_id].append(off)
+    appointments: dict[int, list[Appointment]] = defaultdict(list)
+    rows = Appointment.objects.filter(
+        practitioner_id__in=ids, start__lt=end, end__gt=start
+    ).select_related(
+        "patient", "appointment_type", "location", "unit_reservation__line__authorization"
+    )
+    if not include_cancelled:
+        rows = rows.exclude(status=Appointment.Status.CANCELLED)
+    for appointment in rows.order_by("start", "id"):
+        appointments[appointment.practitioner_id].append(appointment)
+    columns = []
+    for practitioner in practitioners:
+        tz = ZoneInfo(practitioner.timezone)
+        working = [
+            (max(lo, start), min(hi, end), location)
+            for lo, hi, location in working_blocks(
+                practitioner.working_hours.all(), tz=tz, start=start, end=end
+            )
+        ]
+        columns.append(
+            BoardColumn(
+                practitioner=practitioner,
+                working=sorted(working, key=lambda block: block[0]),
+                time_off=time_off.get(practitioner.pk, []),
+                appointments=appointments.get(practitioner.pk, []),
+            )
+        )
+    return columns

@@ -3,11 +3,13 @@
 import zoneinfo
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import AdminSite
 from django.contrib.auth.password_validation import validate_password
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from accounts.admin import UserAdmin
 from accounts.models import User
@@ -71,7 +73,7 @@ class DomainInline(admin.TabularInline):
 
 @admin.register(Clinic, site=platform_site)
 class ClinicAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "timezone", "is_active", "primary_domain", "created_at"]
+    list_display = ["name", "slug", "timezone", "is_active", "domain_list", "created_at"]
     list_filter = ["is_active", "timezone"]
     search_fields = ["name", "slug", "domains__domain"]
     ordering = ["name"]
@@ -106,9 +108,18 @@ class ClinicAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # a clinic with history is suspended, never deleted from here
 
-    @admin.display(description="Domain")
-    def primary_domain(self, obj: Clinic) -> str:
-        return next((d.domain for d in obj.domains.all() if d.is_primary), "")
+    @admin.display(description="Domains")
+    def domain_list(self, obj: Clinic) -> str:
+        """Every domain, the primary one linked to the clinic's own admin."""
+        domains = sorted(obj.domains.all(), key=lambda d: (not d.is_primary, d.domain))
+        if not domains:
+            return "—"
+        port = "" if settings.CLINIC_HTTP_PORT in (80, 443) else f":{settings.CLINIC_HTTP_PORT}"
+        primary, others = domains[0], domains[1:]
+        link = format_html('<a href="//{}{}/admin/">{}</a>', primary.domain, port, primary.domain)
+        if not others:
+            return link
+        return format_html("{}, {}", link, ", ".join(d.domain for d in others))
 
     @admin.action(description="Suspend selected clinics (403 everywhere)")
     def suspend(self, request: HttpRequest, queryset: QuerySet[Clinic]) -> None:

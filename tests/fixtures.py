@@ -17,6 +17,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.auth import ClinicTokenObtainPairSerializer
 from accounts.models import User
 from accounts.services import user_create
+from clinic.permissions import ALL_ROLES
 from tenants import selectors
 from tenants.models import Clinic
 from tenants.services import clinic_create, clinic_host
@@ -249,3 +250,29 @@ def celery_worker(django_db_setup, worker_mail_dir) -> Iterator[subprocess.Popen
         yield proc
     finally:
         stop_worker(proc)
+
+
+def session_client(clinic: Clinic, user: User | None) -> ClinicClient:
+    """A ClinicClient signed in by session (as in a browser), or anonymous."""
+    client = ClinicClient(clinic)
+    if user is not None:
+        with in_clinic(clinic):
+            client.force_login(user)  # the session lives in the clinic's schema
+    return client
+
+
+@pytest.fixture
+def role_users(acme, make_user) -> dict[str, User]:
+    """One user of every role in acme."""
+    return {role: make_user(acme, role, full_name=f"The {role}") for role in ALL_ROLES}
+
+
+@pytest.fixture
+def admin_as(acme, role_users):
+    """admin_as(role) -> a client signed in to acme's admin by session; any other name (e.g.
+    "anonymous") is not signed in."""
+
+    def make(role: str) -> ClinicClient:
+        return session_client(acme, role_users.get(role))
+
+    return make

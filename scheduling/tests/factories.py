@@ -1,13 +1,15 @@
 """Small builders for scheduling tests (run inside a clinic schema)."""
 
 import itertools
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
+from authorizations.models import AuthorizationLine
 from practice.models import Location, Patient, Practitioner, ServiceCode, Specialty
-from scheduling.models import AppointmentType, WorkingHours
+from scheduling.models import Appointment, AppointmentType, WorkingHours
 
 _seq = itertools.count(1)
 
@@ -100,3 +102,73 @@ def next_weekday(weekday: int, *, weeks_ahead: int = 1) -> date:
     """A date on `weekday` at least a few days from now (so minimum notice never bites)."""
     today = timezone.now().date() + timedelta(days=7 * weeks_ahead)
     return today + timedelta(days=(weekday - today.weekday()) % 7)
+
+
+# --- A clinic day (admin and schedule-board tests) ---------------------------------------------
+
+
+@dataclass
+class World:
+    """Two practitioners (Alpha is the `practitioner` user's own record) working 09:00-17:00
+    at Downtown, a 60-minute ABA visit drawing 4 units, and booked visits on `day`."""
+
+    day: date
+    downtown: Location
+    uptown: Location
+    aba: Specialty
+    alpha: Practitioner
+    beta: Practitioner
+    gamma: Practitioner  # another specialty, at Uptown
+    visit: AppointmentType
+    patient: Patient
+    other_patient: Patient
+    line: AuthorizationLine
+    alpha_visit: Appointment  # day 10:00 with Alpha, 4 units reserved
+    beta_visit: Appointment  # day 11:00 with Beta
+
+    def at(self, hour: int, minute: int = 0) -> datetime:
+        return local(self.day, hour, minute)
+
+
+def build_world(user=None, day: date | None = None) -> World:
+    """Specialties, locations, three practitioners (Alpha linked to `user`), a 60-minute visit
+    of 4 units, two patients (one with a 40-unit authorization) and two booked visits."""
+    from authorizations.tests.factories import authorization
+    from scheduling.services import appointment_book
+
+    day = day or next_weekday(2)
+    aba = specialty("behavior-analysis")
+    physio = specialty("physical-therapy")
+    downtown, uptown = location("Downtown"), location("Uptown")
+    alpha = practitioner(name="Dr. Alpha", specialties=(aba,), at=downtown, user=user)
+    beta = practitioner(name="Dr. Beta", specialties=(aba,), at=downtown)
+    gamma = practitioner(name="Dr. Gamma", specialties=(physio,), at=uptown)
+    code = service_code("97153", 15)
+    visit = appointment_type(alpha, beta, gamma, minutes=60, code=code)
+    robin, casey = patient(first="Robin"), patient(first="Casey")
+    _, line = authorization(robin, code, units=40)
+    alpha_visit = appointment_book(
+        patient=robin, practitioner=alpha, appointment_type=visit, start=local(day, 10)
+    )
+    beta_visit = appointment_book(
+        patient=casey, practitioner=beta, appointment_type=visit, start=local(day, 11)
+    )
+    return World(
+        day=day,
+        downtown=downtown,
+        uptown=uptown,
+        aba=aba,
+        alpha=alpha,
+        beta=beta,
+        gamma=gamma,
+        visit=visit,
+        patient=robin,
+        other_patient=casey,
+        line=line,
+        alpha_visit=alpha_visit,
+        beta_visit=beta_visit,
+    )
+
+
+def after(moment: datetime, minutes: int = 5) -> datetime:
+    return moment + timedelta(minutes=minutes)

@@ -1,0 +1,570 @@
+"""The schedule board (`/admin/scheduling/board/`): a day, or a week, of appointments in columns
+per practitioner, in the clinic's time zone, inside the clinic's admin.
+
+Every action goes through the services the API uses (`appointment_book`, `_check_in`,
+`_complete`, `_no_show`, `_cancel`), so the exclusion constraint, the unit ledger and the
+events apply unchanged, and a refusal answers with the API's problem JSON (a taken slot: 409
+with `conflicting_appointments` and `suggested_alternatives`). The page listens on
+`/ws/schedule/` (scheduling.consumers) and re-renders its grid when anyone changes the schedule.
+Who may do what comes from the role groups (`accounts.roles.ROLE_PERMISSIONS`); practitioners
+see and act on their own column only.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import wraps
+from zoneinfo import ZoneInfo
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db import DataError, IntegrityError
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from clinic.errors import PROBLEM_CONTENT_TYPE, ApplicationError, problem
+from practice.models import ClinicSettings, Location, Patient, Practitioner, Specialty
+
+from . import selectors, services
+from .api.serializers import AppointmentSerializer
+from .models import ACTIVE_STATUSES, Appointment, AppointmentType
+
+Status = Appointment.Status
+DEFAULT_HOURS = (8, 18)  # the grid shows at least 08:00-18:00, more when hours or visits need it
+MAX_DAYS_AWAY = 3660  # dates further from today are typos (and date arithmetic must not overflow)
+
+
+@dataclass(frozen=True)
+class BoardAction:
+    permission: str  # scheduling.<permission>_appointment (ROLE_PERMISSIONS)
+    label: str
+    allowed: tuple[str, ...]  # statuses the service accepts
+    after_start: bool = False  # the service refuses it before the visit starts
+
+
+ACTIONS = {
+    "check-in": BoardAction("checkin", "Check in", (Status.BOOKED,)),
+    "complete": BoardAction("complete", "Complete", (Status.BOOKED, Status.CHECKED_IN), True),
+    "no-show": BoardAction("noshow", "No-show", (Status.BOOKED,), True),
+    "cancel": BoardAction("cancel", "Cancel", (Status.BOOKED, Status.CHECKED_IN)),
+}
+
+
+def _run_action(action: str, appointment: Appointment, request: HttpRequest) -> Appointment:
+    by = request.user
+    if action == "check-in":
+        return services.appointment_check_in(appointment=appointment, by=by)
+    if action == "complete":
+        return services.appointment_complete(appointment=appointment, by=by)
+    if action == "no-show":
+        return services.appointment_no_show(appointment=appointment, by=by)
+    reason = request.POST.get("reason", "").strip()
+    return services.appointment_cancel(appointment=appointment, by=by, reason=reason)
+
+
+def _may(user, permission: str) -> bool:
+    return user.has_perm(f"scheduling.{permission}_appointment")
+
+
+# --- JSON answers: the API's problem shape ---------------------------------------------------
+
+
+def _problem(status: int, code: str, detail: str, **extra) -> JsonResponse:
+    body = problem(status=status, code=code, detail=detail, extra=extra or None)
+    return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def json_errors(view):
+    """Answer a board endpoint's refusals as problem JSON (the API's shape), never a 500."""
+
+    @wraps(view)
+    def run(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except ApplicationError as error:
+            body = problem(
+                status=error.status,
+                code=error.code,
+                detail=error.detail,
+                title=error.title,
+                extra=error.extra,
+            )
+            return JsonResponse(body, status=error.status, content_type=PROBLEM_CONTENT_TYPE)
+        except PermissionDenied:
+            return _problem(403, "permission-denied", "Your role does not allow this.")
+        except Http404:
+            return _problem(404, "not-found", "No such appointment on your board.")
+        except (IntegrityError, DataError):
+            return _problem(409, "constraint-violation", "The database refused the change.")
+
+    return run
+
+
+# --- The page --------------------------------------------------------------------------------
+
+
+@dataclass
+class Placed:
+    """Something drawn in a day column: minutes from the grid's first hour (wall clock)."""
+
+    top: int
+    length: int
+    lane: int = 0
+    lanes: int = 1
+    data: dict = field(default_factory=dict)
+
+    @property
+    def bottom(self) -> int:
+        return self.top + self.length
+
+
+def _wall_minutes(moment: datetime, day: date, tz: ZoneInfo) -> int:
+    """Minutes from `day` 00:00 on the wall clock of `tz` (so hour labels stay right on DST
+    days)."""
+    local = moment.astimezone(tz)
+    return (local.date() - day).days * 1440 + local.hour * 60 + local.minute
+
+
+def _clock(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%H:%M")
+
+
+def _assign_lanes(items: list[Placed]) -> None:
+    """Side by side where visits overlap (overbooked, or shown with cancelled ones)."""
+    cluster: list[Placed] = []
+    lane_ends: list[int] = []
+    cluster_end = -1
+
+    def close() -> None:
+        for item in cluster:
+            item.lanes = len(lane_ends)
+
+    for item in sorted(items, key=lambda i: (i.top, -i.length)):
+        if cluster and item.top >= cluster_end:
+            close()
+            cluster, lane_ends = [], []
+        for index, end in enumerate(lane_ends):
+            if end <= item.top:
+                item.lane, lane_ends[index] = index, item.bottom
+                break
+        else:
+            item.lane = len(lane_ends)
+            lane_ends.append(item.bottom)
+        cluster.append(item)
+        cluster_end = max(cluster_end, item.bottom)
+    close()
+
+
+def _units_label(appointment: Appointment) -> str:
+    reservation = appointment.unit_reservation
+    if reservation is None:
+        return ""
+    units = "unit" if reservation.units == 1 else "units"
+    return (
+        f"{reservation.units} {units} {reservation.get_state_display().lower()} · "
+        f"{reservation.line.authorization.number}"
+    )
+
+
+def _appointment_info(
+    appointment: Appointment, practitioner: Practitioner, tz: ZoneInfo, user, now: datetime
+) -> dict:
+    local = appointment.start.astimezone(tz)
+    actions = []
+    for name, action in ACTIONS.items():
+        if not _may(user, action.permission) or appointment.status not in action.allowed:
+            continue
+        if action.after_start and appointment.start > now:
+            continue
+        actions.append({"name": name, "label": action.label})
+    return {
+        "id": appointment.pk,
+        "patient": str(appointment.patient),
+        "practitioner": practitioner.display_name,
+        "type": appointment.appointment_type.name,
+        "date": local.strftime("%a %d %b %Y"),
+        "time": f"{_clock(appointment.start, tz)}–{_clock(appointment.end, tz)}",
+        "status": appointment.status,
+        "status_label": appointment.get_status_display(),
+        "location": appointment.location.name if appointment.location else "",
+        "telehealth": appointment.is_telehealth,
+        "source": appointment.get_source_display(),
+        "late_cancel": appointment.is_late_cancel,
+        "cancellation_reason": appointment.cancellation_reason,
+        "overbooked": appointment.overbooked,
+        "warning": appointment.authorization_warning,
+        "units": _units_label(appointment),
+        "notes": appointment.notes,
+        "admin_url": reverse("admin:scheduling_appointment_change", args=[appointment.pk]),
+        "actions": actions,
+    }
+
+
+@dataclass
+class Filters:
+    day: date
+    view: str  # "day" or "week"
+    location: Location | None
+    specialty: Specialty | None
+    cancelled: bool
+
+    def query(self, **changes) -> str:
+        from urllib.parse import urlencode
+
+        values = {
+            "date": self.day.isoformat(),
+            "view": self.view,
+            "location": self.location.pk if self.location else "",
+            "specialty": self.specialty.slug if self.specialty else "",
+            "cancelled": "1" if self.cancelled else "",
+        }
+        values.update(changes)
+        return "?" + urlencode({k: v for k, v in values.items() if v not in ("", None)})
+
+
+def _filters(request: HttpRequest, tz: ZoneInfo) -> Filters:
+    params = request.GET
+    today = timezone.now().astimezone(tz).date()
+    try:
+        day = date.fromisoformat(params.get("date", ""))
+    except ValueError:
+        day = today
+    if abs((day - today).days) > MAX_DAYS_AWAY:
+        day = today
+    location = specialty = None
+    if params.get("location", "").isdigit():
+        location = Location.objects.filter(pk=int(params["location"]), is_active=True).first()
+    if params.get("specialty"):
+        specialty = Specialty.objects.filter(slug=params["specialty"], is_active=True).first()
+    view = "week" if params.get("view") == "week" else "day"
+    return Filters(day, view, location, specialty, params.get("cancelled") == "1")
+
+
+def _practitioners(request: HttpRequest, filters: Filters):
+    qs = (
+        Practitioner.objects.filter(is_active=True)
+        .defer("search_document")
+        .prefetch_related("specialties")
+    )
+    qs = selectors.scope_to_practitioner(qs, user=request.user, path="")
+    if filters.location is not None:
+        qs = qs.filter(locations=filters.location)
+    if filters.specialty is not None:
+        qs = qs.filter(specialties=filters.specialty)
+    return qs.distinct().order_by("display_name", "id")
+
+
+def _day_grid(request, filters: Filters, tz: ZoneInfo, now: datetime) -> dict:
+    day = filters.day
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    columns = selectors.schedule_board(
+        start=start,
+        end=end,
+        practitioners=_practitioners(request, filters),
+        location_id=filters.location.pk if filters.location else None,
+        include_cancelled=filters.cancelled,
+    )
+    step = ClinicSettings.load().slot_step_minutes
+    first, last = DEFAULT_HOURS[0] * 60, DEFAULT_HOURS[1] * 60
+    for column in columns:
+        moments = [(lo, hi) for lo, hi, _ in column.working]
+        moments += [(a.start, a.end) for a in column.appointments]
+        for lo, hi in moments:
+            first = min(first, _wall_minutes(lo, day, tz))
+            last = max(last, _wall_minutes(hi, day, tz))
+    first = max(0, first - first % 60)
+    last = min(24 * 60, last + (-last) % 60)
+
+    def place(lo: datetime, hi: datetime, **data) -> Placed:
+        top = max(_wall_minutes(lo, day, tz), first) - first
+        bottom = min(_wall_minutes(hi, day, tz), last) - first
+        return Placed(top=top, length=max(bottom - top, 1), data=data)
+
+    data = {"appointments": {}, "practitioners": {}}
+    out = []
+    for column in columns:
+        practitioner = column.practitioner
+        data["practitioners"][practitioner.pk] = {
+            "name": practitioner.display_name,
+            "telehealth": practitioner.offers_telehealth,
+            "types": [
+                {"id": t.pk, "name": t.name, "minutes": t.duration_minutes, "mode": t.mode}
+                for t in practitioner.appointment_types.all()
+            ],
+        }
+        working = [
+            place(lo, hi, label=f"{_clock(lo, tz)}–{_clock(hi, tz)}", location=location)
+            for lo, hi, location in column.working
+        ]
+        time_off = [
+            place(off.start, off.end, label=off.reason or "Time off") for off in column.time_off
+        ]
+        appointments = []
+        for appointment in column.appointments:
+            info = _appointment_info(appointment, practitioner, tz, request.user, now)
+            data["appointments"][appointment.pk] = info
+            appointments.append(place(appointment.start, appointment.end, **info))
+        _assign_lanes(appointments)
+        busy = [
+            (a.blocked.lower, a.blocked.upper)
+            for a in column.appointments
+            if a.status in ACTIVE_STATUSES and not a.overbooked
+        ] + [(off.start, off.end) for off in column.time_off]
+        free = []
+        for lo, hi, location in column.working:
+            moment = lo
+            while moment + timedelta(minutes=step) <= hi:
+                upper = moment + timedelta(minutes=step)
+                if moment > now and not any(b_lo < upper and moment < b_hi for b_lo, b_hi in busy):
+                    free.append(
+                        place(
+                            moment,
+                            upper,
+                            start=moment.isoformat(),
+                            label=_clock(moment, tz),
+                            on_hour=moment.astimezone(tz).minute == 0,
+                            location=location or "",
+                        )
+                    )
+                moment = upper
+        out.append(
+            {
+                "practitioner": practitioner,
+                "specialties": ", ".join(s.name for s in practitioner.specialties.all()),
+                "working": working,
+                "time_off": time_off,
+                "appointments": appointments,
+                "free": free,
+                "count": sum(1 for a in column.appointments if a.status in ACTIVE_STATUSES),
+            }
+        )
+    hours = [
+        {"top": minute - first, "label": f"{minute // 60:02d}:00"}
+        for minute in range(first, last, 60)
+    ]
+    now_top = None
+    if now.astimezone(tz).date() == day:
+        now_minutes = _wall_minutes(now, day, tz)
+        if first <= now_minutes <= last:
+            now_top = now_minutes - first
+    return {
+        "columns": out,
+        "hours": hours,
+        "minutes": last - first,
+        "now_top": now_top,
+        "data": data,
+    }
+
+
+def _week_grid(request, filters: Filters, tz: ZoneInfo, now: datetime) -> dict:
+    monday = filters.day - timedelta(days=filters.day.weekday())
+    days = [monday + timedelta(days=n) for n in range(7)]
+    start = datetime.combine(monday, time(0), tzinfo=tz)
+    end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=tz)
+    columns = selectors.schedule_board(
+        start=start,
+        end=end,
+        practitioners=_practitioners(request, filters),
+        location_id=filters.location.pk if filters.location else None,
+        include_cancelled=filters.cancelled,
+    )
+    data = {"appointments": {}, "practitioners": {}}
+    rows = []
+    for column in columns:
+        practitioner = column.practitioner
+        cells = {day: {"day": day, "hours": [], "off": [], "appointments": []} for day in days}
+        for lo, hi, _ in column.working:
+            local_day = lo.astimezone(tz).date()
+            if local_day in cells:
+                cells[local_day]["hours"].append(f"{_clock(lo, tz)}–{_clock(hi, tz)}")
+        for off in column.time_off:
+            for day in days:
+                day_start = datetime.combine(day, time(0), tzinfo=tz)
+                if off.start < day_start + timedelta(days=1) and off.end > day_start:
+                    cells[day]["off"].append(off.reason or "Time off")
+        for appointment in column.appointments:
+            info = _appointment_info(appointment, practitioner, tz, request.user, now)
+            data["appointments"][appointment.pk] = info
+            local_day = appointment.start.astimezone(tz).date()
+            if local_day in cells:
+                cells[local_day]["appointments"].append(
+                    {**info, "clock": _clock(appointment.start, tz)}
+                )
+        rows.append(
+            {
+                "practitioner": practitioner,
+                "specialties": ", ".join(s.name for s in practitioner.specialties.all()),
+                "cells": [cells[day] for day in days],
+                "count": sum(1 for a in column.appointments if a.status in ACTIVE_STATUSES),
+            }
+        )
+    today = now.astimezone(tz).date()
+    return {
+        "days": [
+            {"date": day, "today": day == today, "query": filters.query(date=day, view="day")}
+            for day in days
+        ],
+        "rows": rows,
+        "data": data,
+    }
+
+
+def _can(user) -> dict:
+    return {
+        "book": _may(user, "book"),
+        "overbook": _may(user, "book") and bool(user.roles & services.OVERBOOK_ROLES),
+        **{name.replace("-", "_"): _may(user, a.permission) for name, a in ACTIONS.items()},
+    }
+
+
+@require_GET
+def board_view(request: HttpRequest) -> HttpResponse:
+    """The board page; `?fragment=1` renders only the grid (the page refetches it live)."""
+    if not _may(request.user, "view"):
+        raise PermissionDenied
+    from .api.views import websocket_url
+
+    tz = ZoneInfo(request.tenant.timezone)
+    now = timezone.now()
+    filters = _filters(request, tz)
+    grid = (_week_grid if filters.view == "week" else _day_grid)(request, filters, tz, now)
+    step = timedelta(days=7 if filters.view == "week" else 1)
+    if filters.view == "week":
+        monday = filters.day - timedelta(days=filters.day.weekday())
+        heading = f"Week of {monday:%a %d %b} – {monday + timedelta(days=6):%a %d %b %Y}"
+    else:
+        heading = filters.day.strftime("%A %d %B %Y")
+    can = _can(request.user)
+    grid["data"]["can"] = can
+    context = {
+        **admin.site.each_context(request),
+        "title": "Schedule board",
+        "subtitle": heading,
+        "is_nav_sidebar_enabled": False,
+        "heading": heading,
+        "timezone_name": tz.key,
+        "filters": filters,
+        "grid": grid,
+        "can": can,
+        "own_only": selectors.sees_own_schedule_only(request.user),
+        "today_query": filters.query(date=timezone.now().astimezone(tz).date().isoformat()),
+        "prev_query": filters.query(date=(filters.day - step).isoformat()),
+        "next_query": filters.query(date=(filters.day + step).isoformat()),
+        "day_query": filters.query(view="day"),
+        "week_query": filters.query(view="week"),
+        "locations": Location.objects.filter(is_active=True).order_by("name"),
+        "specialties": Specialty.objects.filter(is_active=True).order_by("name"),
+        "websocket_url": websocket_url(request, "/ws/schedule/"),
+        "statuses": Status.choices,
+    }
+    template = "scheduling/board_grid.html" if request.GET.get("fragment") else None
+    return render(request, template or "scheduling/board.html", context)
+
+
+class BookForm(forms.Form):
+    patient = forms.ModelChoiceField(Patient.objects.all())
+    practitioner = forms.ModelChoiceField(Practitioner.objects.all())
+    appointment_type = forms.ModelChoiceField(AppointmentType.objects.all())
+    start = forms.DateTimeField()
+    location = forms.ModelChoiceField(Location.objects.all(), required=False)
+    telehealth = forms.NullBooleanField(required=False)
+    notes = forms.CharField(required=False, max_length=2000)
+    overbook = forms.BooleanField(required=False)
+
+    def clean_start(self) -> datetime:
+        start = self.cleaned_data["start"]
+        if abs((start - timezone.now()).days) > MAX_DAYS_AWAY:
+            raise forms.ValidationError("Give a time within ten years of today.")
+        return start
+
+
+@require_POST
+@json_errors
+def board_book(request: HttpRequest) -> HttpResponse:
+    """Book into a slot through `appointment_book` (source `staff`): 201 with the appointment
+    as the API shows it, or the API's problem (409 with alternatives, 422 naming the rule)."""
+    if not _may(request.user, "book"):
+        raise PermissionDenied
+    form = BookForm(request.POST)
+    if not form.is_valid():
+        errors = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
+        detail = "; ".join(f"{name}: {' '.join(m)}" for name, m in errors.items())
+        return _problem(400, "validation-error", f"Invalid input. {detail}", errors=errors)
+    v = form.cleaned_data
+    appointment = services.appointment_book(
+        patient=v["patient"],
+        practitioner=v["practitioner"],
+        appointment_type=v["appointment_type"],
+        start=v["start"],
+        booked_by=request.user,
+        source=Appointment.Source.STAFF,
+        location=v["location"],
+        telehealth=v["telehealth"],
+        notes=v["notes"],
+        overbook=v["overbook"],
+    )
+    body = AppointmentSerializer(appointment).data
+    return JsonResponse({"appointment": body}, status=201)
+
+
+@require_POST
+@json_errors
+def board_action(request: HttpRequest, appointment_id: int, action: str) -> HttpResponse:
+    """Check in, complete, mark a no-show or cancel (with `reason`) through the services."""
+    spec = ACTIONS.get(action)
+    if spec is None:
+        raise Http404
+    if not _may(request.user, spec.permission):
+        raise PermissionDenied
+    visible = selectors.scope_to_practitioner(Appointment.objects.all(), user=request.user)
+    appointment = visible.filter(pk=appointment_id).first()
+    if appointment is None:
+        raise Http404
+    appointment = _run_action(action, appointment, request)
+    return JsonResponse({"appointment": AppointmentSerializer(appointment).data})
+
+
+@require_GET
+@json_errors
+def board_patients(request: HttpRequest) -> HttpResponse:
+    """Patients to book for: name, email or phone words; date of birth to tell twins apart."""
+    if not request.user.has_perm("practice.view_patient"):
+        raise PermissionDenied
+    qs = Patient.objects.filter(is_active=True)
+    qs = selectors.scope_to_patients(qs, user=request.user, path="")
+    terms = request.GET.get("q", "").split()[:4]
+    if not terms:
+        return JsonResponse({"results": []})
+    for term in terms:
+        qs = qs.filter(
+            Q(first_name__icontains=term)
+            | Q(last_name__icontains=term)
+            | Q(email__icontains=term)
+            | Q(phone__icontains=term)
+        )
+    results = [
+        {"id": p.pk, "name": str(p), "dob": p.date_of_birth.isoformat()}
+        for p in qs.order_by("last_name", "first_name", "id")[:10]
+    ]
+    return JsonResponse({"results": results})
+
+
+def board_urls() -> list:
+    """Mounted at /admin/scheduling/board/ (clinic/urls_tenants.py); every view requires a
+    signed-in staff user (the admin's own check) and then its permission (403)."""
+    wrap = admin.site.admin_view
+    return [
+        path("", wrap(board_view), name="scheduling_board"),
+        path("book/", wrap(board_book), name="scheduling_board_book"),
+        path("patients/", wrap(board_patients), name="scheduling_board_patients"),
+        path(
+            "appointments/<int:appointment_id>/<slug:action>/",
+            wrap(board_action),
+            name="scheduling_board_action",
+        ),
+    ]
