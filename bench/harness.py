@@ -35,6 +35,8 @@ BENCH_HOST_SLUG = "bench"
 # A measurement during which processes outside this run used this much of the machine (other
 # engineers' tests share it) says so in its notes.
 OTHERS_NOTE_PCT = 10
+# An open-loop run whose generator fell this far behind its schedule says so.
+LAG_NOTE_MS = 10
 
 
 @dataclass
@@ -124,6 +126,10 @@ def row_from(
     busy = result.cpu.get("others_pct", 0)
     if busy >= OTHERS_NOTE_PCT:
         notes = "; ".join(filter(None, [notes, f"other processes used {busy:g}% of the machine"]))
+    lag = result.max_dispatch_lag_ms or 0
+    if lag >= LAG_NOTE_MS:
+        # Still timed from the schedule, so the lag is in the figures, not hidden.
+        notes = "; ".join(filter(None, [notes, f"the generator sent up to {lag:g} ms late"]))
     offered = (
         f"closed, {result.connections} conns"
         if result.mode == "capacity"
@@ -240,6 +246,8 @@ class Context:
     options: dict[str, Any] = field(default_factory=dict)  # e.g. {"clinics": 1000}
     ceiling_rps: float | None = None
     rss_at_start: dict[int, dict[str, int]] = field(default_factory=dict)
+    # pids of the PostgreSQL backends serving this run's databases (CPU accounting).
+    pg_backends: Callable[[], list[int]] | None = None
 
     @property
     def smoke(self) -> bool:
@@ -276,7 +284,7 @@ class Context:
                 connections=connections,
                 duration_s=warm,
             )
-        with CpuMeter(self.stack) as meter:
+        with CpuMeter(self.stack, self.pg_backends) as meter:
             result = closed_loop(
                 server.base_url,
                 requests,
@@ -301,7 +309,7 @@ class Context:
     ) -> LoadResult:
         """Open loop at `rate` (capped in smoke runs) for the run's latency duration."""
         server = server or self.web
-        with CpuMeter(self.stack) as meter:
+        with CpuMeter(self.stack, self.pg_backends) as meter:
             result = open_loop(
                 server.base_url,
                 make_request,

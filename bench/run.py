@@ -177,6 +177,30 @@ def server_env(urls: dict[str, str], database_url: str, port: int) -> dict[str, 
     return env
 
 
+def backends_of(database_url: str):
+    """A function listing the pids of the PostgreSQL backends (autovacuum included) that serve
+    the bench database and its scratch databases, for the CPU accounting."""
+    import psycopg
+
+    _, name, _ = admin_url(database_url)
+    state: dict[str, psycopg.Connection] = {}
+
+    def pids() -> list[int]:
+        try:
+            if "conn" not in state or state["conn"].closed:
+                state["conn"] = psycopg.connect(database_url, autocommit=True)
+            rows = state["conn"].execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname LIKE %s "
+                "AND pid <> pg_backend_pid()",
+                [name.replace("_", r"\_") + "%"],
+            )
+            return [pid for (pid,) in rows]
+        except psycopg.Error:
+            return []
+
+    return pids
+
+
 def postgres_version(url: str) -> str:
     import psycopg
 
@@ -371,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             database_url=database_url,
             options={"clinics": args.clinics, "keep_scale_db": args.keep_scale_db},
             rss_at_start={pid: servers.memory_kb(pid) for pid in web.worker_pids()},
+            pg_backends=backends_of(database_url),
         )
         for name in names:
             profile_path = None
