@@ -13,6 +13,7 @@ Invariants (`Check`s, 5xx answers, transport errors, an exception in the scenari
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -85,6 +86,9 @@ class Row:
     server_errors: int = 0
     transport_errors: int = 0
     ratio: float | None = None
+    # CPU of the web server and its PostgreSQL backends per answer: steadier than requests/s
+    # when other processes share the machine.
+    server_cpu_ms: float | None = None
     target: str = ""
     passed: bool | None = None  # the target on figures; None when there is none
     checks: list[Check] = field(default_factory=list)
@@ -145,10 +149,17 @@ def row_from(
         if target.ratio_min is not None:
             verdicts.append(ratio is not None and ratio >= target.ratio_min)
         passed = all(verdicts) if verdicts else None
+    server_cpu_ms = None
+    by_process = result.cpu.get("by_process_pct", {})
+    if by_process and result.achieved_rps:
+        server_pct = sum(v for k, v in by_process.items() if k.startswith(("web", "postgres")))
+        cores = os.cpu_count() or 1
+        server_cpu_ms = round(server_pct / 100 * cores / result.achieved_rps * 1000, 3)
     return Row(
         scenario=scenario,
         label=label,
         offered=offered,
+        server_cpu_ms=server_cpu_ms,
         achieved_rps=result.achieved_rps,
         p50_ms=result.p50_ms,
         p95_ms=result.p95_ms,

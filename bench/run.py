@@ -297,9 +297,9 @@ def fmt_num(value, digits: int = 1) -> str:
 def table(rows: list[Row]) -> str:
     head = (
         "| scenario | offered | achieved req/s | p50 ms | p95 ms | p99 ms | max ms | errors "
-        "| × ceiling | target | result | notes |"
+        "| × ceiling | server CPU ms/req | target | result | notes |"
     )
-    lines = [head, "|" + " --- |" * 12]
+    lines = [head, "|" + " --- |" * 13]
     for row in rows:
         errors = fmt_num(row.errors, 0)
         if row.errors_by_kind:
@@ -317,7 +317,8 @@ def table(rows: list[Row]) -> str:
             f"| {row.label} | {row.offered} | {fmt_num(row.achieved_rps)} | "
             f"{fmt_num(row.p50_ms, 2)} | {fmt_num(row.p95_ms, 2)} | {fmt_num(row.p99_ms, 2)} | "
             f"{fmt_num(row.max_ms, 1)} | {errors} | "
-            f"{'—' if row.ratio is None else f'{row.ratio:.2f}'} | {row.target or '—'} | "
+            f"{'—' if row.ratio is None else f'{row.ratio:.2f}'} | "
+            f"{fmt_num(row.server_cpu_ms, 3)} | {row.target or '—'} | "
             f"{result} | {notes} |"
         )
     return "\n".join(lines)
