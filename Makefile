@@ -48,7 +48,7 @@ services-down:
 clean: services-down
 	rm -rf .run
 
-# Benchmarks (bench/README.md). `bench` runs every scenario at full length (about 15 minutes;
+# Benchmarks (bench/README.md). `bench` runs every scenario at full length (about 25 minutes;
 # BENCH_ARGS="--quick" or "--only search"); `bench-smoke` checks the invariants at small scale
 # in under 2 minutes and fails only when one breaks, never on timing.
 bench: $(BIN)/.installed

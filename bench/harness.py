@@ -13,6 +13,7 @@ Invariants (`Check`s, 5xx answers, transport errors, an exception in the scenari
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ BENCH_HOST_SLUG = "bench"
 # A measurement during which processes outside this run used this much of the machine (other
 # engineers' tests share it) says so in its notes.
 OTHERS_NOTE_PCT = 10
+# An open-loop run whose generator fell this far behind its schedule says so.
+LAG_NOTE_MS = 10
 
 
 @dataclass
@@ -83,6 +86,9 @@ class Row:
     server_errors: int = 0
     transport_errors: int = 0
     ratio: float | None = None
+    # CPU of the web server and its PostgreSQL backends per answer: steadier than requests/s
+    # when other processes share the machine.
+    server_cpu_ms: float | None = None
     target: str = ""
     passed: bool | None = None  # the target on figures; None when there is none
     checks: list[Check] = field(default_factory=list)
@@ -124,6 +130,10 @@ def row_from(
     busy = result.cpu.get("others_pct", 0)
     if busy >= OTHERS_NOTE_PCT:
         notes = "; ".join(filter(None, [notes, f"other processes used {busy:g}% of the machine"]))
+    lag = result.max_dispatch_lag_ms or 0
+    if lag >= LAG_NOTE_MS:
+        # Still timed from the schedule, so the lag is in the figures, not hidden.
+        notes = "; ".join(filter(None, [notes, f"the generator sent up to {lag:g} ms late"]))
     offered = (
         f"closed, {result.connections} conns"
         if result.mode == "capacity"
@@ -139,10 +149,17 @@ def row_from(
         if target.ratio_min is not None:
             verdicts.append(ratio is not None and ratio >= target.ratio_min)
         passed = all(verdicts) if verdicts else None
+    server_cpu_ms = None
+    by_process = result.cpu.get("by_process_pct", {})
+    if by_process and result.achieved_rps:
+        server_pct = sum(v for k, v in by_process.items() if k.startswith(("web", "postgres")))
+        cores = os.cpu_count() or 1
+        server_cpu_ms = round(server_pct / 100 * cores / result.achieved_rps * 1000, 3)
     return Row(
         scenario=scenario,
         label=label,
         offered=offered,
+        server_cpu_ms=server_cpu_ms,
         achieved_rps=result.achieved_rps,
         p50_ms=result.p50_ms,
         p95_ms=result.p95_ms,
@@ -240,6 +257,8 @@ class Context:
     options: dict[str, Any] = field(default_factory=dict)  # e.g. {"clinics": 1000}
     ceiling_rps: float | None = None
     rss_at_start: dict[int, dict[str, int]] = field(default_factory=dict)
+    # pids of the PostgreSQL backends serving this run's databases (CPU accounting).
+    pg_backends: Callable[[], list[int]] | None = None
 
     @property
     def smoke(self) -> bool:
@@ -276,7 +295,7 @@ class Context:
                 connections=connections,
                 duration_s=warm,
             )
-        with CpuMeter(self.stack) as meter:
+        with CpuMeter(self.stack, self.pg_backends) as meter:
             result = closed_loop(
                 server.base_url,
                 requests,
@@ -301,7 +320,7 @@ class Context:
     ) -> LoadResult:
         """Open loop at `rate` (capped in smoke runs) for the run's latency duration."""
         server = server or self.web
-        with CpuMeter(self.stack) as meter:
+        with CpuMeter(self.stack, self.pg_backends) as meter:
             result = open_loop(
                 server.base_url,
                 make_request,

@@ -321,7 +321,8 @@ class _Pool:
     async def exchange(self, payload: bytes, timeout: float) -> tuple[int, bytes]:
         async with self.slots:
             for attempt in (0, 1):
-                reused = bool(self.idle)
+                # A retry never reuses: the server may have closed several idle connections.
+                reused = bool(self.idle) and attempt == 0
                 if reused:
                     reader, writer = self.idle.pop()
                 else:

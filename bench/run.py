@@ -177,6 +177,30 @@ def server_env(urls: dict[str, str], database_url: str, port: int) -> dict[str, 
     return env
 
 
+def backends_of(database_url: str):
+    """A function listing the pids of the PostgreSQL backends (autovacuum included) that serve
+    the bench database and its scratch databases, for the CPU accounting."""
+    import psycopg
+
+    _, name, _ = admin_url(database_url)
+    state: dict[str, psycopg.Connection] = {}
+
+    def pids() -> list[int]:
+        try:
+            if "conn" not in state or state["conn"].closed:
+                state["conn"] = psycopg.connect(database_url, autocommit=True)
+            rows = state["conn"].execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname LIKE %s "
+                "AND pid <> pg_backend_pid()",
+                [name.replace("_", r"\_") + "%"],
+            )
+            return [pid for (pid,) in rows]
+        except psycopg.Error:
+            return []
+
+    return pids
+
+
 def postgres_version(url: str) -> str:
     import psycopg
 
@@ -273,9 +297,9 @@ def fmt_num(value, digits: int = 1) -> str:
 def table(rows: list[Row]) -> str:
     head = (
         "| scenario | offered | achieved req/s | p50 ms | p95 ms | p99 ms | max ms | errors "
-        "| × ceiling | target | result | notes |"
+        "| × ceiling | server CPU ms/req | target | result | notes |"
     )
-    lines = [head, "|" + " --- |" * 12]
+    lines = [head, "|" + " --- |" * 13]
     for row in rows:
         errors = fmt_num(row.errors, 0)
         if row.errors_by_kind:
@@ -293,7 +317,8 @@ def table(rows: list[Row]) -> str:
             f"| {row.label} | {row.offered} | {fmt_num(row.achieved_rps)} | "
             f"{fmt_num(row.p50_ms, 2)} | {fmt_num(row.p95_ms, 2)} | {fmt_num(row.p99_ms, 2)} | "
             f"{fmt_num(row.max_ms, 1)} | {errors} | "
-            f"{'—' if row.ratio is None else f'{row.ratio:.2f}'} | {row.target or '—'} | "
+            f"{'—' if row.ratio is None else f'{row.ratio:.2f}'} | "
+            f"{fmt_num(row.server_cpu_ms, 3)} | {row.target or '—'} | "
             f"{result} | {notes} |"
         )
     return "\n".join(lines)
@@ -371,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
             database_url=database_url,
             options={"clinics": args.clinics, "keep_scale_db": args.keep_scale_db},
             rss_at_start={pid: servers.memory_kb(pid) for pid in web.worker_pids()},
+            pg_backends=backends_of(database_url),
         )
         for name in names:
             profile_path = None

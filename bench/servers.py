@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -331,24 +332,31 @@ def cpu_seconds(pid: int) -> float:
 class CpuMeter:
     """How busy the machine was during a measurement, and how much of that was not this run
     (other engineers' tests share the machine): compare /proc/stat with the CPU time of this
-    process, its children (wrk) and the servers it started."""
+    process, its children (wrk), the servers it started and the PostgreSQL backends serving its
+    databases (`backends()` lists their pids; PostgreSQL runs on this machine)."""
 
-    def __init__(self, stack: Stack):
+    def __init__(self, stack: Stack, backends: Callable[[], list[int]] | None = None):
         self.stack = stack
+        self.backends = backends
 
-    def _ours(self) -> float:
+    def _ours(self) -> dict[object, float]:
         own = os.times()
-        total = own.user + own.system + own.children_user + own.children_system
+        snapshot: dict[object, float] = {
+            "self": own.user + own.system + own.children_user + own.children_system
+        }
         for service in self.stack.services:
             if service.alive():
-                total += sum(cpu_seconds(pid) for pid in process_tree(service.pid))
-        return total
+                for pid in process_tree(service.pid):
+                    snapshot[(service.name, pid)] = cpu_seconds(pid)
+        for pid in self.backends() if self.backends else []:
+            snapshot[("postgres", pid)] = cpu_seconds(pid)
+        return snapshot
 
     @staticmethod
     def _machine() -> tuple[float, float]:
         fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         idle = fields[3] + fields[4]
-        return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK"), time.monotonic()
+        return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK"), time.monotonic()
 
     def __enter__(self) -> CpuMeter:
         self.busy0, self.t0 = self._machine()
@@ -357,11 +365,16 @@ class CpuMeter:
 
     def __exit__(self, *exc) -> None:
         busy, t = self._machine()
-        ours = self._ours()
+        ours_end = self._ours()
         capacity = max(t - self.t0, 1e-9) * (os.cpu_count() or 1)
+        by_process: dict[str, float] = {}
+        for key, cpu in ours_end.items():
+            name = key[0] if isinstance(key, tuple) else "harness (generator, wrk)"
+            by_process[name] = by_process.get(name, 0.0) + cpu - self.ours0.get(key, 0.0)
         self.result = {
             "machine_busy_pct": round(100 * (busy - self.busy0) / capacity, 1),
-            "this_run_pct": round(100 * (ours - self.ours0) / capacity, 1),
+            "this_run_pct": round(100 * sum(by_process.values()) / capacity, 1),
+            "by_process_pct": {k: round(100 * v / capacity, 1) for k, v in by_process.items()},
         }
         self.result["others_pct"] = max(
             0.0, round(self.result["machine_busy_pct"] - self.result["this_run_pct"], 1)
