@@ -12,8 +12,14 @@ already there and tops up only what is missing.
 
 Adding data for a new scenario: write `<thing>_count()` (what is there) and `<thing>_seed(n)`
 (add n more) and append a `Step` to `STEPS`; steps run in order, bench-clinic steps inside the
-bench clinic's schema. Working hours, appointments and authorizations go here once their models
-exist.
+bench clinic's schema.
+
+For scenarios 2-6 the bench clinic also gets: a 30-min visit and a 60-min therapy session (97153,
+15-min units, needs an authorization) offered by everyone; Mon-Fri 08:00-18:00 working hours in
+each practitioner's zone; a specialty held by exactly 20 practitioners; 500 patients with a
+coverage and an authorization (a line of 800 units of 97153); a front-desk and an integrator
+user; 50,000 past and future appointments by COPY (never overlapping by construction, therapy
+sessions in the unit ledger); and a fresh next-available row per practitioner.
 """
 
 from __future__ import annotations
@@ -84,6 +90,8 @@ class Sizes:
     practitioners: int = 200
     patients: int = 5000
     other_clinics: int = 20
+    appointments: int = 50_000
+    authorizations: int = 500
 
 
 @dataclass(frozen=True)
@@ -289,6 +297,483 @@ def other_clinics_seed(have: int, missing: int) -> None:
         made += 1
 
 
+# --------------------------------------------------------------------------------------------
+# Schedule and authorizations (scenarios 2-6: availability, booking, race, authorizations,
+# smart booking). Bench-clinic steps; each one counts what is there and adds the rest.
+# --------------------------------------------------------------------------------------------
+
+VISIT_TYPE = "Bench visit"  # 30 min, no service code
+THERAPY_TYPE = "Bench therapy session"  # 60 min + 10 min buffer, 97153 (15-min units)
+THERAPY_CODE = "97153"
+BENCH_SPECIALTY = ("bench-twenty", "Bench twenty (availability)")
+BENCH_SPECIALTY_SIZE = 20
+FRONT_DESK_EMAIL = "frontdesk@bench.test"
+INTEGRATOR_EMAIL = "integrator@bench.test"
+AUTH_NUMBER_PREFIX = "BENCH-PA-"
+LINE_UNITS = 800
+SEED_NOTE = "bench seed"
+WORK_HOURS = (8, 18)  # Mon-Fri, local wall clock in each practitioner's zone
+# Seeded visits sit in 2-hour chunks of the working day, at most one per chunk and wholly
+# inside it (a 30-min visit or a 60-min session + 10-min buffer starting on the hour or half
+# past), so no two overlap by construction.
+CHUNK_HOURS = (8, 10, 12, 14, 16)
+PAST_DAYS = 90
+FUTURE_DAYS = 45  # later days stay free for the booking scenarios (days 50-110 ahead)
+THERAPY_SHARE = 0.15
+
+
+def appointment_types_count() -> int:
+    from scheduling.models import AppointmentType
+
+    link = AppointmentType.practitioners.through
+    return link.objects.filter(appointmenttype__name__in=(VISIT_TYPE, THERAPY_TYPE)).count()
+
+
+def appointment_types_seed(have: int, missing: int) -> None:
+    """The clinic's settings row, 97153 (15-min units, needs an authorization), a 30-min visit
+    and a 60-min therapy session (97153), both offered by every practitioner: 60 min minimum
+    notice, 120-day horizon."""
+    from practice.models import ClinicSettings, Practitioner, ServiceCode
+    from scheduling.models import AppointmentType
+
+    ClinicSettings.load()
+    code, _ = ServiceCode.objects.get_or_create(
+        code=THERAPY_CODE,
+        defaults={"label": "Therapy session", "unit_minutes": 15, "requires_authorization": True},
+    )
+    common = {"min_notice_minutes": 60, "horizon_days": 120, "mode": "in_person"}
+    visit, _ = AppointmentType.objects.get_or_create(
+        name=VISIT_TYPE, defaults={"duration_minutes": 30, **common}
+    )
+    therapy, _ = AppointmentType.objects.get_or_create(
+        name=THERAPY_TYPE,
+        defaults={
+            "duration_minutes": 60,
+            "buffer_after_minutes": 10,
+            "service_code": code,
+            **common,
+        },
+    )
+    link = AppointmentType.practitioners.through
+    linked = set(
+        link.objects.filter(appointmenttype__in=(visit, therapy)).values_list(
+            "appointmenttype_id", "practitioner_id"
+        )
+    )
+    ids = list(Practitioner.objects.order_by("pk").values_list("pk", flat=True))
+    link.objects.bulk_create(
+        [
+            link(appointmenttype_id=t.pk, practitioner_id=pk)
+            for t in (visit, therapy)
+            for pk in ids
+            if (t.pk, pk) not in linked
+        ],
+        batch_size=5000,
+    )
+
+
+def _first_locations() -> dict[int, int]:
+    """Each practitioner's first location (the one whose zone is the practitioner's)."""
+    from practice.models import Practitioner
+
+    first: dict[int, int] = {}
+    link = Practitioner.locations.through
+    for pk, location in link.objects.order_by("id").values_list("practitioner_id", "location_id"):
+        first.setdefault(pk, location)
+    return first
+
+
+def working_hours_count() -> int:
+    from scheduling.models import WorkingHours
+
+    return WorkingHours.objects.count()
+
+
+def working_hours_seed(have: int, missing: int) -> None:
+    """Mon-Fri 08:00-18:00 in each practitioner's zone, at their first location."""
+    from datetime import time as clock
+
+    from practice.models import Practitioner
+    from scheduling.models import WorkingHours
+
+    first = _first_locations()
+    without = Practitioner.objects.filter(working_hours__isnull=True).order_by("pk")
+    WorkingHours.objects.bulk_create(
+        [
+            WorkingHours(
+                practitioner_id=pk,
+                weekday=weekday,
+                start_time=clock(WORK_HOURS[0]),
+                end_time=clock(WORK_HOURS[1]),
+                location_id=first.get(pk),
+            )
+            for pk in without.values_list("pk", flat=True)
+            for weekday in range(5)
+        ],
+        batch_size=5000,
+    )
+
+
+def bench_specialty_count() -> int:
+    from practice.models import Practitioner
+
+    link = Practitioner.specialties.through
+    return link.objects.filter(specialty__slug=BENCH_SPECIALTY[0]).count()
+
+
+def bench_specialty_seed(have: int, missing: int) -> None:
+    """A specialty held by exactly 20 practitioners, spread evenly over all of them (zones,
+    locations): 'availability for one specialty with 20 practitioners over 14 days'."""
+    from practice.models import Practitioner, Specialty
+
+    specialty, _ = Specialty.objects.get_or_create(
+        slug=BENCH_SPECIALTY[0], defaults={"name": BENCH_SPECIALTY[1]}
+    )
+    link = Practitioner.specialties.through
+    ids = list(
+        Practitioner.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True)
+    )
+    holders = set(
+        link.objects.filter(specialty=specialty).values_list("practitioner_id", flat=True)
+    )
+    spread = ids[:: max(1, len(ids) // BENCH_SPECIALTY_SIZE)]
+    picks = [pk for pk in spread + ids if pk not in holders]
+    picks = list(dict.fromkeys(picks))[:missing]
+    link.objects.bulk_create([link(practitioner_id=pk, specialty_id=specialty.pk) for pk in picks])
+
+
+def coverages_count() -> int:
+    from practice.models import Coverage
+
+    return Coverage.objects.count()
+
+
+def coverages_seed(have: int, missing: int) -> None:
+    """Three payers; a primary coverage for the first patients (by id) that have none."""
+    from django.utils import timezone
+
+    from practice.models import Coverage, Patient, Payer
+
+    payers = [
+        Payer.objects.get_or_create(
+            edi_payer_id=edi, defaults={"name": name, "claim_filing_code": filing}
+        )[0]
+        for name, edi, filing in (
+            ("Bench Health Plan", "BENCH1", "CI"),
+            ("Bench Blue", "BENCH2", "BL"),
+            ("Bench Medicaid", "BENCH3", "MC"),
+        )
+    ]
+    since = timezone.localdate() - timedelta(days=365)
+    patients = Patient.objects.filter(coverages__isnull=True).order_by("pk")[:missing]
+    Coverage.objects.bulk_create(
+        [
+            Coverage(
+                patient_id=pk,
+                payer=payers[pk % len(payers)],
+                member_id=f"M{pk:09d}",
+                effective_from=since,
+            )
+            for pk in patients.values_list("pk", flat=True)
+        ],
+        batch_size=5000,
+    )
+
+
+def authorizations_count() -> int:
+    from authorizations.models import Authorization
+
+    return Authorization.objects.filter(number__startswith=AUTH_NUMBER_PREFIX).count()
+
+
+def authorizations_seed(have: int, missing: int) -> None:
+    """One active authorization per covered patient (from 100 days ago to 150 days ahead),
+    each with one line of 800 units of 97153 and no weekly cap."""
+    from django.utils import timezone
+
+    from authorizations.models import Authorization, AuthorizationLine
+    from practice.models import Coverage, ServiceCode
+
+    today = timezone.localdate()
+    code = ServiceCode.objects.get(code=THERAPY_CODE)
+    coverages = Coverage.objects.filter(authorizations__isnull=True).order_by("pk")[:missing]
+    authorizations = Authorization.objects.bulk_create(
+        [
+            Authorization(
+                patient_id=patient,
+                coverage_id=coverage,
+                number=f"{AUTH_NUMBER_PREFIX}{coverage:06d}",
+                start_date=today - timedelta(days=100),
+                end_date=today + timedelta(days=150),
+                status=Authorization.Status.ACTIVE,
+            )
+            for coverage, patient in coverages.values_list("pk", "patient_id")
+        ],
+        batch_size=5000,
+    )
+    lines = AuthorizationLine.objects.bulk_create(
+        [AuthorizationLine(authorization=a, units_authorized=LINE_UNITS) for a in authorizations],
+        batch_size=5000,
+    )
+    link = AuthorizationLine.service_codes.through
+    link.objects.bulk_create(
+        [link(authorizationline_id=line.pk, servicecode_id=code.pk) for line in lines],
+        batch_size=5000,
+    )
+
+
+def users_count() -> int:
+    from accounts.models import User
+
+    return User.objects.filter(email__in=(FRONT_DESK_EMAIL, INTEGRATOR_EMAIL)).count()
+
+
+def users_seed(have: int, missing: int) -> None:
+    """A front-desk user (booking, smart booking) and an integrator (the unit ledger API)."""
+    from accounts.models import User
+    from accounts.services import user_create
+
+    for email, role in ((FRONT_DESK_EMAIL, "front_desk"), (INTEGRATOR_EMAIL, "integrator")):
+        if not User.objects.filter(email=email).exists():
+            user_create(email=email, password=BENCH_PASSWORD, roles=[role], validate=False)
+
+
+def appointments_count() -> int:
+    from scheduling.models import Appointment
+
+    return Appointment.objects.filter(notes=SEED_NOTE).count()
+
+
+def _chunks_taken(first_day: date, last_day: date, zones: dict[int, str]) -> set[tuple]:
+    """(practitioner, day, chunk hour) that an active appointment already there touches: a
+    top-up (or a re-run on a later day) places new visits around them."""
+    from datetime import datetime
+    from datetime import time as clock
+    from zoneinfo import ZoneInfo
+
+    from scheduling.models import ACTIVE_STATUSES, Appointment
+
+    utc = ZoneInfo("UTC")
+    lo = datetime.combine(first_day - timedelta(days=1), clock(), tzinfo=utc)
+    hi = datetime.combine(last_day + timedelta(days=2), clock(), tzinfo=utc)
+    taken = set()
+    rows = Appointment.objects.filter(
+        status__in=ACTIVE_STATUSES, start__lt=hi, end__gt=lo
+    ).values_list("practitioner_id", "blocked")
+    for pk, blocked in rows:
+        tz = ZoneInfo(zones.get(pk, "UTC"))
+        start, end = blocked.lower.astimezone(tz), blocked.upper.astimezone(tz)
+        for day in {start.date(), end.date()}:
+            for hour in CHUNK_HOURS:
+                chunk = datetime.combine(day, clock(hour), tzinfo=tz)
+                if start < chunk + timedelta(hours=2) and end > chunk:
+                    taken.add((pk, day, hour))
+    return taken
+
+
+def _allocate_ids(model, n: int) -> list[int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [model._meta.db_table, n],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def appointments_seed(have: int, missing: int) -> None:
+    """Past and future visits by COPY, consistent with every rule the services enforce.
+
+    Weekdays from 90 days ago to 45 days ahead; each visit in a free 2-hour chunk (above),
+    inside the practitioner's working hours at their first location. Past visits are completed
+    (80%), no-shows (8%) or cancelled (12%); future ones booked (95%) or cancelled. 15% are
+    therapy sessions for patients with an authorization: their units are reserved (future),
+    consumed (completed) or released (cancelled, no-show) in the ledger, and each line's
+    counters grow by the same sums, in the same transaction. Refuses to commit if any two
+    active visits of one practitioner overlap."""
+    import uuid
+    from datetime import datetime
+    from datetime import time as clock
+    from zoneinfo import ZoneInfo
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+    from psycopg.types.range import Range
+
+    from authorizations.models import AuthorizationLine, UnitReservation
+    from authorizations.services import units_for_visit
+    from practice.models import Patient, Practitioner
+    from scheduling.models import Appointment, AppointmentType
+    from scheduling.selectors import appointments_overlapping
+
+    rng = random.Random(SEED + 2 + have)
+    now = timezone.now()
+    today = timezone.localdate()
+    visit = AppointmentType.objects.get(name=VISIT_TYPE)
+    therapy = AppointmentType.objects.select_related("service_code").get(name=THERAPY_TYPE)
+    therapy_units = units_for_visit(minutes=60, service_code=therapy.service_code)
+    zones = dict(Practitioner.objects.filter(is_active=True).values_list("pk", "timezone"))
+    location = _first_locations()
+    patients = list(
+        Patient.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True)
+    )
+    line_of = dict(
+        AuthorizationLine.objects.filter(
+            authorization__number__startswith=AUTH_NUMBER_PREFIX,
+            service_codes=therapy.service_code,
+        ).values_list("authorization__patient_id", "pk")
+    )
+    authorized = sorted(line_of)
+
+    first_day, last_day = today - timedelta(days=PAST_DAYS), today + timedelta(days=FUTURE_DAYS)
+    taken = _chunks_taken(first_day, last_day, zones)
+    candidates = []
+    day = first_day
+    while day <= last_day:
+        if day.weekday() < 5:
+            candidates += [
+                (pk, day, hour)
+                for pk in sorted(zones)
+                for hour in CHUNK_HOURS
+                if (pk, day, hour) not in taken
+            ]
+        day += timedelta(days=1)
+    rng.shuffle(candidates)
+    chosen = sorted(candidates[:missing])
+    if len(chosen) < missing:
+        log(f"appointments: only {len(chosen)} free chunks for {missing} visits")
+
+    appointment_ids = _allocate_ids(Appointment, len(chosen))
+    appointments, reservations = [], []
+    added: dict[int, list[int]] = {}  # line -> [scheduled, used]
+    for appointment_id, (pk, day, hour) in zip(appointment_ids, chosen, strict=True):
+        tz = ZoneInfo(zones[pk])
+        is_therapy = bool(authorized) and rng.random() < THERAPY_SHARE
+        t = therapy if is_therapy else visit
+        patient = rng.choice(authorized) if is_therapy else rng.choice(patients)
+        start = datetime.combine(day, clock(hour, rng.choice((0, 30))), tzinfo=tz)
+        end = start + timedelta(minutes=t.duration_minutes)
+        blocked = Range(
+            start - timedelta(minutes=t.buffer_before_minutes),
+            end + timedelta(minutes=t.buffer_after_minutes),
+            "[)",
+        )
+        created = min(start, now) - timedelta(days=rng.randint(1, 30), minutes=rng.randint(0, 600))
+        checked_in = completed = cancelled = None
+        roll = rng.random()
+        if start < now:
+            if roll < 0.80:
+                status, checked_in, completed = "completed", start, min(end, now)
+            elif roll < 0.88:
+                status = "no_show"
+            else:
+                status, cancelled = "cancelled", start - timedelta(hours=rng.randint(2, 96))
+        else:
+            status = "booked" if roll < 0.95 else "cancelled"
+            if status == "cancelled":
+                cancelled = now - timedelta(hours=rng.randint(1, 12))
+        created = min(created, cancelled or created)
+        reservation_id = None
+        if is_therapy:
+            line = line_of[patient]
+            state = {"completed": "consumed", "booked": "reserved"}.get(status, "released")
+            reservation_id = len(reservations)  # an index until ids are allocated
+            reservations.append(
+                [
+                    None,
+                    line,
+                    therapy_units,
+                    state,
+                    start.astimezone(tz).date(),
+                    f"appointment:{appointment_id}",
+                    created,
+                    completed or cancelled or created,
+                    completed if state == "consumed" else None,
+                    (cancelled or end) if state == "released" else None,
+                ]
+            )
+            counters = added.setdefault(line, [0, 0])
+            counters[0] += therapy_units if state == "reserved" else 0
+            counters[1] += therapy_units if state == "consumed" else 0
+        appointments.append(
+            [
+                appointment_id, pk, patient, t.pk, location.get(pk), start, end, blocked,
+                status, "staff", False, "", SEED_NOTE, None, created,
+                completed or cancelled or created, False, None, cancelled, None,
+                "Bench seed" if cancelled else "", False, checked_in, completed, 0, None, None,
+                None, reservation_id, "", uuid.UUID(int=rng.getrandbits(128), version=4),
+            ]
+        )  # fmt: skip
+    reservation_ids = _allocate_ids(UnitReservation, len(reservations))
+    for row, reservation_id in zip(reservations, reservation_ids, strict=True):
+        row[0] = reservation_id
+    for row in appointments:
+        if row[28] is not None:
+            row[28] = reservation_ids[row[28]]
+
+    with transaction.atomic():
+        copy_rows(
+            UnitReservation,
+            ["id", "line", "units", "state", "service_date", "reference", "created_at",
+             "updated_at", "consumed_at", "released_at"],
+            reservations,
+        )  # fmt: skip
+        copy_rows(
+            Appointment,
+            ["id", "practitioner", "patient", "appointment_type", "location", "start", "end",
+             "blocked", "status", "source", "is_telehealth", "telehealth_url", "notes",
+             "booked_by", "created_at", "updated_at", "overbooked", "overbooked_by",
+             "cancelled_at", "cancelled_by", "cancellation_reason", "is_late_cancel",
+             "checked_in_at", "completed_at", "reschedule_count", "idempotency_key", "series",
+             "smart_job_id", "unit_reservation", "authorization_warning", "uid"],
+            appointments,
+        )  # fmt: skip
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE authorizations_authorizationline SET units_scheduled = units_scheduled "
+                "+ %s, units_used = units_used + %s WHERE id = %s",
+                [(scheduled, used, line) for line, (scheduled, used) in added.items()],
+            )
+        overlaps = appointments_overlapping()
+        if overlaps:
+            raise RuntimeError(f"seeded appointments overlap: {overlaps[:5]}")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE scheduling_appointment")
+        cursor.execute("ANALYZE authorizations_unitreservation")
+    log(f"appointments: {len(reservations)} therapy sessions in the ledger; no overlaps")
+
+
+def next_available_count() -> int:
+    """Rows computed in the last 30 minutes (time moves on: a stale data set is refreshed)."""
+    from django.utils import timezone
+
+    from scheduling.models import NextAvailable
+
+    fresh = timezone.now() - timedelta(minutes=30)
+    return NextAvailable.objects.filter(computed_at__gte=fresh).count()
+
+
+def next_available_seed(have: int, missing: int) -> None:
+    from scheduling.services import next_available_refresh
+
+    next_available_refresh()
+
+
+SCHEDULE_STEPS: list[Step] = [
+    Step("appointment types", lambda s: 2 * s.practitioners, appointment_types_count,
+         appointment_types_seed),
+    Step("working hours", lambda s: 5 * s.practitioners, working_hours_count, working_hours_seed),
+    Step("bench specialty (20 practitioners)", lambda s: min(BENCH_SPECIALTY_SIZE, s.practitioners),
+         bench_specialty_count, bench_specialty_seed),
+    Step("payers and coverages", lambda s: s.authorizations, coverages_count, coverages_seed),
+    Step("authorizations", lambda s: s.authorizations, authorizations_count, authorizations_seed),
+    Step("bench users", lambda s: 2, users_count, users_seed),
+    Step("appointments", lambda s: s.appointments, appointments_count, appointments_seed),
+    Step("next available", lambda s: s.practitioners, next_available_count, next_available_seed),
+]  # fmt: skip
+
+
 STEPS: list[Step] = [
     Step("bench clinic", lambda s: 1, bench_clinic_count, bench_clinic_seed, public=True),
     Step("specialties and locations", lambda s: 1, specialties_count, specialties_seed),
@@ -301,6 +786,7 @@ STEPS: list[Step] = [
         other_clinics_seed,
         public=True,
     ),
+    *SCHEDULE_STEPS,
 ]
 
 

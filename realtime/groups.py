@@ -1,12 +1,15 @@
 """Channel group names and the one `publish()` every app uses to push events."""
 
+import asyncio
+import os
 import re
+import threading
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection
 
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
+PUBLISH_TIMEOUT_S = 10.0
 
 
 def group_name(*parts: object, schema: str | None = None) -> str:
@@ -17,12 +20,45 @@ def group_name(*parts: object, schema: str | None = None) -> str:
     return name[:99]
 
 
+class _SenderLoop:
+    """One event loop per process, in a daemon thread, that runs every publish.
+
+    channels_redis keeps its Redis connections per event loop. Through `async_to_sync` each
+    publish ran in a fresh loop, so it opened (and closed) a connection every time: 3-5 ms per
+    event here, and a booking publishes two. This loop lives as long as the process (a forked
+    child, e.g. a Celery or web worker, starts its own on first use), so its connections are
+    reused."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def get(self) -> asyncio.AbstractEventLoop:
+        if self._pid != os.getpid():
+            with self._lock:
+                if self._pid != os.getpid():
+                    loop = asyncio.new_event_loop()
+                    threading.Thread(
+                        target=loop.run_forever, name="realtime-publish", daemon=True
+                    ).start()
+                    self._loop, self._pid = loop, os.getpid()
+        assert self._loop is not None
+        return self._loop
+
+
+_sender = _SenderLoop()
+
+
 def publish(group: str, event: dict) -> None:
-    """Send `event` (a JSON-able dict) to every socket in `group`.
+    """Send `event` (a JSON-able dict) to every socket in `group`; returns once the channel
+    layer has it (errors are raised here, as before).
 
     Call it from `transaction.on_commit` so nobody hears of a change that was rolled back.
     """
     layer = get_channel_layer()
     if layer is None:
         return
-    async_to_sync(layer.group_send)(group, {"type": "event.forward", "event": event})
+    message = {"type": "event.forward", "event": event}
+    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _sender.get())
+    future.result(PUBLISH_TIMEOUT_S)

@@ -68,9 +68,14 @@ def _event_payload(appointment: Appointment, kind: str) -> dict:
     }
 
 
+# Changes that take or free schedule time (check-in and completion do neither).
+_TAKES_OR_FREES_TIME = frozenset({"booked", "cancelled", "rescheduled", "no_show"})
+
+
 def _record(appointment: Appointment, kind: str, by, **data) -> None:
     """Log the change and, once committed, push it to the clinic's and the practitioner's
-    schedule groups (the staff board listens there)."""
+    schedule groups (the staff board listens there), and refresh the practitioner's next
+    available slot if the change can move it."""
     AppointmentEvent.objects.create(appointment=appointment, kind=kind, by=by, data=data)
     payload = _event_payload(appointment, kind)
     groups = [
@@ -79,15 +84,51 @@ def _record(appointment: Appointment, kind: str, by, **data) -> None:
     ]
 
     practitioner_id = appointment.practitioner_id
+    touched_from = None  # where the time taken or freed begins
+    if kind in _TAKES_OR_FREES_TIME:
+        touched_from = appointment.blocked.lower
+        previous = data.get("previous")
+        if previous:
+            before = timedelta(minutes=appointment.appointment_type.buffer_before_minutes)
+            touched_from = min(touched_from, datetime.fromisoformat(previous["start"]) - before)
 
     def send() -> None:
         for group in groups:
             publish(group, payload)
-        from .tasks import refresh_next_available_task
+        if touched_from is not None and next_available_may_move(
+            practitioner_id=practitioner_id, touched_from=touched_from
+        ):
+            from .tasks import refresh_next_available_task
 
-        refresh_next_available_task.delay([practitioner_id])
+            refresh_next_available_task.delay([practitioner_id])
 
     transaction.on_commit(send)
+
+
+def next_available_may_move(*, practitioner_id: int, touched_from: datetime) -> bool:
+    """Whether taking or freeing schedule time from `touched_from` on can move the
+    practitioner's next available slot S (for type T, as last computed).
+
+    A booking can only take S if its blocked range starts before S's ends (S + T's duration
+    and buffer after), and freeing time can only open a slot before S if the freed range
+    starts before such a slot's blocked range ends; both are inside `S + T's duration and
+    buffers`. Changes further out (most bookings: days or weeks ahead) leave S alone, so they
+    queue no refresh. Unknown, empty or passed S: refresh. The five-minute beat refreshes
+    everyone anyway, as time moves on."""
+    from .models import NextAvailable
+
+    row = (
+        NextAvailable.objects.filter(practitioner_id=practitioner_id)
+        .select_related("appointment_type")
+        .first()
+    )
+    if row is None or row.start is None or row.appointment_type is None:
+        return True
+    if row.start <= timezone.now():
+        return True
+    t = row.appointment_type
+    reach = t.duration_minutes + t.buffer_before_minutes + t.buffer_after_minutes
+    return touched_from < row.start + timedelta(minutes=reach)
 
 
 def _refuse(detail: str, code: str, field: str) -> BookingRefusedError:

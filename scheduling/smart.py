@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -111,14 +112,24 @@ def smart_job_cancel(*, job: SmartBookingJob) -> bool:
 # --- Scoring ---------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
+    """A free slot with its score. Its `reasons` are written when first read: a job scores
+    thousands of slots and reads the reasons of the one it books."""
+
     practitioner: Practitioner
     start: datetime
     end: datetime
     location_id: int | None
     score: float = 0.0
-    reasons: list[str] = field(default_factory=list)
+    explain: Callable[["Candidate"], list[str]] | None = field(default=None, repr=False)
+    _reasons: list[str] | None = field(default=None, repr=False)
+
+    @property
+    def reasons(self) -> list[str]:
+        if self._reasons is None:
+            self._reasons = self.explain(self) if self.explain else []
+        return self._reasons
 
 
 @dataclass
@@ -202,11 +213,6 @@ def _seen_practitioners(patient: Patient) -> dict[int, datetime]:
     return dict(rows)
 
 
-def _fits_time(moment: datetime, tz: ZoneInfo, times_of_day: list[str]) -> bool:
-    hour = moment.astimezone(tz).hour
-    return any(TIMES_OF_DAY[name][0] <= hour < TIMES_OF_DAY[name][1] for name in times_of_day)
-
-
 def score_slots(need: Need, practitioners: list[Practitioner]) -> list[Candidate]:
     """Every free slot of every eligible practitioner, scored and sorted best first."""
     if not practitioners:
@@ -233,43 +239,60 @@ def score_slots(need: Need, practitioners: list[Practitioner]) -> list[Candidate
         and code.requires_authorization
         and ClinicSettings.load().authorization_policy == ClinicSettings.AuthorizationPolicy.REFUSE
     )
+    tz, earliest, weekdays = need.tz, need.earliest, need.weekdays
+    hours = [TIMES_OF_DAY[name] for name in need.times_of_day]
+    needs_local = bool(weekdays or hours or units_left is not None)
+
+    def explain(c: Candidate) -> list[str]:
+        """The reasons, in the order the score adds them up."""
+        p, local, reasons = c.practitioner, c.start.astimezone(tz), []
+        if p.pk in seen:
+            reasons.append(f"Continues care with {p.display_name} ({seen[p.pk]} earlier visit(s)).")
+        if weekdays and local.weekday() in weekdays:
+            reasons.append(f"On a preferred day ({local:%A}).")
+        if hours and any(lo <= local.hour < hi for lo, hi in hours):
+            reasons.append(f"At a preferred time of day ({local:%H:%M}).")
+        rating = float(p.rating_average or 0)
+        if rating >= 4.5:
+            reasons.append(f"{p.display_name} is rated {rating:.1f}/5.")
+        if units_left is not None:
+            left = units_left(local.date())
+            if left is not None:
+                reasons.append(f"Covered by your authorization ({left} units left).")
+        return reasons
+
     candidates = []
     for result in results:
         p = result.practitioner
+        returning = p.pk in seen
+        rating = float(p.rating_average or 0)
         for slot in result.slots:
-            c = Candidate(p, slot.start, slot.end, slot.location_id)
-            local = slot.start.astimezone(need.tz)
-            if p.pk in seen:
-                c.score += 40
-                c.reasons.append(
-                    f"Continues care with {p.display_name} ({seen[p.pk]} earlier visit(s))."
-                )
-            soon = 1 - (slot.start - need.earliest).total_seconds() / span
-            c.score += 30 * max(soon, 0)
-            if need.weekdays and local.weekday() in need.weekdays:
-                c.score += 15
-                c.reasons.append(f"On a preferred day ({local:%A}).")
-            if need.times_of_day and _fits_time(slot.start, need.tz, need.times_of_day):
-                c.score += 15
-                c.reasons.append(f"At a preferred time of day ({local:%H:%M}).")
-            rating = float(p.rating_average or 0)
-            c.score += 2 * rating
-            if rating >= 4.5:
-                c.reasons.append(f"{p.display_name} is rated {rating:.1f}/5.")
+            # The same additions in the same order as the reasons (float sums, same ties).
+            score = 0.0
+            if returning:
+                score += 40
+            soon = 1 - (slot.start - earliest).total_seconds() / span
+            score += 30 * max(soon, 0)
+            if needs_local:
+                local = slot.start.astimezone(tz)
+                if weekdays and local.weekday() in weekdays:
+                    score += 15
+                if hours and any(lo <= local.hour < hi for lo, hi in hours):
+                    score += 15
+            score += 2 * rating
             if units_left is not None:
                 left = units_left(local.date())
                 if left is None:
                     if refuse_without_authorization:
                         need.blocked_by_authorization = True
                         continue  # the booking would be refused
-                    c.score -= 100  # booked with a warning: only when nothing else fits
+                    score -= 100  # booked with a warning: only when nothing else fits
                 elif left < units_needed:
                     need.blocked_by_authorization = True
                     continue
                 else:
-                    c.score += min(10, left / 4)
-                    c.reasons.append(f"Covered by your authorization ({left} units left).")
-            candidates.append(c)
+                    score += min(10, left / 4)
+            candidates.append(Candidate(p, slot.start, slot.end, slot.location_id, score, explain))
     candidates.sort(key=lambda c: (-c.score, c.start, c.practitioner.pk))
     return candidates
 

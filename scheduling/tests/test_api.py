@@ -1,3 +1,4 @@
+import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -278,3 +279,38 @@ def test_another_clinic_cannot_see_book_or_change_these_appointments(world, glob
     assert check.status_code == 400
     with in_clinic(world["acme"]):
         assert Appointment.objects.get(pk=a["id"]).status == "booked"
+
+
+def test_availability_answer_is_what_the_serializer_would_write(world):
+    """The view builds its (large) answer directly; it must equal AvailabilitySerializer's."""
+    from django.utils import timezone as django_timezone
+
+    from practice.models import ClinicSettings
+    from scheduling import selectors
+    from scheduling.api.serializers import AvailabilitySerializer, _as_moment
+
+    day = world["day"]
+    params = {"specialty": "behavior-analysis", "appointment_type": world["t"].pk,
+              "start": day.isoformat(), "end": (day + timedelta(days=2)).isoformat(),
+              "tz": "Europe/Dublin"}  # fmt: skip
+    response = world["anon"].get("/api/v1/availability/", params)
+    assert response.status_code == 200
+    zone = ZoneInfo("Europe/Dublin")
+    start = _as_moment(day, zone, end_of_day=False)
+    end = _as_moment(day + timedelta(days=2), zone, end_of_day=True)
+    with in_clinic(world["acme"]), django_timezone.override(zone):
+        results = selectors.availability(
+            appointment_type=world["t"], start=start, end=end, specialty="behavior-analysis"
+        )
+        expected = AvailabilitySerializer(
+            {
+                "appointment_type": world["t"].pk,
+                "timezone": zone.key,
+                "start": start,
+                "end": end,
+                "slot_step_minutes": ClinicSettings.load().slot_step_minutes,
+                "practitioners": results,
+            }  # fmt: skip
+        ).data
+    assert response.json() == json.loads(json.dumps(expected))
+    assert sum(len(p["slots"]) for p in response.json()["practitioners"]) > 50

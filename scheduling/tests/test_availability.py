@@ -149,3 +149,57 @@ def test_availability_query_count_is_constant(acme, django_assert_max_num_querie
             selectors.availability(
                 appointment_type=t, start=start, end=start + timedelta(days=14), specialty="physio"
             )
+
+
+def test_even_grid_shortcut_gives_the_wall_clock_answer(acme, monkeypatch):
+    """Blocks without a DST change are walked as an even grid of integers; the answer must be
+    the one the wall-clock walk gives, for blocks that cross a change too (night hours on the
+    DST Sundays), with buffers, time off, bookings and overlapping blocks."""
+    with in_clinic(acme):
+        ny = f.practitioner(
+            hours=((time(0), time(5)), (time(9), time(12, 10)), (time(11), time(17)))
+        )
+        dublin = f.practitioner(
+            tz="Europe/Dublin", hours=((time(0, 30), time(3)), (time(13), time(18)))
+        )
+        t = f.appointment_type(ny, dublin, minutes=45, before=5, after=10)
+        patient = f.patient()
+        for p, tz, hour, days in (
+            (ny, "America/New_York", 10, (date(2027, 3, 14), date(2027, 11, 7))),
+            (dublin, "Europe/Dublin", 13, (date(2027, 3, 28), date(2027, 10, 31))),
+        ):
+            for day in days:
+                services.appointment_book(
+                    patient=patient,
+                    practitioner=p,
+                    appointment_type=t,
+                    start=f.local(day, hour, 5, tz=tz),
+                )
+                TimeOff.objects.create(practitioner=p, start=f.local(day, 15, tz=tz),
+                                       end=f.local(day, 15, 40, tz=tz))  # fmt: skip
+
+        def answer(start: date, days: int) -> list:
+            begin = f.local(start, 0)
+            return [
+                (r.practitioner.pk, s.start, s.end, s.location_id)
+                for r in selectors.availability(
+                    appointment_type=t,
+                    start=begin,
+                    end=begin + timedelta(days=days),
+                    practitioner_ids=[ny.pk, dublin.pk],
+                    now=begin - timedelta(days=1),
+                )  # fmt: skip
+                for s in r.slots
+            ]
+
+        for start in (date(2027, 3, 12), date(2027, 10, 29)):
+            fast = answer(start, 12)
+            monkeypatch.setattr(selectors, "EVEN_GRID", False)
+            slow = answer(start, 12)
+            monkeypatch.setattr(selectors, "EVEN_GRID", True)
+            assert fast == slow
+            assert len(fast) > 500
+        # The night block on spring-forward day: 00:00 .. 01:15 and (02:xx does not exist)
+        # the rest from 03:00 EDT; no slot twice.
+        nights = [s for s in answer(date(2027, 3, 14), 1) if s[0] == ny.pk and s[1].hour < 10]
+        assert len(nights) == len(set(nights))

@@ -66,3 +66,43 @@ def test_booking_the_next_slot_moves_next_available_after_refresh(acme):
         )
         services.next_available_refresh(practitioner_ids=[p.pk])
         assert NextAvailable.objects.get(practitioner=p).start == first + timedelta(days=7)
+
+
+def test_only_changes_that_can_move_next_available_queue_a_refresh(
+    acme, monkeypatch, django_capture_on_commit_callbacks
+):
+    from zoneinfo import ZoneInfo
+
+    from scheduling import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.refresh_next_available_task, "delay", queued.append)
+    with in_clinic(acme):
+        p = f.practitioner(hours=((time(9), time(12)),))
+        t = f.appointment_type(p, minutes=60, notice=0)
+        patient = f.patient()
+        services.next_available_refresh(practitioner_ids=[p.pk])
+        first = NextAvailable.objects.get(practitioner=p).start
+        later_day = first.astimezone(ZoneInfo(p.timezone)).date() + timedelta(days=14)
+
+        def changes(action):
+            with django_capture_on_commit_callbacks(execute=True):
+                return action()
+
+        far = changes(lambda: services.appointment_book(
+            patient=patient, practitioner=p, appointment_type=t, start=f.local(later_day, 9)
+        ))  # fmt: skip
+        changes(lambda: services.appointment_check_in(appointment=far))
+        assert queued == []  # two weeks after the next slot, and a check-in: nothing moves
+        taken = changes(lambda: services.appointment_book(
+            patient=patient, practitioner=p, appointment_type=t, start=first
+        ))  # fmt: skip
+        assert queued == [[p.pk]]  # took the next slot
+        services.next_available_refresh(practitioner_ids=[p.pk])
+        assert NextAvailable.objects.get(practitioner=p).start > first
+        changes(lambda: services.appointment_cancel(appointment=far))
+        assert queued == [[p.pk]]  # freeing time after the next slot cannot open an earlier one
+        changes(lambda: services.appointment_cancel(appointment=taken))
+        assert queued == [[p.pk], [p.pk]]  # freed time before the next slot
+        NextAvailable.objects.filter(practitioner=p).update(start=None)
+        assert services.next_available_may_move(practitioner_id=p.pk, touched_from=first)

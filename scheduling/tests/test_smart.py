@@ -376,3 +376,79 @@ def test_an_exhausted_authorization_fails_with_a_reason_not_a_crash(clinic_world
     assert job.status == "failed"
     assert "no units left" in job.error_message
     assert not Appointment.objects.filter(smart_job_id=job.pk).exists()
+
+
+def _reference_scores(need, practitioners) -> list[tuple]:
+    """score_slots as first written (every reason built eagerly): the reference that the
+    faster scoring must match, order, scores and reasons."""
+    from scheduling import selectors
+
+    results = selectors.availability(
+        appointment_type=need.appointment_type, start=need.earliest, end=need.latest,
+        practitioner_ids=[p.pk for p in practitioners], location_id=need.location_id,
+        telehealth=need.telehealth,
+    )  # fmt: skip
+    seen = smart._seen_practitioners(need.patient)
+    span = max((need.latest - need.earliest).total_seconds(), 1)
+    units_left = smart._units_left_by_day(need)
+    out = []
+    for result in results:
+        p = result.practitioner
+        for slot in result.slots:
+            score, reasons = 0.0, []
+            local = slot.start.astimezone(need.tz)
+            if p.pk in seen:
+                score += 40
+                reasons.append(f"Continues care with {p.display_name} ({seen[p.pk]} earlier visit(s)).")  # fmt: skip # noqa: E501
+            soon = 1 - (slot.start - need.earliest).total_seconds() / span
+            score += 30 * max(soon, 0)
+            if need.weekdays and local.weekday() in need.weekdays:
+                score += 15
+                reasons.append(f"On a preferred day ({local:%A}).")
+            hour = local.hour
+            if need.times_of_day and any(
+                smart.TIMES_OF_DAY[n][0] <= hour < smart.TIMES_OF_DAY[n][1]
+                for n in need.times_of_day
+            ):
+                score += 15
+                reasons.append(f"At a preferred time of day ({local:%H:%M}).")
+            rating = float(p.rating_average or 0)
+            score += 2 * rating
+            if rating >= 4.5:
+                reasons.append(f"{p.display_name} is rated {rating:.1f}/5.")
+            if units_left is not None:
+                left = units_left(local.date())
+                if left is None:
+                    score -= 100
+                else:
+                    score += min(10, left / 4)
+                    reasons.append(f"Covered by your authorization ({left} units left).")
+            out.append((p.pk, slot.start, score, reasons))
+    out.sort(key=lambda c: (-c[2], c[1], c[0]))
+    return out
+
+
+def test_scoring_matches_the_reference_order_scores_and_reasons(clinic_world):
+    """Scores are summed eagerly and reasons written lazily; the outcome must not change."""
+    w = clinic_world
+    w["a"].rating_average = 4.8
+    w["a"].save()
+    earlier = services.appointment_book(
+        patient=w["patient"], practitioner=w["b"], appointment_type=w["t"],
+        start=f.local(w["day"] - timedelta(days=3), 9),
+    )  # fmt: skip
+    with time_machine.travel(earlier.start + timedelta(minutes=5)):
+        services.appointment_complete(appointment=earlier)
+    code = f.service_code("97153", 15)
+    w["t"].service_code = code
+    w["t"].save()
+    af.authorization(w["patient"], code, units=40)
+    for extra in ({}, {"preferred_weekdays": [1, 3], "preferred_times": ["morning", "evening"]}):
+        need = smart.Need.from_request(w["patient"], _request(w["t"], w["day"], **extra))
+        practitioners = smart.eligible_practitioners(need)
+        got = [
+            (c.practitioner.pk, c.start, c.score, c.reasons)
+            for c in smart.score_slots(need, practitioners)
+        ]
+        assert got == _reference_scores(need, practitioners)
+        assert len(got) > 100 and any(len(reasons) >= 2 + bool(extra) for *_, reasons in got)
