@@ -188,6 +188,7 @@ def _appointment_info(
         "type": appointment.appointment_type.name,
         "date": local.strftime("%a %d %b %Y"),
         "time": f"{_clock(appointment.start, tz)}–{_clock(appointment.end, tz)}",
+        "start_clock": _clock(appointment.start, tz),
         "status": appointment.status,
         "status_label": appointment.get_status_display(),
         "location": appointment.location.name if appointment.location else "",
@@ -385,8 +386,15 @@ def _week_grid(request, filters: Filters, tz: ZoneInfo, now: datetime) -> dict:
         for off in column.time_off:
             for day in days:
                 day_start = datetime.combine(day, time(0), tzinfo=tz)
-                if off.start < day_start + timedelta(days=1) and off.end > day_start:
-                    cells[day]["off"].append(off.reason or "Time off")
+                day_end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+                if off.start < day_end and off.end > day_start:
+                    lo, hi = max(off.start, day_start), min(off.end, day_end)
+                    span = (
+                        "all day"
+                        if (lo, hi) == (day_start, day_end)
+                        else (f"{_clock(lo, tz)}–{_clock(hi, tz)}")
+                    )
+                    cells[day]["off"].append(f"{off.reason or 'Time off'} · {span}")
         for appointment in column.appointments:
             info = _appointment_info(appointment, practitioner, tz, request.user, now)
             data["appointments"][appointment.pk] = info
