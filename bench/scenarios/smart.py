@@ -224,6 +224,20 @@ def _broker():
     return redis.Redis.from_url(settings.CELERY_BROKER_URL)
 
 
+def _unacked_on(client, queue: str) -> int:
+    """Unacknowledged messages of this run's queue. The broker's `unacked` hash is shared by
+    every queue of the Redis database (a test run's killed worker may have left one there
+    until the visibility timeout), so count only ours: [message, exchange, routing key]."""
+    count = 0
+    for raw in client.hvals("unacked"):
+        try:
+            if json.loads(raw)[2] == queue:
+                count += 1
+        except (ValueError, IndexError, TypeError):
+            continue
+    return count
+
+
 def wait_for_idle_worker(ctx: Context, timeout_s: float = 300) -> float:
     """Until the run's queue is empty and no task is unacknowledged (earlier scenarios queue a
     next-available refresh per booking): a measurement starts from an idle worker. Returns the
@@ -232,7 +246,7 @@ def wait_for_idle_worker(ctx: Context, timeout_s: float = 300) -> float:
     queue = ctx.env["CELERY_QUEUE"]
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
-        if client.llen(queue) == 0 and client.hlen("unacked") == 0:
+        if client.llen(queue) == 0 and not _unacked_on(client, queue):
             return time.monotonic() - started
         time.sleep(0.5)
     raise RuntimeError(f"the Celery queue did not drain within {timeout_s:.0f} s")
