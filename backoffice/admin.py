@@ -20,7 +20,7 @@ from authorizations.models import Authorization
 from practice.admin import PatientAdmin
 from practice.models import Patient
 from scheduling import selectors as schedule
-from scheduling.admin import status_badge
+from scheduling.admin import OutOfScopeIsForbidden, status_badge
 from scheduling.models import Appointment
 
 admin.site.site_header = "Clinic back office"
@@ -78,7 +78,7 @@ class AuthorizationInline(admin.TabularInline):
         )
 
 
-class ClinicPatientAdmin(PatientAdmin):
+class ClinicPatientAdmin(OutOfScopeIsForbidden, PatientAdmin):
     list_display = [*PatientAdmin.list_display[:-1], "next_visit", "is_active"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Patient]:
@@ -165,7 +165,7 @@ class ClinicPatientAdmin(PatientAdmin):
         )
 
 
-class ClinicAuthorizationAdmin(AuthorizationAdmin):
+class ClinicAuthorizationAdmin(OutOfScopeIsForbidden, AuthorizationAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Authorization]:
         return schedule.scope_to_patients(super().get_queryset(request), user=request.user)
 

@@ -12,6 +12,7 @@ import json
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -39,7 +40,23 @@ def status_badge(value: str, label: str) -> str:
     return format_html('<span class="bo-status bo-status-{}">{}</span>', value, label)
 
 
-class PractitionerScopedAdmin(admin.ModelAdmin):
+class OutOfScopeIsForbidden:
+    """A row that exists but lies outside what this user may see is a 403, not Django's
+    "does not exist" redirect (which also hides that access was refused)."""
+
+    def get_object(self, request: HttpRequest, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            try:
+                exists = self.model._default_manager.filter(pk=object_id).exists()
+            except (ValueError, ValidationError):
+                exists = False
+            if exists:
+                raise PermissionDenied
+        return obj
+
+
+class PractitionerScopedAdmin(OutOfScopeIsForbidden, admin.ModelAdmin):
     """A practitioner without a clinic-wide role sees and picks only their own rows."""
 
     practitioner_path = "practitioner"

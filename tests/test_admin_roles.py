@@ -133,7 +133,7 @@ def test_a_practitioner_sees_only_the_patients_they_see(admin_as, clinic_day, ac
     listing = client.get("/admin/practice/patient/")
     assert [p.pk for p in listing.context["cl"].result_list] == [world.patient.pk]
     assert (
-        client.get(f"/admin/practice/patient/{world.other_patient.pk}/change/").status_code == 302
+        client.get(f"/admin/practice/patient/{world.other_patient.pk}/change/").status_code == 403
     )
     page = client.get(f"/admin/practice/patient/{world.patient.pk}/change/").content.decode()
     assert "coverages-TOTAL_FORMS" not in page  # coverage is not a practitioner's business

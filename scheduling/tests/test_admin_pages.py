@@ -73,7 +73,7 @@ def test_a_practitioner_lists_only_their_own_visits(admin_as, world):
     assert [a.pk for a in listed(response)] == [world.alpha_visit.pk]
     assert action_names(response) == {"complete_selected"}
     other = client.get(f"{APPOINTMENTS}{world.beta_visit.pk}/change/")
-    assert other.status_code == 302  # not theirs: "does not exist", back to the index
+    assert other.status_code == 403  # not theirs: refused, not "does not exist"
 
 
 DESK_ACTIONS = {"check_in_selected", "complete_selected", "no_show_selected", "cancel_selected"}
@@ -321,3 +321,26 @@ def test_hours_are_the_clinic_admins(acme, admin_as, world):
     assert added.status_code == 302
     with in_clinic(acme):
         assert WorkingHours.objects.filter(practitioner=world.beta, start_time="08:00").exists()
+
+
+def test_a_practitioner_opening_another_practitioners_visit_or_patient_gets_403(acme, make_user):
+    from scheduling import services as booking
+    from scheduling.tests import factories as sf
+    from tests.fixtures import ClinicClient
+
+    user = make_user(acme, "practitioner", email="own@acme.test")
+    with in_clinic(acme):
+        mine = sf.practitioner(user=user)
+        theirs = sf.practitioner()
+        t = sf.appointment_type(mine, theirs)
+        stranger = sf.patient()
+        visit = booking.appointment_book(
+            patient=stranger, practitioner=theirs, appointment_type=t,
+            start=sf.local(sf.next_weekday(2), 10),
+        )  # fmt: skip
+    client = ClinicClient(acme)
+    assert client.login(email="own@acme.test", password="a-long-test-password")
+    page = client.get(f"/admin/scheduling/appointment/{visit.pk}/change/")
+    assert page.status_code == 403
+    assert client.get(f"/admin/practice/patient/{stranger.pk}/change/").status_code == 403
+    assert client.get("/admin/scheduling/appointment/999999/change/").status_code == 302
