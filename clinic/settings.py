@@ -84,6 +84,7 @@ ROOT_URLCONF = "clinic.urls_tenants"
 
 MIDDLEWARE = [
     "tenants.middleware.ClinicMiddleware",
+    "clinic.middleware.TimezoneResetMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -363,3 +363,17 @@ def test_answer_memo_stays_within_its_budget():
     memo.put((6,), b"z" * 101)  # larger than the whole budget: not kept
     assert (6,) not in memo._entries
 
+
+
+def test_a_zone_asked_for_by_one_request_does_not_leak_into_the_next(world):
+    """`?tz=` is activated for its own request only (a WSGI thread serves many clients)."""
+    assert _book(world, hour=10).status_code == 201
+    tokyo = world["desk"].get("/api/v1/appointments/", {"tz": "Asia/Tokyo"}).json()
+    assert tokyo["results"][0]["start"].endswith("+09:00")
+    plain = world["desk"].get("/api/v1/appointments/").json()
+    assert plain["results"][0]["start"].endswith("Z")
+    day = world["day"].isoformat()
+    params = {"specialty": "behavior-analysis", "start": day, "end": day,
+              "appointment_type": world["t"].pk, "tz": "Asia/Tokyo"}  # fmt: skip
+    world["anon"].get("/api/v1/availability/", params)
+    assert world["desk"].get("/api/v1/appointments/").json()["results"][0]["start"].endswith("Z")
