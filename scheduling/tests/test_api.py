@@ -364,7 +364,6 @@ def test_answer_memo_stays_within_its_budget():
     assert (6,) not in memo._entries
 
 
-
 def test_a_zone_asked_for_by_one_request_does_not_leak_into_the_next(world):
     """`?tz=` is activated for its own request only (a WSGI thread serves many clients)."""
     assert _book(world, hour=10).status_code == 201
