@@ -86,6 +86,7 @@ ROOT_URLCONF = "clinic.urls_tenants"
 
 MIDDLEWARE = [
     "tenants.middleware.ClinicMiddleware",
+    "clinic.middleware.TimezoneResetMiddleware",
     "tenants.middleware.AdminTimezoneMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

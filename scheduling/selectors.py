@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from operator import attrgetter
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -155,14 +156,138 @@ def availability(
     grid step is the clinic's setting. Five queries, whatever the number of practitioners or
     days.
     """
+    query = availability_query(
+        appointment_type=appointment_type,
+        start=start,
+        end=end,
+        practitioner_ids=practitioner_ids,
+        specialty=specialty,
+        location_id=location_id,
+        telehealth=telehealth,
+        now=now,
+        exclude_appointment_id=exclude_appointment_id,
+    )
+    return query.compute(limit_per_practitioner=limit_per_practitioner) if query else []
+
+
+def _whole_minute(moment: datetime, *, up: bool) -> datetime:
+    """`moment` rounded to a whole minute (in UTC: no wall-clock arithmetic near DST)."""
+    utc = moment.astimezone(UTC)
+    rest = utc - utc.replace(second=0, microsecond=0)
+    if not rest:
+        return moment
+    return utc - rest + (timedelta(minutes=1) if up else timedelta())
+
+
+@dataclass
+class AvailabilityQuery:
+    """Everything an availability answer depends on, read in five queries. `compute()` turns
+    it into slots without the database; `key` identifies it: two queries with equal keys have
+    equal answers (the API reuses answers by it).
+
+    The window is in whole minutes (earliest rounded up, latest start down): slot starts are
+    whole minutes, so no answer changes, but the inputs stay the same for a minute."""
+
+    appointment_type: AppointmentType
+    earliest: datetime
+    latest_start: datetime
+    end: datetime
+    step: timedelta
+    practitioners: list[Practitioner]
+    forbidden: dict[int, list[tuple[int, int]]]  # per practitioner: open intervals, µs
+
+    @cached_property
+    def key(self) -> tuple:
+        return (
+            self.appointment_type.pk,
+            self.appointment_type.duration_minutes,
+            _us(self.earliest),
+            _us(self.latest_start),
+            _us(self.end),
+            self.step,
+            tuple(
+                (
+                    p.pk,
+                    p.timezone,
+                    p.display_name,
+                    tuple(
+                        (
+                            h.weekday,
+                            h.start_time,
+                            h.end_time,
+                            h.location_id,
+                            h.effective_from,
+                            h.effective_to,
+                        )  # fmt: skip
+                        for h in p.working_hours.all()
+                    ),
+                    tuple(sorted(self.forbidden.get(p.pk, ()))),
+                )
+                for p in self.practitioners
+            ),
+        )
+
+    def compute(self, *, limit_per_practitioner: int | None = None) -> list[PractitionerSlots]:
+        duration, step = timedelta(minutes=self.appointment_type.duration_minutes), self.step
+        earliest_us, latest_us = _us(self.earliest), _us(self.latest_start)
+        results = []
+        bisect_left = bisect.bisect_left
+        for practitioner in self.practitioners:
+            pk = practitioner.pk
+            lows, highs = _merge(self.forbidden.get(pk, []))
+            found = PractitionerSlots(practitioner)
+            slots = found.slots
+            seen: set[int] = set()
+            blocks = working_blocks(
+                practitioner.working_hours.all(),
+                tz=ZoneInfo(practitioner.timezone),
+                start=self.earliest,
+                end=self.end,
+            )
+            for block_start, block_end, location in sorted(blocks, key=lambda b: b[0]):
+                for moment in _block_grid(block_start, block_end, step, duration):
+                    if moment < earliest_us or moment in seen:
+                        continue
+                    if moment > latest_us:
+                        break
+                    index = bisect_left(lows, moment) - 1
+                    if index >= 0 and moment < highs[index]:
+                        continue  # strictly inside a forbidden interval
+                    seen.add(moment)
+                    slot_start = _EPOCH + timedelta(microseconds=moment)
+                    slots.append(Slot(pk, slot_start, slot_start + duration, location))
+                    if limit_per_practitioner and len(slots) >= limit_per_practitioner:
+                        break
+                if limit_per_practitioner and len(slots) >= limit_per_practitioner:
+                    break
+            slots.sort(key=_SLOT_START)
+            results.append(found)
+        return results
+
+
+def availability_query(
+    *,
+    appointment_type: AppointmentType,
+    start: datetime,
+    end: datetime,
+    practitioner_ids: Sequence[int] | None = None,
+    specialty: str | None = None,
+    location_id: int | None = None,
+    telehealth: bool | None = None,
+    now: datetime | None = None,
+    exclude_appointment_id: int | None = None,
+) -> AvailabilityQuery | None:
+    """The five queries of `availability` (None when nothing can be free)."""
     now = now or timezone.now()
     duration = timedelta(minutes=appointment_type.duration_minutes)
     before = timedelta(minutes=appointment_type.buffer_before_minutes)
     after = timedelta(minutes=appointment_type.buffer_after_minutes)
     earliest = max(start, now + timedelta(minutes=appointment_type.min_notice_minutes))
     latest_start = min(end - duration, now + timedelta(days=appointment_type.horizon_days))
+    earliest = _whole_minute(earliest, up=True)
+    latest_start = _whole_minute(latest_start, up=False)
     if latest_start < earliest:
-        return []
+        return None
     step = timedelta(minutes=ClinicSettings.load().slot_step_minutes)
 
     hours_qs = WorkingHours.objects.all()
@@ -179,14 +304,13 @@ def availability(
         ).prefetch_related(Prefetch("working_hours", queryset=hours_qs))
     )
     if not practitioners:
-        return []
+        return None
     ids = [p.pk for p in practitioners]
     window_lo, window_hi = earliest - before - duration, latest_start + duration + after
 
     # Integer microseconds from here on: comparing and bisecting aware datetimes (each
     # comparison asks the zones for offsets) cost more than everything else put together.
     duration_us, before_us, after_us = (d // _MICROSECOND for d in (duration, before, after))
-    earliest_us, latest_us = _us(earliest), _us(latest_start)
     forbidden: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for practitioner_id, off_start, off_end in TimeOff.objects.filter(
         practitioner_id__in=ids, start__lt=window_hi, end__gt=window_lo
@@ -202,44 +326,19 @@ def availability(
     if exclude_appointment_id is not None:
         busy = busy.exclude(pk=exclude_appointment_id)
     bounds = busy.order_by().annotate(lo=_BoundUs("blocked", function="lower"),
-                           hi=_BoundUs("blocked", function="upper"))  # fmt: skip
+                                      hi=_BoundUs("blocked", function="upper"))  # fmt: skip
     for practitioner_id, lo, hi in bounds.values_list("practitioner_id", "lo", "hi"):
         # Our blocked range [s - before, s + duration + after) overlaps theirs [lo, hi).
         forbidden[practitioner_id].append((lo - duration_us - after_us, hi + before_us))
-
-    results = []
-    bisect_left = bisect.bisect_left
-    for practitioner in practitioners:
-        pk = practitioner.pk
-        lows, highs = _merge(forbidden.get(pk, []))
-        found = PractitionerSlots(practitioner)
-        slots = found.slots
-        seen: set[int] = set()
-        blocks = working_blocks(
-            practitioner.working_hours.all(),
-            tz=ZoneInfo(practitioner.timezone),
-            start=earliest,
-            end=end,
-        )
-        for block_start, block_end, location in sorted(blocks, key=lambda b: b[0]):
-            for moment in _block_grid(block_start, block_end, step, duration):
-                if moment < earliest_us or moment in seen:
-                    continue
-                if moment > latest_us:
-                    break
-                index = bisect_left(lows, moment) - 1
-                if index >= 0 and moment < highs[index]:
-                    continue  # strictly inside a forbidden interval
-                seen.add(moment)
-                slot_start = _EPOCH + timedelta(microseconds=moment)
-                slots.append(Slot(pk, slot_start, slot_start + duration, location))
-                if limit_per_practitioner and len(slots) >= limit_per_practitioner:
-                    break
-            if limit_per_practitioner and len(slots) >= limit_per_practitioner:
-                break
-        slots.sort(key=_SLOT_START)
-        results.append(found)
-    return results
+    return AvailabilityQuery(
+        appointment_type=appointment_type,
+        earliest=earliest,
+        latest_start=latest_start,
+        end=end,
+        step=step,
+        practitioners=practitioners,
+        forbidden=dict(forbidden),
+    )
 
 
 _SLOT_START = attrgetter("start")

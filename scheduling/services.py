@@ -5,6 +5,7 @@ refuses the second row; these services only translate that refusal into a 409 wi
 alternatives. Row locks (`select_for_update`) serialise changes to one appointment.
 """
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -275,6 +276,41 @@ def _telehealth_url() -> str:
     return f"{base}/{connection.schema_name}-{uuid.uuid4().hex}"
 
 
+class _SlotTaken(Exception):
+    """Raised inside a booking's transaction when the exclusion constraint refuses the row;
+    `_conflict_after_rollback` turns it into the 409."""
+
+    def __init__(self, end: datetime):
+        super().__init__("slot taken")
+        self.end = end
+
+
+def _conflict_after_rollback(book):
+    """Build a refused booking's 409 (conflicting ids, suggested alternatives) once its
+    transaction has rolled back. Inside it the practitioner's row lock was still held, so the
+    losers of a race for one slot computed their alternatives one at a time, each holding up
+    the next (200 at once took minutes); now each holds the lock only for its insert. Inside
+    an outer transaction (a series) nothing changes: that one still holds the lock."""
+
+    @functools.wraps(book)
+    def wrapper(*, appointment_type: AppointmentType, practitioner: Practitioner,
+                start: datetime, **kwargs):  # fmt: skip
+        try:
+            return book(
+                appointment_type=appointment_type, practitioner=practitioner, start=start, **kwargs
+            )
+        except _SlotTaken as taken:
+            raise _slot_unavailable(
+                appointment_type=appointment_type,
+                practitioner=practitioner,
+                start=start,
+                end=taken.end,
+            ) from taken.__cause__
+
+    return wrapper
+
+
+@_conflict_after_rollback
 @transaction.atomic
 def appointment_book(
     *,
@@ -347,12 +383,7 @@ def appointment_book(
             existing = Appointment.objects.get(booked_by=booked_by, idempotency_key=idempotency_key)
             return _idempotent_replay(existing, patient, practitioner, start)
         if name.startswith("appointment_no_overlap"):
-            raise _slot_unavailable(
-                appointment_type=appointment_type,
-                practitioner=practitioner,
-                start=start,
-                end=check.end,
-            ) from error
+            raise _SlotTaken(check.end) from error
         raise
     _units_reserve(appointment, by=booked_by)
     _record(appointment, "booked", booked_by, source=source, overbooked=overbook)

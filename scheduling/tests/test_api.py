@@ -314,3 +314,65 @@ def test_availability_answer_is_what_the_serializer_would_write(world):
         ).data
     assert response.json() == json.loads(json.dumps(expected))
     assert sum(len(p["slots"]) for p in response.json()["practitioners"]) > 50
+
+
+def test_availability_answers_are_reused_only_while_their_inputs_are_unchanged(world):
+    """The API keeps rendered answers by everything they were computed from: a repeat is
+    served from memory, but a booking or a change of hours shows at once."""
+    from datetime import time
+
+    from scheduling.api.views import AVAILABILITY_ANSWERS
+    from scheduling.models import WorkingHours
+
+    AVAILABILITY_ANSWERS.clear()
+    day = world["day"].isoformat()
+    params = {"specialty": "behavior-analysis", "appointment_type": world["t"].pk,
+              "start": day, "end": day, "tz": "America/New_York"}  # fmt: skip
+
+    def slots(response) -> dict[int, list[str]]:
+        assert response.status_code == 200
+        return {
+            p["id"]: [datetime.fromisoformat(s["start"]).strftime("%H:%M") for s in p["slots"]]
+            for p in response.json()["practitioners"]
+        }
+
+    first = world["anon"].get("/api/v1/availability/", params)
+    again = world["anon"].get("/api/v1/availability/", params)
+    assert again.content == first.content and len(AVAILABILITY_ANSWERS._entries) == 1
+    assert "10:00" in slots(first)[world["p"].pk]
+    assert _book(world, hour=10).status_code == 201
+    booked = slots(world["anon"].get("/api/v1/availability/", params))
+    assert "10:00" not in booked[world["p"].pk] and "10:00" in booked[world["q"].pk]
+    with in_clinic(world["acme"]):
+        WorkingHours.objects.filter(practitioner=world["q"]).update(end_time=time(12))
+    shorter = slots(world["anon"].get("/api/v1/availability/", params))
+    assert max(shorter[world["q"].pk]) == "11:00"  # a 60-minute visit ends by 12:00
+    assert len(AVAILABILITY_ANSWERS._entries) == 3
+
+
+def test_answer_memo_stays_within_its_budget():
+    from scheduling.api.views import AnswerMemo
+
+    memo = AnswerMemo(max_bytes=100, max_entries=3)
+    for n in range(5):
+        memo.put((n,), b"x" * 30)
+    assert list(memo._entries) == [(2,), (3,), (4,)]
+    memo.get((2,))
+    memo.put((5,), b"y" * 50)  # 30 + 30 + 50 > 100: the least recently used go first
+    assert list(memo._entries) == [(2,), (5,)] and memo._bytes == 80
+    memo.put((6,), b"z" * 101)  # larger than the whole budget: not kept
+    assert (6,) not in memo._entries
+
+
+def test_a_zone_asked_for_by_one_request_does_not_leak_into_the_next(world):
+    """`?tz=` is activated for its own request only (a WSGI thread serves many clients)."""
+    assert _book(world, hour=10).status_code == 201
+    tokyo = world["desk"].get("/api/v1/appointments/", {"tz": "Asia/Tokyo"}).json()
+    assert tokyo["results"][0]["start"].endswith("+09:00")
+    plain = world["desk"].get("/api/v1/appointments/").json()
+    assert plain["results"][0]["start"].endswith("Z")
+    day = world["day"].isoformat()
+    params = {"specialty": "behavior-analysis", "start": day, "end": day,
+              "appointment_type": world["t"].pk, "tz": "Asia/Tokyo"}  # fmt: skip
+    world["anon"].get("/api/v1/availability/", params)
+    assert world["desk"].get("/api/v1/appointments/").json()["results"][0]["start"].endswith("Z")

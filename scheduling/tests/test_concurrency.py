@@ -74,3 +74,53 @@ def test_fifty_threads_booking_overlapping_slots_never_overlap(committed_acme):
         for left, right in zip(rows, rows[1:]):
             assert left.end <= right.start
         assert selectors.appointments_overlapping() == []
+
+
+def _lockable_elsewhere(clinic, practitioner_id: int) -> bool:
+    """Whether another connection can take the practitioner's row lock right now."""
+    from django.db import DatabaseError, transaction
+
+    from practice.models import Practitioner
+
+    def attempt() -> bool:
+        try:
+            with schema_context(clinic.schema_name), transaction.atomic():
+                qs = Practitioner.objects.select_for_update(nowait=True, no_key=True)
+                return qs.filter(pk=practitioner_id).exists()
+        except DatabaseError:
+            return False
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(attempt).result(timeout=30)
+
+
+def test_a_refused_booking_finds_alternatives_after_releasing_the_practitioner(
+    committed_acme, monkeypatch
+):
+    """The losers of a race must not compute their alternatives while holding the
+    practitioner's lock (they would do it one at a time)."""
+    with in_clinic(committed_acme):
+        p = f.practitioner()
+        t = f.appointment_type(p, minutes=60)
+        start = f.local(f.next_weekday(2), 10)
+        services.appointment_book(patient=f.patient(), practitioner=p, appointment_type=t,
+                                  start=start)  # fmt: skip
+        lockable = []
+        original = selectors.suggested_alternatives
+
+        def probe(**kwargs):
+            lockable.append(_lockable_elsewhere(committed_acme, p.pk))
+            return original(**kwargs)
+
+        monkeypatch.setattr(selectors, "suggested_alternatives", probe)
+        try:
+            services.appointment_book(patient=f.patient(), practitioner=p, appointment_type=t,
+                                      start=start)  # fmt: skip
+        except SlotUnavailableError as refused:
+            assert refused.extra["conflicting_appointments"]
+            assert len(refused.extra["suggested_alternatives"]) >= 3
+        else:
+            raise AssertionError("the second booking of one slot was not refused")
+        assert lockable == [True]
