@@ -6,7 +6,7 @@ WITH := scripts/with-services
 CHROMIUM ?= /usr/bin/chromium  # what the browser tests launch (tests/live.py)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test lint check browser-deps migrate demo services-down bench bench-smoke clean
+.PHONY: run test lint check test-deps browser-deps migrate demo services-down bench bench-smoke clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,17 +29,21 @@ lint: $(BIN)/.installed
 check: $(BIN)/.installed
 	$(WITH) $(BIN)/python manage.py makemigrations --check --dry-run
 
-# The browser tests (portal/tests/test_browser.py) drive Debian's Chromium through Playwright
-# (Playwright's own browser download does not work here); installed when it is missing.
-browser-deps:
-	@if [ ! -x $(CHROMIUM) ]; then \
+# The browser tests drive Debian's Chromium through Playwright (Playwright's own browser download
+# does not work here) and the load-generator tests drive wrk: both installed when missing.
+test-deps:
+	@missing=""; [ -x $(CHROMIUM) ] || missing="$$missing chromium"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
-	  echo "installing chromium for the browser tests"; \
-	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
-	  || { $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; \
+	  echo "installing$$missing for the tests"; \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing \
+	  || { $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; }; \
 	fi
 
-test: lint check browser-deps
+browser-deps: test-deps
+
+test: lint check test-deps
 	$(WITH) $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 services-down:

@@ -4,7 +4,6 @@ stall shows on every request that was due during it (no coordinated omission).""
 
 import asyncio
 import json
-import shutil
 import threading
 import time
 from collections import Counter
@@ -182,7 +181,6 @@ def test_closed_loop_python_sends_every_request_in_turn(server):
     assert result.errors == 0
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 def test_wrk_capacity_counts_statuses_and_spreads_requests_over_threads(server):
     requests = [Request(f"/status/{200 if i % 2 else 409}?i={i}") for i in range(10)]
     result = capacity(
