@@ -1,7 +1,8 @@
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import F, Prefetch, QuerySet, Sum
+from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from practice.models import Patient, ServiceCode
@@ -95,18 +96,27 @@ def authorizations_over_threshold() -> QuerySet:
 
 
 def ledger_mismatches() -> list[int]:
-    """Lines whose counters differ from their ledger's sums. Must be empty, always."""
-    bad = []
-    sums = {
-        (row["line_id"], row["state"]): row["total"]
-        for row in UnitReservation.objects.values("line_id", "state").annotate(total=Sum("units"))
-    }
-    for line in AuthorizationLine.objects.values("id", "units_scheduled", "units_used"):
-        scheduled = sums.get((line["id"], UnitReservation.State.RESERVED), 0)
-        used = sums.get((line["id"], UnitReservation.State.CONSUMED), 0)
-        if (scheduled, used) != (line["units_scheduled"], line["units_used"]):
-            bad.append(line["id"])
-    return bad
+    """Lines whose counters differ from their ledger's sums. Must be empty, always.
+
+    One statement, so one snapshot: counters and ledger read at different moments would
+    disagree while a reservation commits in between."""
+    reserved, consumed = UnitReservation.State.RESERVED, UnitReservation.State.CONSUMED
+    ledger = UnitReservation.objects.filter(line=OuterRef("pk")).order_by().values("line")
+
+    def total(state: str) -> Coalesce:
+        return Coalesce(
+            Subquery(ledger.filter(state=state).annotate(t=Sum("units")).values("t")),
+            0,
+        )
+
+    return list(
+        AuthorizationLine.objects.annotate(
+            ledger_scheduled=total(reserved), ledger_used=total(consumed)
+        )
+        .exclude(units_scheduled=F("ledger_scheduled"), units_used=F("ledger_used"))
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
 
 
 def lines_overdrawn() -> list[int]:

@@ -86,6 +86,7 @@ class Row:
     server_errors: int = 0
     transport_errors: int = 0
     ratio: float | None = None
+    ratio_cached: float | None = None  # × the ceiling with the host cache on (context)
     # CPU of the web server and its PostgreSQL backends per answer: steadier than requests/s
     # when other processes share the machine.
     server_cpu_ms: float | None = None
@@ -255,7 +256,8 @@ class Context:
     ports: dict[str, int]
     database_url: str
     options: dict[str, Any] = field(default_factory=dict)  # e.g. {"clinics": 1000}
-    ceiling_rps: float | None = None
+    ceiling_rps: float | None = None  # issue 9's ceiling: one domain query (the ratios' base)
+    ceiling_cached_rps: float | None = None  # the same view with the host cache on
     rss_at_start: dict[int, dict[str, int]] = field(default_factory=dict)
     # pids of the PostgreSQL backends serving this run's databases (CPU accounting).
     pg_backends: Callable[[], list[int]] | None = None

@@ -214,8 +214,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["clinic.api.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "clinic.api.AnonRateThrottle",
+        "clinic.api.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("THROTTLE_ANON", default="6000/min"),

@@ -116,6 +116,26 @@ def test_token_endpoint_is_rate_limited_with_retry_after(acme, monkeypatch):
     assert limited.json()["code"] == "throttled"
 
 
+def test_anonymous_rate_limit_counts_per_address_in_redis(acme, monkeypatch):
+    from rest_framework.throttling import AnonRateThrottle
+
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "3/hour", "user": None})
+    first = ClinicClient(acme, REMOTE_ADDR="10.9.8.1")
+    statuses = [first.get("/api/v1/specialties/").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    limited = first.get("/api/v1/specialties/")
+    assert limited.json()["code"] == "throttled"
+    assert 0 < int(limited["Retry-After"]) <= 3600
+    # Another address has its own count; the counter is one Redis key with an expiry.
+    assert ClinicClient(acme, REMOTE_ADDR="10.9.8.2").get("/api/v1/specialties/").status_code == 200
+    from django.core.cache import cache
+
+    client = cache._cache.get_client(write=False)
+    keys = list(client.scan_iter(match=cache.make_key("throttle_anon_10.9.8.1") + ":*"))
+    assert len(keys) == 1
+    assert int(client.get(keys[0])) == 5 and 0 < client.ttl(keys[0]) <= 3601
+
+
 def test_unexpected_error_is_a_500_problem_without_internals():
     response = problem_exception_handler(RuntimeError("secret internals"), {})
     assert response.status_code == 500

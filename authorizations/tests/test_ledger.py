@@ -50,6 +50,20 @@ def test_default_rounding_is_up_and_recorded_per_clinic(acme):
         assert ClinicSettings.load().unit_rounding == "up"
 
 
+def test_ledger_mismatches_finds_counters_that_drifted_from_the_ledger(line):
+    services.units_reserve(line=line, units=8, service_date=_today())
+    consumed = services.units_reserve(line=line, units=4, service_date=_today())
+    services.units_consume(reservation=consumed)
+    assert selectors.ledger_mismatches() == []
+    AuthorizationLine.objects.filter(pk=line.pk).update(units_scheduled=7)  # behind the ledger
+    assert selectors.ledger_mismatches() == [line.pk]
+    AuthorizationLine.objects.filter(pk=line.pk).update(units_scheduled=8, units_used=5)
+    assert selectors.ledger_mismatches() == [line.pk]
+    AuthorizationLine.objects.filter(pk=line.pk).update(units_used=4)
+    UnitReservation.objects.filter(pk=consumed.pk).update(state=UnitReservation.State.RELEASED)
+    assert selectors.ledger_mismatches() == [line.pk]  # a used unit with no consumed row
+
+
 def test_reserve_consume_release_keep_counters_equal_to_ledger(line):
     a = services.units_reserve(line=line, units=8, service_date=_today())
     b = services.units_reserve(line=line, units=4, service_date=_today())
