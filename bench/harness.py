@@ -358,6 +358,13 @@ class Context:
         self.stack.start(service)
         return service
 
+    def start_web_uncached(self) -> Service:
+        """A second granian, identical but with the shared answer cache off
+        (`ANSWER_CACHE_SECONDS=0`): every answer computed, as on a cache miss."""
+        return self.start_web(
+            "web-uncached", port=self.ports["extra"], env={"ANSWER_CACHE_SECONDS": "0"}
+        )
+
     def sql(self, query: str, params: Sequence[Any] = (), *, schema: str | None = None):
         """Rows of `query` run in `schema` (default: the bench clinic's)."""
         from django.db import connection

@@ -1,7 +1,16 @@
-"""Cross-cutting API pieces: pagination, ordering, rendering and rate limits."""
+"""Cross-cutting API pieces: pagination, ordering, rendering, rate limits and the shared cache
+of public answers."""
 
+import hashlib
+import time
+import uuid
+
+from django.conf import settings
+from django.core.cache import cache
 from django.core.paginator import Page
+from django.db import connection, transaction
 from django.db.models import Count, QuerySet, Window
+from django_tenants.utils import schema_context
 from rest_framework import throttling
 from rest_framework.exceptions import NotFound
 from rest_framework.filters import OrderingFilter
@@ -123,3 +132,71 @@ class UserRateThrottle(throttling.UserRateThrottle, CounterRateThrottle):
 
 class ScopedRateThrottle(throttling.ScopedRateThrottle, CounterRateThrottle):
     """A view's `throttle_scope` rate, per user or client address."""
+
+
+# Public answers -------------------------------------------------------------------------------
+
+ANSWERS_VERSION_KEY = "answers-version"
+
+
+def clinic_data_changed() -> None:
+    """Call on every write a public answer may depend on (the directory, hours, time off,
+    appointment types, appointments, next available slots): once the write commits, the
+    clinic's data version changes and every cached answer of the clinic is stale. Rolled-back
+    writes change nothing. Keys are per clinic (the cache's key function adds the schema)."""
+    schema = connection.schema_name  # the clinic of the write, whatever runs the hook
+
+    def bump() -> None:
+        with schema_context(schema):
+            cache.set(ANSWERS_VERSION_KEY, uuid.uuid4().hex, None)
+
+    transaction.on_commit(bump)
+
+
+class AnswerCache:
+    """Rendered answers of public read endpoints (practitioner search, availability), shared
+    by every web process through Redis.
+
+    An entry holds the clinic's data version it was computed at and is served only while that
+    is still the version: the version and the entry come in one round trip (MGET), and every
+    committed write the answer depends on sets a new version (`clinic_data_changed`). The
+    version is read before the database, so an answer computed while a write commits is
+    stored under the version before it: stale at once, never served. Entries also expire
+    (`ANSWER_CACHE_SECONDS`, less when the answer names a moment that will pass sooner), so
+    answers that depend on the clock move on. `ANSWER_CACHE_SECONDS=0` turns the cache off."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    @property
+    def seconds(self) -> int:
+        return settings.ANSWER_CACHE_SECONDS
+
+    def _key(self, params: tuple) -> str:
+        digest = hashlib.blake2b(repr(params).encode(), digest_size=16).hexdigest()
+        return f"answer:{self.name}:{digest}"
+
+    def get(self, params: tuple) -> tuple[bytes | None, str | None]:
+        """`(body, version)`: the cached body or None, and the version to `put` a new one at."""
+        if not self.seconds:
+            return None, None
+        key = self._key(params)
+        found = cache.get_many([ANSWERS_VERSION_KEY, key])
+        version = found.get(ANSWERS_VERSION_KEY)
+        if version is None:
+            cache.add(ANSWERS_VERSION_KEY, uuid.uuid4().hex, None)
+            return None, cache.get(ANSWERS_VERSION_KEY)
+        entry = found.get(key)
+        if entry is not None and entry[0] == version:
+            return entry[1], version
+        return None, version
+
+    def put(self, params: tuple, version: str | None, body: bytes, *, seconds: float = 0) -> None:
+        timeout = min(self.seconds, seconds) if seconds > 0 else self.seconds
+        if version is not None and timeout >= 1:
+            cache.set(self._key(params), (version, body), int(timeout))
+
+
+def seconds_until(moment, *, now: float | None = None) -> float:
+    """Seconds from now until an aware datetime (negative once passed)."""
+    return moment.timestamp() - (now or time.time())

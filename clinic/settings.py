@@ -133,6 +133,10 @@ else:
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Public answers (practitioner search, availability) shared through Redis until a write they
+# depend on commits, for at most this long (clinic.api.AnswerCache); 0 turns the cache off.
+ANSWER_CACHE_SECONDS = env.int("ANSWER_CACHE_SECONDS", default=30)
+
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {

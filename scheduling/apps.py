@@ -6,9 +6,14 @@ class SchedulingConfig(AppConfig):
     verbose_name = "Scheduling"
 
     def ready(self) -> None:
+        from practice.apps import watch_for_answers
         from practice.selectors import PractitionerSearchExtension, practitioner_search_extend
 
+        from .models import Appointment, AppointmentType, NextAvailable, TimeOff, WorkingHours
         from .selectors import search_with_next_available
+
+        # next_available_refresh writes NextAvailable in bulk (no signal): it says so itself.
+        watch_for_answers(Appointment, AppointmentType, NextAvailable, TimeOff, WorkingHours)
 
         practitioner_search_extend(
             PractitionerSearchExtension(

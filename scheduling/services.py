@@ -24,6 +24,7 @@ from authorizations.errors import (
     AuthorizationWeeklyCapError,
 )
 from authorizations.models import AuthorizationLine
+from clinic.api import clinic_data_changed
 from clinic.errors import ApplicationError
 from clinic.permissions import CLINIC_ADMIN, FRONT_DESK, PRACTITIONER
 from practice.models import ClinicSettings, Location, Patient, Practitioner
@@ -850,4 +851,5 @@ def next_available_refresh(*, practitioner_ids: list[int] | None = None, days: i
         unique_fields=["practitioner"],
         update_fields=["start", "appointment_type", "computed_at"],
     )
+    clinic_data_changed()  # the search shows these
     return len(rows)

@@ -11,3 +11,6 @@ os.environ.setdefault("CELERY_QUEUE", f"clinic-{_RUN}")
 os.environ.setdefault("CACHE_KEY_PREFIX", f"clinic-{_RUN}")
 os.environ.setdefault("CHANNEL_LAYER_PREFIX", f"clinic-{_RUN}:asgi")
 os.environ.setdefault("CLINIC_FAST_PASSWORD_HASHER", "1")
+# Tests roll their writes back, so the commits that make cached public answers stale never
+# happen: the answer cache is off except in tests/test_answer_cache.py, which turns it on.
+os.environ.setdefault("ANSWER_CACHE_SECONDS", "0")

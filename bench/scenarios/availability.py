@@ -117,7 +117,35 @@ def availability(ctx: Context) -> list[Row]:
             lat,
             target=LATENCY_TARGET,
             checks=[answers_match_selector(ctx)],
-            notes=f"20 practitioners x {DAYS} days, 30-min visit, 15-min grid",
+            notes=f"20 practitioners x {DAYS} days, 30-min visit, 15-min grid; as configured: "
+            "answers shared through Redis until the schedule changes, for the minute at most",
         )
     )
+    if not ctx.smoke:
+        server = ctx.start_web_uncached()
+        try:
+            cap = ctx.capacity(requests, server=server)
+            lat = ctx.latency(lambda i: requests[i % len(requests)], rate=LATENCY_RATE,
+                              server=server)  # fmt: skip
+        finally:
+            ctx.stack.stop(server)
+        note = "ANSWER_CACHE_SECONDS=0 (second granian, same flags): every answer from the "
+        note += "database (five queries; computing and rendering memoised per process)"
+        rows += [
+            row_from(
+                "availability",
+                "availability, answer cache off: capacity",
+                cap,
+                target=CAPACITY_TARGET,
+                ceiling_rps=ctx.ceiling_rps,
+                notes=note,
+            ),
+            row_from(
+                "availability",
+                "availability, answer cache off: latency",
+                lat,
+                target=LATENCY_TARGET,
+                notes=note,
+            ),
+        ]
     return rows

@@ -13,6 +13,8 @@ from bench.servers import Service, http_get
 LATENCY_RATE = 200
 LATENCY_TARGET = Target(p95_ms=10, p99_ms=25)
 CAPACITY_TARGET = Target(ratio_min=0.35)
+CACHED_NOTE = "as configured: answers shared through Redis until the directory changes"
+UNCACHED_NOTE = "ANSWER_CACHE_SECONDS=0 (second granian, same flags): every answer computed"
 
 
 def search_path(slug: str) -> str:
@@ -86,6 +88,33 @@ def search(ctx: Context) -> list[Row]:
             lat,
             target=LATENCY_TARGET,
             checks=[search_matches_database(ctx)],
+            notes=CACHED_NOTE,
         )
     )
+    if not ctx.smoke:
+        server = ctx.start_web_uncached()
+        try:
+            cap = ctx.capacity(search_requests(ctx), server=server)
+            lat = search_latency(ctx, server=server)
+            check = search_matches_database(ctx, server)
+        finally:
+            ctx.stack.stop(server)
+        rows += [
+            row_from(
+                "search",
+                "search, answer cache off: capacity",
+                cap,
+                target=CAPACITY_TARGET,
+                ceiling_rps=ctx.ceiling_rps,
+                notes=UNCACHED_NOTE,
+            ),
+            row_from(
+                "search",
+                "search, answer cache off: latency",
+                lat,
+                target=LATENCY_TARGET,
+                checks=[check],
+                notes=UNCACHED_NOTE,
+            ),
+        ]
     return rows

@@ -1,6 +1,7 @@
 """Scheduling API: availability, booking, conflict checks, lifecycle, series, calendars."""
 
 import threading
+import time
 import zoneinfo
 from collections import OrderedDict
 from datetime import datetime, timedelta
@@ -21,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clinic.api import JSONRenderer
+from clinic.api import AnswerCache, JSONRenderer
 from clinic.errors import PermissionDeniedError
 from clinic.permissions import (
     BILLER,
@@ -105,6 +106,13 @@ class AvailabilityView(APIView):
         )
         query.is_valid(raise_exception=True)
         data = query.validated_data
+        # Answers move on with the clock a whole minute at a time (AvailabilityQuery): shared
+        # for the rest of this minute unless the schedule changes first.
+        minute, into = divmod(time.time(), 60)
+        params = (default_tz, sorted(request.query_params.lists()), int(minute))
+        body, version = SHARED_AVAILABILITY_ANSWERS.get(params)
+        if body is not None:
+            return HttpResponse(body, content_type="application/json")
         appointment_type = AppointmentType.objects.filter(
             pk=data["appointment_type"], is_active=True
         ).first()
@@ -137,6 +145,7 @@ class AvailabilityView(APIView):
                 )
             )
             AVAILABILITY_ANSWERS.put(key, body)
+        SHARED_AVAILABILITY_ANSWERS.put(params, version, body, seconds=60 - into)
         return HttpResponse(body, content_type="application/json")
 
 
@@ -181,6 +190,7 @@ class AnswerMemo:
 
 
 AVAILABILITY_ANSWERS = AnswerMemo(max_bytes=16 * 1024 * 1024, max_entries=256)
+SHARED_AVAILABILITY_ANSWERS = AnswerCache("availability")
 
 
 def availability_body(
