@@ -7,9 +7,10 @@ the week's sum and the update are one decision.
 """
 
 import math
+from contextlib import nullcontext
 from datetime import date, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -93,16 +94,30 @@ def _check_weekly_cap(
         )
 
 
-def _take(line: AuthorizationLine, *, scheduled: int = 0, used: int = 0) -> bool:
-    """The conditional UPDATE: add to the counters only if the line stays within its units."""
+def _take(line: AuthorizationLine, *, scheduled: int = 0, used: int = 0) -> int | None:
+    """The conditional UPDATE: add to the counters only if the line stays within its units.
+    Returns the units left on the line after it, or None when they were not there."""
     need = scheduled + used
-    return bool(
-        AuthorizationLine.objects.filter(
-            pk=line.pk,
-            units_scheduled__lte=F("units_authorized") - F("units_used") - need,
-        ).update(
-            units_scheduled=F("units_scheduled") + scheduled, units_used=F("units_used") + used
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {AuthorizationLine._meta.db_table}"  # noqa: S608 (a model's table name)
+            " SET units_scheduled = units_scheduled + %s, units_used = units_used + %s"
+            " WHERE id = %s AND units_scheduled + units_used + %s <= units_authorized"
+            " RETURNING units_authorized - units_scheduled - units_used",
+            [scheduled, used, line.pk, need],
         )
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _status_may_change(line: AuthorizationLine, units_left: int) -> bool:
+    """After units were taken from `line`: whether its authorization's status can be other
+    than it is (an active one with units left on this line, before its end, stays active)."""
+    authorization = line.authorization
+    return (
+        units_left <= 0
+        or authorization.status != Authorization.Status.ACTIVE
+        or timezone.localdate() > authorization.end_date
     )
 
 
@@ -129,10 +144,12 @@ def units_reserve(
     if line.weekly_cap:
         AuthorizationLine.objects.select_for_update().filter(pk=line.pk).exists()
         _check_weekly_cap(line, units, service_date)
-    if not _take(line, scheduled=units):
+    left = _take(line, scheduled=units)
+    if left is None:
         raise _exhausted(line, units)
     try:
-        with transaction.atomic():
+        # Only a key can collide: a savepoint (two more round trips) only then.
+        with transaction.atomic() if idempotency_key else nullcontext():
             reservation = UnitReservation.objects.create(
                 line=line,
                 units=units,
@@ -142,12 +159,15 @@ def units_reserve(
                 created_by=by,
             )
     except IntegrityError:
+        if not idempotency_key:
+            raise
         # A concurrent request with the same key won: give our units back, return theirs.
         AuthorizationLine.objects.filter(pk=line.pk).update(
             units_scheduled=F("units_scheduled") - units
         )
         return UnitReservation.objects.get(line=line, idempotency_key=idempotency_key)
-    authorization_refresh_status(authorization=line.authorization)
+    if _status_may_change(line, left):
+        authorization_refresh_status(authorization=line.authorization)
     return reservation
 
 
@@ -221,7 +241,7 @@ def units_use(
     if line.weekly_cap:
         AuthorizationLine.objects.select_for_update().filter(pk=line.pk).exists()
         _check_weekly_cap(line, units, service_date)
-    if not _take(line, used=units):
+    if _take(line, used=units) is None:
         raise _exhausted(line, units)
     reservation = UnitReservation.objects.create(
         line=line,
@@ -253,7 +273,7 @@ def units_move(
         AuthorizationLine.objects.select_for_update().filter(pk=line.pk).exists()
         _check_weekly_cap(line, units, service_date, exclude=reservation)
     extra = units - reservation.units
-    if extra > 0 and not _take(line, scheduled=extra):
+    if extra > 0 and _take(line, scheduled=extra) is None:
         raise _exhausted(line, extra)
     if extra < 0:
         AuthorizationLine.objects.filter(pk=line.pk).update(

@@ -1,4 +1,5 @@
 from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -13,7 +14,9 @@ def test_search_carries_next_available_and_filters_on_it(acme, client_for):
     with in_clinic(acme):
         s = f.specialty("physio")
         soon = f.practitioner(specialties=(s,), name="Soon Available")
-        later = f.practitioner(specialties=(s,), name="Later Available", weekdays=(6,))
+        # Works only the day after tomorrow (New York): never free before `soon` is.
+        later_day = (datetime.now(ZoneInfo("America/New_York")) + timedelta(days=2)).weekday()
+        later = f.practitioner(specialties=(s,), name="Later Available", weekdays=(later_day,))
         booked_out = f.practitioner(specialties=(s,), name="Fully Booked", weekdays=())
         f.appointment_type(soon, later, booked_out, minutes=30)
         assert services.next_available_refresh() == 3
