@@ -20,7 +20,7 @@ BIN = Path(sys.executable).parent
 # The web server of the Procfile: 2 worker processes x 4 threads for 2 cores, each worker with
 # a psycopg pool of 4 connections (one per thread).
 WEB_WORKERS = 2
-WEB_THREADS = int(os.environ.get("BENCH_WEB_THREADS", "4"))
+WEB_THREADS = 4
 WEB_DB_POOL = 4
 CELERY_CONCURRENCY = 2
 
