@@ -4,6 +4,7 @@ import asyncio
 import os
 import re
 import threading
+from collections.abc import Iterable
 
 from channels.layers import get_channel_layer
 from django.db import connection
@@ -50,15 +51,20 @@ class _SenderLoop:
 _sender = _SenderLoop()
 
 
-def publish(group: str, event: dict) -> None:
-    """Send `event` (a JSON-able dict) to every socket in `group`; returns once the channel
-    layer has it (errors are raised here, as before).
+def publish(groups: str | Iterable[str], event: dict) -> None:
+    """Send `event` (a JSON-able dict) to every socket in `groups` (one name or several: sent
+    concurrently, one hand-off to the sender loop); returns once the channel layer has it
+    (errors are raised here, as before).
 
     Call it from `transaction.on_commit` so nobody hears of a change that was rolled back.
     """
     layer = get_channel_layer()
     if layer is None:
         return
+    names = [groups] if isinstance(groups, str) else list(groups)
     message = {"type": "event.forward", "event": event}
-    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _sender.get())
-    future.result(PUBLISH_TIMEOUT_S)
+
+    async def send() -> None:
+        await asyncio.gather(*(layer.group_send(name, message) for name in names))
+
+    asyncio.run_coroutine_threadsafe(send(), _sender.get()).result(PUBLISH_TIMEOUT_S)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
 from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Exists
 from django.utils import timezone
 from psycopg.types.range import Range
 
@@ -96,8 +97,7 @@ def _record(appointment: Appointment, kind: str, by, **data) -> None:
             touched_from = min(touched_from, datetime.fromisoformat(previous["start"]) - before)
 
     def send() -> None:
-        for group in groups:
-            publish(group, payload)
+        publish(groups, payload)
         if touched_from is not None and next_available_may_move(
             practitioner_id=practitioner_id, touched_from=touched_from
         ):
@@ -171,7 +171,24 @@ def slot_validate(
         raise _refuse("This practitioner is not active.", "practitioner-inactive", "practitioner")
     if not appointment_type.is_active:
         raise _refuse("This appointment type is retired.", "type-inactive", "appointment_type")
-    if not appointment_type.practitioners.filter(pk=practitioner.pk).exists():
+    end = start + timedelta(minutes=appointment_type.duration_minutes)
+    # Both lookups in one query; the refusals keep their order below.
+    offered, away = (
+        AppointmentType.objects.filter(pk=appointment_type.pk)
+        .annotate(
+            offered=Exists(
+                AppointmentType.practitioners.through.objects.filter(
+                    appointmenttype_id=appointment_type.pk, practitioner_id=practitioner.pk
+                )
+            ),
+            away=Exists(
+                TimeOff.objects.filter(practitioner=practitioner, start__lt=end, end__gt=start)
+            ),
+        )
+        .values_list("offered", "away")
+        .get()
+    )
+    if not offered:
         raise _refuse(
             f"{practitioner.display_name} does not offer {appointment_type.name}.",
             "type-not-offered",
@@ -194,7 +211,6 @@ def slot_validate(
             "mode-not-offered",
             "telehealth",
         )
-    end = start + timedelta(minutes=appointment_type.duration_minutes)
     if start <= now:
         raise _refuse("This time is in the past.", "start-in-past", "start")
     notice = timedelta(minutes=appointment_type.min_notice_minutes)
@@ -212,7 +228,7 @@ def slot_validate(
             "beyond-horizon",
             "start",
         )
-    if TimeOff.objects.filter(practitioner=practitioner, start__lt=end, end__gt=start).exists():
+    if away:
         raise _refuse(
             f"{practitioner.display_name} is away at {_local(start, practitioner)}.",
             "practitioner-time-off",
