@@ -15,6 +15,8 @@ from realtime.routing import websocket_urlpatterns as realtime_routes  # noqa: E
 from realtime.tenancy import ClinicAuthMiddleware, ClinicWebsocketMiddleware  # noqa: E402
 from scheduling.routing import websocket_urlpatterns as scheduling_routes  # noqa: E402
 
+from .wsgi import settle  # noqa: E402
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
@@ -25,3 +27,4 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+settle()
