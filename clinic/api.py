@@ -86,8 +86,9 @@ class CounterRateThrottle(throttling.SimpleRateThrottle):
     """DRF's rate throttles keep the timestamp of every request of the window in one cache
     value, read and rewritten whole on each request: work that grows with the rate (6,000
     floats per request at the anonymous limit). This one counts requests per fixed window in
-    Redis: one INCR + EXPIRE round trip, whatever the rate. A fixed window lets a client send
-    up to twice the rate across a window boundary; the limits here are abuse guards, not quotas.
+    Redis: one round trip (SET NX with the expiry, then INCR), whatever the rate. A fixed window
+    lets a client send up to twice the rate across a window boundary; the limits here are abuse
+    guards, not quotas.
     """
 
     def allow_request(self, request, view) -> bool:
@@ -108,9 +109,9 @@ class CounterRateThrottle(throttling.SimpleRateThrottle):
         else:
             key = self.cache.make_and_validate_key(name)
             pipe = redis.get_client(key, write=True).pipeline(transaction=False)
-            pipe.incr(key)
-            pipe.expire(key, self.duration + 1, nx=True)
-            count = pipe.execute()[0]
+            pipe.set(key, 0, ex=self.duration + 1, nx=True)  # the window's counter, once
+            pipe.incr(key)  # (not EXPIRE ... NX: Redis 7 only)
+            count = pipe.execute()[1]
         return count <= self.num_requests
 
     def wait(self) -> float:
