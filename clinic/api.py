@@ -2,14 +2,15 @@
 of public answers."""
 
 import hashlib
-import time
 import uuid
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Page
 from django.db import connection, transaction
 from django.db.models import Count, QuerySet, Window
+from django.http import HttpResponse
 from django_tenants.utils import schema_context
 from rest_framework import throttling
 from rest_framework.exceptions import NotFound
@@ -177,8 +178,17 @@ class AnswerCache:
         digest = hashlib.blake2b(repr(params).encode(), digest_size=16).hexdigest()
         return f"answer:{self.name}:{digest}"
 
-    def get(self, params: tuple) -> tuple[bytes | None, str | None]:
-        """`(body, version)`: the cached body or None, and the version to `put` a new one at."""
+    def answer(self, params: tuple, compute: Callable[[], tuple[bytes, float]]) -> HttpResponse:
+        """The JSON answer for `params`: from the cache, or `compute()` -> (body, the seconds
+        it holds at most, 0 for `ANSWER_CACHE_SECONDS`), stored before it is returned."""
+        body, version = self._get(params)
+        if body is None:
+            body, seconds = compute()
+            self._put(params, version, body, seconds)
+        return HttpResponse(body, content_type="application/json")
+
+    def _get(self, params: tuple) -> tuple[bytes | None, str | None]:
+        """`(body, version)`: the cached body or None, and the version to store a new one at."""
         if not self.seconds:
             return None, None
         key = self._key(params)
@@ -192,12 +202,7 @@ class AnswerCache:
             return entry[1], version
         return None, version
 
-    def put(self, params: tuple, version: str | None, body: bytes, *, seconds: float = 0) -> None:
+    def _put(self, params: tuple, version: str | None, body: bytes, seconds: float) -> None:
         timeout = min(self.seconds, seconds) if seconds > 0 else self.seconds
         if version is not None and timeout >= 1:
             cache.set(self._key(params), (version, body), int(timeout))
-
-
-def seconds_until(moment, *, now: float | None = None) -> float:
-    """Seconds from now until an aware datetime (negative once passed)."""
-    return moment.timestamp() - (now or time.time())

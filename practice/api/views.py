@@ -9,8 +9,8 @@ practice section for the matrix.
 from typing import Any, ClassVar
 
 from django.db.models import QuerySet
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
@@ -21,13 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import roles_allow
-from clinic.api import (
-    AnswerCache,
-    JSONRenderer,
-    StableOrderingFilter,
-    WindowCountPagination,
-    seconds_until,
-)
+from clinic.api import AnswerCache, JSONRenderer, StableOrderingFilter, WindowCountPagination
 from clinic.errors import NotFoundError
 from clinic.permissions import RoleModelPermission, user_roles
 
@@ -234,24 +228,26 @@ class PractitionerViewSet(IncludeInactiveMixin, PracticeViewSet):
         search["extra"] = {
             name: value for name, value in request.query_params.items() if name in extension_params
         }
+
+        def results() -> Response:
+            page = self.paginate_queryset(selectors.practitioner_search(**search))
+            return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+        if self.get_serializer_class() is not self.public_serializer_class:
+            return results()
+
+        def compute() -> tuple[bytes, float]:
+            response = results()
+            # An answer naming a next free slot holds until that moment passes, at the latest.
+            moments = [row.get("next_available") for row in response.data["results"]]
+            soonest = min((m for m in moments if m is not None), default=None)
+            return JSONRenderer().render(response.data), (
+                (soonest - timezone.now()).total_seconds() if soonest else 0
+            )
+
         # What anyone may see is the same for everyone: shared until the directory changes.
-        public = self.get_serializer_class() is self.public_serializer_class
-        if public:
-            params = (request.scheme, request.get_host(), sorted(request.query_params.lists()))
-            body, version = SEARCH_ANSWERS.get(params)
-            if body is not None:
-                return HttpResponse(body, content_type="application/json")
-        queryset = selectors.practitioner_search(**search)
-        page = self.paginate_queryset(queryset)
-        response = self.get_paginated_response(self.get_serializer(page, many=True).data)
-        if not public:
-            return response
-        body = JSONRenderer().render(response.data)
-        # An answer naming a next free slot holds until that moment passes, at the latest.
-        moments = [getattr(p, "next_available", None) for p in page or ()]
-        soonest = min((m for m in moments if m is not None), default=None)
-        SEARCH_ANSWERS.put(params, version, body, seconds=seconds_until(soonest) if soonest else 0)
-        return HttpResponse(body, content_type="application/json")
+        params = (request.scheme, request.get_host(), sorted(request.query_params.lists()))
+        return SEARCH_ANSWERS.answer(params, compute)
 
 
 # Patients and coverage ----------------------------------------------------------------------
