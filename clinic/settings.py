@@ -140,7 +140,7 @@ ANSWER_CACHE_SECONDS = env.int("ANSWER_CACHE_SECONDS", default=30)
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "clinic.api.RedisCache",
         "LOCATION": REDIS_URL,
         # Every key starts with the clinic's schema: clinics never share cache entries.
         "KEY_FUNCTION": "django_tenants.cache.make_key",

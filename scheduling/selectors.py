@@ -6,16 +6,17 @@ arithmetic in Python, with working hours expanded day by day in each practitione
 """
 
 import bisect
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from functools import cached_property
+from datetime import date, datetime, time, timedelta
 from operator import attrgetter
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from django.db.models import BigIntegerField, Func, Prefetch, QuerySet
+from django.db import connection
+from django.db.models import BigIntegerField, Func, Model, Prefetch, QuerySet
 from django.utils import timezone
 
 from clinic.permissions import BILLER, CLINIC_ADMIN, FRONT_DESK, INTEGRATOR, PRACTITIONER
@@ -25,6 +26,7 @@ from .models import (
     ACTIVE_STATUSES,
     Appointment,
     AppointmentType,
+    NextAvailable,
     SmartBookingJob,
     TimeOff,
     WorkingHours,
@@ -196,7 +198,7 @@ class AvailabilityQuery:
     practitioners: list[Practitioner]
     forbidden: dict[int, list[tuple[int, int]]]  # per practitioner: open intervals, µs
 
-    @cached_property
+    @functools.cached_property
     def key(self) -> tuple:
         return (
             self.appointment_type.pk,
@@ -372,11 +374,18 @@ def _block_grid(
 
 
 def covering_block(
-    *, practitioner: Practitioner, start: datetime, end: datetime, location_id: int | None
+    *,
+    practitioner: Practitioner,
+    start: datetime,
+    end: datetime,
+    location_id: int | None,
+    hours: Iterable[WorkingHours] | None = None,
 ) -> tuple[datetime, datetime, int | None] | None:
-    """The working-hours block that contains [start, end), if any (one query)."""
+    """The working-hours block that contains [start, end), if any (one query, unless the
+    practitioner's `hours` are given)."""
     tz = ZoneInfo(practitioner.timezone)
-    hours = WorkingHours.objects.filter(practitioner=practitioner)
+    if hours is None:
+        hours = WorkingHours.objects.filter(practitioner=practitioner)
     for block_start, block_end, block_location in working_blocks(
         hours, tz=tz, start=start - timedelta(days=1), end=end + timedelta(days=1)
     ):
@@ -384,6 +393,126 @@ def covering_block(
             if location_id is None or block_location == location_id:
                 return block_start, block_end, block_location
     return None
+
+
+@functools.cache
+def _columns_of(model: type[Model]) -> tuple[list[str], int, str]:
+    fields = model._meta.concrete_fields
+    assert not any(f.get_db_converters(connection) for f in fields), model
+    return [f.attname for f in fields], fields.index(model._meta.pk), model._meta.pk.column
+
+
+def rows_by_pk(*wanted: tuple[type[Model], object]) -> list[Model | None]:
+    """Instances of several models, each by primary key, in one round trip (the ORM takes
+    one query per table, and building each cost more CPU than PostgreSQL spent on it). None
+    for a key that matches no row. For models whose fields need no conversion from the
+    database (plain columns; checked)."""
+    columns, joins, params = [], [], []
+    for i, (model, pk) in enumerate(wanted):
+        attnames, _, pk_column = _columns_of(model)
+        columns += [f't{i}."{f.column}"' for f in model._meta.concrete_fields]
+        joins.append(f'LEFT JOIN {model._meta.db_table} t{i} ON t{i}."{pk_column}" = %s')
+        params.append(pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(columns)} FROM (VALUES (1)) one {' '.join(joins)}", params
+        )
+        row = cursor.fetchone()
+    found, at = [], 0
+    for model, _ in wanted:
+        attnames, pk_index, _ = _columns_of(model)
+        values = row[at : at + len(attnames)]
+        at += len(attnames)
+        found.append(
+            None if values[pk_index] is None else model.from_db(connection.alias, attnames, values)
+        )
+    return found
+
+
+class NextAvailableReach(NamedTuple):
+    """A practitioner's next available slot as last computed, and how far past its start a
+    booking of its type reaches (duration and both buffers)."""
+
+    start: datetime | None  # None: no row, or no free slot found
+    reach: timedelta | None
+
+
+@dataclass(frozen=True)
+class SlotFacts:
+    """What the booking rules read about one practitioner and one slot."""
+
+    offered: bool  # the practitioner offers the appointment type
+    away: bool  # time off overlaps the slot
+    hours: list[WorkingHours]  # all the practitioner's weekly blocks
+    next_available: NextAvailableReach
+
+
+@functools.cache
+def _slot_facts_sql(lock: bool) -> str:
+    offers = AppointmentType.practitioners.through._meta.db_table
+    return f"""
+        SELECT
+          EXISTS (SELECT 1 FROM {offers} o
+                  WHERE o.appointmenttype_id = %(type)s AND o.practitioner_id = p.id),
+          EXISTS (SELECT 1 FROM {TimeOff._meta.db_table} a
+                  WHERE a.practitioner_id = p.id AND a.start < %(end)s AND a."end" > %(start)s),
+          (SELECT json_agg(json_build_array(h.weekday, h.start_time, h.end_time, h.location_id,
+                                            h.effective_from, h.effective_to))
+             FROM {WorkingHours._meta.db_table} h WHERE h.practitioner_id = p.id),
+          (SELECT json_build_array(n.start, t.duration_minutes + t.buffer_before_minutes
+                                            + t.buffer_after_minutes)
+             FROM {NextAvailable._meta.db_table} n
+             LEFT JOIN {AppointmentType._meta.db_table} t ON t.id = n.appointment_type_id
+             WHERE n.practitioner_id = p.id)
+        FROM {Practitioner._meta.db_table} p WHERE p.id = %(practitioner)s
+        {"FOR NO KEY UPDATE" if lock else ""}"""
+
+
+def slot_facts(
+    *,
+    practitioner: Practitioner,
+    appointment_type: AppointmentType,
+    start: datetime,
+    end: datetime,
+    lock: bool = False,
+) -> SlotFacts:
+    """Everything `services.slot_validate` reads from the database, in one round trip
+    (booking is the hottest write: the ORM spent more CPU building four queries than
+    PostgreSQL spent answering them). `lock` also takes the practitioner row's NO KEY UPDATE
+    lock that queues writers of one schedule (`services._lock_practitioner`)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _slot_facts_sql(lock),
+            {
+                "practitioner": practitioner.pk,
+                "type": appointment_type.pk,
+                "start": start,
+                "end": end,
+            },
+        )
+        offered, away, hours, next_available = cursor.fetchone()
+    return SlotFacts(
+        offered=offered,
+        away=away,
+        hours=[
+            WorkingHours(
+                practitioner_id=practitioner.pk,
+                weekday=weekday,
+                start_time=time.fromisoformat(block_start),
+                end_time=time.fromisoformat(block_end),
+                location_id=location_id,
+                effective_from=date.fromisoformat(since) if since else None,
+                effective_to=date.fromisoformat(until) if until else None,
+            )
+            for weekday, block_start, block_end, location_id, since, until in hours or ()
+        ],
+        next_available=NextAvailableReach(
+            start=datetime.fromisoformat(next_available[0]) if next_available[0] else None,
+            reach=timedelta(minutes=next_available[1]) if next_available[1] else None,
+        )
+        if next_available
+        else NextAvailableReach(None, None),
+    )
 
 
 def conflicts_for(
@@ -499,8 +628,6 @@ def search_with_next_available(queryset, params):
     from django.core.exceptions import ValidationError
     from django.db.models import OuterRef, Subquery
     from django.utils.dateparse import parse_date, parse_datetime
-
-    from .models import NextAvailable
 
     soonest = NextAvailable.objects.filter(practitioner=OuterRef("pk"), start__gt=timezone.now())
     queryset = queryset.annotate(next_available=Subquery(soonest.values("start")[:1]))

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Exists
 from django.utils import timezone
 from psycopg.types.range import Range
 
@@ -42,7 +41,13 @@ from .errors import (
     SeriesConflictError,
     SlotUnavailableError,
 )
-from .models import Appointment, AppointmentEvent, AppointmentSeries, AppointmentType, TimeOff
+from .models import (
+    Appointment,
+    AppointmentEvent,
+    AppointmentSeries,
+    AppointmentType,
+    NextAvailable,
+)
 
 OVERBOOK_ROLES = frozenset({CLINIC_ADMIN, FRONT_DESK, PRACTITIONER})
 MAX_SERIES_OCCURRENCES = 200
@@ -76,10 +81,17 @@ def _event_payload(appointment: Appointment, kind: str) -> dict:
 _TAKES_OR_FREES_TIME = frozenset({"booked", "cancelled", "rescheduled", "no_show"})
 
 
-def _record(appointment: Appointment, kind: str, by, **data) -> None:
+def _record(
+    appointment: Appointment,
+    kind: str,
+    by,
+    *,
+    next_available: selectors.NextAvailableReach | None = None,
+    **data,
+) -> None:
     """Log the change and, once committed, push it to the clinic's and the practitioner's
     schedule groups (the staff board listens there), and refresh the practitioner's next
-    available slot if the change can move it."""
+    available slot if the change can move it (`next_available`: as already read, if it was)."""
     AppointmentEvent.objects.create(appointment=appointment, kind=kind, by=by, data=data)
     payload = _event_payload(appointment, kind)
     groups = [
@@ -99,7 +111,7 @@ def _record(appointment: Appointment, kind: str, by, **data) -> None:
     def send() -> None:
         publish(groups, payload)
         if touched_from is not None and next_available_may_move(
-            practitioner_id=practitioner_id, touched_from=touched_from
+            practitioner_id=practitioner_id, touched_from=touched_from, known=next_available
         ):
             from .tasks import refresh_next_available_task
 
@@ -108,9 +120,15 @@ def _record(appointment: Appointment, kind: str, by, **data) -> None:
     transaction.on_commit(send)
 
 
-def next_available_may_move(*, practitioner_id: int, touched_from: datetime) -> bool:
+def next_available_may_move(
+    *,
+    practitioner_id: int,
+    touched_from: datetime,
+    known: selectors.NextAvailableReach | None = None,
+) -> bool:
     """Whether taking or freeing schedule time from `touched_from` on can move the
-    practitioner's next available slot S (for type T, as last computed).
+    practitioner's next available slot S (for type T, as last computed; `known` if already
+    read, else one query).
 
     A booking can only take S if its blocked range starts before S's ends (S + T's duration
     and buffer after), and freeing time can only open a slot before S if the freed range
@@ -118,20 +136,20 @@ def next_available_may_move(*, practitioner_id: int, touched_from: datetime) -> 
     buffers`. Changes further out (most bookings: days or weeks ahead) leave S alone, so they
     queue no refresh. Unknown, empty or passed S: refresh. The five-minute beat refreshes
     everyone anyway, as time moves on."""
-    from .models import NextAvailable
-
-    row = (
-        NextAvailable.objects.filter(practitioner_id=practitioner_id)
-        .select_related("appointment_type")
-        .first()
-    )
-    if row is None or row.start is None or row.appointment_type is None:
+    if known is None:
+        row = (
+            NextAvailable.objects.filter(practitioner_id=practitioner_id)
+            .select_related("appointment_type")
+            .first()
+        )
+        known = selectors.NextAvailableReach(None, None)
+        if row is not None and row.appointment_type is not None:
+            t = row.appointment_type
+            reach = t.duration_minutes + t.buffer_before_minutes + t.buffer_after_minutes
+            known = selectors.NextAvailableReach(row.start, timedelta(minutes=reach))
+    if known.start is None or known.reach is None or known.start <= timezone.now():
         return True
-    if row.start <= timezone.now():
-        return True
-    t = row.appointment_type
-    reach = t.duration_minutes + t.buffer_before_minutes + t.buffer_after_minutes
-    return touched_from < row.start + timedelta(minutes=reach)
+    return touched_from < known.start + known.reach
 
 
 def _refuse(detail: str, code: str, field: str) -> BookingRefusedError:
@@ -159,9 +177,11 @@ def slot_validate(
     telehealth: bool | None = None,
     overbook: bool = False,
     now: datetime | None = None,
+    facts: selectors.SlotFacts | None = None,
 ) -> SlotCheck:
     """Every booking rule except the overlap (which the database owns). Raises
-    BookingRefusedError naming the field at fault."""
+    BookingRefusedError naming the field at fault. `facts`: as read by `selectors.slot_facts`
+    for this slot, if already read."""
     now = now or timezone.now()
     if timezone.is_naive(start):
         raise _refuse("Give the start time with its UTC offset.", "naive-datetime", "start")
@@ -172,23 +192,11 @@ def slot_validate(
     if not appointment_type.is_active:
         raise _refuse("This appointment type is retired.", "type-inactive", "appointment_type")
     end = start + timedelta(minutes=appointment_type.duration_minutes)
-    # Both lookups in one query; the refusals keep their order below.
-    offered, away = (
-        AppointmentType.objects.filter(pk=appointment_type.pk)
-        .annotate(
-            offered=Exists(
-                AppointmentType.practitioners.through.objects.filter(
-                    appointmenttype_id=appointment_type.pk, practitioner_id=practitioner.pk
-                )
-            ),
-            away=Exists(
-                TimeOff.objects.filter(practitioner=practitioner, start__lt=end, end__gt=start)
-            ),
+    if facts is None:
+        facts = selectors.slot_facts(
+            practitioner=practitioner, appointment_type=appointment_type, start=start, end=end
         )
-        .values_list("offered", "away")
-        .get()
-    )
-    if not offered:
+    if not facts.offered:
         raise _refuse(
             f"{practitioner.display_name} does not offer {appointment_type.name}.",
             "type-not-offered",
@@ -228,7 +236,7 @@ def slot_validate(
             "beyond-horizon",
             "start",
         )
-    if away:
+    if facts.away:
         raise _refuse(
             f"{practitioner.display_name} is away at {_local(start, practitioner)}.",
             "practitioner-time-off",
@@ -236,7 +244,11 @@ def slot_validate(
         )
     location_id = location.pk if location else None
     block = selectors.covering_block(
-        practitioner=practitioner, start=start, end=end, location_id=location_id
+        practitioner=practitioner,
+        start=start,
+        end=end,
+        location_id=location_id,
+        hours=facts.hours,
     )
     if block is None and not overbook:
         where = f" at {location.name}" if location else ""
@@ -362,6 +374,14 @@ def appointment_book(
             return _idempotent_replay(existing, patient, practitioner, start)
     if overbook and not (booked_by is not None and booked_by.roles & OVERBOOK_ROLES):
         raise OverbookNotAllowedError("Only front desk, practitioners and clinic admins overbook.")
+    # The practitioner's lock (see `_lock_practitioner`) comes with what the rules read.
+    facts = selectors.slot_facts(
+        practitioner=practitioner,
+        appointment_type=appointment_type,
+        start=start,
+        end=start + timedelta(minutes=appointment_type.duration_minutes),
+        lock=True,
+    )
     check = slot_validate(
         patient=patient,
         practitioner=practitioner,
@@ -371,6 +391,7 @@ def appointment_book(
         telehealth=telehealth,
         overbook=overbook,
         now=now,
+        facts=facts,
     )
     appointment = Appointment(
         practitioner=practitioner,
@@ -391,7 +412,6 @@ def appointment_book(
         series=series,
         smart_job_id=smart_job_id,
     )
-    _lock_practitioner(practitioner)
     try:
         # This function's transaction rolls back on any refusal; a savepoint (two more round
         # trips) only where the code goes on after the error: a repeated idempotency key.
@@ -406,7 +426,14 @@ def appointment_book(
             raise _SlotTaken(check.end) from error
         raise
     _units_reserve(appointment, by=booked_by)
-    _record(appointment, "booked", booked_by, source=source, overbooked=overbook)
+    _record(
+        appointment,
+        "booked",
+        booked_by,
+        next_available=facts.next_available,
+        source=source,
+        overbooked=overbook,
+    )
     return appointment
 
 
@@ -827,8 +854,6 @@ def next_available_refresh(*, practitioner_ids: list[int] | None = None, days: i
     for each one's shortest active appointment type. One availability pass per distinct type,
     so the cost does not grow with the number of practitioners' queries. Returns rows written."""
     from collections import defaultdict
-
-    from .models import NextAvailable
 
     now = timezone.now()
     practitioners = Practitioner.objects.filter(is_active=True)

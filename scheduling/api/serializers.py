@@ -4,8 +4,10 @@ from datetime import date, datetime, time, timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
+from clinic.api import ModelSerializer
 from practice.models import Location, Patient, Practitioner
 
+from .. import selectors
 from ..models import (
     Appointment,
     AppointmentSeries,
@@ -143,7 +145,7 @@ class ConflictCheckResultSerializer(serializers.Serializer):
     suggested_alternatives = AlternativeSerializer(many=True)
 
 
-class AppointmentSerializer(serializers.ModelSerializer):
+class AppointmentSerializer(ModelSerializer):
     practitioner = serializers.SerializerMethodField()
     patient = serializers.SerializerMethodField()
     appointment_type = serializers.SerializerMethodField()
@@ -198,17 +200,41 @@ class AppointmentSerializer(serializers.ModelSerializer):
         return f"/api/v1/appointments/{obj.pk}/ics/"
 
 
+_PK = {"min_value": 1, "max_value": 2**63 - 1}
+
+
 class AppointmentCreateSerializer(serializers.Serializer):
-    patient = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all(), required=False)
-    practitioner = serializers.PrimaryKeyRelatedField(queryset=Practitioner.objects.all())
-    appointment_type = serializers.PrimaryKeyRelatedField(queryset=AppointmentType.objects.all())
+    """The booking request. Patient, practitioner, type and location are read in one query
+    (`selectors.rows_by_pk`), not one each."""
+
+    patient = serializers.IntegerField(required=False, **_PK)
+    practitioner = serializers.IntegerField(**_PK)
+    appointment_type = serializers.IntegerField(**_PK)
     start = serializers.DateTimeField()
-    location = serializers.PrimaryKeyRelatedField(
-        queryset=Location.objects.all(), required=False, allow_null=True
-    )
+    location = serializers.IntegerField(required=False, allow_null=True, **_PK)
     telehealth = serializers.BooleanField(required=False, allow_null=True, default=None)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
     overbook = serializers.BooleanField(required=False, default=False)
+
+    RELATED = {
+        "patient": Patient,
+        "practitioner": Practitioner,
+        "appointment_type": AppointmentType,
+        "location": Location,
+    }
+
+    def validate(self, attrs):
+        named = [name for name in self.RELATED if attrs.get(name) is not None]
+        rows = selectors.rows_by_pk(*((self.RELATED[name], attrs[name]) for name in named))
+        missing = {}
+        for name, row in zip(named, rows, strict=True):
+            if row is None:
+                message = serializers.PrimaryKeyRelatedField.default_error_messages
+                missing[name] = [message["does_not_exist"].format(pk_value=attrs[name])]
+            attrs[name] = row
+        if missing:
+            raise serializers.ValidationError(missing)
+        return attrs
 
 
 class CancelSerializer(serializers.Serializer):

@@ -135,6 +135,46 @@ def test_refused_booking_is_a_422_naming_the_field(world):
     assert body["code"] == "outside-working-hours" and "start" in body["errors"]
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("practitioner", 999999), ("appointment_type", 999999), ("patient", 999999),
+     ("location", 999999), ("practitioner", 0), ("patient", 2**63)],
+)  # fmt: skip
+def test_unknown_ids_are_a_400_naming_each_field(world, field, value):
+    response = _book(world, **{field: value})
+    assert response.status_code == 400, response.json()
+    assert response["Content-Type"] == "application/problem+json"
+    assert list(response.json()["errors"]) == [field]
+    with in_clinic(world["acme"]):
+        assert Appointment.objects.count() == 0
+
+
+def test_two_unknown_ids_are_both_named(world):
+    response = _book(world, practitioner=999998, appointment_type=999999)
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"practitioner", "appointment_type"}
+    assert "999998" in str(response.json()["errors"]["practitioner"])
+
+
+def test_booking_reads_its_parties_and_rules_in_few_queries(world, django_assert_max_num_queries):
+    # search path, user, patient+practitioner+type, rules+lock, insert, event, then on commit
+    # nothing more (the next-available row came with the rules); the test transaction wraps it.
+    assert _book(world, hour=9).status_code == 201
+    with django_assert_max_num_queries(9):
+        assert _book(world, hour=11).status_code == 201
+
+
+def test_serializer_fields_are_built_once_but_never_shared(world):
+    """The cached ModelSerializer fields are copied for each serializer: patient and staff
+    answers in the same process still differ (notes hidden from the patient only)."""
+    staff = _book(world, notes="staff only").json()
+    assert staff["notes"] == "staff only"
+    mine = world["patient"].get(f"/api/v1/appointments/{staff['id']}/").json()
+    assert "notes" not in mine and mine["patient"]["id"] == world["me"].pk
+    again = world["desk"].get(f"/api/v1/appointments/{staff['id']}/").json()
+    assert again["notes"] == "staff only"
+
+
 def test_idempotency_key_replays_the_first_result(world):
     first = _book(world, key="retry-1")
     again = _book(world, key="retry-1")
