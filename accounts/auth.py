@@ -51,18 +51,33 @@ class ClinicTokenRefreshSerializer(TokenRefreshSerializer):
 
 
 @functools.cache
-def _user_with_roles_sql() -> str:
-    """The token's user with the names of their groups (roles), as raw SQL: every API request
-    runs it, and building it through the ORM (a join and an aggregate) cost more CPU than
-    PostgreSQL spends answering it."""
+def _user_query() -> tuple[str, list[str]]:
     user = get_user_model()
     groups = user.groups.through._meta
-    return (
-        f"SELECT u.*, ARRAY(SELECT g.name FROM {groups.db_table} ug "
-        f"JOIN {Group._meta.db_table} g ON g.id = ug.group_id WHERE ug.user_id = u.id) "
-        f"AS role_names FROM {user._meta.db_table} u "
-        f"WHERE u.{user._meta.get_field(api_settings.USER_ID_FIELD).column} = %s"
+    fields = user._meta.concrete_fields
+    id_column = user._meta.get_field(api_settings.USER_ID_FIELD).column
+    sql = (
+        f"SELECT {', '.join(f'u.{f.column}' for f in fields)}, "
+        f"ARRAY(SELECT g.name FROM {groups.db_table} ug JOIN {Group._meta.db_table} g "
+        f"ON g.id = ug.group_id WHERE ug.user_id = u.id) "
+        f"FROM {user._meta.db_table} u WHERE u.{id_column} = %s"
     )
+    return sql, [f.attname for f in fields]
+
+
+def user_with_roles(user_id):
+    """The token's user, with the names of their groups (roles) in `user.roles`, in one query
+    of raw SQL: every API request runs it, and the ORM spent more CPU building it (a join and
+    an aggregate) than PostgreSQL spent answering it. None if there is no such user."""
+    sql, attnames = _user_query()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    user = get_user_model().from_db(connection.alias, attnames, row[:-1])
+    user.__dict__["roles"] = frozenset(row[-1])  # User.roles is a cached property
+    return user
 
 
 class ClinicJWTAuthentication(JWTAuthentication):
@@ -78,10 +93,9 @@ class ClinicJWTAuthentication(JWTAuthentication):
             user_id = validated_token[api_settings.USER_ID_CLAIM]
         except KeyError as error:
             raise InvalidToken(_("Token contained no recognizable user identification")) from error
-        user = next(iter(self.user_model.objects.raw(_user_with_roles_sql(), [user_id])), None)
+        user = user_with_roles(user_id)
         if user is None:
             raise AuthenticationFailed(_("User not found"), code="user_not_found")
-        user.__dict__["roles"] = frozenset(user.role_names or ())  # User.roles is cached
         if api_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
             raise AuthenticationFailed(_("User is inactive"), code="user_inactive")
         if api_settings.CHECK_REVOKE_TOKEN and validated_token.get(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import json
 import math
 import shutil
@@ -30,6 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -92,6 +94,9 @@ class LoadResult:
     scheduled: int | None = None  # open loop: requests that were due
     max_dispatch_lag_ms: float | None = None  # open loop: how late the generator itself sent
     ok_statuses: tuple[int, ...] = ()
+    # open loop: the slowest answers as (seconds into the run they were due, ms), to tell
+    # periodic stalls (a checkpoint, a scheduled task) from steady queueing
+    slowest: list[tuple[float, float]] = field(default_factory=list)
     note: str = SAME_MACHINE
     # Filled by the harness: machine CPU during the measurement (bench.servers.CpuMeter).
     cpu: dict[str, float] = field(default_factory=dict)
@@ -377,6 +382,7 @@ async def _open_loop(
     pool = _Pool(target.hostname or "127.0.0.1", target.port or 80, max_connections)
     total = max(1, int(rate * duration_s))
     latencies: list[float] = []
+    due: list[tuple[float, float]] = []  # (due at, ms)
     statuses: Counter[str] = Counter()
     transport: Counter[str] = Counter()
     finished_at = [0.0]
@@ -394,6 +400,7 @@ async def _open_loop(
             return
         now = time.perf_counter()
         latencies.append((now - scheduled) * 1000)
+        due.append((scheduled - start, latencies[-1]))
         statuses[str(status)] += 1
         finished_at[0] = max(finished_at[0], now)
         if on_response is not None:
@@ -438,6 +445,9 @@ async def _open_loop(
         scheduled=total,
         max_dispatch_lag_ms=round(max_lag * 1000, 2),
         ok_statuses=ok_statuses,
+        slowest=sorted(
+            (round(at, 2), round(ms, 1)) for at, ms in heapq.nlargest(20, due, key=itemgetter(1))
+        ),
     )
 
 

@@ -259,8 +259,10 @@ def slot_validate(
         )
     if location_id is None and not is_telehealth:
         # The block's location, or (an overbook outside hours) the practitioner's first.
-        locations = practitioner.locations.values_list("pk", flat=True)
-        location_id = block[2] if block else locations.first()
+        if block:
+            location_id = block[2]
+        else:
+            location_id = practitioner.locations.values_list("pk", flat=True).first()
     if not is_telehealth and location_id is None:
         raise _refuse("An in-person visit needs a location.", "location-required", "location")
     return SlotCheck(end=end, location_id=location_id, is_telehealth=is_telehealth)

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import redis
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -30,24 +32,19 @@ def run_smart_booking_task(job_id: str) -> str:
     return smart.smart_job_run(job_id)
 
 
-@app.task(name="scheduling.sweep_smart_bookings_in_clinic")
-def sweep_smart_bookings_in_clinic_task() -> list[str]:
-    from datetime import timedelta
-
-    stuck = timedelta(seconds=settings.SMART_BOOKING_STUCK_SECONDS)
-    return smart.smart_jobs_sweep(queued_after=stuck, running_after=stuck)
-
-
-@app.task(name="scheduling.sweep_smart_bookings", public_ok=True)
+@app.task(name="scheduling.sweep_smart_bookings", public_ok=True, ignore_result=True)
 def sweep_smart_bookings_task() -> int:
-    """Beat: requeue stuck smart-booking jobs in every active clinic."""
-    count = 0
-    for clinic in clinic_list():
-        if clinic.is_active:
-            with tenant_context(clinic):
-                sweep_smart_bookings_in_clinic_task.delay()
-            count += 1
-    return count
+    """Beat: requeue stuck smart-booking jobs in every active clinic. One query finds the
+    clinics that have any; only those are visited. Returns the number of jobs requeued."""
+    stuck = timedelta(seconds=settings.SMART_BOOKING_STUCK_SECONDS)
+    clinics = {clinic.schema_name: clinic for clinic in clinic_list() if clinic.is_active}
+    requeued = 0
+    for schema in smart.clinics_with_stuck_jobs(
+        list(clinics), queued_after=stuck, running_after=stuck
+    ):
+        with tenant_context(clinics[schema]):
+            requeued += len(smart.smart_jobs_sweep(queued_after=stuck, running_after=stuck))
+    return requeued
 
 
 @app.task(name="scheduling.refresh_next_available", ignore_result=True)

@@ -4,7 +4,7 @@ from datetime import date, datetime, time, timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
-from clinic.api import ModelSerializer
+from clinic.api import ModelSerializer, Serializer
 from practice.models import Location, Patient, Practitioner
 
 from .. import selectors
@@ -203,7 +203,7 @@ class AppointmentSerializer(ModelSerializer):
 _PK = {"min_value": 1, "max_value": 2**63 - 1}
 
 
-class AppointmentCreateSerializer(serializers.Serializer):
+class AppointmentCreateSerializer(Serializer):
     """The booking request. Patient, practitioner, type and location are read in one query
     (`selectors.rows_by_pk`), not one each."""
 

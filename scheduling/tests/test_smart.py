@@ -356,6 +356,38 @@ def test_sweep_requeues_a_job_stuck_in_queued(live, smart_queue):
         stop_worker(worker)
 
 
+def test_one_query_finds_the_clinics_with_stuck_jobs(clinic_world, acme, globex):
+    """The beat sweep visits only clinics holding a job stuck in queued or running; a fresh job,
+    a finished one, a clinic without jobs and a schema not migrated yet are all passed over."""
+    long_ago = timezone.now() - timedelta(minutes=10)
+    with in_clinic(acme):
+        stuck = SmartBookingJob.objects.create(
+            patient=clinic_world["patient"],
+            request=_request(clinic_world["t"], clinic_world["day"]),
+        )
+        SmartBookingJob.objects.filter(pk=stuck.pk).update(created_at=long_ago)
+    five = timedelta(minutes=5)
+    schemas = [acme.schema_name, globex.schema_name, "no_such_schema"]
+    assert smart.clinics_with_stuck_jobs(schemas, queued_after=five, running_after=five) == [
+        acme.schema_name
+    ]
+    with in_clinic(acme):
+        SmartBookingJob.objects.filter(pk=stuck.pk).update(
+            status="running", started_at=timezone.now()
+        )
+    assert smart.clinics_with_stuck_jobs(schemas, queued_after=five, running_after=five) == []
+    with in_clinic(acme):
+        SmartBookingJob.objects.filter(pk=stuck.pk).update(started_at=long_ago)
+    assert smart.clinics_with_stuck_jobs(schemas, queued_after=five, running_after=five) == [
+        acme.schema_name
+    ]
+    with in_clinic(acme):
+        SmartBookingJob.objects.filter(pk=stuck.pk).update(
+            status="completed", completed_at=timezone.now()
+        )
+    assert smart.clinics_with_stuck_jobs(schemas, queued_after=five, running_after=five) == []
+
+
 def test_cancel_while_queued_then_409(live):
     with in_clinic(live["acme"]):
         job = SmartBookingJob.objects.create(patient=live["patient"], request={})
