@@ -211,7 +211,7 @@ def clinic_data_changed() -> None:
         with schema_context(schema):
             cache.set(ANSWERS_VERSION_KEY, uuid.uuid4().hex, None)
 
-    transaction.on_commit(bump)
+    transaction.on_commit(bump, robust=True)  # committed: a Redis error is logged, not raised
 
 
 class AnswerCache:

@@ -117,7 +117,9 @@ def _record(
 
             refresh_next_available_task.delay([practitioner_id])
 
-    transaction.on_commit(send)
+    # robust: the change is committed; a failed notice is logged, never the caller's error
+    # (a 500 for a booking that was made would invite a second one).
+    transaction.on_commit(send, robust=True)
 
 
 def next_available_may_move(

@@ -64,7 +64,8 @@ def job_payload(job: SmartBookingJob) -> dict:
 def _publish(job: SmartBookingJob) -> None:
     payload = job_payload(job)
     group = job_group(job.pk)
-    transaction.on_commit(lambda: publish(group, payload))
+    # robust: the change is committed; a failed notice is logged, never the caller's error.
+    transaction.on_commit(lambda: publish(group, payload), robust=True)
 
 
 def estimated_completion(*, now: datetime | None = None) -> datetime:
@@ -86,7 +87,9 @@ def smart_job_create(*, patient: Patient, request: dict, requested_by=None) -> S
             patient=patient, request=request, requested_by=requested_by
         )
         job_id = str(job.pk)
-        transaction.on_commit(lambda: _queue(job_id))
+        # robust: if the broker is down the job stays queued and the sweep queues it later;
+        # the caller still gets its 202 for the committed job.
+        transaction.on_commit(lambda: _queue(job_id), robust=True)
         _publish(job)
     return job
 
@@ -511,10 +514,10 @@ def _fail(job_id, message: str, *, need_for_options: SmartBookingJob) -> None:
         job = SmartBookingJob.objects.select_for_update().get(pk=job_id)
         if job.is_final:
             return
-        job.status = Status.FAILED
-        job.completed_at = timezone.now()
-        job.error_message = message
         job.nearest_options = _nearest_options(job)
+        job.status = Status.FAILED
+        job.completed_at = timezone.now()  # once the options are found: the job ends here
+        job.error_message = message
         job.save(update_fields=["status", "completed_at", "error_message", "nearest_options"])
         _publish(job)
 

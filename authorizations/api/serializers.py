@@ -2,13 +2,14 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import serializers
 
+from clinic.api import ModelSerializer
 from practice.models import Coverage, ServiceCode
 
 from ..models import Authorization, AuthorizationLine, UnitReservation
 from ..selectors import authorization_alerts
 
 
-class LineSerializer(serializers.ModelSerializer):
+class LineSerializer(ModelSerializer):
     service_codes = serializers.SlugRelatedField(
         slug_field="code", many=True, queryset=ServiceCode.objects.all()
     )
@@ -44,7 +45,7 @@ class AlertSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class AuthorizationSerializer(serializers.ModelSerializer):
+class AuthorizationSerializer(ModelSerializer):
     lines = LineSerializer(many=True)
     alerts = serializers.SerializerMethodField()
     payer = serializers.CharField(source="coverage.payer.name", read_only=True)
@@ -111,7 +112,7 @@ class AuthorizationSerializer(serializers.ModelSerializer):
         return instance
 
 
-class ReservationSerializer(serializers.ModelSerializer):
+class ReservationSerializer(ModelSerializer):
     class Meta:
         model = UnitReservation
         fields = [

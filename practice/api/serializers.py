@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
+from clinic.api import ModelSerializer
 
 from .. import services
 from ..models import (
@@ -29,14 +30,14 @@ from ..validators import validate_language
 # Locations and specialties ------------------------------------------------------------------
 
 
-class LocationBriefSerializer(serializers.ModelSerializer):
+class LocationBriefSerializer(ModelSerializer):
     class Meta:
         model = Location
         fields = ["id", "name", "timezone"]
         read_only_fields = fields
 
 
-class LocationPublicSerializer(serializers.ModelSerializer):
+class LocationPublicSerializer(ModelSerializer):
     class Meta:
         model = Location
         fields = ["id", "name", "address", "phone", "timezone"]
@@ -49,13 +50,13 @@ class LocationSerializer(LocationPublicSerializer):
         read_only_fields = fields
 
 
-class LocationInputSerializer(serializers.ModelSerializer):
+class LocationInputSerializer(ModelSerializer):
     class Meta:
         model = Location
         fields = list(services.LOCATION_FIELDS)
 
 
-class SpecialtyPublicSerializer(serializers.ModelSerializer):
+class SpecialtyPublicSerializer(ModelSerializer):
     class Meta:
         model = Specialty
         fields = ["id", "slug", "name"]
@@ -68,7 +69,7 @@ class SpecialtySerializer(SpecialtyPublicSerializer):
         read_only_fields = fields
 
 
-class SpecialtyInputSerializer(serializers.ModelSerializer):
+class SpecialtyInputSerializer(ModelSerializer):
     class Meta:
         model = Specialty
         fields = list(services.SPECIALTY_FIELDS)
@@ -87,7 +88,7 @@ class LocationListField(serializers.ReadOnlyField):
     """The `location_list` JSON the selector built in SQL, passed through as is."""
 
 
-class PractitionerPublicSerializer(serializers.ModelSerializer):
+class PractitionerPublicSerializer(ModelSerializer):
     """What anyone, anonymous portal visitors included, sees. The NPI is public (the US NPI
     registry publishes it); account links and internal flags are not. Renders practitioners
     from `selectors.practitioner_queryset` (their related rows come as JSON)."""
@@ -131,7 +132,7 @@ class PractitionerSerializer(PractitionerPublicSerializer):
         read_only_fields = fields
 
 
-class PractitionerInputSerializer(serializers.ModelSerializer):
+class PractitionerInputSerializer(ModelSerializer):
     specialties = serializers.SlugRelatedField(
         many=True,
         slug_field="slug",
@@ -199,14 +200,14 @@ class PractitionerSearchParamsSerializer(serializers.Serializer):
 # Patients and coverage ----------------------------------------------------------------------
 
 
-class PatientSerializer(serializers.ModelSerializer):
+class PatientSerializer(ModelSerializer):
     class Meta:
         model = Patient
         fields = ["id", *services.PATIENT_FIELDS, "is_active", "created_at"]
         read_only_fields = fields
 
 
-class PatientInputSerializer(serializers.ModelSerializer):
+class PatientInputSerializer(ModelSerializer):
     user = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.all(), required=False, allow_null=True
     )
@@ -216,7 +217,7 @@ class PatientInputSerializer(serializers.ModelSerializer):
         fields = list(services.PATIENT_FIELDS)
 
 
-class PatientSelfInputSerializer(serializers.ModelSerializer):
+class PatientSelfInputSerializer(ModelSerializer):
     """What a patient may change on their own record. Sending a field that only the clinic
     changes (name, date of birth, sex, linked account) is refused, naming the field."""
 
@@ -236,27 +237,27 @@ class PatientSelfInputSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class PayerBriefSerializer(serializers.ModelSerializer):
+class PayerBriefSerializer(ModelSerializer):
     class Meta:
         model = Payer
         fields = ["id", "name", "edi_payer_id"]
         read_only_fields = fields
 
 
-class PayerSerializer(serializers.ModelSerializer):
+class PayerSerializer(ModelSerializer):
     class Meta:
         model = Payer
         fields = ["id", *services.PAYER_FIELDS, "is_active"]
         read_only_fields = fields
 
 
-class PayerInputSerializer(serializers.ModelSerializer):
+class PayerInputSerializer(ModelSerializer):
     class Meta:
         model = Payer
         fields = list(services.PAYER_FIELDS)
 
 
-class CoverageSerializer(serializers.ModelSerializer):
+class CoverageSerializer(ModelSerializer):
     payer = PayerBriefSerializer(read_only=True)
 
     class Meta:
@@ -265,7 +266,7 @@ class CoverageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CoverageInputSerializer(serializers.ModelSerializer):
+class CoverageInputSerializer(ModelSerializer):
     payer = serializers.PrimaryKeyRelatedField(queryset=Payer.objects.all())
 
     class Meta:
@@ -287,7 +288,7 @@ class CoverageInputSerializer(serializers.ModelSerializer):
 # Service codes ------------------------------------------------------------------------------
 
 
-class ServiceCodeSerializer(serializers.ModelSerializer):
+class ServiceCodeSerializer(ModelSerializer):
     is_timed = serializers.BooleanField(read_only=True)
 
     class Meta:
@@ -296,7 +297,7 @@ class ServiceCodeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ServiceCodeInputSerializer(serializers.ModelSerializer):
+class ServiceCodeInputSerializer(ModelSerializer):
     class Meta:
         model = ServiceCode
         fields = list(services.SERVICE_CODE_FIELDS)

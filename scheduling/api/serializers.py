@@ -269,7 +269,7 @@ class SeriesCreateSerializer(serializers.Serializer):
         return value
 
 
-class SeriesSerializer(serializers.ModelSerializer):
+class SeriesSerializer(ModelSerializer):
     class Meta:
         model = AppointmentSeries
         fields = [
@@ -296,7 +296,7 @@ class SeriesCancelSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
 
 
-class AppointmentTypeSerializer(serializers.ModelSerializer):
+class AppointmentTypeSerializer(ModelSerializer):
     class Meta:
         model = AppointmentType
         fields = [
@@ -314,7 +314,7 @@ class AppointmentTypeSerializer(serializers.ModelSerializer):
         ]
 
 
-class WorkingHoursSerializer(serializers.ModelSerializer):
+class WorkingHoursSerializer(ModelSerializer):
     class Meta:
         model = WorkingHours
         fields = [
@@ -342,7 +342,7 @@ class WorkingHoursSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class TimeOffSerializer(serializers.ModelSerializer):
+class TimeOffSerializer(ModelSerializer):
     class Meta:
         model = TimeOff
         fields = ["id", "practitioner", "start", "end", "reason"]
@@ -489,7 +489,7 @@ class SmartBookingRequestSerializer(serializers.Serializer):
         }
 
 
-class SmartBookingJobSerializer(serializers.ModelSerializer):
+class SmartBookingJobSerializer(ModelSerializer):
     job_id = serializers.UUIDField(source="id", read_only=True)
     status_url = serializers.SerializerMethodField()
 

@@ -108,6 +108,27 @@ def test_staff_books_for_a_patient_and_patient_books_for_self(world):
     assert own.json()["patient"]["id"] == world["me"].pk
 
 
+def test_a_failed_notice_after_commit_never_turns_a_booking_into_a_500(
+    world, monkeypatch, django_capture_on_commit_callbacks, caplog
+):
+    """The booking is committed before its events are published; if Redis is unreachable
+    then, the answer is still the 201 (a 500 would invite a second booking) and the error is
+    logged."""
+    from scheduling import services
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("channel layer unreachable")
+
+    monkeypatch.setattr(services, "publish", unreachable)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = _book(world)
+    assert response.status_code == 201, response.json()
+    assert callbacks, "the notice runs on commit"
+    assert "channel layer unreachable" in caplog.text
+    with in_clinic(world["acme"]):
+        assert Appointment.objects.filter(pk=response.json()["id"], status="booked").exists()
+
+
 def test_patient_cannot_book_for_someone_else(world):
     response = _book(world, client="patient", patient=world["other_patient"].pk)
     assert response.status_code == 403
