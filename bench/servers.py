@@ -26,6 +26,10 @@ WEB_THREADS = 4
 WEB_MALLOC_ARENAS = "2"
 WEB_DB_POOL = 4
 CELERY_CONCURRENCY = 2
+# The websocket server and the Celery workers keep their database connections (the Procfile's
+# CONN_MAX_AGE): with a new one per websocket connect and per job, a burst of 50 connects held
+# up event delivery by 200-300 ms (PostgreSQL forks a backend for each connection).
+PERSISTENT_CONNECTIONS = "300"
 
 
 def port_in_use(port: int) -> bool:
@@ -222,6 +226,7 @@ def granian(
 
 
 def daphne(*, port: int, env: dict[str, str], log_dir: Path) -> Service:
+    """The Procfile's `ws` line."""
     return Service(
         name="ws",
         argv=[
@@ -232,7 +237,7 @@ def daphne(*, port: int, env: dict[str, str], log_dir: Path) -> Service:
             str(port),
             "clinic.asgi:application",
         ],  # fmt: skip
-        env=env,
+        env={**env, "CONN_MAX_AGE": PERSISTENT_CONNECTIONS},
         log_path=log_dir / "ws.log",
         port=port,
         description=f"daphne ASGI (websockets) on :{port}, 1 process",
@@ -240,6 +245,7 @@ def daphne(*, port: int, env: dict[str, str], log_dir: Path) -> Service:
 
 
 def celery_worker(*, env: dict[str, str], log_dir: Path, queue: str) -> Service:
+    """The Procfile's `worker` line, on the bench's own queue."""
     return Service(
         name="worker",
         argv=[
@@ -254,7 +260,7 @@ def celery_worker(*, env: dict[str, str], log_dir: Path, queue: str) -> Service:
             "-n",
             f"{queue}@%h",
         ],  # fmt: skip
-        env=env,
+        env={**env, "CONN_MAX_AGE": PERSISTENT_CONNECTIONS},
         log_path=log_dir / "worker.log",
         description=f"celery worker, prefork concurrency {CELERY_CONCURRENCY}, queue {queue}",
     )
