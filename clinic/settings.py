@@ -85,6 +85,7 @@ PUBLIC_SCHEMA_URLCONF = "clinic.urls_public"
 ROOT_URLCONF = "clinic.urls_tenants"
 
 MIDDLEWARE = [
+    "clinic.middleware.ReleaseRequestMiddleware",
     "tenants.middleware.ClinicMiddleware",
     "clinic.middleware.TimezoneResetMiddleware",
     "tenants.middleware.AdminTimezoneMiddleware",

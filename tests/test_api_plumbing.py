@@ -186,3 +186,36 @@ def test_health_is_503_when_redis_is_down(acme, monkeypatch):
     assert body["checks"]["redis"]["status"] == "down"
     assert body["checks"]["database"]["status"] == "up"
     assert connection.schema_name == "acme"
+
+
+def test_a_drf_request_is_freed_when_its_response_is_sent(acme, make_user, client_for, monkeypatch):
+    """`ReleaseRequestMiddleware`: DRF's view, request and response contexts reference each
+    other; once the response is closed what they held is freed by reference counting alone (the
+    cyclic garbage collector is off here), instead of waiting for a collection."""
+    import gc
+    import weakref
+
+    from clinic import middleware
+
+    held = []
+    original = middleware._release
+
+    def release(response):
+        view = response.renderer_context["view"]
+        held.extend([view, weakref.ref(view.paginator), weakref.ref(view.request)])
+        original(response)
+
+    monkeypatch.setattr(middleware, "_release", release)
+    client = client_for(acme, make_user(acme, "front_desk"))
+    gc.collect()
+    gc.disable()
+    try:
+        response = client.get("/api/v1/practitioners/")
+        assert response.status_code == 200 and response.json()["count"] >= 0
+        assert response.renderer_context == {}
+        view, paginator, request = held
+        assert vars(view) == {}
+        assert paginator() is None  # only the view held it
+        assert request() is None or vars(request()) == {}
+    finally:
+        gc.enable()
