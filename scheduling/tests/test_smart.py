@@ -368,24 +368,17 @@ def test_one_query_finds_the_clinics_with_stuck_jobs(clinic_world, acme, globex)
         SmartBookingJob.objects.filter(pk=stuck.pk).update(created_at=long_ago)
     five = timedelta(minutes=5)
     schemas = [acme.schema_name, globex.schema_name, "no_such_schema"]
-    assert smart.clinics_with_stuck_jobs(schemas, queued_after=five, running_after=five) == [
-        acme.schema_name
-    ]
-    with in_clinic(acme):
-        SmartBookingJob.objects.filter(pk=stuck.pk).update(
-            status="running", started_at=timezone.now()
-        )
-    assert smart.clinics_with_stuck_jobs(schemas, queued_after=five, running_after=five) == []
-    with in_clinic(acme):
-        SmartBookingJob.objects.filter(pk=stuck.pk).update(started_at=long_ago)
-    assert smart.clinics_with_stuck_jobs(schemas, queued_after=five, running_after=five) == [
-        acme.schema_name
-    ]
-    with in_clinic(acme):
-        SmartBookingJob.objects.filter(pk=stuck.pk).update(
-            status="completed", completed_at=timezone.now()
-        )
-    assert smart.clinics_with_stuck_jobs(schemas, queued_after=five, running_after=five) == []
+
+    def found_after(**change) -> list[str]:
+        if change:
+            with in_clinic(acme):
+                SmartBookingJob.objects.filter(pk=stuck.pk).update(**change)
+        return smart.clinics_with_stuck_jobs(schemas, queued_after=five, running_after=five)
+
+    assert found_after() == [acme.schema_name]  # queued for ten minutes
+    assert found_after(status="running", started_at=timezone.now()) == []
+    assert found_after(started_at=long_ago) == [acme.schema_name]
+    assert found_after(status="completed", completed_at=timezone.now()) == []
 
 
 def test_cancel_while_queued_then_409(live):
