@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import heapq
 import json
 import math
@@ -97,6 +98,9 @@ class LoadResult:
     # open loop: the slowest answers as (seconds into the run they were due, ms), to tell
     # periodic stalls (a checkpoint, a scheduled task) from steady queueing
     slowest: list[tuple[float, float]] = field(default_factory=list)
+    # open loop: the generator's own garbage-collector passes during the run (a pass stalls
+    # sending and reading alike, so it shows as server latency): count, longest and total ms
+    generator_gc: dict[str, float] = field(default_factory=dict)
     note: str = SAME_MACHINE
     # Filled by the harness: machine CPU during the measurement (bench.servers.CpuMeter).
     cpu: dict[str, float] = field(default_factory=dict)
@@ -361,6 +365,34 @@ class _Pool:
         self.idle.clear()
 
 
+class _GcPauses:
+    """Times this process's garbage-collector passes while in the block (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((time.perf_counter() - self._started) * 1000)
+
+    def __enter__(self) -> _GcPauses:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "passes": len(self.pauses),
+            "longest_ms": round(max(self.pauses, default=0.0), 2),
+            "total_ms": round(sum(self.pauses), 2),
+        }
+
+
 RequestSource = Callable[[int], Request]
 ResponseHook = Callable[[int, Request, int, bytes], None]
 
@@ -556,18 +588,30 @@ def open_loop(
     """Open loop: `rate` requests/s for `duration_s`; request i is `make_request(i)`, sent at
     its scheduled time and timed from it. `on_response(i, request, status, body)` sees every
     answer (to collect ids for a later check). At most `max_connections` are open; a request
-    that waits for one is still timed from its scheduled time."""
-    return asyncio.run(
-        _open_loop(
-            base_url,
-            make_request,
-            host=host,
-            rate=rate,
-            duration_s=duration_s,
-            timeout_s=timeout_s,
-            max_connections=max_connections,
-            on_response=on_response,
-            ok_statuses=ok_statuses,
-            warmup=warmup,
-        )
-    )
+    that waits for one is still timed from its scheduled time.
+
+    The harness's own objects (Django, the request lists: hundreds of thousands) are frozen
+    out of the garbage collector for the run: a full pass over them paused this process for
+    40-60 ms, which showed as server latency."""
+    gc.collect()
+    gc.freeze()
+    try:
+        with _GcPauses() as pauses:
+            result = asyncio.run(
+                _open_loop(
+                    base_url,
+                    make_request,
+                    host=host,
+                    rate=rate,
+                    duration_s=duration_s,
+                    timeout_s=timeout_s,
+                    max_connections=max_connections,
+                    on_response=on_response,
+                    ok_statuses=ok_statuses,
+                    warmup=warmup,
+                )
+            )
+    finally:
+        gc.unfreeze()
+    result.generator_gc = pauses.summary()
+    return result

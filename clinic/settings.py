@@ -275,12 +275,15 @@ SMART_BOOKING_QUEUE = env("SMART_BOOKING_QUEUE", default=CELERY_TASK_DEFAULT_QUE
 SMART_BOOKING_WORKERS = env.int("SMART_BOOKING_WORKERS", default=2)
 SMART_BOOKING_STEP_DELAY = env.float("SMART_BOOKING_STEP_DELAY", default=0.0)
 SMART_BOOKING_STUCK_SECONDS = env.int("SMART_BOOKING_STUCK_SECONDS", default=60)
+# How often the beat refreshes the next-available rows the clock overtakes (minimum notice,
+# the search window's end); schedule changes refresh theirs at once.
+NEXT_AVAILABLE_REFRESH_SECONDS = env.int("NEXT_AVAILABLE_REFRESH_SECONDS", default=300)
 
 CELERY_BEAT_SCHEDULE = {
     "smart-booking-sweep": {"task": "scheduling.sweep_smart_bookings", "schedule": 30.0},
     "next-available": {
         "task": "scheduling.refresh_next_available_everywhere",
-        "schedule": 300.0,
+        "schedule": float(NEXT_AVAILABLE_REFRESH_SECONDS),
     },
     "authorization-alerts": {
         "task": "authorizations.daily_alerts",

@@ -33,6 +33,7 @@ from authorizations.services import units_for_visit
 from clinic.errors import ApplicationError
 from practice.models import ClinicSettings, Patient, Practitioner
 from realtime.groups import group_name, publish
+from tenants.selectors import schemas_where
 
 from . import selectors, services
 from .errors import SlotUnavailableError
@@ -557,41 +558,16 @@ def clinics_with_stuck_jobs(
 ) -> list[str]:
     """The schemas, of those given, holding a job `smart_jobs_sweep` would requeue: one query
     per 200 clinics, so a sweep of every clinic every 30 s costs milliseconds (a task per
-    clinic kept both worker processes busy for a second each time with 22 clinics). Schemas
-    not migrated yet (a clinic being created) are left out."""
+    clinic kept both worker processes busy for a second each time with 22 clinics)."""
     now = timezone.now()
     table = SmartBookingJob._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relname = %s AND n.nspname = ANY(%s)",
-            [table, schemas],
-        )
-        ready = sorted(row[0] for row in cursor.fetchall())
-        found = []
-        for at in range(0, len(ready), 200):
-            chunk = ready[at : at + 200]
-            cursor.execute(
-                " UNION ALL ".join(
-                    f"(SELECT %s FROM {connection.ops.quote_name(schema)}.{table} "
-                    "WHERE (status = %s AND created_at < %s) OR (status = %s AND started_at < %s) "
-                    "LIMIT 1)"
-                    for schema in chunk
-                ),
-                [
-                    value
-                    for schema in chunk
-                    for value in (
-                        schema,
-                        Status.QUEUED,
-                        now - queued_after,
-                        Status.RUNNING,
-                        now - running_after,
-                    )
-                ],
-            )
-            found += [row[0] for row in cursor.fetchall()]
-    return found
+    return schemas_where(
+        schemas,
+        table=table,
+        sql=f"SELECT 1 FROM {{schema}}.{table} "
+        "WHERE (status = %s AND created_at < %s) OR (status = %s AND started_at < %s)",
+        params=[Status.QUEUED, now - queued_after, Status.RUNNING, now - running_after],
+    )
 
 
 def smart_jobs_sweep(*, queued_after: timedelta, running_after: timedelta) -> list[str]:

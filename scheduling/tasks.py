@@ -48,20 +48,27 @@ def sweep_smart_bookings_task() -> int:
 
 
 @app.task(name="scheduling.refresh_next_available", ignore_result=True)
-def refresh_next_available_task(practitioner_ids: list[int] | None = None) -> int:
-    """After a schedule change (or periodically, for all): the search's next_available."""
-    from .services import next_available_refresh
+def refresh_next_available_task(
+    practitioner_ids: list[int] | None = None, stale: bool = False
+) -> int:
+    """After a schedule change (these practitioners, or everyone), or from the beat (`stale`:
+    the rows the clock has overtaken): the search's next_available."""
+    from .services import next_available_refresh, next_available_refresh_stale
 
+    if stale:
+        return next_available_refresh_stale()
     return next_available_refresh(practitioner_ids=practitioner_ids)
 
 
 @app.task(name="scheduling.refresh_next_available_everywhere", public_ok=True)
 def refresh_next_available_everywhere_task() -> int:
-    """Beat: time moves on (minimum notice, past slots), so refresh every clinic."""
-    count = 0
-    for clinic in clinic_list():
-        if clinic.is_active:
-            with tenant_context(clinic):
-                refresh_next_available_task.delay()
-            count += 1
-    return count
+    """Beat: time moves on (minimum notice, the search window's end), so refresh the rows it
+    overtakes, in the clinics that have any (one query finds them). Returns clinics queued."""
+    from .services import clinics_with_stale_next_available
+
+    clinics = {clinic.schema_name: clinic for clinic in clinic_list() if clinic.is_active}
+    stale = clinics_with_stale_next_available(list(clinics))
+    for schema in stale:
+        with tenant_context(clinics[schema]):
+            refresh_next_available_task.delay(stale=True)
+    return len(stale)

@@ -94,3 +94,30 @@ def schemas_with_pending_migrations(schema_names: Iterable[str]) -> list[str]:
             if not expected <= set(cursor.fetchall()):
                 pending.append(schema)
     return pending
+
+
+def schemas_where(schemas: Iterable[str], *, table: str, sql: str, params: list) -> list[str]:
+    """The schemas, of those given, where `sql` returns a row: one UNION ALL query per 200
+    schemas instead of one per clinic (a beat that visits every clinic stays milliseconds at
+    hundreds of clinics). `sql` is a SELECT with `{schema}` where the quoted schema name goes
+    (`FROM {schema}.scheduling_nextavailable ...`), run with `params` for each schema.
+    Schemas without `table` (a clinic being created, not migrated yet) are left out."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname = %s AND n.nspname = ANY(%s)",
+            [table, list(schemas)],
+        )
+        ready = sorted(row[0] for row in cursor.fetchall())
+        found = []
+        for at in range(0, len(ready), 200):
+            chunk = ready[at : at + 200]
+            cursor.execute(
+                " UNION ALL ".join(
+                    f"(SELECT %s FROM ({sql.format(schema=quote_schema_name(s))}) q LIMIT 1)"
+                    for s in chunk
+                ),
+                [value for schema in chunk for value in (schema, *params)],
+            )
+            found += [row[0] for row in cursor.fetchall()]
+    return found

@@ -109,3 +109,116 @@ def test_only_changes_that_can_move_next_available_queue_a_refresh(
         assert queued == [[p.pk], [p.pk]]  # freed time before the next slot
         NextAvailable.objects.filter(practitioner=p).update(start=None)
         assert services.next_available_may_move(practitioner_id=p.pk, touched_from=first)
+
+
+def test_the_beat_refreshes_only_rows_the_clock_overtakes(acme, globex, monkeypatch):
+    """A slot still far enough ahead stays right as time passes (changes queue their own
+    refresh), so the beat leaves it alone; a slot inside minimum notice plus a margin, no slot,
+    no row, or a row a day old is refreshed. One query finds the clinics with such rows."""
+    from django.utils import timezone
+
+    from scheduling import tasks
+
+    queued = []
+    monkeypatch.setattr(
+        tasks.refresh_next_available_task,
+        "delay",
+        lambda *a, **kw: queued.append((connection.schema_name, a, kw)),
+    )
+    with in_clinic(globex):
+        quiet = f.practitioner()
+        f.appointment_type(quiet, minutes=30, notice=24 * 60)
+        services.next_available_refresh()
+    with in_clinic(acme):
+        ps = {name: f.practitioner(name=name) for name in ("far", "soon", "none", "old", "new")}
+        f.appointment_type(*ps.values(), minutes=30, notice=60)
+        services.next_available_refresh()
+        rows = NextAvailable.objects.filter
+        now = timezone.now()
+        rows(practitioner=ps["far"]).update(start=now + timedelta(hours=3))
+        rows(practitioner=ps["soon"]).update(start=now + timedelta(minutes=61))  # notice + 1 min
+        rows(practitioner=ps["none"]).update(start=None)
+        rows(practitioner=ps["old"]).update(computed_at=now - timedelta(days=2))
+        rows(practitioner=ps["new"]).delete()
+        inactive = f.practitioner(name="gone")
+        inactive.is_active = False
+        inactive.save()
+        queued.clear()
+        assert services.clinics_with_stale_next_available(
+            [acme.schema_name, globex.schema_name, "no_such_schema"]
+        ) == [acme.schema_name]  # globex's slot is a day's notice away, computed just now
+        tasks.refresh_next_available_everywhere_task()
+        assert queued == [(acme.schema_name, (), {"stale": True})]
+        before = dict(rows().values_list("practitioner_id", "computed_at"))
+        assert services.next_available_refresh_stale() == 4
+        after = dict(rows().values_list("practitioner_id", "computed_at"))
+        refreshed = {pk for pk, at in after.items() if at != before.get(pk)}
+        assert refreshed == {ps[name].pk for name in ("soon", "none", "old", "new")}
+        # "none" has a free slot after all; "far" kept its (made-up) slot: nothing overtook it
+        assert after.keys() == {p.pk for p in ps.values()}
+        assert rows(practitioner=ps["far"]).get().start == now + timedelta(hours=3)
+        assert services.next_available_refresh_stale() == 0  # fresh now, nothing to do
+
+
+def test_schedule_rule_changes_queue_a_refresh_of_those_practitioners(
+    acme, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The beat no longer recomputes everyone, so every change the next slot depends on
+    queues a refresh once it commits: working hours, time off, the appointment type and who
+    offers it, the practitioner, the clinic's slot step."""
+    from django.utils import timezone
+
+    from practice.models import ClinicSettings
+    from scheduling import tasks
+    from scheduling.models import TimeOff
+
+    queued = []
+    monkeypatch.setattr(tasks.refresh_next_available_task, "delay", queued.append)
+
+    def queues(action) -> list:
+        queued.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            action()
+        return list(queued)
+
+    with in_clinic(acme):
+        p, other = f.practitioner(), f.practitioner()
+        t = f.appointment_type(p, minutes=30)
+        hours = p.working_hours.first()
+        hours.end_time = time(16)
+        assert queues(hours.save) == [[p.pk]]
+        assert queues(hours.delete) == [[p.pk]]
+        start = timezone.now() + timedelta(days=1)
+        away = TimeOff(practitioner=p, start=start, end=start + timedelta(hours=2))
+        assert queues(away.save) == [[p.pk]]
+        assert queues(away.delete) == [[p.pk]]
+        t.min_notice_minutes = 120
+        assert queues(t.save) == [[p.pk]]
+        assert queues(lambda: t.practitioners.add(other)) == [[other.pk]]
+        assert queues(lambda: other.appointment_types.remove(t)) == [[other.pk]]
+        other.timezone = "Europe/Dublin"
+        assert queues(other.save) == [[other.pk]]
+        assert queues(ClinicSettings.objects.get_or_create(pk=1)[0].save) == [None]
+        assert queues(t.delete) == [None]
+
+
+def test_a_refresh_that_moves_nothing_keeps_the_cached_answers(
+    acme, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    from clinic.api import ANSWERS_VERSION_KEY
+
+    def refresh_then_version() -> str | None:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.next_available_refresh()
+        return cache.get(ANSWERS_VERSION_KEY)
+
+    with in_clinic(acme):
+        p = f.practitioner()
+        f.appointment_type(p, minutes=30)
+        version = refresh_then_version()
+        assert version is not None
+        assert refresh_then_version() == version
+        NextAvailable.objects.filter(practitioner=p).update(start=None)
+        assert refresh_then_version() != version
