@@ -30,7 +30,7 @@ from bench.load import (
     open_loop,
     wrk_available,
 )
-from bench.servers import CpuMeter, Service, Stack, granian
+from bench.servers import CpuMeter, FsyncProbe, Service, Stack, checkpoint, granian
 
 BENCH_HOST_SLUG = "bench"
 # A measurement during which processes outside this run used this much of the machine (other
@@ -131,6 +131,13 @@ def row_from(
     busy = result.cpu.get("others_pct", 0)
     if busy >= OTHERS_NOTE_PCT:
         notes = "; ".join(filter(None, [notes, f"other processes used {busy:g}% of the machine"]))
+    stalls = (result.disk_fsync or {}).get(f"over_{FsyncProbe.STALL_MS}_ms")
+    if stalls:
+        disk = result.disk_fsync
+        notes = "; ".join(filter(None, [notes, (
+            f"disk flushes ({disk['where']}): {stalls} of {disk['samples']} over "
+            f"{FsyncProbe.STALL_MS} ms, longest {disk['max_ms']:g} ms"
+        )]))  # fmt: skip
     lag = result.max_dispatch_lag_ms or 0
     if lag >= LAG_NOTE_MS:
         # Still timed from the schedule, so the lag is in the figures, not hidden.
@@ -261,6 +268,7 @@ class Context:
     rss_at_start: dict[int, dict[str, int]] = field(default_factory=dict)
     # pids of the PostgreSQL backends serving this run's databases (CPU accounting).
     pg_backends: Callable[[], list[int]] | None = None
+    pg_data: Path | None = None  # PostgreSQL's data directory, if on this machine and readable
 
     @property
     def smoke(self) -> bool:
@@ -320,9 +328,16 @@ class Context:
         on_response: ResponseHook | None = None,
         duration_s: float | None = None,
     ) -> LoadResult:
-        """Open loop at `rate` (capped in smoke runs) for the run's latency duration."""
+        """Open loop at `rate` (capped in smoke runs) for the run's latency duration.
+
+        It starts with a CHECKPOINT, so the dirty pages of what ran before (a capacity run
+        writes thousands of rows a second) are written now, not during the measurement by the
+        spread-out timed checkpoint, whose writes delayed the WAL flushes every COMMIT waits
+        for by 50-450 ms on this machine's disk. The disk's flush time is sampled throughout
+        (`FsyncProbe`) and reported beside the figures."""
         server = server or self.web
-        with CpuMeter(self.stack, self.pg_backends) as meter:
+        checkpoint()
+        with CpuMeter(self.stack, self.pg_backends) as meter, FsyncProbe(self.pg_data) as disk:
             result = open_loop(
                 server.base_url,
                 make_request,
@@ -333,6 +348,7 @@ class Context:
                 on_response=on_response,
             )
         result.cpu = meter.result
+        result.disk_fsync = disk.result
         return result
 
     def start_web(

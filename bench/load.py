@@ -101,6 +101,8 @@ class LoadResult:
     # open loop: the generator's own garbage-collector passes during the run (a pass stalls
     # sending and reading alike, so it shows as server latency): count, longest and total ms
     generator_gc: dict[str, float] = field(default_factory=dict)
+    # open loop: the disk's flush times during the run (bench.servers.FsyncProbe)
+    disk_fsync: dict[str, object] = field(default_factory=dict)
     note: str = SAME_MACHINE
     # Filled by the harness: machine CPU during the measurement (bench.servers.CpuMeter).
     cpu: dict[str, float] = field(default_factory=dict)

@@ -398,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
             options={"clinics": args.clinics, "keep_scale_db": args.keep_scale_db},
             rss_at_start={pid: servers.memory_kb(pid) for pid in web.worker_pids()},
             pg_backends=backends_of(database_url),
+            pg_data=servers.pg_data_directory(),
         )
         for name in names:
             profile_path = None

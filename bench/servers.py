@@ -9,6 +9,8 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -388,3 +390,78 @@ class CpuMeter:
         self.result["others_pct"] = max(
             0.0, round(self.result["machine_busy_pct"] - self.result["this_run_pct"], 1)
         )
+
+
+def pg_data_directory() -> Path | None:
+    """PostgreSQL's data directory, when this machine's PostgreSQL serves the bench (superuser
+    or pg_read_all_settings needed; None otherwise)."""
+    from django.db import DatabaseError, connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW data_directory")
+            found = Path(cursor.fetchone()[0])
+    except DatabaseError:
+        return None
+    return found if found.exists() else None
+
+
+def checkpoint() -> None:
+    """Write every dirty page now (superuser or pg_checkpoint needed; else nothing)."""
+    from django.db import DatabaseError, connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("CHECKPOINT")
+    except DatabaseError:
+        pass
+
+
+class FsyncProbe:
+    """How long the disk under PostgreSQL's data takes to make 8 kB durable, sampled every
+    50 ms in a thread during a measurement (write + fdatasync of a file beside the data
+    directory). Every booking waits for one such flush of the WAL at COMMIT, so a stall here
+    is a stall of every commit: the probe tells the machine's share of a latency tail from
+    ours. Falls back to the temp directory (maybe another disk: then it says so)."""
+
+    INTERVAL_S = 0.05  # 20 flushes a second: enough to see a stall, little added to the disk
+    STALL_MS = 10
+
+    def __init__(self, directory: Path | None):
+        beside = directory.parent if directory is not None else None
+        usable = beside is not None and os.access(beside, os.W_OK)
+        self.where = beside if usable else Path(tempfile.gettempdir())
+        self.beside_data = usable
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+
+    def _run(self) -> None:
+        path = self.where / f".bench-fsync-probe-{os.getpid()}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        block = b"\0" * 8192
+        try:
+            while not self._stop.wait(self.INTERVAL_S):
+                os.pwrite(fd, block, 0)
+                started = time.perf_counter()
+                os.fdatasync(fd)
+                self.samples.append((time.perf_counter() - started) * 1000)
+        finally:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+
+    def __enter__(self) -> FsyncProbe:
+        self._thread = threading.Thread(target=self._run, name="fsync-probe", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        ordered = sorted(self.samples)
+        self.result = {
+            "where": "beside PostgreSQL's data" if self.beside_data else "temp directory",
+            "samples": len(ordered),
+            "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))], 2) if ordered else None,
+            "max_ms": round(ordered[-1], 1) if ordered else None,
+            f"over_{self.STALL_MS}_ms": sum(1 for ms in ordered if ms > self.STALL_MS),
+        }
