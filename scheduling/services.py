@@ -914,6 +914,9 @@ def next_available_refresh(*, practitioner_ids: list[int] | None = None, days: i
     return len(rows)
 
 
+NEXT_AVAILABLE_MAX_AGE = timedelta(days=1)  # the stale rows' safety net (see below)
+
+
 def _next_available_stale_sql() -> str:
     """Active practitioners whose next-available row the clock has overtaken, or will by the
     first `%s` (a moment a little after the next beat): no row, no slot (the 60-day window
@@ -929,9 +932,6 @@ def _next_available_stale_sql() -> str:
         "WHERE p.is_active AND (n.start IS NULL OR t.id IS NULL "
         "OR n.start < %s + make_interval(mins => t.min_notice_minutes) OR n.computed_at < %s)"
     )
-
-
-NEXT_AVAILABLE_MAX_AGE = timedelta(days=1)
 
 
 def _next_available_stale_params() -> list:
