@@ -92,3 +92,53 @@ def test_availability_answer_is_shared_until_a_booking_commits(
                          start=nine)  # fmt: skip
     after = starts()
     assert nine.isoformat() not in after and len(after) < len(before)
+
+
+def test_concurrent_misses_of_one_answer_compute_it_once(answers, acme):
+    """Eight requests miss the same answer at once (it expired, or the data changed): one
+    computes it, the others wait for it in Redis and serve the same bytes. Real threads,
+    real Redis."""
+    import threading
+    import time
+
+    from clinic.api import AnswerCache
+
+    answer_cache = AnswerCache("stampede-test")
+    computed = []
+    start = threading.Barrier(8)
+    bodies = []
+
+    def compute() -> tuple[bytes, float]:
+        computed.append(threading.get_ident())
+        time.sleep(0.1)  # a slow answer: the others arrive while it is computed
+        return b'{"slots": []}', 0
+
+    def ask() -> None:
+        with in_clinic(acme):
+            start.wait()
+            bodies.append(answer_cache.answer(("same",), compute).content)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(computed) == 1
+    assert bodies == [b'{"slots": []}'] * 8
+
+
+def test_a_waiting_miss_computes_itself_when_nobody_stores_the_answer(answers, acme):
+    """A lock left by a request that died (or an answer too short-lived to store) delays the
+    others by the wait at most: they then compute the answer themselves."""
+    import time
+
+    from clinic.api import AnswerCache
+
+    answer_cache = AnswerCache("stale-lock-test")
+    with in_clinic(acme):
+        cache.set(f"{answer_cache._key(('same',))}:computing", 1, 5)  # nobody is computing
+        started = time.monotonic()
+        body = answer_cache.answer(("same",), lambda: (b"{}", 0)).content
+        waited = time.monotonic() - started
+    assert body == b"{}"
+    assert AnswerCache.WAIT_FOR_OTHER_S <= waited < AnswerCache.WAIT_FOR_OTHER_S + 0.5
