@@ -3,7 +3,6 @@ of public answers."""
 
 import copy
 import hashlib
-import time
 import uuid
 from collections.abc import Callable
 
@@ -238,51 +237,14 @@ class AnswerCache:
         digest = hashlib.blake2b(repr(params).encode(), digest_size=16).hexdigest()
         return f"answer:{self.name}:{digest}"
 
-    # A miss that finds another process computing the same answer waits this long for it,
-    # polling, before computing it too (the other process may have died).
-    WAIT_FOR_OTHER_S = 0.25
-    POLL_S = 0.01
-
     def answer(self, params: tuple, compute: Callable[[], tuple[bytes, float]]) -> HttpResponse:
         """The JSON answer for `params`: from the cache, or `compute()` -> (body, the seconds
-        it holds at most, 0 for `ANSWER_CACHE_SECONDS`), stored before it is returned.
-
-        One request computes a missing answer while the others asking for it at the same time
-        wait for it (a lock key in Redis): when a popular answer expired or the clinic's data
-        changed, every request in flight for it used to compute it at once (eight 20 ms
-        computations of a 525 KB availability answer stalled both web workers)."""
+        it holds at most, 0 for `ANSWER_CACHE_SECONDS`), stored before it is returned."""
         body, version = self._get(params)
-        if body is not None:
-            return HttpResponse(body, content_type="application/json")
-        lock = f"{self._key(params)}:computing"
-        computing = version is not None and cache.add(lock, 1, timeout=5)
-        if version is not None and not computing:
-            body = self._wait_for_other(params, version)
         if body is None:
-            try:
-                body, seconds = compute()
-                self._put(params, version, body, seconds)
-            finally:
-                if computing:
-                    cache.delete(lock)
+            body, seconds = compute()
+            self._put(params, version, body, seconds)
         return HttpResponse(body, content_type="application/json")
-
-    def _wait_for_other(self, params: tuple, version: str) -> bytes | None:
-        """The answer another request is computing, once stored; None if it is not there in
-        time, or if that request finished without storing one (an answer good for under a
-        second is not stored)."""
-        key = self._key(params)
-        lock = f"{key}:computing"
-        deadline = time.monotonic() + self.WAIT_FOR_OTHER_S
-        while time.monotonic() < deadline:
-            time.sleep(self.POLL_S)
-            found = cache.get_many([key, lock])
-            entry = found.get(key)
-            if entry is not None and entry[0] == version:
-                return entry[1]
-            if lock not in found:
-                return None
-        return None
 
     def _get(self, params: tuple) -> tuple[bytes | None, str | None]:
         """`(body, version)`: the cached body or None, and the version to store a new one at."""
