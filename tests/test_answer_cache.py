@@ -2,7 +2,9 @@
 clinic's data version holds, recomputed once a write it depends on commits, never crossing
 clinics, never serving staff the public answer."""
 
+import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
@@ -92,3 +94,41 @@ def test_availability_answer_is_shared_until_a_booking_commits(
                          start=nine)  # fmt: skip
     after = starts()
     assert nine.isoformat() not in after and len(after) < len(before)
+
+
+def test_availability_answers_do_not_all_expire_at_the_clocks_minute(
+    answers, acme, cardiologist, monkeypatch
+):
+    """Each availability answer is shared for a minute at most, but its minute begins at its
+    own second: when the clock's minute turns, the answers of six windows are not all rebuilt
+    in that second (with the clock's minute they were, by every request then in flight);
+    60 s later every one of them has been rebuilt."""
+    from scheduling.api import views
+
+    with in_clinic(acme):
+        visit = f.appointment_type(cardiologist, minutes=60)
+    built = []
+    real = views.availability_answer
+    monkeypatch.setattr(views, "availability_answer", lambda data: built.append(1) or real(data))
+    clock = [(int(time.time()) // 60 + 1) * 60 - 0.5]  # half a second before a minute turns
+    monkeypatch.setattr(views.time, "time", lambda: clock[0])
+    anon = ClinicClient(acme)
+
+    def ask_all() -> int:
+        built.clear()
+        for n in range(6):
+            day = (f.next_weekday(2) + timedelta(days=7 * n)).isoformat()
+            response = anon.get(
+                "/api/v1/availability/",
+                {"practitioner": cardiologist.pk, "appointment_type": visit.pk,
+                 "start": day, "end": day},
+            )  # fmt: skip
+            assert response.status_code == 200, response.content
+        return len(built)
+
+    assert ask_all() == 6  # nothing cached yet
+    assert ask_all() <= 1  # shared (but for an answer whose own minute ends in this second)
+    clock[0] += 1  # the clock's minute turns
+    assert ask_all() <= 1  # at most that one
+    clock[0] += 60
+    assert ask_all() == 6

@@ -2,6 +2,7 @@
 
 import threading
 import time
+import zlib
 import zoneinfo
 from collections import OrderedDict
 from datetime import datetime, timedelta
@@ -107,11 +108,14 @@ class AvailabilityView(APIView):
         query.is_valid(raise_exception=True)
         data = query.validated_data
         # Answers move on with the clock a whole minute at a time (AvailabilityQuery): shared
-        # for the rest of this minute unless the schedule changes first.
-        minute, into = divmod(time.time(), 60)
-        params = (default_tz, sorted(request.query_params.lists()), int(minute))
+        # for a minute at most unless the schedule changes first. Each answer's minute begins
+        # at its own second (from its parameters): with the clock's, every answer expired in
+        # the same second and every request then in flight rebuilt one.
+        params = (default_tz, sorted(request.query_params.lists()))
+        offset = zlib.crc32(repr(params).encode()) % 60
+        period, into = divmod(time.time() + offset, 60)
         return SHARED_AVAILABILITY_ANSWERS.answer(
-            params, lambda: (availability_answer(data), 60 - into)
+            (*params, int(period)), lambda: (availability_answer(data), 60 - into)
         )
 
 
