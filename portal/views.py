@@ -21,12 +21,13 @@ from authorizations import selectors as auth_selectors
 from clinic.errors import ApplicationError
 from practice import selectors as practice_selectors
 from practice.models import ClinicSettings, Location, Practitioner
-from scheduling import selectors, services, smart
-from scheduling.api.serializers import SmartBookingRequestSerializer
-from scheduling.api.views import websocket_url
+from realtime.links import websocket_url
+from scheduling import selectors, services
 from scheduling.calendar import appointment_ics
-from scheduling.errors import LateCancelError, SlotUnavailableError
+from scheduling.errors import LateCancelError, SlotUnavailableError, SmartRequestInvalidError
 from scheduling.models import Appointment, AppointmentType, SmartBookingJob
+from scheduling.smart.job import smart_job_create
+from scheduling.smart.request import smart_request_parse
 
 from . import forms
 from .access import bad_link, forbidden, not_found, patient_required
@@ -458,22 +459,26 @@ def smart_new(request: HttpRequest) -> HttpResponse:
     """Describe the need; the job is validated by the same rules as the API's and queued."""
     form = _smart_form(request, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        data = SmartBookingRequestSerializer(
-            data=form.to_request(tz=request.viewer_zone.key),
-            context={"default_tz": request.tenant.timezone},
-        )
         if not request.patient.is_active:
             form.add_error(None, _("Your patient record is inactive. Please call the clinic."))
-        elif data.is_valid():
-            job = smart.smart_job_create(
-                patient=request.patient, request=data.to_job_request(), requested_by=request.user
-            )
-            return redirect("portal:smart-status", job_id=job.pk)
         else:
-            for field, texts in data.errors.items():
-                name = field if field in form.fields else None
-                for text in texts if isinstance(texts, list) else [texts]:
-                    form.add_error(name, str(text))
+            try:
+                smart_request = smart_request_parse(
+                    form.to_request(tz=request.viewer_zone.key),
+                    default_tz=request.tenant.timezone,
+                )
+            except SmartRequestInvalidError as error:
+                for field, texts in error.errors.items():
+                    name = field if field in form.fields else None
+                    for text in texts:
+                        form.add_error(name, text)
+            else:
+                job = smart_job_create(
+                    patient=request.patient,
+                    request=smart_request.to_job_request(),
+                    requested_by=request.user,
+                )
+                return redirect("portal:smart-status", job_id=job.pk)
     practitioner_id = form["practitioner"].value()
     chosen = (
         practice_selectors.practitioner_get(pk=int(practitioner_id))

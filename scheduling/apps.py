@@ -60,6 +60,7 @@ class SchedulingConfig(AppConfig):
 
         from .models import Appointment, AppointmentType, NextAvailable, TimeOff, WorkingHours
         from .selectors import search_with_next_available
+        from .smart import tasks  # noqa: F401  (registers the smart-booking tasks with Celery)
 
         # next_available_refresh writes NextAvailable in bulk (no signal): it says so itself.
         watch_for_answers(Appointment, AppointmentType, NextAvailable, TimeOff, WorkingHours)

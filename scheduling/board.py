@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from clinic.errors import PROBLEM_CONTENT_TYPE, ApplicationError, problem
 from practice.models import ClinicSettings, Location, Patient, Practitioner, Specialty
+from realtime.links import websocket_url
 
 from . import selectors, services
 from .api.serializers import AppointmentSerializer
@@ -435,8 +436,6 @@ def board_view(request: HttpRequest) -> HttpResponse:
     """The board page; `?fragment=1` renders only the grid (the page refetches it live)."""
     if not _may(request.user, "view"):
         raise PermissionDenied
-    from .api.views import websocket_url
-
     tz = ZoneInfo(request.tenant.timezone)
     now = timezone.now()
     filters = _filters(request, tz)

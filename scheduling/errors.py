@@ -47,3 +47,16 @@ class OverbookNotAllowedError(ApplicationError):
     status = 403
     code = "overbook-not-allowed"
     title = "Only staff may overbook"
+
+
+class SmartRequestInvalidError(ApplicationError):
+    """A smart-booking request breaks a rule; `errors` names each field at fault."""
+
+    status = 400
+    code = "invalid-smart-request"
+    title = "Invalid smart-booking request"
+
+    def __init__(self, errors: dict[str, list[str]]):
+        detail = " ".join(message for messages in errors.values() for message in messages)
+        super().__init__(detail, extra={"errors": errors})
+        self.errors = errors

@@ -6,8 +6,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from scheduling import smart
 from scheduling.models import Appointment, SmartBookingJob
+from scheduling.smart.job import smart_job_run
 from scheduling.tests import factories as f
 from tests.fixtures import in_clinic
 
@@ -84,7 +84,7 @@ def test_a_completed_job_shows_the_booking_and_why(world, patient_client):
     patient_client.post("/smart/", form(world))
     with in_clinic(world.clinic):
         job = SmartBookingJob.objects.get()
-        assert smart.smart_job_run(job.pk) == "completed"
+        assert smart_job_run(job.pk) == "completed"
         appointment = Appointment.objects.get(smart_job_id=job.pk)
     for url in (f"/smart/{job.pk}/", f"/smart/{job.pk}/status/"):
         page = text(patient_client.get(url))
@@ -106,7 +106,7 @@ def test_a_failed_job_says_why_and_offers_the_nearest_options(world, patient_cli
     patient_client.post("/smart/", form(world))
     with in_clinic(world.clinic):
         job = SmartBookingJob.objects.get()
-        assert smart.smart_job_run(job.pk) == "failed"
+        assert smart_job_run(job.pk) == "failed"
     page = text(patient_client.get(f"/smart/{job.pk}/"))
     assert "We could not book a time for this request." in page
     assert "No free Speech session slot" in page

@@ -8,6 +8,7 @@ from clinic.api import ModelSerializer, Serializer
 from practice.models import Location, Patient, Practitioner
 
 from .. import selectors
+from ..errors import SmartRequestInvalidError
 from ..models import (
     Appointment,
     AppointmentSeries,
@@ -15,6 +16,19 @@ from ..models import (
     SmartBookingJob,
     TimeOff,
     WorkingHours,
+)
+from ..smart.request import (
+    LOCATIONS,
+    MAX_SESSIONS_PER_WEEK,
+    MAX_WEEKS,
+    PRACTITIONERS,
+    TIMES_OF_DAY,
+    TYPES,
+    Recurring,
+    SmartRequest,
+    check_language,
+    check_smart_request,
+    check_zone,
 )
 
 MAX_WINDOW_DAYS = 62
@@ -365,36 +379,44 @@ class CalendarFeedResultSerializer(serializers.Serializer):
 
 
 class RecurringSerializer(serializers.Serializer):
-    sessions_per_week = serializers.IntegerField(min_value=1, max_value=7)
-    weeks = serializers.IntegerField(min_value=1, max_value=26)
+    sessions_per_week = serializers.IntegerField(min_value=1, max_value=MAX_SESSIONS_PER_WEEK)
+    weeks = serializers.IntegerField(min_value=1, max_value=MAX_WEEKS)
+
+
+def _smart_request_checked(check, value):
+    """Run one of the smart request's checks as a DRF field validator."""
+    try:
+        check(value)
+    except SmartRequestInvalidError as error:
+        [messages] = error.errors.values()
+        raise serializers.ValidationError(messages) from error
+    return value
 
 
 class SmartBookingRequestSerializer(serializers.Serializer):
-    """What the patient needs. Exactly one of specialty, practitioner or practitioners."""
+    """What the patient needs. Exactly one of specialty, practitioner or practitioners. Parses
+    the JSON into a `SmartRequest` (validated_data["smart_request"]); the rules are that
+    module's (`scheduling.smart.request`)."""
 
     patient = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all(), required=False)
     specialty = serializers.SlugField(required=False)
-    practitioner = serializers.PrimaryKeyRelatedField(
-        queryset=Practitioner.objects.filter(is_active=True), required=False
-    )
+    practitioner = serializers.PrimaryKeyRelatedField(queryset=PRACTITIONERS, required=False)
     practitioners = serializers.PrimaryKeyRelatedField(
-        queryset=Practitioner.objects.filter(is_active=True), many=True, required=False
+        queryset=PRACTITIONERS, many=True, required=False
     )
-    appointment_type = serializers.PrimaryKeyRelatedField(
-        queryset=AppointmentType.objects.filter(is_active=True)
-    )
+    appointment_type = serializers.PrimaryKeyRelatedField(queryset=TYPES)
     earliest_date = serializers.DateField()
     latest_date = serializers.DateField()
     preferred_weekdays = serializers.ListField(
         child=serializers.IntegerField(min_value=0, max_value=6), required=False, max_length=7
     )
     preferred_times = serializers.ListField(
-        child=serializers.ChoiceField(choices=["morning", "afternoon", "evening"]),
+        child=serializers.ChoiceField(choices=list(TIMES_OF_DAY)),
         required=False,
         max_length=3,
     )
     location = serializers.PrimaryKeyRelatedField(
-        queryset=Location.objects.filter(is_active=True), required=False, allow_null=True
+        queryset=LOCATIONS, required=False, allow_null=True
     )
     telehealth = serializers.BooleanField(required=False, allow_null=True, default=None)
     language = serializers.CharField(required=False, max_length=2, min_length=2)
@@ -402,91 +424,37 @@ class SmartBookingRequestSerializer(serializers.Serializer):
     recurring = RecurringSerializer(required=False, allow_null=True)
 
     def validate_tz(self, value):
-        parse_zone(value)
-        return value
+        return _smart_request_checked(check_zone, value)
 
     def validate_language(self, value):
-        from practice.validators import validate_language
-
-        try:
-            validate_language(value)
-        except Exception as error:  # noqa: BLE001  (Django ValidationError -> DRF's)
-            raise serializers.ValidationError(
-                str(getattr(error, "messages", [error])[0])
-            ) from error
-        return value
+        return _smart_request_checked(check_language, value)
 
     def validate(self, attrs):
-        from practice.models import Specialty
-
-        chosen = [k for k in ("specialty", "practitioner", "practitioners") if attrs.get(k)]
-        if len(chosen) != 1:
-            raise serializers.ValidationError(
-                {"specialty": "Give exactly one of specialty, practitioner or practitioners."}
-            )
-        if (
-            attrs.get("specialty")
-            and not Specialty.objects.filter(slug=attrs["specialty"]).exists()
-        ):
-            raise serializers.ValidationError({"specialty": "Unknown specialty."})
-        tz = zoneinfo.ZoneInfo(attrs.get("tz") or self.context["default_tz"])
-        today = timezone.now().astimezone(tz).date()
-        if attrs["latest_date"] < today:
-            raise serializers.ValidationError({"latest_date": "The search window is in the past."})
-        if attrs["earliest_date"] > attrs["latest_date"]:
-            raise serializers.ValidationError(
-                {"latest_date": "The latest date must not be before the earliest."}
-            )
-        if (attrs["latest_date"] - attrs["earliest_date"]).days > 120:
-            raise serializers.ValidationError({"latest_date": "Search at most 120 days at once."})
-        t = attrs["appointment_type"]
-        offered = set(t.practitioners.filter(is_active=True).values_list("pk", flat=True))
-        wanted = (
-            [attrs["practitioner"].pk] if attrs.get("practitioner")
-            else [p.pk for p in attrs.get("practitioners") or []]
-        )  # fmt: skip
-        if wanted and not offered & set(wanted):
-            raise serializers.ValidationError(
-                {"appointment_type": f"None of these practitioners offers {t.name}."}
-            )
-        if (
-            attrs.get("specialty")
-            and not t.practitioners.filter(
-                specialties__slug=attrs["specialty"], is_active=True
-            ).exists()
-        ):
-            raise serializers.ValidationError(
-                {"appointment_type": f"No {attrs['specialty']} practitioner offers {t.name}."}
-            )
-        if t.mode == AppointmentType.Mode.IN_PERSON and attrs.get("telehealth"):
-            raise serializers.ValidationError({"telehealth": f"{t.name} is in person only."})
         recurring = attrs.get("recurring")
-        if (
-            recurring
-            and (attrs["latest_date"] - attrs["earliest_date"]).days + 1 < 7 * recurring["weeks"]
-        ):
-            raise serializers.ValidationError(
-                {"recurring": "The search window is shorter than the weeks asked for."}
-            )
+        smart_request = SmartRequest(
+            appointment_type=attrs["appointment_type"],
+            earliest_date=attrs["earliest_date"],
+            latest_date=attrs["latest_date"],
+            tz=attrs.get("tz") or self.context["default_tz"],
+            specialty=attrs.get("specialty"),
+            practitioner=attrs.get("practitioner"),
+            practitioners=tuple(attrs.get("practitioners") or ()),
+            preferred_weekdays=tuple(attrs.get("preferred_weekdays") or ()),
+            preferred_times=tuple(attrs.get("preferred_times") or ()),
+            location=attrs.get("location"),
+            telehealth=attrs.get("telehealth"),
+            language=attrs.get("language"),
+            recurring=Recurring(**recurring) if recurring else None,
+        )
+        try:
+            check_smart_request(smart_request)
+        except SmartRequestInvalidError as error:
+            raise serializers.ValidationError(error.errors) from error
+        attrs["smart_request"] = smart_request
         return attrs
 
     def to_job_request(self) -> dict:
-        v = self.validated_data
-        return {
-            "specialty": v.get("specialty"),
-            "practitioner": v["practitioner"].pk if v.get("practitioner") else None,
-            "practitioners": [p.pk for p in v.get("practitioners") or []] or None,
-            "appointment_type": v["appointment_type"].pk,
-            "earliest_date": v["earliest_date"].isoformat(),
-            "latest_date": v["latest_date"].isoformat(),
-            "preferred_weekdays": v.get("preferred_weekdays") or [],
-            "preferred_times": v.get("preferred_times") or [],
-            "location": v["location"].pk if v.get("location") else None,
-            "telehealth": v.get("telehealth"),
-            "language": v.get("language"),
-            "tz": v.get("tz") or self.context["default_tz"],
-            "recurring": dict(v["recurring"]) if v.get("recurring") else None,
-        }
+        return self.validated_data["smart_request"].to_job_request()
 
 
 class SmartBookingJobSerializer(ModelSerializer):

@@ -36,8 +36,9 @@ from clinic.permissions import (
     user_roles,
 )
 from practice.models import ClinicSettings, Patient
+from realtime.links import websocket_url
 
-from .. import selectors, services, smart
+from .. import selectors, services
 from ..calendar import appointment_ics, practitioner_feed_ics
 from ..errors import InvalidTransitionError, OverbookNotAllowedError
 from ..models import (
@@ -49,6 +50,7 @@ from ..models import (
     TimeOff,
 )
 from ..models import WorkingHours as WorkingHoursModel
+from ..smart.job import estimated_completion, smart_job_cancel, smart_job_create
 from . import serializers as s
 
 DESK = frozenset({CLINIC_ADMIN, FRONT_DESK, INTEGRATOR})  # act on any appointment
@@ -643,14 +645,14 @@ class SmartBookingViewSet(
         patient = _acting_patient(request, data.validated_data.get("patient"))
         if not patient.is_active:
             raise ValidationError({"patient": ["This patient record is inactive."]})
-        job = smart.smart_job_create(
+        job = smart_job_create(
             patient=patient, request=data.to_job_request(), requested_by=request.user
         )
         return Response(
             {
                 "job_id": str(job.pk),
                 "status": job.status,
-                "estimated_completion": smart.estimated_completion(),
+                "estimated_completion": estimated_completion(),
                 "status_url": request.build_absolute_uri(f"/api/v1/smart-bookings/{job.pk}/"),
                 "websocket_url": websocket_url(request, f"/ws/jobs/{job.pk}/"),
             },
@@ -662,20 +664,9 @@ class SmartBookingViewSet(
     def cancel(self, request: Request, pk=None) -> Response:
         """Cancel while queued; 409 once a worker has started."""
         job = self.get_object()
-        if not smart.smart_job_cancel(job=job):
+        if not smart_job_cancel(job=job):
             raise InvalidTransitionError(
                 f"This job is {job.status}; only a queued job can be cancelled."
             )
         job.refresh_from_db()
         return Response(self.get_serializer(job).data)
-
-
-def websocket_url(request: Request, path: str) -> str:
-    """Absolute: locally the websocket server listens on its own port (CLINIC_WS_PORT); behind
-    a proxy (https) both share the host."""
-    from django.conf import settings
-
-    host = request.get_host().split(":")[0]
-    if request.is_secure():
-        return f"wss://{host}{path}"
-    return f"ws://{host}:{settings.CLINIC_WS_PORT}{path}"

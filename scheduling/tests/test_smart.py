@@ -16,8 +16,15 @@ from django.utils import timezone
 from authorizations.models import UnitReservation
 from authorizations.tests import factories as af
 from clinic.asgi import application
-from scheduling import services, smart
+from scheduling import services
 from scheduling.models import Appointment, SmartBookingJob
+from scheduling.smart import scoring
+from scheduling.smart.job import (
+    clinics_with_stuck_jobs,
+    job_payload,
+    smart_job_run,
+    smart_jobs_sweep,
+)
 from scheduling.tests import factories as f
 from tests.fixtures import (
     ClinicClient,
@@ -54,7 +61,7 @@ def _run(world, **request) -> SmartBookingJob:
     job = SmartBookingJob.objects.create(
         patient=world["patient"], request=_request(world["t"], world["day"], **request)
     )
-    smart.smart_job_run(job.pk)
+    smart_job_run(job.pk)
     job.refresh_from_db()
     return job
 
@@ -91,14 +98,14 @@ def test_preferred_days_and_times_win_over_soonest(clinic_world):
 
 def test_race_lost_to_a_direct_booking_falls_through_to_the_next_slot(clinic_world, monkeypatch):
     w = clinic_world
-    need = smart.Need.from_request(w["patient"], _request(w["t"], w["day"]))
-    stale = smart.score_slots(need, smart.eligible_practitioners(need))  # before the race
+    need = scoring.Need.from_request(w["patient"], _request(w["t"], w["day"]))
+    stale = scoring.score_slots(need, scoring.eligible_practitioners(need))  # before the race
     best = stale[0]
     winner = services.appointment_book(
         patient=f.patient(), practitioner=best.practitioner, appointment_type=w["t"],
         start=best.start,
     )  # fmt: skip
-    monkeypatch.setattr(smart, "score_slots", lambda need, practitioners: stale)
+    monkeypatch.setattr("scheduling.smart.job.score_slots", lambda need, practitioners: stale)
     job = _run(w)
     booked = job.result["appointments"][0]
     assert job.status == "completed"
@@ -148,9 +155,9 @@ def test_recurring_beyond_the_authorization_fails_cleanly(clinic_world):
 
 def test_a_rerun_of_a_finished_or_booked_job_never_books_twice(clinic_world):
     job = _run(clinic_world)
-    assert smart.smart_job_run(job.pk) == "skipped"
+    assert smart_job_run(job.pk) == "skipped"
     SmartBookingJob.objects.filter(pk=job.pk).update(status="running")  # lost before marking
-    assert smart.smart_job_run(job.pk) == "completed"
+    assert smart_job_run(job.pk) == "completed"
     assert Appointment.objects.filter(smart_job_id=job.pk).count() == 1
 
 
@@ -298,6 +305,29 @@ def test_websocket_refuses_strangers_other_patients_and_other_clinics(live, make
     assert code is None and [event["status"] for event in seen] == ["queued"]
 
 
+def test_the_job_payload_is_the_json_the_api_shows(clinic_world):
+    """The websocket's JSON is built without the API's serializer, and must stay the same:
+    queued, running, completed and failed, in UTC and in another active zone."""
+    from zoneinfo import ZoneInfo
+
+    from scheduling.api.serializers import SmartBookingJobSerializer
+
+    w = clinic_world
+    booked = _run(w)
+    failed = _run(w, language="ja")
+    queued = SmartBookingJob.objects.create(patient=w["patient"], request={})
+    running = SmartBookingJob.objects.create(patient=w["patient"], request={"tz": "UTC"})
+    SmartBookingJob.objects.filter(pk=running.pk).update(
+        status="running", started_at=timezone.now().replace(microsecond=0), worker_id="w:1"
+    )
+    jobs = [SmartBookingJob.objects.get(pk=j.pk) for j in (booked, failed, queued, running)]
+    for zone in (None, ZoneInfo("America/New_York")):
+        with timezone.override(zone):
+            for job in jobs:
+                expected = dict(SmartBookingJobSerializer(job).data)
+                assert json.dumps(job_payload(job)) == json.dumps(expected)
+
+
 def test_sigkill_mid_job_then_a_new_worker_completes_it_exactly_once(live, smart_queue):
     first = _worker(smart_queue, "doomed", delay=3.0)
     accepted = _submit(live)
@@ -313,13 +343,13 @@ def test_sigkill_mid_job_then_a_new_worker_completes_it_exactly_once(live, smart
     try:
         with in_clinic(live["acme"]):
             assert SmartBookingJob.objects.get(pk=job_id).status == "running"
-            requeued = smart.smart_jobs_sweep(queued_after=timedelta(0), running_after=timedelta(0))
+            requeued = smart_jobs_sweep(queued_after=timedelta(0), running_after=timedelta(0))
             assert requeued == [job_id]
             deadline = time.monotonic() + 30
             while not SmartBookingJob.objects.get(pk=job_id).is_final:
                 assert time.monotonic() < deadline, "the job never finished"
                 time.sleep(0.1)
-            smart.smart_jobs_sweep(queued_after=timedelta(0), running_after=timedelta(0))
+            smart_jobs_sweep(queued_after=timedelta(0), running_after=timedelta(0))
             time.sleep(1)  # a duplicate delivery would have booked by now
             job = SmartBookingJob.objects.get(pk=job_id)
             assert job.status == "completed" and job.retry_count >= 1
@@ -343,7 +373,7 @@ def test_sweep_requeues_a_job_stuck_in_queued(live, smart_queue):
             fresh = SmartBookingJob.objects.create(
                 patient=live["patient"], request=_request(live["t"], live["day"])
             )
-            ids = smart.smart_jobs_sweep(
+            ids = smart_jobs_sweep(
                 queued_after=timedelta(minutes=5), running_after=timedelta(minutes=5)
             )
             assert ids == [str(job.pk)]  # the fresh one is left alone
@@ -373,7 +403,7 @@ def test_one_query_finds_the_clinics_with_stuck_jobs(clinic_world, acme, globex)
         if change:
             with in_clinic(acme):
                 SmartBookingJob.objects.filter(pk=stuck.pk).update(**change)
-        return smart.clinics_with_stuck_jobs(schemas, queued_after=five, running_after=five)
+        return clinics_with_stuck_jobs(schemas, queued_after=five, running_after=five)
 
     assert found_after() == [acme.schema_name]  # queued for ten minutes
     assert found_after(status="running", started_at=timezone.now()) == []
@@ -413,9 +443,9 @@ def _reference_scores(need, practitioners) -> list[tuple]:
         practitioner_ids=[p.pk for p in practitioners], location_id=need.location_id,
         telehealth=need.telehealth,
     )  # fmt: skip
-    seen = smart._seen_practitioners(need.patient)
+    seen = scoring._seen_practitioners(need.patient)
     span = max((need.latest - need.earliest).total_seconds(), 1)
-    units_left = smart._units_left_by_day(need)
+    units_left = scoring._units_left_by_day(need)
     out = []
     for result in results:
         p = result.practitioner
@@ -432,7 +462,7 @@ def _reference_scores(need, practitioners) -> list[tuple]:
                 reasons.append(f"On a preferred day ({local:%A}).")
             hour = local.hour
             if need.times_of_day and any(
-                smart.TIMES_OF_DAY[n][0] <= hour < smart.TIMES_OF_DAY[n][1]
+                scoring.TIMES_OF_DAY[n][0] <= hour < scoring.TIMES_OF_DAY[n][1]
                 for n in need.times_of_day
             ):
                 score += 15
@@ -469,11 +499,11 @@ def test_scoring_matches_the_reference_order_scores_and_reasons(clinic_world):
     w["t"].save()
     af.authorization(w["patient"], code, units=40)
     for extra in ({}, {"preferred_weekdays": [1, 3], "preferred_times": ["morning", "evening"]}):
-        need = smart.Need.from_request(w["patient"], _request(w["t"], w["day"], **extra))
-        practitioners = smart.eligible_practitioners(need)
+        need = scoring.Need.from_request(w["patient"], _request(w["t"], w["day"], **extra))
+        practitioners = scoring.eligible_practitioners(need)
         got = [
             (c.practitioner.pk, c.start, c.score, c.reasons)
-            for c in smart.score_slots(need, practitioners)
+            for c in scoring.score_slots(need, practitioners)
         ]
         assert got == _reference_scores(need, practitioners)
         assert len(got) > 100 and any(len(reasons) >= 2 + bool(extra) for *_, reasons in got)

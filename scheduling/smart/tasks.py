@@ -1,0 +1,48 @@
+"""The smart-booking tasks: run one job (idempotent on its id), and the beat's sweep of stuck
+jobs."""
+
+from datetime import timedelta
+
+import redis
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django_tenants.utils import tenant_context
+from kombu.exceptions import OperationalError as BrokerError
+
+from clinic.celery import app
+from tenants.selectors import clinic_list
+
+from .job import clinics_with_stuck_jobs, smart_job_run, smart_jobs_sweep
+
+TRANSIENT = (OperationalError, InterfaceError, BrokerError, redis.RedisError)
+
+
+@app.task(
+    name="scheduling.run_smart_booking",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=0.5,
+    retry_backoff_max=30,
+    retry_jitter=True,
+    max_retries=8,
+)
+def run_smart_booking_task(job_id: str) -> str:
+    """Run one smart-booking job in its clinic. Idempotent on the job id; transient errors
+    (database restart, Redis blip) retry with backoff and count in the job's retry_count."""
+    # A re-run (retry, redelivery after a lost worker, sweep) finds the job `running` and
+    # counts it in retry_count; appointments carry the job id, so it never books twice.
+    return smart_job_run(job_id)
+
+
+@app.task(name="scheduling.sweep_smart_bookings", public_ok=True, ignore_result=True)
+def sweep_smart_bookings_task() -> int:
+    """Beat: requeue stuck smart-booking jobs in every active clinic. One query finds the
+    clinics that have any; only those are visited. Returns the number of jobs requeued."""
+    stuck = timedelta(seconds=settings.SMART_BOOKING_STUCK_SECONDS)
+    clinics = {clinic.schema_name: clinic for clinic in clinic_list() if clinic.is_active}
+    requeued = 0
+    for schema in clinics_with_stuck_jobs(list(clinics), queued_after=stuck, running_after=stuck):
+        with tenant_context(clinics[schema]):
+            requeued += len(smart_jobs_sweep(queued_after=stuck, running_after=stuck))
+    return requeued
