@@ -1,10 +1,18 @@
 """Loaded with `-p tests.testenv` (pyproject addopts), before Django's settings are imported.
 
-Each test run gets a private Celery queue and cache / channel-layer prefixes, so a test run never
-shares a worker or keys with `make run` or with another test run on the same machine.
+The run's clock is set first: every process of a run reads the instant the run chose
+(tests/clock.py), never the wall clock. Each test run gets a private Celery queue and cache /
+channel-layer prefixes, so a test run never shares a worker or keys with `make run` or with
+another test run on the same machine.
 """
 
 import os
+
+from tests import clock
+
+# Before anything reads the time: this process and every process it starts read the run's
+# chosen instant (tests/clock.py), so no test depends on the hour or the day it runs.
+clock.start()
 
 _RUN = f"test{os.getpid()}"
 os.environ.setdefault("CELERY_QUEUE", f"clinic-{_RUN}")

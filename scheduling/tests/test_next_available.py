@@ -129,6 +129,11 @@ def test_the_beat_refreshes_only_rows_the_clock_overtakes(acme, globex, monkeypa
         quiet = f.practitioner()
         f.appointment_type(quiet, minutes=30, notice=24 * 60)
         services.next_available_refresh()
+        # A slot well past a day's notice plus the margin, whatever the hour: the next slot the
+        # hours give may fall just after now + 24 h, inside the margin, and be stale by rights.
+        NextAvailable.objects.filter(practitioner=quiet).update(
+            start=timezone.now() + timedelta(days=2)
+        )
     with in_clinic(acme):
         ps = {name: f.practitioner(name=name) for name in ("far", "soon", "none", "old", "new")}
         f.appointment_type(*ps.values(), minutes=30, notice=60)
@@ -146,7 +151,7 @@ def test_the_beat_refreshes_only_rows_the_clock_overtakes(acme, globex, monkeypa
         queued.clear()
         assert services.clinics_with_stale_next_available(
             [acme.schema_name, globex.schema_name, "no_such_schema"]
-        ) == [acme.schema_name]  # globex's slot is a day's notice away, computed just now
+        ) == [acme.schema_name]  # globex: slot two days away, computed just now
         tasks.refresh_next_available_everywhere_task()
         assert queued == [(acme.schema_name, (), {"stale": True})]
         before = dict(rows().values_list("practitioner_id", "computed_at"))
