@@ -148,11 +148,18 @@ CACHES = {
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="clinic"),
     }
 }
+# A consumer waits for its next message with BZPOPMIN, which Redis holds for 5 s
+# (channels-redis's RedisChannelLayer.brpop_timeout) before answering "nothing yet". redis-py 8
+# gives every read a 5 s socket timeout by default (None before 8.0): the read of an idle
+# channel's BZPOPMIN raced the block, raised redis TimeoutError out of the layer's receive(),
+# and daphne closed every idle websocket with 1011 after 5-10 s (django/channels_redis#422).
+# The read timeout stays, so a dead Redis is still noticed, but is well above the block.
+CHANNEL_LAYER_SOCKET_TIMEOUT = 15
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            "hosts": [{"address": REDIS_URL, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT}],
             "prefix": env("CHANNEL_LAYER_PREFIX", default="clinic:asgi"),
         },
     }
