@@ -9,10 +9,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from realtime.routing import websocket_urlpatterns as realtime_routes  # noqa: E402
-from realtime.tenancy import ClinicAuthMiddleware, ClinicWebsocketMiddleware  # noqa: E402
+from realtime.tenancy import (  # noqa: E402
+    ClinicAuthMiddleware,
+    ClinicOriginValidator,
+    ClinicWebsocketMiddleware,
+)
 from scheduling.routing import websocket_urlpatterns as scheduling_routes  # noqa: E402
 
 from .wsgi import settle  # noqa: E402
@@ -20,7 +23,9 @@ from .wsgi import settle  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
+        # Origin rules by credential: cookie sockets only from the clinic's own pages, token
+        # sockets (integrators' servers send no Origin) unchecked (realtime.tenancy).
+        "websocket": ClinicOriginValidator(
             ClinicWebsocketMiddleware(
                 ClinicAuthMiddleware(URLRouter(realtime_routes + scheduling_routes))
             )

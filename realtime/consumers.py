@@ -18,7 +18,8 @@ class PingConsumer(AsyncJsonWebsocketConsumer):
         clinic = self.scope["clinic"]
         self.group = group_name("ping", schema=clinic.schema_name)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
+        # A client that offered `bearer, <token>` needs the subprotocol echoed.
+        await self.accept(subprotocol=self.scope.get("accepted_subprotocol"))
         await self.send_json(
             {
                 "type": "pong",

@@ -4,6 +4,7 @@ Websocket connections bypass TenantMainMiddleware, and consumers share database 
 through a thread pool that does not carry the schema. So the clinic is resolved from the
 Host header once, kept in the scope, and every database call from a consumer goes through
 `clinic_database_sync_to_async`, which sets the schema inside the worker thread itself.
+The Origin rules depend on how a socket authenticates (`ClinicOriginValidator`).
 """
 
 import functools
@@ -12,6 +13,7 @@ from importlib import import_module
 from typing import Any, ParamSpec, TypeVar
 
 from channels.db import database_sync_to_async
+from channels.security.websocket import AllowedHostsOriginValidator, WebsocketDenier
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.auth.models import AnonymousUser
@@ -121,7 +123,10 @@ def _user_for(clinic: Clinic, token: str | None, session_key: str | None):
 
 class ClinicAuthMiddleware:
     """Puts `user` (of the scope's clinic) into the scope, from a JWT (query parameter or
-    subprotocol) or the session cookie. Must run inside ClinicWebsocketMiddleware."""
+    subprotocol) or the session cookie. Must run inside ClinicWebsocketMiddleware.
+
+    A socket that offers a token is authenticated by the token alone, never by its cookie:
+    ClinicOriginValidator lets token sockets skip the Origin check on that promise."""
 
     def __init__(self, app):
         self.app = app
@@ -135,3 +140,58 @@ class ClinicAuthMiddleware:
         user = await _user_for(scope["clinic"], token, session_key)
         scope = dict(scope, user=user, accepted_subprotocol=subprotocol)
         return await self.app(scope, receive, send)
+
+
+def _origin(headers: dict) -> tuple[str, str, int] | None:
+    """(scheme, hostname, port) of the Origin header; None when absent, "null" or malformed."""
+    from urllib.parse import urlsplit
+
+    try:
+        origin = urlsplit(headers.get(b"origin", b"").decode("latin-1").strip().lower())
+        port = origin.port or {"http": 80, "https": 443}.get(origin.scheme)
+    except ValueError:
+        return None
+    if not origin.hostname or port is None:
+        return None
+    return origin.scheme, origin.hostname, port
+
+
+def clinic_origins(host: str) -> frozenset[tuple[str, str, int]]:
+    """The origins of the clinic's own pages for a socket opened on `host` (its Host header):
+    plain HTTP on CLINIC_HTTP_PORT (a local run, where websockets have a port of their own), or
+    HTTPS behind the proxy. A sibling clinic's host is another origin."""
+    hostname = hostname_normalize(host)
+    return frozenset({("http", hostname, settings.CLINIC_HTTP_PORT), ("https", hostname, 443)})
+
+
+class ClinicOriginValidator:
+    """Refuses (HTTP 403 at the handshake) websockets that another site could open in a
+    signed-in user's browser, by the credential the socket offers:
+
+    - a JWT (`?token=` or `Sec-WebSocket-Protocol: bearer, <token>`): no Origin check. A browser
+      never adds a token by itself, so no other site can ride on one, and an integrator's
+      server-side client sends no Origin at all. A socket that offers a token is authenticated
+      by the token alone (ClinicAuthMiddleware ignores its cookie), so `?token=junk` does not
+      get a cookie past this check.
+    - the session cookie (and no token): the browser attaches it whichever site opens the
+      socket, so the Origin must be the clinic's own pages (`clinic_origins`); a foreign site,
+      a sibling clinic's host or a missing Origin is refused.
+    - neither: as before, Channels' check of the Origin against ALLOWED_HOSTS.
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self.anonymous = AllowedHostsOriginValidator(app)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "websocket":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers", []))
+        if _token_from(scope, headers)[0]:
+            return await self.app(scope, receive, send)
+        if _cookie(headers, settings.SESSION_COOKIE_NAME) is None:
+            return await self.anonymous(scope, receive, send)
+        host = headers.get(b"host", b"").decode("latin-1")
+        if host and _origin(headers) in clinic_origins(host):
+            return await self.app(scope, receive, send)
+        return await WebsocketDenier()(scope, receive, send)
