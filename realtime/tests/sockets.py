@@ -118,10 +118,10 @@ class Practice:
         }
 
 
-def practice(clinic) -> Practice:
+def practice(clinic, *, patient_user=None) -> Practice:
     with in_clinic(clinic):
         aba = f.specialty("behavior-analysis")
         practitioner = f.practitioner(specialties=(aba,))
         visit = f.appointment_type(practitioner, minutes=60, notice=0)
-        patient = f.patient()
+        patient = f.patient(user=patient_user)
     return Practice(practitioner.pk, visit.pk, patient.pk, f.next_weekday(1))

@@ -1,6 +1,7 @@
 /* Clinic patient pages: small progressive enhancements. Every page works without this file;
    with it: the browser's time zone is detected, selects submit on change, and the smart-booking
-   status page follows its job live (websocket, or polling when the socket fails). */
+   status page follows its job live (websocket, reconnected when it drops; polling while the
+   socket is away). */
 (function () {
   "use strict";
 
@@ -76,16 +77,22 @@
   }
 
   /* The smart-booking status page. Each status change fetches the server-rendered fragment
-     (translated, in the viewer's zone) and swaps it in; the latest request wins. */
+     (translated, in the viewer's zone) and swaps it in; the latest request wins. A socket that
+     drops (a server restart, a network change) is opened again with growing, jittered delays;
+     the job's socket sends the job's current state first on every connect, so whatever
+     happened while it was away is shown at once. Meanwhile (and when the socket is refused or
+     says nothing) the page polls the status URL. */
   function followJob(box) {
     var FINAL = ["completed", "failed", "cancelled"];
+    var REFUSED = [4401, 4403, 4404]; // signed out, not theirs, gone: reconnecting cannot help
     var status = box.getAttribute("data-status");
     if (FINAL.indexOf(status) >= 0) return;
     var seen = status;
     var sequence = 0;
     var finished = false;
     var pollTimer = null;
-    var socket = null;
+    var reconnectTimer = null;
+    var attempts = 0;
 
     function show(newStatus) {
       if (!newStatus || newStatus === seen) return;
@@ -94,6 +101,7 @@
       if (FINAL.indexOf(newStatus) >= 0) {
         finished = true;
         stopPolling();
+        window.clearTimeout(reconnectTimer);
       }
       fetch(box.getAttribute("data-fragment-url"), { credentials: "same-origin" })
         .then(function (response) {
@@ -135,32 +143,62 @@
       pollTimer = null;
     }
 
+    function reconnectLater() {
+      // 1, 2, 4 ... 30 s, each between half and all of it, so a restarted server is not met
+      // by every page at the same instant.
+      var delay = Math.min(30000, 1000 * Math.pow(2, attempts)) * (0.5 + Math.random() / 2);
+      attempts += 1;
+      reconnectTimer = window.setTimeout(connect, delay);
+    }
+
+    function connect() {
+      reconnectTimer = null;
+      if (finished) return;
+      var socket;
+      var heard = false;
+      try {
+        socket = new WebSocket(box.getAttribute("data-ws-url"));
+      } catch (e) {
+        startPolling();
+        return;
+      }
+      socket.addEventListener("message", function (event) {
+        var job;
+        try {
+          job = JSON.parse(event.data);
+        } catch (e) {
+          return; // not a job frame
+        }
+        if (!heard) { // the job's current state: the socket is live (again)
+          heard = true;
+          attempts = 0;
+          stopPolling();
+          box.setAttribute("data-channel", "websocket");
+        }
+        show(job.status);
+      });
+      socket.addEventListener("close", function (event) {
+        if (finished) return;
+        startPolling();
+        if (REFUSED.indexOf(event.code) < 0) reconnectLater();
+      });
+      // A socket that says nothing (a proxy swallowing it) must not leave the page waiting.
+      window.setTimeout(function () {
+        if (!heard && !finished) startPolling();
+      }, 4000);
+    }
+
     if (!("WebSocket" in window)) {
       startPolling();
       return;
     }
-    try {
-      socket = new WebSocket(box.getAttribute("data-ws-url"));
-    } catch (e) {
-      startPolling();
-      return;
-    }
-    socket.addEventListener("open", function () {
-      if (!pollTimer) box.setAttribute("data-channel", "websocket");
+    // Back online: try at once instead of waiting out the delay.
+    window.addEventListener("online", function () {
+      if (!reconnectTimer) return;
+      window.clearTimeout(reconnectTimer);
+      connect();
     });
-    socket.addEventListener("message", function (event) {
-      try {
-        show(JSON.parse(event.data).status);
-      } catch (e) { /* not a job frame */ }
-    });
-    socket.addEventListener("error", startPolling);
-    socket.addEventListener("close", function () {
-      if (!finished) startPolling();
-    });
-    // A socket that says nothing (a proxy swallowing it) must not leave the page waiting.
-    window.setTimeout(function () {
-      if (!finished && socket.readyState !== WebSocket.OPEN) startPolling();
-    }, 4000);
+    connect();
   }
 
   function start() {
