@@ -755,7 +755,7 @@ def next_available_count() -> int:
 
 
 def next_available_seed(have: int, missing: int) -> None:
-    from scheduling.services import next_available_refresh
+    from scheduling.next_available.refresh import next_available_refresh
 
     next_available_refresh()
 

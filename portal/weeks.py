@@ -1,6 +1,6 @@
 """What the slot pickers and option lists show: free times grouped into the viewer's days,
 with the link each one leads to. Presentation only; the free times come from
-`scheduling.selectors.availability`."""
+`scheduling.availability.availability`."""
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from django.utils import timezone
 
 from practice.models import Practitioner
-from scheduling import selectors
+from scheduling.availability import availability
 from scheduling.models import AppointmentType
 
 WEEK = 7
@@ -60,7 +60,7 @@ def slot_week(
     first_day = max(first_day, today)
     start = datetime.combine(first_day, time.min, tzinfo=zone)
     end = datetime.combine(first_day + timedelta(days=WEEK), time.min, tzinfo=zone)
-    results = selectors.availability(
+    results = availability(
         appointment_type=appointment_type,
         start=start,
         end=end,
@@ -94,7 +94,7 @@ def slot_week(
         return f"?{urlencode({**keep, 'from': day.isoformat()})}" if day else None
 
     if week["empty"]:
-        later = selectors.availability(
+        later = availability(
             appointment_type=appointment_type,
             start=end,
             end=end + timedelta(days=appointment_type.horizon_days),

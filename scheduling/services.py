@@ -1,59 +1,48 @@
-"""Every write to the schedule. Each function owns its transaction.
+"""Booking and status changes: book, cancel, reschedule, check in, complete, no-show. Each
+function owns its transaction.
 
 Double booking is impossible because PostgreSQL's exclusion constraint `appointment_no_overlap`
 refuses the second row; these services only translate that refusal into a 409 with
-alternatives. Row locks (`select_for_update`) serialise changes to one appointment.
+alternatives. Row locks (`select_for_update`) serialise changes to one appointment. The other
+rules are `booking_rules.slot_validate`'s (422), the units `units`' (in the same transaction);
+every change is logged and, once committed, published (`_record`).
 """
 
 import functools
 import uuid
 from contextlib import nullcontext
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rrulestr
-from django.conf import settings
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from django_tenants.utils import quote_schema_name
 from psycopg.types.range import Range
 
-from authorizations import selectors as auth_selectors
 from authorizations import services as ledger
-from authorizations.errors import (
-    AuthorizationNotValidError,
-    AuthorizationRequiredError,
-    AuthorizationWeeklyCapError,
-)
-from authorizations.models import AuthorizationLine
-from clinic.api import clinic_data_changed
-from clinic.errors import ApplicationError
 from clinic.permissions import CLINIC_ADMIN, FRONT_DESK, PRACTITIONER
 from practice.models import ClinicSettings, Location, Patient, Practitioner
 from realtime.groups import group_name, publish
-from tenants.selectors import schemas_where
 
-from . import selectors
+from . import availability
+from .booking_rules import slot_facts, slot_validate, wall_clock
 from .errors import (
-    BookingRefusedError,
     IdempotencyKeyReusedError,
     InvalidTransitionError,
     LateCancelError,
     OverbookNotAllowedError,
-    SeriesConflictError,
     SlotUnavailableError,
 )
-from .models import (
-    Appointment,
-    AppointmentEvent,
-    AppointmentSeries,
-    AppointmentType,
-    NextAvailable,
+from .models import Appointment, AppointmentEvent, AppointmentSeries, AppointmentType
+from .next_available.refresh import (  # the three marked: test_next_available reads them here
+    NextAvailableReach,
+    clinics_with_stale_next_available,  # noqa: F401
+    next_available_may_move,
+    next_available_refresh,  # noqa: F401
+    next_available_refresh_stale,  # noqa: F401
 )
+from .next_available.tasks import refresh_next_available_task
+from .units import appointment_units_follow, appointment_units_release, appointment_units_reserve
 
 OVERBOOK_ROLES = frozenset({CLINIC_ADMIN, FRONT_DESK, PRACTITIONER})
-MAX_SERIES_OCCURRENCES = 200
 Status = Appointment.Status
 
 
@@ -89,7 +78,7 @@ def _record(
     kind: str,
     by,
     *,
-    next_available: selectors.NextAvailableReach | None = None,
+    next_available: NextAvailableReach | None = None,
     **data,
 ) -> None:
     """Log the change and, once committed, push it to the clinic's and the practitioner's
@@ -116,161 +105,11 @@ def _record(
         if touched_from is not None and next_available_may_move(
             practitioner_id=practitioner_id, touched_from=touched_from, known=next_available
         ):
-            from .tasks import refresh_next_available_task
-
             refresh_next_available_task.delay([practitioner_id])
 
     # robust: the change is committed; a failed notice is logged, never the caller's error
     # (a 500 for a booking that was made would invite a second one).
     transaction.on_commit(send, robust=True)
-
-
-def next_available_may_move(
-    *,
-    practitioner_id: int,
-    touched_from: datetime,
-    known: selectors.NextAvailableReach | None = None,
-) -> bool:
-    """Whether taking or freeing schedule time from `touched_from` on can move the
-    practitioner's next available slot S (for type T, as last computed; `known` if already
-    read, else one query).
-
-    A booking can only take S if its blocked range starts before S's ends (S + T's duration
-    and buffer after), and freeing time can only open a slot before S if the freed range
-    starts before such a slot's blocked range ends; both are inside `S + T's duration and
-    buffers`. Changes further out (most bookings: days or weeks ahead) leave S alone, so they
-    queue no refresh. Unknown, empty or passed S: refresh. The beat refreshes the rows time
-    overtakes (`next_available_refresh_stale`)."""
-    if known is None:
-        row = (
-            NextAvailable.objects.filter(practitioner_id=practitioner_id)
-            .select_related("appointment_type")
-            .first()
-        )
-        known = selectors.NextAvailableReach(None, None)
-        if row is not None and row.appointment_type is not None:
-            t = row.appointment_type
-            reach = t.duration_minutes + t.buffer_before_minutes + t.buffer_after_minutes
-            known = selectors.NextAvailableReach(row.start, timedelta(minutes=reach))
-    if known.start is None or known.reach is None or known.start <= timezone.now():
-        return True
-    return touched_from < known.start + known.reach
-
-
-def _refuse(detail: str, code: str, field: str) -> BookingRefusedError:
-    return BookingRefusedError(detail, code=code, field=field)
-
-
-def _local(moment: datetime, practitioner: Practitioner) -> str:
-    return moment.astimezone(ZoneInfo(practitioner.timezone)).strftime("%a %d %b %Y %H:%M %Z")
-
-
-@dataclass(frozen=True)
-class SlotCheck:
-    end: datetime
-    location_id: int | None
-    is_telehealth: bool
-
-
-def slot_validate(
-    *,
-    patient: Patient,
-    practitioner: Practitioner,
-    appointment_type: AppointmentType,
-    start: datetime,
-    location: Location | None = None,
-    telehealth: bool | None = None,
-    overbook: bool = False,
-    now: datetime | None = None,
-    facts: selectors.SlotFacts | None = None,
-) -> SlotCheck:
-    """Every booking rule except the overlap (which the database owns). Raises
-    BookingRefusedError naming the field at fault. `facts`: as read by `selectors.slot_facts`
-    for this slot, if already read."""
-    now = now or timezone.now()
-    if timezone.is_naive(start):
-        raise _refuse("Give the start time with its UTC offset.", "naive-datetime", "start")
-    if not patient.is_active:
-        raise _refuse("This patient record is inactive.", "patient-inactive", "patient")
-    if not practitioner.is_active:
-        raise _refuse("This practitioner is not active.", "practitioner-inactive", "practitioner")
-    if not appointment_type.is_active:
-        raise _refuse("This appointment type is retired.", "type-inactive", "appointment_type")
-    end = start + timedelta(minutes=appointment_type.duration_minutes)
-    if facts is None:
-        facts = selectors.slot_facts(
-            practitioner=practitioner, appointment_type=appointment_type, start=start, end=end
-        )
-    if not facts.offered:
-        raise _refuse(
-            f"{practitioner.display_name} does not offer {appointment_type.name}.",
-            "type-not-offered",
-            "appointment_type",
-        )
-    mode = appointment_type.mode
-    if mode == AppointmentType.Mode.TELEHEALTH:
-        is_telehealth = True
-    elif mode == AppointmentType.Mode.IN_PERSON:
-        if telehealth:
-            raise _refuse(
-                f"{appointment_type.name} is in person only.", "mode-not-offered", "telehealth"
-            )
-        is_telehealth = False
-    else:
-        is_telehealth = bool(telehealth)
-    if is_telehealth and not practitioner.offers_telehealth:
-        raise _refuse(
-            f"{practitioner.display_name} does not offer telehealth.",
-            "mode-not-offered",
-            "telehealth",
-        )
-    if start <= now:
-        raise _refuse("This time is in the past.", "start-in-past", "start")
-    notice = timedelta(minutes=appointment_type.min_notice_minutes)
-    if start < now + notice:
-        hours = appointment_type.min_notice_minutes / 60
-        raise _refuse(
-            f"{appointment_type.name} must be booked at least {hours:g} hours ahead.",
-            "inside-minimum-notice",
-            "start",
-        )
-    if start > now + timedelta(days=appointment_type.horizon_days):
-        raise _refuse(
-            f"{appointment_type.name} can be booked at most "
-            f"{appointment_type.horizon_days} days ahead.",
-            "beyond-horizon",
-            "start",
-        )
-    if facts.away:
-        raise _refuse(
-            f"{practitioner.display_name} is away at {_local(start, practitioner)}.",
-            "practitioner-time-off",
-            "start",
-        )
-    location_id = location.pk if location else None
-    block = selectors.covering_block(
-        practitioner=practitioner,
-        start=start,
-        end=end,
-        location_id=location_id,
-        hours=facts.hours,
-    )
-    if block is None and not overbook:
-        where = f" at {location.name}" if location else ""
-        raise _refuse(
-            f"{practitioner.display_name} does not work{where} at {_local(start, practitioner)}.",
-            "outside-working-hours",
-            "start",
-        )
-    if location_id is None and not is_telehealth:
-        # The block's location, or (an overbook outside hours) the practitioner's first.
-        if block:
-            location_id = block[2]
-        else:
-            location_id = practitioner.locations.values_list("pk", flat=True).first()
-    if not is_telehealth and location_id is None:
-        raise _refuse("An in-person visit needs a location.", "location-required", "location")
-    return SlotCheck(end=end, location_id=location_id, is_telehealth=is_telehealth)
 
 
 def _blocked_range(appointment_type: AppointmentType, start: datetime, end: datetime) -> Range:
@@ -290,20 +129,20 @@ def _slot_unavailable(
     exclude_id: int | None = None,
 ) -> SlotUnavailableError:
     blocked = _blocked_range(appointment_type, start, end)
-    conflicts = selectors.conflicts_for(
+    conflicts = availability.conflicts_for(
         practitioner_id=practitioner.pk,
         start=blocked.lower,
         end=blocked.upper,
         exclude_id=exclude_id,
     )
-    alternatives = selectors.suggested_alternatives(
+    alternatives = availability.suggested_alternatives(
         appointment_type=appointment_type,
         practitioner=practitioner,
         after=start,
         exclude_appointment_id=exclude_id,
     )
     return SlotUnavailableError(
-        f"{practitioner.display_name} is already booked at {_local(start, practitioner)}.",
+        f"{practitioner.display_name} is already booked at {wall_clock(start, practitioner)}.",
         extra={"conflicting_appointments": conflicts, "suggested_alternatives": alternatives},
     )
 
@@ -382,7 +221,7 @@ def appointment_book(
     if overbook and not (booked_by is not None and booked_by.roles & OVERBOOK_ROLES):
         raise OverbookNotAllowedError("Only front desk, practitioners and clinic admins overbook.")
     # The practitioner's lock (see `_lock_practitioner`) comes with what the rules read.
-    facts = selectors.slot_facts(
+    facts = slot_facts(
         practitioner=practitioner,
         appointment_type=appointment_type,
         start=start,
@@ -432,7 +271,7 @@ def appointment_book(
         if name.startswith("appointment_no_overlap"):
             raise _SlotTaken(check.end) from error
         raise
-    _units_reserve(appointment, by=booked_by)
+    appointment_units_reserve(appointment, by=booked_by)
     _record(
         appointment,
         "booked",
@@ -442,99 +281,6 @@ def appointment_book(
         overbooked=overbook,
     )
     return appointment
-
-
-def _service_date(appointment: Appointment):
-    return appointment.start.astimezone(ZoneInfo(appointment.practitioner.timezone)).date()
-
-
-def _units_needed(appointment: Appointment) -> int:
-    minutes = int((appointment.end - appointment.start).total_seconds() // 60)
-    return ledger.units_for_visit(
-        minutes=minutes, service_code=appointment.appointment_type.service_code
-    )
-
-
-def _no_authorization(appointment: Appointment, day) -> str:
-    """Why no authorization covers this visit (for the refusal or the warning)."""
-    code = appointment.appointment_type.service_code
-    last = (
-        AuthorizationLine.objects.filter(
-            authorization__patient=appointment.patient, service_codes=code
-        )
-        .select_related("authorization")
-        .order_by("-authorization__end_date")
-        .first()
-    )
-    if last is not None and day > last.authorization.end_date:
-        return (
-            f"{day:%d %b %Y} is after the end of authorization {last.authorization.number} "
-            f"({last.authorization.end_date:%d %b %Y})."
-        )
-    if last is not None and day < last.authorization.start_date:
-        return (
-            f"{day:%d %b %Y} is before authorization {last.authorization.number} starts "
-            f"({last.authorization.start_date:%d %b %Y})."
-        )
-    return f"No active authorization covers {code.code} on {day:%d %b %Y}."
-
-
-def _units_reserve(appointment: Appointment, *, by) -> None:
-    """Reserve the visit's units on the patient's authorization, in the booking's transaction.
-
-    No covering authorization: for a code that needs one, the clinic's policy refuses the
-    booking (409) or books it with a warning on the appointment."""
-    code = appointment.appointment_type.service_code
-    if code is None:
-        return
-    day = _service_date(appointment)
-    line = auth_selectors.line_for_visit(
-        patient=appointment.patient, service_code=code, service_date=day
-    )
-    if line is None:
-        if not code.requires_authorization:
-            return
-        reason = _no_authorization(appointment, day)
-        if ClinicSettings.load().authorization_policy == ClinicSettings.AuthorizationPolicy.REFUSE:
-            raise AuthorizationRequiredError(reason)
-        appointment.authorization_warning = reason[:300]
-        appointment.save(update_fields=["authorization_warning"])
-        return
-    appointment.unit_reservation = ledger.units_reserve(
-        line=line,
-        units=_units_needed(appointment),
-        service_date=day,
-        by=by,
-        reference=f"appointment:{appointment.pk}",
-    )
-    appointment.save(update_fields=["unit_reservation"])
-
-
-def _units_release(appointment: Appointment, *, by) -> None:
-    if appointment.unit_reservation_id:
-        ledger.units_release(reservation=appointment.unit_reservation, by=by)
-
-
-def _units_follow(appointment: Appointment, *, by) -> None:
-    """After a reschedule: keep the reservation if the new day is still inside its
-    authorization (and week cap); otherwise move to another line, or refuse."""
-    if appointment.unit_reservation_id is None:
-        if appointment.appointment_type.service_code is not None:
-            _units_reserve(appointment, by=by)
-        return
-    day = _service_date(appointment)
-    try:
-        appointment.unit_reservation = ledger.units_move(
-            reservation=appointment.unit_reservation,
-            service_date=day,
-            units=_units_needed(appointment),
-            by=by,
-        )
-    except (AuthorizationNotValidError, AuthorizationWeeklyCapError):
-        ledger.units_release(reservation=appointment.unit_reservation, by=by)
-        appointment.unit_reservation = None
-        appointment.save(update_fields=["unit_reservation"])
-        _units_reserve(appointment, by=by)
 
 
 def _lock_practitioner(practitioner: Practitioner) -> None:
@@ -610,7 +356,7 @@ def appointment_cancel(
     appointment.cancellation_reason = reason[:300]
     appointment.is_late_cancel = late
     appointment.save()
-    _units_release(appointment, by=by)
+    appointment_units_release(appointment, by=by)
     _record(appointment, "cancelled", by, reason=reason, late=late)
     return appointment
 
@@ -670,7 +416,7 @@ def appointment_reschedule(
                 exclude_id=appointment.pk,
             ) from error
         raise
-    _units_follow(appointment, by=by)
+    appointment_units_follow(appointment, by=by)
     _record(appointment, "rescheduled", by, previous=previous)
     return appointment
 
@@ -740,224 +486,4 @@ def appointment_no_show(*, appointment: Appointment, by=None, now=None) -> Appoi
         by=by,
         not_before_start=True,
         now=now,
-    )
-
-
-def series_occurrences(*, rrule: str, first_start: datetime, tz: ZoneInfo) -> list[datetime]:
-    """Expand an RFC 5545 rule from `first_start` in `tz` (wall-clock times kept across DST).
-    Raises BookingRefusedError for a rule that is invalid, unbounded or too long."""
-    rule_text = rrule.strip()
-    if rule_text.upper().startswith("RRULE:"):
-        rule_text = rule_text[6:]
-    if "COUNT=" not in rule_text.upper() and "UNTIL=" not in rule_text.upper():
-        raise _refuse("The rule needs COUNT or UNTIL.", "rrule-unbounded", "rrule")
-    local_start = first_start.astimezone(tz)
-    try:
-        rule = rrulestr(rule_text, dtstart=local_start.replace(tzinfo=None))
-        occurrences = []
-        for moment in rule:
-            occurrences.append(moment.replace(tzinfo=tz))
-            if len(occurrences) > MAX_SERIES_OCCURRENCES:
-                raise _refuse(
-                    f"A series has at most {MAX_SERIES_OCCURRENCES} occurrences.",
-                    "rrule-too-long",
-                    "rrule",
-                )
-    except (ValueError, TypeError) as error:
-        raise _refuse(f"Invalid recurrence rule: {error}", "rrule-invalid", "rrule") from error
-    return occurrences
-
-
-@dataclass
-class SeriesResult:
-    series: AppointmentSeries | None
-    booked: list[Appointment]
-    skipped: list[dict]
-
-
-@transaction.atomic
-def appointment_series_book(
-    *,
-    patient: Patient,
-    practitioner: Practitioner,
-    appointment_type: AppointmentType,
-    first_start: datetime,
-    rrule: str,
-    booked_by=None,
-    source: str = Appointment.Source.STAFF,
-    timezone_name: str | None = None,
-    location: Location | None = None,
-    telehealth: bool | None = None,
-    partial: bool = False,
-    now: datetime | None = None,
-) -> SeriesResult:
-    """Book every occurrence of a recurring rule, all or nothing (default): one refused
-    occurrence refuses the series (409 listing each with alternatives) and nothing is written.
-    With `partial`, the free occurrences are booked and the others reported."""
-    tz = ZoneInfo(timezone_name or practitioner.timezone)
-    occurrences = series_occurrences(rrule=rrule, first_start=first_start, tz=tz)
-    series = AppointmentSeries.objects.create(
-        patient=patient,
-        practitioner=practitioner,
-        appointment_type=appointment_type,
-        rrule=rrule,
-        first_start=first_start,
-        timezone=tz.key,
-        created_by=booked_by,
-    )
-    booked, skipped = [], []
-    for moment in occurrences:
-        try:
-            booked.append(
-                appointment_book(
-                    patient=patient,
-                    practitioner=practitioner,
-                    appointment_type=appointment_type,
-                    start=moment.astimezone(ZoneInfo("UTC")),
-                    booked_by=booked_by,
-                    source=source,
-                    location=location,
-                    telehealth=telehealth,
-                    series=series,
-                    now=now,
-                )
-            )
-        except ApplicationError as error:  # any refusal of one occurrence
-            skipped.append(
-                {
-                    "start": moment.isoformat(),
-                    "code": error.code,
-                    "detail": error.detail,
-                    "conflicting_appointments": error.extra.get("conflicting_appointments", []),
-                    "suggested_alternatives": error.extra.get("suggested_alternatives", [])[:3],
-                }
-            )
-    if skipped and not partial:
-        raise SeriesConflictError(
-            f"{len(skipped)} of {len(occurrences)} occurrences cannot be booked; nothing was "
-            "booked. Send partial=true to book the free ones.",
-            extra={"occurrences": skipped},
-        )
-    if not booked:
-        transaction.set_rollback(True)
-        return SeriesResult(series=None, booked=[], skipped=skipped)
-    return SeriesResult(series=series, booked=booked, skipped=skipped)
-
-
-@transaction.atomic
-def appointment_series_cancel(
-    *, series: AppointmentSeries, by=None, reason: str = "", after: datetime | None = None
-) -> list[Appointment]:
-    """Cancel the series' booked occurrences from `after` (default: now) on."""
-    after = after or timezone.now()
-    cancelled = []
-    for appointment in series.appointments.filter(status=Status.BOOKED, start__gte=after):
-        cancelled.append(appointment_cancel(appointment=appointment, by=by, reason=reason))
-    return cancelled
-
-
-def next_available_refresh(*, practitioner_ids: list[int] | None = None, days: int = 60) -> int:
-    """Recompute the earliest free slot of these practitioners (default: all active ones),
-    for each one's shortest active appointment type. One availability pass per distinct type,
-    so the cost does not grow with the number of practitioners' queries. Returns rows written.
-    The clinic's cached answers go stale only if a slot moved."""
-    from collections import defaultdict
-
-    now = timezone.now()
-    practitioners = Practitioner.objects.filter(is_active=True)
-    if practitioner_ids is not None:
-        practitioners = practitioners.filter(pk__in=practitioner_ids)
-    ids = list(practitioners.values_list("pk", flat=True))
-    if not ids:
-        return 0
-    shortest: dict[int, AppointmentType] = {}
-    for t in (
-        AppointmentType.objects.filter(is_active=True, practitioners__in=ids)
-        .annotate(practitioner_id=models.F("practitioners"))
-        .order_by("duration_minutes", "id")
-    ):
-        shortest.setdefault(t.practitioner_id, t)
-    by_type: dict[int, list[int]] = defaultdict(list)
-    types: dict[int, AppointmentType] = {}
-    for practitioner_id, t in shortest.items():
-        by_type[t.pk].append(practitioner_id)
-        types[t.pk] = t
-    found: dict[int, tuple] = {pk: (None, None) for pk in ids}
-    for type_id, members in by_type.items():
-        for result in selectors.availability(
-            appointment_type=types[type_id],
-            start=now,
-            end=now + timedelta(days=days),
-            practitioner_ids=members,
-            limit_per_practitioner=1,
-        ):
-            if result.slots:
-                found[result.practitioner.pk] = (result.slots[0].start, type_id)
-    before = {
-        pk: (start, type_id)
-        for pk, start, type_id in NextAvailable.objects.filter(practitioner_id__in=ids).values_list(
-            "practitioner_id", "start", "appointment_type_id"
-        )
-    }
-    rows = [
-        NextAvailable(practitioner_id=pk, start=start, appointment_type_id=type_id, computed_at=now)
-        for pk, (start, type_id) in found.items()
-    ]
-    NextAvailable.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["practitioner"],
-        update_fields=["start", "appointment_type", "computed_at"],
-    )
-    if any(before.get(pk) != value for pk, value in found.items()):
-        clinic_data_changed()  # the search shows these
-    return len(rows)
-
-
-NEXT_AVAILABLE_MAX_AGE = timedelta(days=1)  # the stale rows' safety net (see below)
-
-
-def _next_available_stale_sql() -> str:
-    """Active practitioners whose next-available row the clock has overtaken, or will by the
-    first `%s` (a moment a little after the next beat): no row, no slot (the 60-day window
-    and the horizon move on, one may appear), no type, a slot its type's minimum notice will no
-    longer allow, or a row computed before the second `%s` (a safety net). Every other row
-    stays right as time passes: a free slot stays the earliest until a schedule change, and
-    each change queues its own refresh."""
-    return (
-        f"SELECT p.id FROM {{schema}}.{Practitioner._meta.db_table} p "
-        f"LEFT JOIN {{schema}}.{NextAvailable._meta.db_table} n ON n.practitioner_id = p.id "
-        f"LEFT JOIN {{schema}}.{AppointmentType._meta.db_table} t "
-        "ON t.id = n.appointment_type_id "
-        "WHERE p.is_active AND (n.start IS NULL OR t.id IS NULL "
-        "OR n.start < %s + make_interval(mins => t.min_notice_minutes) OR n.computed_at < %s)"
-    )
-
-
-def _next_available_stale_params() -> list:
-    margin = timedelta(seconds=2 * settings.NEXT_AVAILABLE_REFRESH_SECONDS)
-    now = timezone.now()
-    return [now + margin, now - NEXT_AVAILABLE_MAX_AGE]
-
-
-def next_available_refresh_stale() -> int:
-    """The periodic refresh, for this clinic: only the rows `_next_available_stale_sql` picks
-    (recomputing every practitioner every few minutes cost the bench clinic's 200 a quarter of
-    a CPU second per beat, which stalled bookings for a tenth of a second). Returns rows
-    written."""
-    sql = _next_available_stale_sql().format(schema=quote_schema_name(connection.schema_name))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, _next_available_stale_params())
-        ids = [row[0] for row in cursor.fetchall()]
-    return next_available_refresh(practitioner_ids=ids) if ids else 0
-
-
-def clinics_with_stale_next_available(schemas: list[str]) -> list[str]:
-    """The schemas, of those given, where `next_available_refresh_stale` has work: one query
-    per 200 clinics."""
-    return schemas_where(
-        schemas,
-        table=NextAvailable._meta.db_table,
-        sql=_next_available_stale_sql(),
-        params=_next_available_stale_params(),
     )

@@ -103,15 +103,15 @@ def test_availability_answers_do_not_all_expire_at_the_clocks_minute(
     own second: when the clock's minute turns, the answers of six windows are not all rebuilt
     in that second (with the clock's minute they were, by every request then in flight);
     60 s later every one of them has been rebuilt."""
-    from scheduling.api import views
+    from scheduling.api import availability as endpoint
 
     with in_clinic(acme):
         visit = f.appointment_type(cardiologist, minutes=60)
     built = []
-    real = views.availability_answer
-    monkeypatch.setattr(views, "availability_answer", lambda data: built.append(1) or real(data))
+    real = endpoint.availability_answer
+    monkeypatch.setattr(endpoint, "availability_answer", lambda data: built.append(1) or real(data))
     clock = [(int(time.time()) // 60 + 1) * 60 - 0.5]  # half a second before a minute turns
-    monkeypatch.setattr(views.time, "time", lambda: clock[0])
+    monkeypatch.setattr(endpoint.time, "time", lambda: clock[0])
     anon = ClinicClient(acme)
 
     def ask_all() -> int:

@@ -12,7 +12,7 @@ from authorizations.errors import (
 )
 from authorizations.tests import factories as af
 from practice.models import ClinicSettings
-from scheduling import services
+from scheduling import series, services
 from scheduling.errors import SeriesConflictError
 from scheduling.models import Appointment
 from scheduling.tests import factories as f
@@ -122,13 +122,13 @@ def test_warn_policy_books_without_authorization_with_a_warning(aba):
 
 def test_series_books_all_within_the_authorization_or_nothing(aba):
     with pytest.raises(SeriesConflictError) as error:
-        services.appointment_series_book(
+        series.appointment_series_book(
             patient=aba["patient"], practitioner=aba["p"], appointment_type=aba["t"],
             first_start=f.local(aba["day"], 9), rrule="FREQ=DAILY;COUNT=4",
         )  # fmt: skip
     assert [o["code"] for o in error.value.extra["occurrences"]] == ["authorization-exhausted"]
     assert Appointment.objects.count() == 0 and _counters(aba["line"]) == (0, 0)
-    result = services.appointment_series_book(
+    result = series.appointment_series_book(
         patient=aba["patient"], practitioner=aba["p"], appointment_type=aba["t"],
         first_start=f.local(aba["day"], 9), rrule="FREQ=DAILY;COUNT=3",
     )  # fmt: skip

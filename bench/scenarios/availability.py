@@ -4,7 +4,7 @@ visit>&start=<day>&end=<day + 13>&tz=America/New_York`, the window starting on e
 7 days in turn (the seed's appointments fill the next 45 days, so every window has busy slots).
 Capacity at 50 connections (target ≥ 0.15 × the tenant ceiling) and latency at 100 req/s
 offered (target p99 ≤ 50 ms). Afterwards the answer's slots for two windows must equal
-`scheduling.selectors.availability` computed in-process."""
+`scheduling.availability.availability` computed in-process."""
 
 import json
 from datetime import date, datetime, time, timedelta
@@ -43,8 +43,8 @@ def availability_requests(ctx: Context) -> list[Request]:
 
 
 def _in_process(type_id: int, specialty: str, first: date) -> set[tuple[int, datetime, datetime]]:
+    from scheduling.availability import availability
     from scheduling.models import AppointmentType
-    from scheduling.selectors import availability
 
     tz = ZoneInfo(TZ)
     with in_bench():
@@ -84,7 +84,7 @@ def answers_match_selector(ctx: Context) -> Check:
                 f"{len(expected - api)} only in the selector"
             )
     return Check(
-        "slots equal selectors.availability", not wrong, "; ".join(wrong) or f"{compared} slots"
+        "slots equal scheduling.availability", not wrong, "; ".join(wrong) or f"{compared} slots"
     )
 
 

@@ -394,9 +394,10 @@ def _smart_request_checked(check, value):
 
 
 class SmartBookingRequestSerializer(serializers.Serializer):
-    """What the patient needs. Exactly one of specialty, practitioner or practitioners. Parses
-    the JSON into a `SmartRequest` (validated_data["smart_request"]); the rules are that
-    module's (`scheduling.smart.request`)."""
+    """What the patient needs. Exactly one of specialty, practitioner or practitioners."""
+
+    # Parses the JSON into a `SmartRequest` (validated_data["smart_request"]); the rules are
+    # scheduling.smart.request's, shared with the patient pages.
 
     patient = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all(), required=False)
     specialty = serializers.SlugField(required=False)

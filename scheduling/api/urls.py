@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import availability, smart_bookings, views
 
 router = SimpleRouter()
 router.register("appointments", views.AppointmentViewSet, basename="appointment")
@@ -14,11 +14,11 @@ router.register(
     views.PatientAppointmentsView,
     basename="patient-appointments",
 )
-router.register("smart-bookings", views.SmartBookingViewSet, basename="smart-booking")
+router.register("smart-bookings", smart_bookings.SmartBookingViewSet, basename="smart-booking")
 router.register("me/appointments", views.MyAppointmentsView, basename="my-appointments")
 
 urlpatterns = [
-    path("availability/", views.AvailabilityView.as_view(), name="availability"),
+    path("availability/", availability.AvailabilityView.as_view(), name="availability"),
     path("calendar-feeds/", views.CalendarFeedView.as_view(), name="calendar-feeds"),
     *router.urls,
 ]

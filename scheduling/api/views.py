@@ -1,13 +1,9 @@
-"""Scheduling API: availability, booking, conflict checks, lifecycle, series, calendars."""
+"""Scheduling API: booking, conflict checks, lifecycle, lists, series, types, hours, time off,
+calendars. Availability and smart booking have modules of their own beside this one."""
 
-import threading
-import time
-import zlib
 import zoneinfo
-from collections import OrderedDict
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -17,13 +13,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission, IsAuthenticated
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clinic.api import AnswerCache, JSONRenderer
 from clinic.errors import PermissionDeniedError
 from clinic.permissions import (
     BILLER,
@@ -35,22 +29,19 @@ from clinic.permissions import (
     HasRole,
     user_roles,
 )
-from practice.models import ClinicSettings, Patient
-from realtime.links import websocket_url
+from practice.models import Patient
 
-from .. import selectors, services
+from .. import availability, selectors, series, services
 from ..calendar import appointment_ics, practitioner_feed_ics
-from ..errors import InvalidTransitionError, OverbookNotAllowedError
+from ..errors import OverbookNotAllowedError
 from ..models import (
     Appointment,
     AppointmentSeries,
     AppointmentType,
     CalendarFeed,
-    SmartBookingJob,
     TimeOff,
 )
 from ..models import WorkingHours as WorkingHoursModel
-from ..smart.job import estimated_completion, smart_job_cancel, smart_job_create
 from . import serializers as s
 
 DESK = frozenset({CLINIC_ADMIN, FRONT_DESK, INTEGRATOR})  # act on any appointment
@@ -64,7 +55,7 @@ def _only(user, *roles: str) -> bool:
     return bool(have) and have <= set(roles)
 
 
-def _acting_patient(request: Request, patient: Patient | None) -> Patient:
+def acting_patient(request: Request, patient: Patient | None) -> Patient:
     """Staff name the patient; a patient books for themselves only."""
     if user_roles(request.user) & SCHEDULERS:
         if patient is None:
@@ -91,154 +82,6 @@ def _activate_tz(request: Request) -> None:
             timezone.activate(zoneinfo.ZoneInfo(name))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             pass
-
-
-class AvailabilityView(APIView):
-    """Free slots per practitioner, in the requested zone."""
-
-    permission_classes = [AllowAny]
-
-    @extend_schema(
-        parameters=[s.AvailabilityQuerySerializer],
-        responses=s.AvailabilitySerializer,
-    )
-    def get(self, request: Request) -> Response:
-        default_tz = request.tenant.timezone
-        query = s.AvailabilityQuerySerializer(
-            data=request.query_params, context={"default_tz": default_tz}
-        )
-        query.is_valid(raise_exception=True)
-        data = query.validated_data
-        # Answers move on with the clock a whole minute at a time (AvailabilityQuery): shared
-        # for a minute at most unless the schedule changes first. Each answer's minute begins
-        # at its own second (from its parameters): with the clock's, every answer expired in
-        # the same second and every request then in flight rebuilt one.
-        params = (default_tz, sorted(request.query_params.lists()))
-        offset = zlib.crc32(repr(params).encode()) % 60
-        period, into = divmod(time.time() + offset, 60)
-        return SHARED_AVAILABILITY_ANSWERS.answer(
-            (*params, int(period)), lambda: (availability_answer(data), 60 - into)
-        )
-
-
-def availability_answer(data: dict) -> bytes:
-    """The rendered answer for validated `AvailabilityQuerySerializer` data: five queries,
-    then computing and rendering unless this process has the answer for the same inputs."""
-    appointment_type = AppointmentType.objects.filter(
-        pk=data["appointment_type"], is_active=True
-    ).first()
-    if appointment_type is None:
-        raise ValidationError({"appointment_type": ["No active appointment type with this id."]})
-    query = selectors.availability_query(
-        appointment_type=appointment_type,
-        start=data["start"],
-        end=data["end"],
-        practitioner_ids=[data["practitioner"]] if data.get("practitioner") else None,
-        specialty=data.get("specialty"),
-        location_id=data.get("location"),
-        telehealth=data.get("telehealth"),
-    )
-    step = query.step if query else timedelta(minutes=ClinicSettings.load().slot_step_minutes)
-    key = (connection.schema_name, data["zone"].key, data["start"], data["end"], step)
-    key += query.key if query else (appointment_type.pk,)
-    body = AVAILABILITY_ANSWERS.get(key)
-    if body is None:
-        body = JSONRenderer().render(
-            availability_body(
-                appointment_type=appointment_type,
-                zone=data["zone"],
-                start=data["start"],
-                end=data["end"],
-                slot_step_minutes=int(step.total_seconds()) // 60,
-                results=query.compute() if query else [],
-            )
-        )
-        AVAILABILITY_ANSWERS.put(key, body)
-    return body
-
-
-class AnswerMemo:
-    """Rendered answers by the complete inputs they were computed from, in this process,
-    least recently used first out, within a byte budget.
-
-    Nothing here can go stale: the key holds everything the answer depends on as just read
-    from the database (working hours, time off and busy ranges of each practitioner, the
-    window in whole minutes, the type, the step, the zone), so a booking, a cancellation or
-    a change of hours changes the key. What it saves is the computing and the rendering
-    (~6,000 slots for 20 practitioners over 14 days), not the five queries: on a miss of the
-    shared `AnswerCache` after a change elsewhere in the clinic (its version is clinic-wide),
-    the inputs of this answer are often the same."""
-
-    def __init__(self, *, max_bytes: int, max_entries: int):
-        self.max_bytes, self.max_entries = max_bytes, max_entries
-        self._entries: OrderedDict[tuple, bytes] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple) -> bytes | None:
-        with self._lock:
-            body = self._entries.get(key)
-            if body is not None:
-                self._entries.move_to_end(key)
-            return body
-
-    def put(self, key: tuple, body: bytes) -> None:
-        if len(body) > self.max_bytes:
-            return
-        with self._lock:
-            old = self._entries.pop(key, None)
-            self._bytes += len(body) - (len(old) if old is not None else 0)
-            self._entries[key] = body
-            while self._bytes > self.max_bytes or len(self._entries) > self.max_entries:
-                _, evicted = self._entries.popitem(last=False)
-                self._bytes -= len(evicted)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._bytes = 0
-
-
-AVAILABILITY_ANSWERS = AnswerMemo(max_bytes=16 * 1024 * 1024, max_entries=256)
-SHARED_AVAILABILITY_ANSWERS = AnswerCache("availability")
-
-
-def availability_body(
-    *, appointment_type, zone, start, end, slot_step_minutes: int, results
-) -> dict:
-    """`AvailabilitySerializer`'s output, built directly: an answer holds thousands of slots
-    (20 practitioners over 14 days: ~6,000), and DRF's nested serializers spent ~15 µs on
-    each. Same keys, same ISO-8601 strings in the requested zone (a test compares the two)."""
-    formatted: dict[datetime, str] = {}  # slots of many practitioners share their times
-
-    def iso(moment: datetime) -> str:
-        text = formatted.get(moment)
-        if text is None:
-            text = moment.astimezone(zone).isoformat()
-            if text.endswith("+00:00"):
-                text = text[:-6] + "Z"
-            formatted[moment] = text
-        return text
-
-    return {
-        "appointment_type": appointment_type.pk,
-        "timezone": zone.key,
-        "start": iso(start),
-        "end": iso(end),
-        "slot_step_minutes": slot_step_minutes,
-        "practitioners": [
-            {
-                "id": result.practitioner.pk,
-                "display_name": result.practitioner.display_name,
-                "timezone": result.practitioner.timezone,
-                "slots": [
-                    {"start": iso(slot.start), "end": iso(slot.end), "location": slot.location_id}
-                    for slot in result.slots
-                ],
-            }
-            for result in results
-        ],
-    }
 
 
 class AppointmentFilter(filters.FilterSet):
@@ -306,7 +149,7 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         data = s.AppointmentCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        patient = _acting_patient(request, v.get("patient"))
+        patient = acting_patient(request, v.get("patient"))
         if v["overbook"] and not user_roles(request.user) & services.OVERBOOK_ROLES:
             raise OverbookNotAllowedError(
                 "Only front desk, practitioners and clinic admins overbook."
@@ -356,10 +199,12 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             lo, hi = blocked.lower, blocked.upper
         else:
             lo, hi = start, v["end"]
-        conflicts = selectors.conflicts_for(practitioner_id=v["practitioner"].pk, start=lo, end=hi)
+        conflicts = availability.conflicts_for(
+            practitioner_id=v["practitioner"].pk, start=lo, end=hi
+        )
         alternatives = []
         if conflicts and appointment_type is not None:
-            alternatives = selectors.suggested_alternatives(
+            alternatives = availability.suggested_alternatives(
                 appointment_type=appointment_type, practitioner=v["practitioner"], after=start
             )
         return Response(
@@ -493,8 +338,8 @@ class SeriesViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         data = s.SeriesCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        result = services.appointment_series_book(
-            patient=_acting_patient(request, v.get("patient")),
+        result = series.appointment_series_book(
+            patient=acting_patient(request, v.get("patient")),
             practitioner=v["practitioner"],
             appointment_type=v["appointment_type"],
             first_start=v["start"],
@@ -519,7 +364,7 @@ class SeriesViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         """Cancel the rest of the series (from `after`, default now)."""
         data = s.SeriesCancelSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        cancelled = services.appointment_series_cancel(
+        cancelled = series.appointment_series_cancel(
             series=self.get_object(),
             by=request.user,
             reason=data.validated_data["reason"],
@@ -609,64 +454,3 @@ def calendar_feed(request, token: str) -> HttpResponse:
     )
     body = practitioner_feed_ics(f"{feed.practitioner.display_name} – Clinic", appointments)
     return HttpResponse(body, content_type="text/calendar; charset=utf-8")
-
-
-class SmartBookingPermission(BasePermission):
-    def has_permission(self, request, view) -> bool:
-        return bool(user_roles(request.user) & (DESK | {PATIENT}))
-
-
-class SmartBookingViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
-    """Describe a need; a worker finds and books the best slot. Watch the job at `status_url`
-    or, live, at `websocket_url`."""
-
-    permission_classes = [IsAuthenticated, SmartBookingPermission]
-    serializer_class = s.SmartBookingJobSerializer
-    filterset_fields = ["status", "patient"]
-    ordering = ["-created_at"]
-
-    def get_queryset(self):
-        qs = SmartBookingJob.objects.all()
-        if not user_roles(self.request.user) & DESK:
-            qs = qs.filter(patient__user=self.request.user)
-        return qs
-
-    @extend_schema(
-        request=s.SmartBookingRequestSerializer,
-        responses={202: s.SmartBookingAcceptedSerializer},
-    )
-    def create(self, request: Request) -> Response:
-        data = s.SmartBookingRequestSerializer(
-            data=request.data, context={"default_tz": request.tenant.timezone}
-        )
-        data.is_valid(raise_exception=True)
-        patient = _acting_patient(request, data.validated_data.get("patient"))
-        if not patient.is_active:
-            raise ValidationError({"patient": ["This patient record is inactive."]})
-        job = smart_job_create(
-            patient=patient, request=data.to_job_request(), requested_by=request.user
-        )
-        return Response(
-            {
-                "job_id": str(job.pk),
-                "status": job.status,
-                "estimated_completion": estimated_completion(),
-                "status_url": request.build_absolute_uri(f"/api/v1/smart-bookings/{job.pk}/"),
-                "websocket_url": websocket_url(request, f"/ws/jobs/{job.pk}/"),
-            },
-            status=status.HTTP_202_ACCEPTED,
-        )
-
-    @extend_schema(request=None, responses=s.SmartBookingJobSerializer)
-    @action(detail=True, methods=["post"])
-    def cancel(self, request: Request, pk=None) -> Response:
-        """Cancel while queued; 409 once a worker has started."""
-        job = self.get_object()
-        if not smart_job_cancel(job=job):
-            raise InvalidTransitionError(
-                f"This job is {job.status}; only a queued job can be cancelled."
-            )
-        job.refresh_from_db()
-        return Response(self.get_serializer(job).data)

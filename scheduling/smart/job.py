@@ -33,7 +33,7 @@ from practice.models import Patient, Practitioner
 from realtime.groups import group_name, publish
 from tenants.selectors import schemas_where
 
-from .. import selectors, services
+from .. import availability, services
 from ..errors import SlotUnavailableError
 from ..models import Appointment, AppointmentType, SmartBookingJob
 from .scoring import Candidate, Need, eligible_practitioners, score_slots
@@ -341,11 +341,11 @@ def _nearest_options(job: SmartBookingJob) -> list[dict]:
         need = Need.from_request(job.patient, job.request)
     except (KeyError, ValueError, AppointmentType.DoesNotExist):
         return []
-    practitioners = selectors.practitioners_offering(
+    practitioners = availability.practitioners_offering(
         appointment_type=need.appointment_type, specialty=need.specialty,
         practitioner_ids=need.practitioner_ids,
     )  # fmt: skip
-    results = selectors.availability(
+    results = availability.availability(
         appointment_type=need.appointment_type,
         start=timezone.now(),
         end=need.latest + timedelta(days=30),

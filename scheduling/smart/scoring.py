@@ -19,7 +19,7 @@ from authorizations import selectors as auth_selectors
 from authorizations.services import units_for_visit
 from practice.models import ClinicSettings, Patient, Practitioner
 
-from .. import selectors
+from ..availability import availability, practitioners_offering
 from ..models import Appointment, AppointmentType
 from .request import TIMES_OF_DAY
 
@@ -98,7 +98,7 @@ class Need:
 def eligible_practitioners(need: Need) -> list[Practitioner]:
     """Active, offering the type and mode, at the location, speaking the language, verified
     where the clinic asks, and accepting new patients unless the patient has seen them."""
-    qs = selectors.practitioners_offering(
+    qs = practitioners_offering(
         appointment_type=need.appointment_type,
         practitioner_ids=need.practitioner_ids,
         specialty=need.specialty,
@@ -129,7 +129,7 @@ def score_slots(need: Need, practitioners: list[Practitioner]) -> list[Candidate
     """Every free slot of every eligible practitioner, scored and sorted best first."""
     if not practitioners:
         return []
-    results = selectors.availability(
+    results = availability(
         appointment_type=need.appointment_type,
         start=need.earliest,
         end=need.latest,

@@ -347,8 +347,8 @@ def test_availability_answer_is_what_the_serializer_would_write(world):
     from django.utils import timezone as django_timezone
 
     from practice.models import ClinicSettings
-    from scheduling import selectors
     from scheduling.api.serializers import AvailabilitySerializer, _as_moment
+    from scheduling.availability import availability
 
     day = world["day"]
     params = {"specialty": "behavior-analysis", "appointment_type": world["t"].pk,
@@ -360,7 +360,7 @@ def test_availability_answer_is_what_the_serializer_would_write(world):
     start = _as_moment(day, zone, end_of_day=False)
     end = _as_moment(day + timedelta(days=2), zone, end_of_day=True)
     with in_clinic(world["acme"]), django_timezone.override(zone):
-        results = selectors.availability(
+        results = availability(
             appointment_type=world["t"], start=start, end=end, specialty="behavior-analysis"
         )
         expected = AvailabilitySerializer(
@@ -382,7 +382,7 @@ def test_availability_answers_are_reused_only_while_their_inputs_are_unchanged(w
     served from memory, but a booking or a change of hours shows at once."""
     from datetime import time
 
-    from scheduling.api.views import AVAILABILITY_ANSWERS
+    from scheduling.api.availability import AVAILABILITY_ANSWERS
     from scheduling.models import WorkingHours
 
     AVAILABILITY_ANSWERS.clear()
@@ -412,7 +412,7 @@ def test_availability_answers_are_reused_only_while_their_inputs_are_unchanged(w
 
 
 def test_answer_memo_stays_within_its_budget():
-    from scheduling.api.views import AnswerMemo
+    from scheduling.api.availability import AnswerMemo
 
     memo = AnswerMemo(max_bytes=100, max_entries=3)
     for n in range(5):
@@ -437,3 +437,36 @@ def test_a_zone_asked_for_by_one_request_does_not_leak_into_the_next(world):
               "appointment_type": world["t"].pk, "tz": "Asia/Tokyo"}  # fmt: skip
     world["anon"].get("/api/v1/availability/", params)
     assert world["desk"].get("/api/v1/appointments/").json()["results"][0]["start"].endswith("Z")
+
+
+def test_the_smart_job_json_is_the_apis_byte_for_byte(world):
+    """The job's JSON for the websocket (`job_payload`) is built without the API's serializer:
+    it must stay what the API answers, in every state and with another zone active."""
+    from django.utils import timezone as django_timezone
+
+    from clinic.api import JSONRenderer
+    from scheduling.api.serializers import SmartBookingJobSerializer
+    from scheduling.models import SmartBookingJob
+    from scheduling.smart.job import job_payload
+
+    now = datetime.now(ZoneInfo("UTC"))
+    states = [
+        {},
+        {"status": "running", "started_at": now, "worker_id": "host:1", "retry_count": 1},
+        {"status": "completed", "started_at": now, "completed_at": now + timedelta(seconds=1),
+         "result": {"appointments": [{"id": 1, "start": now.isoformat()}]}, "reasons": ["Soon."]},
+        {"status": "failed", "completed_at": now.replace(microsecond=0), "error_message": "None.",
+         "nearest_options": [{"practitioner": world["p"].pk, "start": now.isoformat()}]},
+    ]  # fmt: skip
+    with in_clinic(world["acme"]):
+        created = [
+            SmartBookingJob.objects.create(patient=world["me"], request={"tz": "UTC"}, **state)
+            for state in states
+        ]
+        jobs = [SmartBookingJob.objects.get(pk=job.pk) for job in created]
+    for job in jobs:
+        answer = world["desk"].get(f"/api/v1/smart-bookings/{job.pk}/")
+        assert answer.status_code == 200
+        assert answer.content == JSONRenderer().render(job_payload(job))
+        with django_timezone.override(ZoneInfo("America/New_York")):
+            assert job_payload(job) == SmartBookingJobSerializer(job).data

@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from practice.models import ClinicSettings
-from scheduling import selectors, services
+from scheduling import availability, services
 from scheduling.models import TimeOff
 from scheduling.tests import factories as f
 from tests.fixtures import in_clinic
@@ -30,7 +30,7 @@ def test_working_hours_stay_on_the_wall_clock_on_dst_days(acme, tz, day):
         t = f.appointment_type(p, minutes=60)
         zone = ZoneInfo(tz)
         start = f.local(day, 0, tz=tz)
-        [result] = selectors.availability(
+        [result] = availability.availability(
             appointment_type=t, start=start, end=start + timedelta(days=1), practitioner_ids=[p.pk]
         )
         starts = _local_starts(result, tz)
@@ -52,7 +52,7 @@ def test_slots_respect_blocks_time_off_buffers_and_step(acme):
             patient=patient, practitioner=p, appointment_type=t, start=f.local(day, 10, 30)
         )
         TimeOff.objects.create(practitioner=p, start=f.local(day, 15), end=f.local(day, 17))
-        [result] = selectors.availability(
+        [result] = availability.availability(
             appointment_type=t,
             start=f.local(day, 0),
             end=f.local(day, 23),
@@ -70,7 +70,7 @@ def test_clinic_slot_step_is_used(acme):
         p = f.practitioner(hours=((time(9), time(11)),))
         t = f.appointment_type(p, minutes=30)
         day = f.next_weekday(1)
-        [result] = selectors.availability(
+        [result] = availability.availability(
             appointment_type=t, start=f.local(day, 0), end=f.local(day, 23), practitioner_ids=[p.pk]
         )
         assert _local_starts(result, "America/New_York") == ["09:00", "09:30", "10:00", "10:30"]
@@ -81,7 +81,7 @@ def test_minimum_notice_and_horizon_trim_the_window(acme):
         p = f.practitioner(hours=((time(0), time(23, 59)),))
         t = f.appointment_type(p, minutes=30, notice=24 * 60, horizon=3)
         now = timezone.now()
-        [result] = selectors.availability(
+        [result] = availability.availability(
             appointment_type=t, start=now, end=now + timedelta(days=10), practitioner_ids=[p.pk]
         )
         assert result.slots[0].start >= now + timedelta(hours=24)
@@ -100,7 +100,7 @@ def test_location_filter_keeps_only_hours_at_that_location(acme):
         )  # fmt: skip
         t = f.appointment_type(p, minutes=60)
         day = f.next_weekday(3)
-        [result] = selectors.availability(
+        [result] = availability.availability(
             appointment_type=t,
             start=f.local(day, 0),
             end=f.local(day, 23),
@@ -124,7 +124,7 @@ def test_availability_query_count_is_constant(acme, django_assert_max_num_querie
             from django.test.utils import CaptureQueriesContext
 
             with CaptureQueriesContext(connection) as ctx:
-                selectors.availability(
+                availability.availability(
                     appointment_type=t,
                     start=start,
                     end=start + timedelta(days=days),
@@ -146,7 +146,7 @@ def test_availability_query_count_is_constant(acme, django_assert_max_num_querie
         fourteen_days_ten = count(14)
         assert fourteen_days_ten == one_day_one
         with django_assert_max_num_queries(one_day_one):
-            selectors.availability(
+            availability.availability(
                 appointment_type=t, start=start, end=start + timedelta(days=14), specialty="physio"
             )
 
@@ -182,7 +182,7 @@ def test_even_grid_shortcut_gives_the_wall_clock_answer(acme, monkeypatch):
             begin = f.local(start, 0)
             return [
                 (r.practitioner.pk, s.start, s.end, s.location_id)
-                for r in selectors.availability(
+                for r in availability.availability(
                     appointment_type=t,
                     start=begin,
                     end=begin + timedelta(days=days),
@@ -194,9 +194,9 @@ def test_even_grid_shortcut_gives_the_wall_clock_answer(acme, monkeypatch):
 
         for start in (date(2027, 3, 12), date(2027, 10, 29)):
             fast = answer(start, 12)
-            monkeypatch.setattr(selectors, "EVEN_GRID", False)
+            monkeypatch.setattr(availability, "EVEN_GRID", False)
             slow = answer(start, 12)
-            monkeypatch.setattr(selectors, "EVEN_GRID", True)
+            monkeypatch.setattr(availability, "EVEN_GRID", True)
             assert fast == slow
             assert len(fast) > 500
         # The night block on spring-forward day: 00:00 .. 01:15 and (02:xx does not exist)

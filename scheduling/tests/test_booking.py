@@ -5,7 +5,7 @@ import time_machine
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from scheduling import selectors, services
+from scheduling import selectors, series, services
 from scheduling.errors import (
     BookingRefusedError,
     IdempotencyKeyReusedError,
@@ -217,7 +217,7 @@ def test_series_is_all_or_nothing_by_default(setup):
     blocker = _book(setup, hour=9, patient=f.patient())
     services.appointment_reschedule(appointment=blocker, start=first + timedelta(days=7))
     with pytest.raises(SeriesConflictError) as error:
-        services.appointment_series_book(
+        series.appointment_series_book(
             patient=setup["patient"],
             practitioner=setup["p"],
             appointment_type=setup["t"],
@@ -235,7 +235,7 @@ def test_series_partial_books_the_free_ones_and_reports_the_rest(setup):
     first = f.local(setup["day"], 9)
     blocker = _book(setup, hour=9, patient=f.patient())
     services.appointment_reschedule(appointment=blocker, start=first + timedelta(days=7))
-    result = services.appointment_series_book(
+    result = series.appointment_series_book(
         patient=setup["patient"],
         practitioner=setup["p"],
         appointment_type=setup["t"],
@@ -246,7 +246,7 @@ def test_series_partial_books_the_free_ones_and_reports_the_rest(setup):
     )
     assert len(result.booked) == 3 and len(result.skipped) == 1
     assert {a.start.astimezone(first.tzinfo).time() for a in result.booked} == {time(9)}
-    cancelled = services.appointment_series_cancel(
+    cancelled = series.appointment_series_cancel(
         series=result.series, after=first + timedelta(days=1)
     )
     assert len(cancelled) == 2
@@ -257,7 +257,7 @@ def test_series_three_a_week_keeps_wall_clock_across_dst(acme, make_user):
         p = f.practitioner()
         t = f.appointment_type(p, minutes=45)
         first = f.local(timezone.datetime(2027, 3, 1).date(), 16)  # a Monday, before the change
-        result = services.appointment_series_book(
+        result = series.appointment_series_book(
             patient=f.patient(),
             practitioner=p,
             appointment_type=t,
@@ -273,7 +273,7 @@ def test_series_three_a_week_keeps_wall_clock_across_dst(acme, make_user):
 
 def test_series_rule_must_be_bounded(setup):
     with pytest.raises(BookingRefusedError) as error:
-        services.appointment_series_book(
+        series.appointment_series_book(
             patient=setup["patient"],
             practitioner=setup["p"],
             appointment_type=setup["t"],

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.db import close_old_connections, connection
 from django_tenants.utils import schema_context
 
-from scheduling import selectors, services
+from scheduling import availability, selectors, services
 from scheduling.errors import SlotUnavailableError
 from scheduling.models import Appointment
 from scheduling.tests import factories as f
@@ -108,13 +108,13 @@ def test_a_refused_booking_finds_alternatives_after_releasing_the_practitioner(
         services.appointment_book(patient=f.patient(), practitioner=p, appointment_type=t,
                                   start=start)  # fmt: skip
         lockable = []
-        original = selectors.suggested_alternatives
+        original = availability.suggested_alternatives
 
         def probe(**kwargs):
             lockable.append(_lockable_elsewhere(committed_acme, p.pk))
             return original(**kwargs)
 
-        monkeypatch.setattr(selectors, "suggested_alternatives", probe)
+        monkeypatch.setattr(availability, "suggested_alternatives", probe)
         try:
             services.appointment_book(patient=f.patient(), practitioner=p, appointment_type=t,
                                       start=start)  # fmt: skip

@@ -76,7 +76,7 @@ def test_only_changes_that_can_move_next_available_queue_a_refresh(
 ):
     from zoneinfo import ZoneInfo
 
-    from scheduling import tasks
+    from scheduling.next_available import tasks
 
     queued = []
     monkeypatch.setattr(tasks.refresh_next_available_task, "delay", queued.append)
@@ -117,7 +117,7 @@ def test_the_beat_refreshes_only_rows_the_clock_overtakes(acme, globex, monkeypa
     no row, or a row a day old is refreshed. One query finds the clinics with such rows."""
     from django.utils import timezone
 
-    from scheduling import tasks
+    from scheduling.next_available import tasks
 
     queued = []
     monkeypatch.setattr(
@@ -174,8 +174,8 @@ def test_schedule_rule_changes_queue_a_refresh_of_those_practitioners(
     from django.utils import timezone
 
     from practice.models import ClinicSettings
-    from scheduling import tasks
     from scheduling.models import TimeOff
+    from scheduling.next_available import tasks
 
     queued = []
     monkeypatch.setattr(tasks.refresh_next_available_task, "delay", queued.append)

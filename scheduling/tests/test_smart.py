@@ -19,12 +19,7 @@ from clinic.asgi import application
 from scheduling import services
 from scheduling.models import Appointment, SmartBookingJob
 from scheduling.smart import scoring
-from scheduling.smart.job import (
-    clinics_with_stuck_jobs,
-    job_payload,
-    smart_job_run,
-    smart_jobs_sweep,
-)
+from scheduling.smart.job import clinics_with_stuck_jobs, smart_job_run, smart_jobs_sweep
 from scheduling.tests import factories as f
 from tests.fixtures import (
     ClinicClient,
@@ -305,29 +300,6 @@ def test_websocket_refuses_strangers_other_patients_and_other_clinics(live, make
     assert code is None and [event["status"] for event in seen] == ["queued"]
 
 
-def test_the_job_payload_is_the_json_the_api_shows(clinic_world):
-    """The websocket's JSON is built without the API's serializer, and must stay the same:
-    queued, running, completed and failed, in UTC and in another active zone."""
-    from zoneinfo import ZoneInfo
-
-    from scheduling.api.serializers import SmartBookingJobSerializer
-
-    w = clinic_world
-    booked = _run(w)
-    failed = _run(w, language="ja")
-    queued = SmartBookingJob.objects.create(patient=w["patient"], request={})
-    running = SmartBookingJob.objects.create(patient=w["patient"], request={"tz": "UTC"})
-    SmartBookingJob.objects.filter(pk=running.pk).update(
-        status="running", started_at=timezone.now().replace(microsecond=0), worker_id="w:1"
-    )
-    jobs = [SmartBookingJob.objects.get(pk=j.pk) for j in (booked, failed, queued, running)]
-    for zone in (None, ZoneInfo("America/New_York")):
-        with timezone.override(zone):
-            for job in jobs:
-                expected = dict(SmartBookingJobSerializer(job).data)
-                assert json.dumps(job_payload(job)) == json.dumps(expected)
-
-
 def test_sigkill_mid_job_then_a_new_worker_completes_it_exactly_once(live, smart_queue):
     first = _worker(smart_queue, "doomed", delay=3.0)
     accepted = _submit(live)
@@ -436,9 +408,9 @@ def test_an_exhausted_authorization_fails_with_a_reason_not_a_crash(clinic_world
 def _reference_scores(need, practitioners) -> list[tuple]:
     """score_slots as first written (every reason built eagerly): the reference that the
     faster scoring must match, order, scores and reasons."""
-    from scheduling import selectors
+    from scheduling.availability import availability
 
-    results = selectors.availability(
+    results = availability(
         appointment_type=need.appointment_type, start=need.earliest, end=need.latest,
         practitioner_ids=[p.pk for p in practitioners], location_id=need.location_id,
         telehealth=need.telehealth,

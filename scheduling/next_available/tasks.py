@@ -1,7 +1,16 @@
+"""The next-available tasks: refresh some practitioners' rows after a change, and the beat's
+refresh of the rows the clock overtakes, in the clinics that have any."""
+
 from django_tenants.utils import tenant_context
 
 from clinic.celery import app
 from tenants.selectors import clinic_list
+
+from .refresh import (
+    clinics_with_stale_next_available,
+    next_available_refresh,
+    next_available_refresh_stale,
+)
 
 
 @app.task(name="scheduling.refresh_next_available", ignore_result=True)
@@ -10,8 +19,6 @@ def refresh_next_available_task(
 ) -> int:
     """After a schedule change (these practitioners, or everyone), or from the beat (`stale`:
     the rows the clock has overtaken): the search's next_available."""
-    from .services import next_available_refresh, next_available_refresh_stale
-
     if stale:
         return next_available_refresh_stale()
     return next_available_refresh(practitioner_ids=practitioner_ids)
@@ -21,8 +28,6 @@ def refresh_next_available_task(
 def refresh_next_available_everywhere_task() -> int:
     """Beat: time moves on (minimum notice, the search window's end), so refresh the rows it
     overtakes, in the clinics that have any (one query finds them). Returns clinics queued."""
-    from .services import clinics_with_stale_next_available
-
     clinics = {clinic.schema_name: clinic for clinic in clinic_list() if clinic.is_active}
     stale = clinics_with_stale_next_available(list(clinics))
     for schema in stale:

@@ -1,0 +1,458 @@
+"""The availability engine: free slots per practitioner, and what a refused booking is offered
+instead.
+
+An answer takes a fixed number of queries whatever the number of practitioners or days:
+practitioners with their working hours, time off, busy ranges, clinic settings. The rest is
+interval arithmetic in Python, with working hours expanded day by day in each practitioner's
+zone (`working_blocks`) and slot starts on each block's wall-clock grid.
+"""
+
+import bisect
+import functools
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from operator import attrgetter
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+from django.db.models import BigIntegerField, Func, Prefetch, QuerySet
+from django.utils import timezone
+
+from practice.models import ClinicSettings, Practitioner
+
+from .models import ACTIVE_STATUSES, Appointment, AppointmentType, TimeOff, WorkingHours
+
+UTC = ZoneInfo("UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class Slot(NamedTuple):
+    """A free slot. A named tuple: availability makes thousands per answer (a frozen
+    dataclass cost three times as much to create)."""
+
+    practitioner_id: int
+    start: datetime  # aware, UTC
+    end: datetime
+    location_id: int | None
+
+
+@dataclass
+class PractitionerSlots:
+    practitioner: Practitioner
+    slots: list[Slot] = field(default_factory=list)
+
+
+def practitioners_offering(
+    *,
+    appointment_type: AppointmentType,
+    practitioner_ids: Sequence[int] | None = None,
+    specialty: str | None = None,
+    telehealth: bool | None = None,
+) -> QuerySet[Practitioner]:
+    """Active practitioners who offer `appointment_type` (and its mode)."""
+    qs = Practitioner.objects.filter(is_active=True, appointment_types=appointment_type)
+    if practitioner_ids is not None:
+        qs = qs.filter(pk__in=practitioner_ids)
+    if specialty:
+        qs = qs.filter(specialties__slug=specialty)
+    needs_telehealth = appointment_type.mode == AppointmentType.Mode.TELEHEALTH or bool(telehealth)
+    if needs_telehealth:
+        qs = qs.filter(offers_telehealth=True)
+    return qs.distinct().order_by("display_name", "id")
+
+
+def _local_days(start: datetime, end: datetime, tz: ZoneInfo) -> Iterable[date]:
+    day = start.astimezone(tz).date() - timedelta(days=1)
+    last = end.astimezone(tz).date() + timedelta(days=1)
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def _us(moment: datetime) -> int:
+    """Microseconds since the epoch: exact integer arithmetic for the slot loop."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _merge(intervals: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """Sorted, merged open intervals (microseconds) as two parallel lists (starts, ends) for
+    bisecting."""
+    starts: list[int] = []
+    ends: list[int] = []
+    for lo, hi in sorted(intervals):
+        if ends and lo < ends[-1]:  # open intervals: touching ones stay apart
+            ends[-1] = max(ends[-1], hi)
+        else:
+            starts.append(lo)
+            ends.append(hi)
+    return starts, ends
+
+
+def working_blocks(
+    hours: Iterable[WorkingHours], *, tz: ZoneInfo, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime, int | None]]:
+    """Absolute (UTC) working intervals between start and end, from weekly wall-clock hours.
+
+    Each local date is combined with the local times in the practitioner's zone, so a 09:00
+    start is 09:00 local on both DST change days.
+    """
+    by_weekday: dict[int, list[WorkingHours]] = defaultdict(list)
+    for block in hours:
+        by_weekday[block.weekday].append(block)
+    blocks = []
+    for day in _local_days(start, end, tz):
+        for block in by_weekday.get(day.weekday(), ()):
+            if block.effective_from and day < block.effective_from:
+                continue
+            if block.effective_to and day > block.effective_to:
+                continue
+            block_start = datetime.combine(day, block.start_time, tzinfo=tz)
+            block_end = datetime.combine(day, block.end_time, tzinfo=tz)
+            if block_end > start and block_start < end:
+                blocks.append((block_start, block_end, block.location_id))
+    return blocks
+
+
+def _slot_starts(
+    block_start: datetime, block_end: datetime, step: timedelta, duration: timedelta
+) -> Iterable[datetime]:
+    """Slot starts on the block's wall-clock grid (local arithmetic, then back to aware)."""
+    tz = block_start.tzinfo
+    local = block_start.replace(tzinfo=None)
+    while True:
+        moment = local.replace(tzinfo=tz)
+        if moment + duration > block_end:
+            return
+        yield moment
+        local += step
+
+
+def availability(
+    *,
+    appointment_type: AppointmentType,
+    start: datetime,
+    end: datetime,
+    practitioner_ids: Sequence[int] | None = None,
+    specialty: str | None = None,
+    location_id: int | None = None,
+    telehealth: bool | None = None,
+    now: datetime | None = None,
+    limit_per_practitioner: int | None = None,
+    exclude_appointment_id: int | None = None,
+) -> list[PractitionerSlots]:
+    """Free slots per practitioner between `start` and `end` (aware datetimes).
+
+    Honours working hours (in the practitioner's zone), time off, existing active appointments
+    widened by both visits' buffers, minimum notice, booking horizon and location. The slot
+    grid step is the clinic's setting. Five queries, whatever the number of practitioners or
+    days.
+    """
+    query = availability_query(
+        appointment_type=appointment_type,
+        start=start,
+        end=end,
+        practitioner_ids=practitioner_ids,
+        specialty=specialty,
+        location_id=location_id,
+        telehealth=telehealth,
+        now=now,
+        exclude_appointment_id=exclude_appointment_id,
+    )
+    return query.compute(limit_per_practitioner=limit_per_practitioner) if query else []
+
+
+def _whole_minute(moment: datetime, *, up: bool) -> datetime:
+    """`moment` rounded to a whole minute (in UTC: no wall-clock arithmetic near DST)."""
+    utc = moment.astimezone(UTC)
+    rest = utc - utc.replace(second=0, microsecond=0)
+    if not rest:
+        return moment
+    return utc - rest + (timedelta(minutes=1) if up else timedelta())
+
+
+@dataclass
+class AvailabilityQuery:
+    """Everything an availability answer depends on, read in five queries. `compute()` turns
+    it into slots without the database; `key` identifies it: two queries with equal keys have
+    equal answers (the API reuses answers by it).
+
+    The window is in whole minutes (earliest rounded up, latest start down): slot starts are
+    whole minutes, so no answer changes, but the inputs stay the same for a minute."""
+
+    appointment_type: AppointmentType
+    earliest: datetime
+    latest_start: datetime
+    end: datetime
+    step: timedelta
+    practitioners: list[Practitioner]
+    forbidden: dict[int, list[tuple[int, int]]]  # per practitioner: open intervals, µs
+
+    @functools.cached_property
+    def key(self) -> tuple:
+        return (
+            self.appointment_type.pk,
+            self.appointment_type.duration_minutes,
+            _us(self.earliest),
+            _us(self.latest_start),
+            _us(self.end),
+            self.step,
+            tuple(
+                (
+                    p.pk,
+                    p.timezone,
+                    p.display_name,
+                    tuple(
+                        (
+                            h.weekday,
+                            h.start_time,
+                            h.end_time,
+                            h.location_id,
+                            h.effective_from,
+                            h.effective_to,
+                        )  # fmt: skip
+                        for h in p.working_hours.all()
+                    ),
+                    tuple(sorted(self.forbidden.get(p.pk, ()))),
+                )
+                for p in self.practitioners
+            ),
+        )
+
+    def compute(self, *, limit_per_practitioner: int | None = None) -> list[PractitionerSlots]:
+        duration, step = timedelta(minutes=self.appointment_type.duration_minutes), self.step
+        earliest_us, latest_us = _us(self.earliest), _us(self.latest_start)
+        results = []
+        bisect_left = bisect.bisect_left
+        for practitioner in self.practitioners:
+            pk = practitioner.pk
+            lows, highs = _merge(self.forbidden.get(pk, []))
+            found = PractitionerSlots(practitioner)
+            slots = found.slots
+            seen: set[int] = set()
+            blocks = working_blocks(
+                practitioner.working_hours.all(),
+                tz=ZoneInfo(practitioner.timezone),
+                start=self.earliest,
+                end=self.end,
+            )
+            for block_start, block_end, location in sorted(blocks, key=lambda b: b[0]):
+                for moment in _block_grid(block_start, block_end, step, duration):
+                    if moment < earliest_us or moment in seen:
+                        continue
+                    if moment > latest_us:
+                        break
+                    index = bisect_left(lows, moment) - 1
+                    if index >= 0 and moment < highs[index]:
+                        continue  # strictly inside a forbidden interval
+                    seen.add(moment)
+                    slot_start = _EPOCH + timedelta(microseconds=moment)
+                    slots.append(Slot(pk, slot_start, slot_start + duration, location))
+                    if limit_per_practitioner and len(slots) >= limit_per_practitioner:
+                        break
+                if limit_per_practitioner and len(slots) >= limit_per_practitioner:
+                    break
+            slots.sort(key=_SLOT_START)
+            results.append(found)
+        return results
+
+
+def availability_query(
+    *,
+    appointment_type: AppointmentType,
+    start: datetime,
+    end: datetime,
+    practitioner_ids: Sequence[int] | None = None,
+    specialty: str | None = None,
+    location_id: int | None = None,
+    telehealth: bool | None = None,
+    now: datetime | None = None,
+    exclude_appointment_id: int | None = None,
+) -> AvailabilityQuery | None:
+    """The five queries of `availability` (None when nothing can be free)."""
+    now = now or timezone.now()
+    duration = timedelta(minutes=appointment_type.duration_minutes)
+    before = timedelta(minutes=appointment_type.buffer_before_minutes)
+    after = timedelta(minutes=appointment_type.buffer_after_minutes)
+    earliest = max(start, now + timedelta(minutes=appointment_type.min_notice_minutes))
+    latest_start = min(end - duration, now + timedelta(days=appointment_type.horizon_days))
+    earliest = _whole_minute(earliest, up=True)
+    latest_start = _whole_minute(latest_start, up=False)
+    if latest_start < earliest:
+        return None
+    step = timedelta(minutes=ClinicSettings.load().slot_step_minutes)
+
+    hours_qs = WorkingHours.objects.all()
+    if location_id is not None:
+        hours_qs = hours_qs.filter(location_id=location_id)
+    elif appointment_type.mode == AppointmentType.Mode.IN_PERSON:
+        hours_qs = hours_qs.filter(location__isnull=False)
+    practitioners = list(
+        practitioners_offering(
+            appointment_type=appointment_type,
+            practitioner_ids=practitioner_ids,
+            specialty=specialty,
+            telehealth=telehealth,
+        ).prefetch_related(Prefetch("working_hours", queryset=hours_qs))
+    )
+    if not practitioners:
+        return None
+    ids = [p.pk for p in practitioners]
+    window_lo, window_hi = earliest - before - duration, latest_start + duration + after
+
+    # Integer microseconds from here on: comparing and bisecting aware datetimes (each
+    # comparison asks the zones for offsets) cost more than everything else put together.
+    duration_us, before_us, after_us = (d // _MICROSECOND for d in (duration, before, after))
+    forbidden: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for practitioner_id, off_start, off_end in TimeOff.objects.filter(
+        practitioner_id__in=ids, start__lt=window_hi, end__gt=window_lo
+    ).values_list("practitioner_id", "start", "end"):
+        # A slot [s, s + duration) touches [off_start, off_end) when s is in this interval.
+        forbidden[practitioner_id].append((_us(off_start) - duration_us, _us(off_end)))
+    busy = Appointment.objects.filter(
+        practitioner_id__in=ids,
+        status__in=ACTIVE_STATUSES,
+        overbooked=False,
+        blocked__overlap=(window_lo - after, window_hi + before),
+    )
+    if exclude_appointment_id is not None:
+        busy = busy.exclude(pk=exclude_appointment_id)
+    bounds = busy.order_by().annotate(lo=_BoundUs("blocked", function="lower"),
+                                      hi=_BoundUs("blocked", function="upper"))  # fmt: skip
+    for practitioner_id, lo, hi in bounds.values_list("practitioner_id", "lo", "hi"):
+        # Our blocked range [s - before, s + duration + after) overlaps theirs [lo, hi).
+        forbidden[practitioner_id].append((lo - duration_us - after_us, hi + before_us))
+    return AvailabilityQuery(
+        appointment_type=appointment_type,
+        earliest=earliest,
+        latest_start=latest_start,
+        end=end,
+        step=step,
+        practitioners=practitioners,
+        forbidden=dict(forbidden),
+    )
+
+
+_SLOT_START = attrgetter("start")
+
+
+class _BoundUs(Func):
+    """`lower(range)` / `upper(range)` of a tstzrange as microseconds since the epoch: psycopg
+    parses a bigint many times faster than a range's text (the busy ranges are most of what
+    availability reads)."""
+
+    template = "(extract(epoch from %(function)s(%(expressions)s)) * 1000000)::bigint"
+    output_field = BigIntegerField()
+
+
+# The even-grid shortcut of `_block_grid` (off only in the test that compares both paths).
+EVEN_GRID = True
+
+
+def _block_grid(
+    block_start: datetime, block_end: datetime, step: timedelta, duration: timedelta
+) -> Iterable[int]:
+    """The block's slot starts (microseconds since the epoch), on its wall-clock grid.
+
+    Without a change of UTC offset inside the block (every block but those spanning a DST
+    change), the wall-clock grid is an even grid in absolute time: a `range`. Otherwise each
+    start is computed on the local wall clock, as `_slot_starts` does."""
+    if EVEN_GRID and block_start.utcoffset() == block_end.utcoffset():
+        duration_us = duration // _MICROSECOND
+        return range(_us(block_start), _us(block_end) - duration_us + 1, step // _MICROSECOND)
+    return (_us(moment) for moment in _slot_starts(block_start, block_end, step, duration))
+
+
+def covering_block(
+    *,
+    practitioner: Practitioner,
+    start: datetime,
+    end: datetime,
+    location_id: int | None,
+    hours: Iterable[WorkingHours] | None = None,
+) -> tuple[datetime, datetime, int | None] | None:
+    """The working-hours block that contains [start, end), if any (one query, unless the
+    practitioner's `hours` are given)."""
+    tz = ZoneInfo(practitioner.timezone)
+    if hours is None:
+        hours = WorkingHours.objects.filter(practitioner=practitioner)
+    for block_start, block_end, block_location in working_blocks(
+        hours, tz=tz, start=start - timedelta(days=1), end=end + timedelta(days=1)
+    ):
+        if block_start <= start and end <= block_end:
+            if location_id is None or block_location == location_id:
+                return block_start, block_end, block_location
+    return None
+
+
+def conflicts_for(
+    *, practitioner_id: int, start: datetime, end: datetime, exclude_id: int | None = None
+) -> list[dict]:
+    """Active appointments whose blocked range overlaps [start, end): ids and times only."""
+    qs = Appointment.objects.filter(
+        practitioner_id=practitioner_id,
+        status__in=ACTIVE_STATUSES,
+        blocked__overlap=(start, end),
+    )
+    if exclude_id is not None:
+        qs = qs.exclude(pk=exclude_id)
+    return [
+        {"id": pk, "start": s.isoformat(), "end": e.isoformat()}
+        for pk, s, e in qs.order_by("start").values_list("id", "start", "end")[:20]
+    ]
+
+
+def suggested_alternatives(
+    *,
+    appointment_type: AppointmentType,
+    practitioner: Practitioner,
+    after: datetime,
+    count: int = 5,
+    days: int = 14,
+    exclude_appointment_id: int | None = None,
+) -> list[dict]:
+    """The next free slots of the same practitioner, then of others sharing a specialty."""
+    window_end = after + timedelta(days=days)
+    own = availability(
+        appointment_type=appointment_type,
+        start=after,
+        end=window_end,
+        practitioner_ids=[practitioner.pk],
+        limit_per_practitioner=count,
+        exclude_appointment_id=exclude_appointment_id,
+    )
+    picks = [slot for result in own for slot in result.slots][:count]
+    names = {practitioner.pk: practitioner.display_name}
+    if len(picks) < count:
+        specialty_ids = list(practitioner.specialties.values_list("pk", flat=True))
+        others = (
+            Practitioner.objects.filter(specialties__in=specialty_ids)
+            .exclude(pk=practitioner.pk)
+            .values_list("pk", flat=True)
+            .distinct()
+        )
+        other_ids = list(others[:50])
+        if other_ids:
+            results = availability(
+                appointment_type=appointment_type,
+                start=after,
+                end=window_end,
+                practitioner_ids=other_ids,
+                limit_per_practitioner=count,
+            )
+            for result in results:
+                names[result.practitioner.pk] = result.practitioner.display_name
+            pool = sorted((s for r in results for s in r.slots), key=lambda s: s.start)
+            picks += pool[: count - len(picks)]
+    return [
+        {
+            "practitioner": slot.practitioner_id,
+            "practitioner_name": names.get(slot.practitioner_id, ""),
+            "start": slot.start.isoformat(),
+            "end": slot.end.isoformat(),
+            "location": slot.location_id,
+        }
+        for slot in picks
+    ]
