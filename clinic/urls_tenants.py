@@ -4,8 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from backoffice.board import board_urls
 from scheduling.api.views import calendar_feed
-from scheduling.board import board_urls
 
 from . import views
 

@@ -1,6 +1,6 @@
 """The clinic admin for the schedule: appointments (bulk actions through the services), hours,
 time off, types, series, calendar feeds and smart-booking jobs. The schedule board lives in
-scheduling/board.py (/admin/scheduling/board/).
+backoffice/board.py (/admin/scheduling/board/).
 
 Access follows the role groups (`accounts.roles.ROLE_PERMISSIONS`), including the
 appointment's own permissions (book, checkin, complete, noshow, cancel); a practitioner who

@@ -1,4 +1,4 @@
-"""Fixtures of the admin and schedule-board tests (role clients: tests/fixtures.py)."""
+"""Fixtures of the admin tests (role clients: tests/fixtures.py)."""
 
 import pytest
 

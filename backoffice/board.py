@@ -1,10 +1,10 @@
 """The schedule board (`/admin/scheduling/board/`): a day, or a week, of appointments in columns
 per practitioner, in the clinic's time zone, inside the clinic's admin.
 
-Every action goes through the services the API uses (`appointment_book`, `_check_in`,
-`_complete`, `_no_show`, `_cancel`), so the exclusion constraint, the unit ledger and the
-events apply unchanged, and a refusal answers with the API's problem JSON (a taken slot: 409
-with `conflicting_appointments` and `suggested_alternatives`). The page listens on
+Every action goes through the scheduling services the API uses (`appointment_book`,
+`_check_in`, `_complete`, `_no_show`, `_cancel`), so the exclusion constraint, the unit ledger
+and the events apply unchanged, and a refusal answers with the API's problem JSON (a taken
+slot: 409 with `conflicting_appointments` and `suggested_alternatives`). The page listens on
 `/ws/schedule/` (scheduling.consumers) and re-renders its grid when anyone changes the schedule.
 Who may do what comes from the role groups (`accounts.roles.ROLE_PERMISSIONS`); practitioners
 see and act on their own column only.
@@ -29,10 +29,9 @@ from django.views.decorators.http import require_GET, require_POST
 from clinic.errors import PROBLEM_CONTENT_TYPE, ApplicationError, problem
 from practice.models import ClinicSettings, Location, Patient, Practitioner, Specialty
 from realtime.links import websocket_url
-
-from . import selectors, services
-from .api.serializers import AppointmentSerializer
-from .models import ACTIVE_STATUSES, Appointment, AppointmentType
+from scheduling import selectors, services
+from scheduling.api.serializers import AppointmentSerializer
+from scheduling.models import ACTIVE_STATUSES, Appointment, AppointmentType
 
 Status = Appointment.Status
 DEFAULT_HOURS = (8, 18)  # the grid shows at least 08:00-18:00, more when hours or visits need it
@@ -469,8 +468,8 @@ def board_view(request: HttpRequest) -> HttpResponse:
         "websocket_url": websocket_url(request, "/ws/schedule/"),
         "statuses": Status.choices,
     }
-    template = "scheduling/board_grid.html" if request.GET.get("fragment") else None
-    return render(request, template or "scheduling/board.html", context)
+    template = "backoffice/board_grid.html" if request.GET.get("fragment") else None
+    return render(request, template or "backoffice/board.html", context)
 
 
 class BookForm(forms.Form):

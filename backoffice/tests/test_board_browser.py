@@ -11,9 +11,9 @@ from authorizations.tests import factories as af
 from practice.models import Patient
 from scheduling import services
 from scheduling.models import Appointment, TimeOff, WorkingHours
+from scheduling.tests import factories as f
 from tests.fixtures import in_clinic
 
-from . import factories as f
 from .live_board import SCREENSHOTS, chromium_browser, live_servers
 
 PASSWORD = "board-browser-pass-1"

@@ -13,10 +13,9 @@ from authorizations.models import UnitReservation
 from authorizations.selectors import ledger_mismatches
 from scheduling import selectors
 from scheduling.models import Appointment, TimeOff
+from scheduling.tests import factories as f
+from scheduling.tests.factories import after, build_world
 from tests.fixtures import ClinicClient, in_clinic, session_client
-
-from . import factories as f
-from .factories import after, build_world
 
 BOARD = "/admin/scheduling/board/"
 BOOK = BOARD + "book/"
