@@ -156,7 +156,7 @@ def server_env(urls: dict[str, str], database_url: str, port: int) -> dict[str, 
     env.update(
         DATABASE_URL=database_url,
         REDIS_URL=urls["REDIS_URL"],
-        DJANGO_SETTINGS_MODULE="clinic.settings",
+        DJANGO_SETTINGS_MODULE="bench.settings",  # production settings + /bench/ceiling/
         DEBUG="0",
         SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only-0f3c9a7e5d1b4f2a8c6e"),
         CLINIC_HTTP_PORT=str(port),

@@ -2,6 +2,6 @@
 
 from django.urls import path
 
-from clinic import views
+from bench.urls import ceiling
 
-urlpatterns = [path("bench/ceiling/", views.bench_ceiling, name="bench-ceiling")]
+urlpatterns = [path("bench/ceiling/", ceiling, name="bench-ceiling")]

@@ -18,7 +18,6 @@ api_v1 = [
 
 urlpatterns = [
     path("health/", views.health, name="health"),
-    path("bench/ceiling/", views.bench_ceiling, name="bench-ceiling"),
     path("admin/scheduling/board/", include(board_urls())),
     path("admin/", admin.site.urls),
     path("calendar/<str:token>.ics", calendar_feed, name="calendar-feed"),

@@ -49,11 +49,5 @@ def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=200 if healthy else 503)
 
 
-def bench_ceiling(request: HttpRequest) -> JsonResponse:
-    """The cheapest answer a clinic host gives: no query besides the tenant middleware's host
-    lookup. The benchmarks measure every scenario against it (bench/README.md)."""
-    return JsonResponse({"status": "ok"})
-
-
 def landing(request: HttpRequest):
     return render(request, "platform/landing.html", {"base_domain": settings.CLINIC_BASE_DOMAIN})
