@@ -37,3 +37,9 @@ class AuthorizationLineBelowUsageError(ApplicationError):
     status = 409
     code = "authorization-line-below-usage"
     title = "Fewer units than already scheduled or used"
+
+
+class AuthorizationLineInUseError(ApplicationError):
+    status = 409
+    code = "authorization-line-in-use"
+    title = "The line has units in the ledger"

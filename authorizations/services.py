@@ -1,4 +1,5 @@
-"""The unit ledger: reserve, release, consume, move. Each function owns its transaction.
+"""Authorizations with their lines, and the unit ledger: create, update, reserve, release,
+consume, move. Each function owns its transaction.
 
 A line is never overdrawn because the reservation is one conditional UPDATE
 (`... WHERE units_scheduled + units_used + n <= units_authorized`) in the same transaction as
@@ -7,18 +8,24 @@ the week's sum and the update are one decision.
 """
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from practice.models import ClinicSettings, ServiceCode
+from clinic.errors import constraint_name
+from practice.models import ClinicSettings, Coverage, Patient, ServiceCode
 
 from .errors import (
     AuthorizationExhaustedError,
     AuthorizationLineBelowUsageError,
+    AuthorizationLineInUseError,
     AuthorizationNotValidError,
     AuthorizationWeeklyCapError,
     ReservationStateError,
@@ -304,6 +311,201 @@ def authorization_line_limits_set(
         )
     authorization_refresh_status(authorization=line.authorization)
     return line
+
+
+# --- Authorizations and their lines ------------------------------------------------------------
+
+AUTHORIZATION_FIELDS = (
+    "patient",
+    "coverage",
+    "number",
+    "start_date",
+    "end_date",
+    "status",
+    "alert_threshold_percent",
+    "alert_days_before_expiry",
+    "notes",
+)
+
+
+@dataclass(frozen=True)
+class LineSpec:
+    """A line as the client gives it. `id` names an existing line of the authorization to keep
+    (its limits and codes become these); without it, the line is new."""
+
+    service_codes: Sequence[ServiceCode]
+    units_authorized: int
+    weekly_cap: int | None = None
+    id: int | None = None
+
+
+def _authorization_check(authorization: Authorization, *, changed: Iterable[str]) -> None:
+    """The rules across fields, for what the request `changed`: the end is not before the
+    start, and the coverage is the patient's. A mismatch is put on the field that was changed
+    (`coverage` when both were): moving an authorization to another patient while its
+    coverage stays the first's is refused on `patient`."""
+    changed = set(changed)
+    if {"start_date", "end_date"} & changed and authorization.end_date < authorization.start_date:
+        raise ValidationError({"end_date": "The end must not be before the start."})
+    if {"patient", "coverage"} & changed:
+        coverage: Coverage = authorization.coverage
+        if coverage.patient_id != authorization.patient_id:
+            if "coverage" in changed:
+                raise ValidationError({"coverage": "This coverage is another patient's."})
+            raise ValidationError(
+                {
+                    "patient": "The authorization's coverage is another patient's; give the "
+                    "new patient's coverage with it."
+                }
+            )
+
+
+def _authorization_save(authorization: Authorization, *, update_fields=None) -> None:
+    try:
+        with transaction.atomic():
+            authorization.save(update_fields=update_fields)
+    except IntegrityError as error:
+        if constraint_name(error).startswith("authorization_number_unique"):
+            raise ValidationError(
+                {"number": "This coverage already has an authorization with this number."}
+            ) from error
+        raise
+
+
+def _line_create(authorization: Authorization, spec: LineSpec) -> AuthorizationLine:
+    line = AuthorizationLine.objects.create(
+        authorization=authorization,
+        units_authorized=spec.units_authorized,
+        weekly_cap=spec.weekly_cap,
+    )
+    line.service_codes.set(spec.service_codes)
+    return line
+
+
+def _lines_replace(authorization: Authorization, specs: Sequence[LineSpec]) -> None:
+    """Make the authorization's lines exactly `specs`: named lines are kept and changed
+    (limits through `authorization_line_limits_set`, which refuses fewer units than taken),
+    lines without an id are added, lines left out are deleted. The lines are row-locked first,
+    so no reservation lands on a line while it is being dropped; a line the ledger has entries
+    for is never dropped (409, nothing changed)."""
+    if not specs:
+        raise ValidationError({"lines": "Give at least one line."})
+    current = {
+        line.pk: line
+        for line in AuthorizationLine.objects.select_for_update().filter(
+            authorization=authorization
+        )
+    }
+    named: set[int] = set()
+    errors = {}
+    for index, spec in enumerate(specs):
+        if spec.id is None:
+            continue
+        if spec.id not in current:
+            errors[f"lines.{index}.id"] = [
+                f"Authorization {authorization.number} has no line {spec.id}."
+            ]
+        elif spec.id in named:
+            errors[f"lines.{index}.id"] = [f"Line {spec.id} is given more than once."]
+        named.add(spec.id)
+    if errors:
+        raise ValidationError(errors)
+    dropped = [pk for pk in current if pk not in named]
+    in_use = sorted(
+        set(UnitReservation.objects.filter(line_id__in=dropped).values_list("line_id", flat=True))
+    )
+    if in_use:
+        raise AuthorizationLineInUseError(
+            f"Line(s) {', '.join(map(str, in_use))} of authorization {authorization.number} "
+            "have units in the ledger: send them with their id to keep them.",
+            extra={"errors": {"lines": ["A line with ledger entries cannot be removed."]},
+                   "lines": in_use},
+        )  # fmt: skip
+    if dropped:
+        AuthorizationLine.objects.filter(pk__in=dropped).delete()
+    for spec in specs:
+        if spec.id is None:
+            _line_create(authorization, spec)
+            continue
+        line = current[spec.id]
+        line.service_codes.set(spec.service_codes)
+        if (line.units_authorized, line.weekly_cap) != (spec.units_authorized, spec.weekly_cap):
+            authorization_line_limits_set(
+                line=line, units_authorized=spec.units_authorized, weekly_cap=spec.weekly_cap
+            )
+    authorization_refresh_status(authorization=authorization)
+
+
+@transaction.atomic
+def authorization_create(
+    *,
+    patient: Patient,
+    coverage: Coverage,
+    number: str,
+    start_date: date,
+    end_date: date,
+    lines: Sequence[LineSpec],
+    status: str = Authorization.Status.ACTIVE,
+    alert_threshold_percent: int = 80,
+    alert_days_before_expiry: int = 30,
+    notes: str = "",
+) -> Authorization:
+    """A prior authorization with its lines (at least one). Refused, naming the field, when
+    the end is before the start, the coverage is another patient's, there is no line, or the
+    coverage already has this number (the database's unique constraint is the guarantee)."""
+    authorization = Authorization(
+        patient=patient,
+        coverage=coverage,
+        number=number,
+        start_date=start_date,
+        end_date=end_date,
+        status=status,
+        alert_threshold_percent=alert_threshold_percent,
+        alert_days_before_expiry=alert_days_before_expiry,
+        notes=notes,
+    )
+    _authorization_check(authorization, changed=AUTHORIZATION_FIELDS)
+    if not lines:
+        raise ValidationError({"lines": "Give at least one line."})
+    for index, spec in enumerate(lines):
+        if spec.id is not None:
+            raise ValidationError({f"lines.{index}.id": ["A new authorization has no lines yet."]})
+    _authorization_save(authorization)
+    for spec in lines:
+        _line_create(authorization, spec)
+    return authorization
+
+
+@transaction.atomic
+def authorization_update(
+    *,
+    authorization: Authorization,
+    data: Mapping[str, Any],
+    lines: Sequence[LineSpec] | None = None,
+) -> Authorization:
+    """Change an authorization's fields (`data`, any of AUTHORIZATION_FIELDS) and, when
+    `lines` is given, replace its lines with them (`_lines_replace`: a PUT that sends its one
+    line twice is refused, never turned into three lines). The row is locked; a refusal, from
+    the fields or from the lines, rolls the whole change back."""
+    unknown = set(data) - set(AUTHORIZATION_FIELDS)
+    if unknown:
+        raise ValidationError({name: "This field cannot be changed here." for name in unknown})
+    authorization = (
+        Authorization.objects.select_for_update(of=("self",))
+        .select_related("coverage")
+        .get(pk=authorization.pk)
+    )
+    changed = []
+    for name, value in data.items():
+        if getattr(authorization, name) != value:
+            setattr(authorization, name, value)
+            changed.append(name)
+    _authorization_check(authorization, changed=changed)
+    if changed:
+        _authorization_save(authorization, update_fields=[*changed, "updated_at"])
+    if lines is not None:
+        _lines_replace(authorization, lines)
+    return authorization
 
 
 def authorization_refresh_status(*, authorization: Authorization, today: date | None = None) -> str:

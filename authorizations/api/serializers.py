@@ -1,15 +1,20 @@
-from django.db import transaction
 from django.utils import timezone
 from rest_framework import serializers
 
 from clinic.api import ModelSerializer
-from practice.models import Coverage, ServiceCode
+from practice.models import ServiceCode
 
 from ..models import Authorization, AuthorizationLine, UnitReservation
 from ..selectors import authorization_alerts
 
 
 class LineSerializer(ModelSerializer):
+    """A line. Written inside its authorization: `lines` is the whole set (a line sent with
+    its `id` is kept and changed, one without is new, one left out is removed)."""
+
+    id = serializers.IntegerField(
+        required=False, min_value=1, help_text="An existing line of this authorization to keep."
+    )
     service_codes = serializers.SlugRelatedField(
         slug_field="code", many=True, queryset=ServiceCode.objects.all()
     )
@@ -30,15 +35,6 @@ class LineSerializer(ModelSerializer):
         ]
         read_only_fields = ["units_scheduled", "units_used"]
 
-    def validate(self, attrs):
-        if self.instance is not None and "units_authorized" in attrs:
-            taken = self.instance.units_scheduled + self.instance.units_used
-            if attrs["units_authorized"] < taken:
-                raise serializers.ValidationError(
-                    {"units_authorized": f"{taken} units are already scheduled or used."}
-                )
-        return attrs
-
 
 class AlertSerializer(serializers.Serializer):
     kind = serializers.CharField()
@@ -46,6 +42,9 @@ class AlertSerializer(serializers.Serializer):
 
 
 class AuthorizationSerializer(ModelSerializer):
+    """An authorization with its lines. As input it only parses: the rules (dates, coverage of
+    the patient, lines) are `services.authorization_create` / `_update`'s."""
+
     lines = LineSerializer(many=True)
     alerts = serializers.SerializerMethodField()
     payer = serializers.CharField(source="coverage.payer.name", read_only=True)
@@ -73,43 +72,6 @@ class AuthorizationSerializer(ModelSerializer):
 
     def get_alerts(self, obj) -> list[dict]:
         return AlertSerializer(authorization_alerts(obj), many=True).data
-
-    def validate(self, attrs):
-        start = attrs.get("start_date", getattr(self.instance, "start_date", None))
-        end = attrs.get("end_date", getattr(self.instance, "end_date", None))
-        if start and end and end < start:
-            raise serializers.ValidationError({"end_date": "The end must not be before the start."})
-        coverage: Coverage | None = attrs.get("coverage")
-        patient = attrs.get("patient", getattr(self.instance, "patient", None))
-        if coverage is not None and patient is not None and coverage.patient_id != patient.pk:
-            raise serializers.ValidationError({"coverage": "This coverage is another patient's."})
-        if self.instance is None and not attrs.get("lines"):
-            raise serializers.ValidationError({"lines": "Give at least one line."})
-        return attrs
-
-    @transaction.atomic
-    def create(self, validated_data):
-        lines = validated_data.pop("lines")
-        authorization = Authorization.objects.create(**validated_data)
-        for line in lines:
-            codes = line.pop("service_codes")
-            created = AuthorizationLine.objects.create(authorization=authorization, **line)
-            created.service_codes.set(codes)
-        return authorization
-
-    @transaction.atomic
-    def update(self, instance, validated_data):
-        lines = validated_data.pop("lines", None)
-        for field, value in validated_data.items():
-            setattr(instance, field, value)
-        instance.save()
-        if lines is not None:
-            # New lines only; existing lines change through their own fields (units grow).
-            for line in lines:
-                codes = line.pop("service_codes")
-                created = AuthorizationLine.objects.create(authorization=instance, **line)
-                created.service_codes.set(codes)
-        return instance
 
 
 class ReservationSerializer(ModelSerializer):

@@ -71,7 +71,9 @@ class AuthorizationViewSet(
     viewsets.GenericViewSet,
 ):
     """Prior authorizations with their lines, counters, units remaining and alerts. Never
-    deleted: set `status` to cancelled."""
+    deleted: set `status` to cancelled. On `PUT` and `PATCH`, `lines` (when sent) is the whole
+    set: a line with its `id` is kept and changed, one without is added, one left out is
+    removed (refused while the ledger has entries for it)."""
 
     permission_classes = [IsAuthenticated, AuthorizationPermission]
     serializer_class = s.AuthorizationSerializer
@@ -84,6 +86,31 @@ class AuthorizationViewSet(
         if not user_roles(self.request.user) & READERS:
             qs = qs.filter(patient__user=self.request.user)
         return qs
+
+    def _parse(self, request: Request, *, instance=None, partial: bool = False) -> dict:
+        serializer = self.get_serializer(instance, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        if "lines" in data:
+            data["lines"] = [services.LineSpec(**line) for line in data["lines"]]
+        return data
+
+    def _render(self, authorization: Authorization, *, code: int = status.HTTP_200_OK):
+        fresh = self.get_queryset().get(pk=authorization.pk)
+        return Response(self.get_serializer(fresh).data, status=code)
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        authorization = services.authorization_create(**self._parse(request))
+        return self._render(authorization, code=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, *args, partial: bool = False, **kwargs) -> Response:
+        instance = self.get_object()
+        data = self._parse(request, instance=instance, partial=partial)
+        lines = data.pop("lines", None)
+        authorization = services.authorization_update(
+            authorization=instance, data=data, lines=lines
+        )
+        return self._render(authorization)
 
 
 class LineActionView(APIView):

@@ -106,3 +106,65 @@ def test_another_clinic_cannot_see_or_draw_on_these_units(ctx, globex, make_user
     )
     with in_clinic(ctx["acme"]):
         assert UnitReservation.objects.count() == 0
+
+
+def _as_sent(ctx) -> dict:
+    """The authorization as a GET shows it, read-only members left out: what a client PUTs."""
+    body = ctx["desk"].get(f"/api/v1/authorizations/{ctx['auth'].pk}/").json()
+    for name in ("id", "payer", "alerts", "created_at", "updated_at"):
+        body.pop(name)
+    return body
+
+
+def test_put_replaces_the_lines_and_never_adds_a_line_sent_twice(ctx):
+    url = f"/api/v1/authorizations/{ctx['auth'].pk}/"
+    body = _as_sent(ctx)
+    [line] = body["lines"]
+    twice = ctx["desk"].put(url, {**body, "lines": [line, line]}, "application/json")
+    assert twice.status_code == 400 and "lines.1.id" in twice.json()["errors"]
+    with in_clinic(ctx["acme"]):
+        assert list(ctx["auth"].lines.values_list("pk", flat=True)) == [line["id"]]
+    changed = ctx["desk"].put(
+        url, {**body, "lines": [dict(line, units_authorized=60)]}, "application/json"
+    )
+    assert changed.status_code == 200, changed.json()
+    assert [(x["id"], x["units_authorized"]) for x in changed.json()["lines"]] == [(line["id"], 60)]
+    new = {"service_codes": ["97153"], "units_authorized": 8}
+    replaced = ctx["desk"].put(url, {**body, "lines": [new, new]}, "application/json")
+    assert replaced.status_code == 200, replaced.json()
+    with in_clinic(ctx["acme"]):
+        kept = list(ctx["auth"].lines.values_list("pk", "units_authorized"))
+    assert len(kept) == 2 and line["id"] not in {pk for pk, _ in kept}
+    assert {units for _, units in kept} == {8}
+
+
+def test_put_refuses_to_drop_a_line_the_ledger_draws_on(ctx):
+    url = f"/api/v1/authorizations/{ctx['auth'].pk}/"
+    ctx["desk"].post(_line_url(ctx, "reserve"), {"units": 3}, "application/json")
+    body = _as_sent(ctx)
+    new = {"service_codes": ["97153"], "units_authorized": 8}
+    refused = ctx["desk"].put(url, {**body, "lines": [new]}, "application/json")
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "authorization-line-in-use"
+    assert "lines" in refused.json()["errors"]
+    with in_clinic(ctx["acme"]):
+        assert list(ctx["auth"].lines.values_list("pk", "units_scheduled")) == [(ctx["line"].pk, 3)]
+
+
+def test_patch_to_another_patient_keeping_the_first_coverage_is_refused(ctx):
+    url = f"/api/v1/authorizations/{ctx['auth'].pk}/"
+    with in_clinic(ctx["acme"]):
+        stranger = f.patient()
+        theirs = af.coverage(stranger)
+    refused = ctx["desk"].patch(url, {"patient": stranger.pk}, "application/json")
+    assert refused.status_code == 400 and "patient" in refused.json()["errors"]
+    with in_clinic(ctx["acme"]):
+        auth = Authorization.objects.get(pk=ctx["auth"].pk)
+        assert auth.patient_id == ctx["patient_obj"].pk
+    mismatched = ctx["desk"].patch(url, {"coverage": theirs.pk}, "application/json")
+    assert mismatched.status_code == 400 and "coverage" in mismatched.json()["errors"]
+    moved = ctx["desk"].patch(
+        url, {"patient": stranger.pk, "coverage": theirs.pk}, "application/json"
+    )
+    assert moved.status_code == 200, moved.json()
+    assert (moved.json()["patient"], moved.json()["coverage"]) == (stranger.pk, theirs.pk)
