@@ -9,9 +9,9 @@ class ReleaseRequestMiddleware:
     """Free what a DRF request allocated as soon as its response is sent.
 
     DRF ties the view, its request, the response and the serializers' contexts into reference
-    cycles (encode/django-rest-framework#7250), so none of a request's objects were freed by
-    reference counting: they waited for the cyclic garbage collector, whose passes over tens of
-    thousands of them paused every thread of the worker for 10-100 ms. When the server closes
+    cycles (encode/django-rest-framework#7250), so reference counting frees none of a request's
+    objects: they wait for the cyclic garbage collector, whose passes over tens of thousands of
+    them pause every thread of the worker (bench/README.md). When the server closes
     the response (after sending it), the contexts, the view and the DRF request are emptied,
     which leaves only small serializer-to-field cycles for the collector. Nothing may use the
     view or the DRF request after that (Django's request and the response are left as they

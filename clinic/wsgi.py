@@ -10,9 +10,9 @@ application = get_wsgi_application()
 
 def settle() -> None:
     """Import every view now rather than on the first request, then hide everything start-up
-    allocated from the garbage collector (`gc.freeze`): those objects (~120,000) live as long
-    as the process, and each full collection walked all of them again, a pause of 20-35 ms here
-    taken by whichever request triggered it. Called by the WSGI and the ASGI servers."""
+    allocated from the garbage collector (`gc.freeze`): those objects live as long as the
+    process, and a full collection walking them all again pauses whichever request triggered
+    it. Called by the WSGI and the ASGI servers."""
     from django.conf import settings
     from django.urls import get_resolver
 

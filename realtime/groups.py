@@ -24,9 +24,9 @@ def group_name(*parts: object, schema: str | None = None) -> str:
 class _SenderLoop:
     """One event loop per process, in a daemon thread, that runs every publish.
 
-    channels_redis keeps its Redis connections per event loop. Through `async_to_sync` each
-    publish ran in a fresh loop, so it opened (and closed) a connection every time: 3-5 ms per
-    event here, and a booking publishes two. This loop lives as long as the process (a forked
+    channels_redis keeps its Redis connections per event loop, and `async_to_sync` runs each
+    call in a fresh loop, so every publish would open (and close) a connection of its own. This
+    loop lives as long as the process (a forked
     child, e.g. a Celery or web worker, starts its own on first use), so its connections are
     reused."""
 

@@ -146,10 +146,9 @@ def _next_available_stale_params() -> list:
 
 
 def next_available_refresh_stale() -> int:
-    """The periodic refresh, for this clinic: only the rows `_next_available_stale_sql` picks
-    (recomputing every practitioner every few minutes cost the bench clinic's 200 a quarter of
-    a CPU second per beat, which stalled bookings for a tenth of a second). Returns rows
-    written."""
+    """The periodic refresh, for this clinic: only the rows `_next_available_stale_sql` picks,
+    so a beat costs what time has overtaken, not a pass over every practitioner (which would
+    hold the CPU that bookings need). Returns rows written."""
     sql = _next_available_stale_sql().format(schema=quote_schema_name(connection.schema_name))
     with connection.cursor() as cursor:
         cursor.execute(sql, _next_available_stale_params())
