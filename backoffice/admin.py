@@ -2,7 +2,7 @@
 
 The patient page shows coverage (practice), authorizations with their utilisation bars
 (authorizations) and upcoming appointments (scheduling). `practice` may not import the apps
-built on it (DESIGN.md: practice <- authorizations <- scheduling), so the composition lives
+built on it (docs/architecture.md: practice <- authorizations <- scheduling), so the composition lives
 here, in an app that depends on all three and on which none depends: it re-registers
 practice's PatientAdmin as a subclass (everything practice's own admin does still holds) and
 narrows the patient and authorization lists of a practitioner to the patients they see.
