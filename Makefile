@@ -6,7 +6,7 @@ WITH := scripts/with-services
 CHROMIUM ?= /usr/bin/chromium  # what the browser tests launch (tests/live.py)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test lint check test-deps browser-deps migrate demo services-down bench bench-smoke clean
+.PHONY: run test test-clock lint check test-deps browser-deps migrate demo services-down bench bench-smoke clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ browser-deps: test-deps
 
 test: lint check test-deps
 	$(WITH) $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The tests that read the time, at each of the fixed instants of tests/clock.py (a Saturday
+# evening, New York working hours, New Year's Eve, the DST changes of New York and Dublin).
+# `make test` itself runs at one fixed instant (CLINIC_TEST_NOW picks another).
+test-clock: $(BIN)/.installed test-deps
+	$(WITH) $(BIN)/python scripts/test_clock.py $(PYTEST_ARGS)
 
 services-down:
 	$(BIN)/python scripts/services.py down

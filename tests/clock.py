@@ -36,6 +36,19 @@ INSTANTS = {
     "dublin-fall-back": "2027-10-31T01:30:00+01:00",
 }
 
+# The tests whose rules read "now" (notice, horizon, availability, next available, late changes,
+# check-in day, alerts, beats): `make test-clock` runs these at each instant. Paths from the
+# repository root; a folder takes everything under it.
+CLOCK_SENSITIVE = (
+    "scheduling/",
+    "authorizations/",
+    "backoffice/",
+    "portal/",
+    "practice/tests/test_search.py",
+    "practice/tests/test_services.py",
+    "tests/test_answer_cache.py",
+)
+
 
 def _travel(instant: datetime, anchor: float) -> None:
     import time_machine

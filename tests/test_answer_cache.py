@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core.cache import cache
 
 from clinic.api import ANSWERS_VERSION_KEY
@@ -15,6 +16,14 @@ from scheduling.tests import factories as f
 from tests.fixtures import ClinicClient, in_clinic
 
 SEARCH = "/api/v1/practitioners/?specialty=cardiology"
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    """The clock stands still: availability answers are shared within a minute of their own,
+    and a test whose two requests straddled its end would see a rebuilt answer."""
+    with time_machine.travel(time.time(), tick=False):
+        yield
 
 
 @pytest.fixture

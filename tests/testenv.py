@@ -22,3 +22,16 @@ os.environ.setdefault("CLINIC_FAST_PASSWORD_HASHER", "1")
 # Tests roll their writes back, so the commits that make cached public answers stale never
 # happen: the answer cache is off except in tests/test_answer_cache.py, which turns it on.
 os.environ.setdefault("ANSWER_CACHE_SECONDS", "0")
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers", "clock: reads the time; `make test-clock` runs it at each instant"
+    )
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    root = config.rootpath
+    for item in items:
+        if item.path.relative_to(root).as_posix().startswith(clock.CLOCK_SENSITIVE):
+            item.add_marker("clock")

@@ -1,11 +1,13 @@
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from scheduling import services
 from scheduling.models import NextAvailable
+from scheduling.next_available import refresh
 from scheduling.tests import factories as f
 from tests.fixtures import in_clinic
 
@@ -19,7 +21,7 @@ def test_search_carries_next_available_and_filters_on_it(acme, client_for):
         later = f.practitioner(specialties=(s,), name="Later Available", weekdays=(later_day,))
         booked_out = f.practitioner(specialties=(s,), name="Fully Booked", weekdays=())
         f.appointment_type(soon, later, booked_out, minutes=30)
-        assert services.next_available_refresh() == 3
+        assert refresh.next_available_refresh() == 3
         rows = {r.practitioner_id: r.start for r in NextAvailable.objects.all()}
         assert rows[booked_out.pk] is None and rows[soon.pk] < rows[later.pk]
     client = client_for(acme)
@@ -41,7 +43,7 @@ def test_next_available_adds_no_query_per_practitioner(acme, client_for):
         s = f.specialty("physio")
         ps = [f.practitioner(specialties=(s,)) for _ in range(3)]
         f.appointment_type(*ps, minutes=30)
-        services.next_available_refresh()
+        refresh.next_available_refresh()
     client = client_for(acme)
 
     def count() -> int:
@@ -54,7 +56,7 @@ def test_next_available_adds_no_query_per_practitioner(acme, client_for):
     with in_clinic(acme):
         more = [f.practitioner(specialties=(s,)) for _ in range(12)]
         f.appointment_type(*more, minutes=30)
-        services.next_available_refresh()
+        refresh.next_available_refresh()
     assert count() == few
 
 
@@ -62,13 +64,14 @@ def test_booking_the_next_slot_moves_next_available_after_refresh(acme):
     with in_clinic(acme):
         p = f.practitioner(hours=((time(9), time(10)),), weekdays=(f.next_weekday(2).weekday(),))
         t = f.appointment_type(p, minutes=60, notice=0)
-        services.next_available_refresh(practitioner_ids=[p.pk])
+        refresh.next_available_refresh(practitioner_ids=[p.pk])
         first = NextAvailable.objects.get(practitioner=p).start
         services.appointment_book(
             patient=f.patient(), practitioner=p, appointment_type=t, start=first
         )
-        services.next_available_refresh(practitioner_ids=[p.pk])
-        assert NextAvailable.objects.get(practitioner=p).start == first + timedelta(days=7)
+        refresh.next_available_refresh(practitioner_ids=[p.pk])
+        next_week = first.astimezone(ZoneInfo(p.timezone)).date() + timedelta(days=7)
+        assert NextAvailable.objects.get(practitioner=p).start == f.local(next_week, 9)
 
 
 def test_only_changes_that_can_move_next_available_queue_a_refresh(
@@ -84,7 +87,7 @@ def test_only_changes_that_can_move_next_available_queue_a_refresh(
         p = f.practitioner(hours=((time(9), time(12)),))
         t = f.appointment_type(p, minutes=60, notice=0)
         patient = f.patient()
-        services.next_available_refresh(practitioner_ids=[p.pk])
+        refresh.next_available_refresh(practitioner_ids=[p.pk])
         first = NextAvailable.objects.get(practitioner=p).start
         later_day = first.astimezone(ZoneInfo(p.timezone)).date() + timedelta(days=14)
 
@@ -95,22 +98,28 @@ def test_only_changes_that_can_move_next_available_queue_a_refresh(
         far = changes(lambda: services.appointment_book(
             patient=patient, practitioner=p, appointment_type=t, start=f.local(later_day, 9)
         ))  # fmt: skip
-        changes(lambda: services.appointment_check_in(appointment=far))
+        changes(lambda: services.appointment_check_in(appointment=far, now=far.start))
         assert queued == []  # two weeks after the next slot, and a check-in: nothing moves
         taken = changes(lambda: services.appointment_book(
             patient=patient, practitioner=p, appointment_type=t, start=first
         ))  # fmt: skip
         assert queued == [[p.pk]]  # took the next slot
-        services.next_available_refresh(practitioner_ids=[p.pk])
+        refresh.next_available_refresh(practitioner_ids=[p.pk])
         assert NextAvailable.objects.get(practitioner=p).start > first
         changes(lambda: services.appointment_cancel(appointment=far))
         assert queued == [[p.pk]]  # freeing time after the next slot cannot open an earlier one
         changes(lambda: services.appointment_cancel(appointment=taken))
         assert queued == [[p.pk], [p.pk]]  # freed time before the next slot
         NextAvailable.objects.filter(practitioner=p).update(start=None)
-        assert services.next_available_may_move(practitioner_id=p.pk, touched_from=first)
+        assert refresh.next_available_may_move(practitioner_id=p.pk, touched_from=first)
 
 
+# 03:00 in New York: the factories' 09:00-17:00 hours put every next slot hours past its
+# minimum notice (at 14:00 the next slot sits right at now + notice, inside the beat's margin).
+BEFORE_HOURS = datetime(2026, 12, 9, 8, 0, tzinfo=UTC)
+
+
+@time_machine.travel(BEFORE_HOURS)
 def test_the_beat_refreshes_only_rows_the_clock_overtakes(acme, globex, monkeypatch):
     """A slot still far enough ahead stays right as time passes (changes queue their own
     refresh), so the beat leaves it alone; a slot inside minimum notice plus a margin, no slot,
@@ -128,16 +137,11 @@ def test_the_beat_refreshes_only_rows_the_clock_overtakes(acme, globex, monkeypa
     with in_clinic(globex):
         quiet = f.practitioner()
         f.appointment_type(quiet, minutes=30, notice=24 * 60)
-        services.next_available_refresh()
-        # A slot well past a day's notice plus the margin, whatever the hour: the next slot the
-        # hours give may fall just after now + 24 h, inside the margin, and be stale by rights.
-        NextAvailable.objects.filter(practitioner=quiet).update(
-            start=timezone.now() + timedelta(days=2)
-        )
+        refresh.next_available_refresh()
     with in_clinic(acme):
         ps = {name: f.practitioner(name=name) for name in ("far", "soon", "none", "old", "new")}
         f.appointment_type(*ps.values(), minutes=30, notice=60)
-        services.next_available_refresh()
+        refresh.next_available_refresh()
         rows = NextAvailable.objects.filter
         now = timezone.now()
         rows(practitioner=ps["far"]).update(start=now + timedelta(hours=3))
@@ -149,20 +153,20 @@ def test_the_beat_refreshes_only_rows_the_clock_overtakes(acme, globex, monkeypa
         inactive.is_active = False
         inactive.save()
         queued.clear()
-        assert services.clinics_with_stale_next_available(
+        assert refresh.clinics_with_stale_next_available(
             [acme.schema_name, globex.schema_name, "no_such_schema"]
-        ) == [acme.schema_name]  # globex: slot two days away, computed just now
+        ) == [acme.schema_name]  # globex's slot is a day's notice away, computed just now
         tasks.refresh_next_available_everywhere_task()
         assert queued == [(acme.schema_name, (), {"stale": True})]
         before = dict(rows().values_list("practitioner_id", "computed_at"))
-        assert services.next_available_refresh_stale() == 4
+        assert refresh.next_available_refresh_stale() == 4
         after = dict(rows().values_list("practitioner_id", "computed_at"))
         refreshed = {pk for pk, at in after.items() if at != before.get(pk)}
         assert refreshed == {ps[name].pk for name in ("soon", "none", "old", "new")}
         # "none" has a free slot after all; "far" kept its (made-up) slot: nothing overtook it
         assert after.keys() == {p.pk for p in ps.values()}
         assert rows(practitioner=ps["far"]).get().start == now + timedelta(hours=3)
-        assert services.next_available_refresh_stale() == 0  # fresh now, nothing to do
+        assert refresh.next_available_refresh_stale() == 0  # fresh now, nothing to do
 
 
 def test_schedule_rule_changes_queue_a_refresh_of_those_practitioners(
@@ -216,7 +220,7 @@ def test_a_refresh_that_moves_nothing_keeps_the_cached_answers(
 
     def refresh_then_version() -> str | None:
         with django_capture_on_commit_callbacks(execute=True):
-            services.next_available_refresh()
+            refresh.next_available_refresh()
         return cache.get(ANSWERS_VERSION_KEY)
 
     with in_clinic(acme):
