@@ -425,7 +425,7 @@ def _week_grid(request, filters: Filters, tz: ZoneInfo, now: datetime) -> dict:
 def _can(user) -> dict:
     return {
         "book": _may(user, "book"),
-        "overbook": _may(user, "book") and bool(user.roles & services.OVERBOOK_ROLES),
+        "overbook": _may(user, "book") and services.overbook_allowed(user),
         **{name.replace("-", "_"): _may(user, a.permission) for name, a in ACTIONS.items()},
     }
 

@@ -1,6 +1,6 @@
 """Forms of the patient pages. They parse what the browser sends; the rules live in the
-services (and, for smart booking, in the API's request serializer, so both paths refuse the
-same requests)."""
+services (and, for smart booking, in `scheduling.smart.request`, which the API's serializer
+checks too, so both paths refuse the same requests)."""
 
 import uuid
 from datetime import timedelta

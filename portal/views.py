@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -459,26 +460,27 @@ def smart_new(request: HttpRequest) -> HttpResponse:
     """Describe the need; the job is validated by the same rules as the API's and queued."""
     form = _smart_form(request, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        if not request.patient.is_active:
+        try:
+            smart_request = smart_request_parse(
+                form.to_request(tz=request.viewer_zone.key),
+                default_tz=request.tenant.timezone,
+            )
+            job = smart_job_create(
+                patient=request.patient,
+                request=smart_request.to_job_request(),
+                requested_by=request.user,
+            )
+        except SmartRequestInvalidError as error:
+            for field, texts in error.errors.items():
+                name = field if field in form.fields else None
+                for text in texts:
+                    form.add_error(name, text)
+        except ValidationError as error:
+            if "patient" not in error.message_dict:
+                raise
             form.add_error(None, _("Your patient record is inactive. Please call the clinic."))
         else:
-            try:
-                smart_request = smart_request_parse(
-                    form.to_request(tz=request.viewer_zone.key),
-                    default_tz=request.tenant.timezone,
-                )
-            except SmartRequestInvalidError as error:
-                for field, texts in error.errors.items():
-                    name = field if field in form.fields else None
-                    for text in texts:
-                        form.add_error(name, text)
-            else:
-                job = smart_job_create(
-                    patient=request.patient,
-                    request=smart_request.to_job_request(),
-                    requested_by=request.user,
-                )
-                return redirect("portal:smart-status", job_id=job.pk)
+            return redirect("portal:smart-status", job_id=job.pk)
     practitioner_id = form["practitioner"].value()
     chosen = (
         practice_selectors.practitioner_get(pk=int(practitioner_id))

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import BigIntegerField, Func, Prefetch, QuerySet
 from django.utils import timezone
+from psycopg.types.range import Range
 
 from practice.models import ClinicSettings, Practitioner
 
@@ -385,6 +386,45 @@ def covering_block(
             if location_id is None or block_location == location_id:
                 return block_start, block_end, block_location
     return None
+
+
+def blocked_range(appointment_type: AppointmentType, start: datetime, end: datetime) -> Range:
+    """What a visit of `appointment_type` from `start` to `end` holds of the schedule: the
+    visit widened by the type's buffers (what the exclusion constraint compares)."""
+    return Range(
+        start - timedelta(minutes=appointment_type.buffer_before_minutes),
+        end + timedelta(minutes=appointment_type.buffer_after_minutes),
+        "[)",
+    )
+
+
+def slot_conflicts(
+    *,
+    practitioner: Practitioner,
+    start: datetime,
+    appointment_type: AppointmentType | None = None,
+    end: datetime | None = None,
+) -> dict:
+    """Would a visit here conflict, without booking: the active visits overlapping the slot
+    (buffers included when the type is given, else [start, end)) and, when there are some and
+    the type is known, `suggested_alternatives`. The answer of `POST /appointments/check/`."""
+    if appointment_type is not None:
+        end = start + timedelta(minutes=appointment_type.duration_minutes)
+        blocked = blocked_range(appointment_type, start, end)
+        lo, hi = blocked.lower, blocked.upper
+    else:
+        lo, hi = start, end
+    conflicts = conflicts_for(practitioner_id=practitioner.pk, start=lo, end=hi)
+    alternatives = []
+    if conflicts and appointment_type is not None:
+        alternatives = suggested_alternatives(
+            appointment_type=appointment_type, practitioner=practitioner, after=start
+        )
+    return {
+        "has_conflict": bool(conflicts),
+        "conflicting_appointments": conflicts,
+        "suggested_alternatives": alternatives,
+    }
 
 
 def conflicts_for(

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from psycopg.types.range import Range
 
 from authorizations import services as ledger
 from clinic.permissions import CLINIC_ADMIN, FRONT_DESK, PRACTITIONER
@@ -44,6 +43,17 @@ from .units import appointment_units_follow, appointment_units_release, appointm
 
 OVERBOOK_ROLES = frozenset({CLINIC_ADMIN, FRONT_DESK, PRACTITIONER})
 Status = Appointment.Status
+
+
+def overbook_allowed(user) -> bool:
+    """Whether `user` may book over another visit or outside hours (the board offers it to
+    them; `appointment_book` and `appointment_reschedule` refuse everyone else, 403)."""
+    return user is not None and bool(getattr(user, "roles", frozenset()) & OVERBOOK_ROLES)
+
+
+def _overbook_check(user) -> None:
+    if not overbook_allowed(user):
+        raise OverbookNotAllowedError("Only front desk, practitioners and clinic admins overbook.")
 
 
 def _constraint_name(error: IntegrityError) -> str:
@@ -112,14 +122,6 @@ def _record(
     transaction.on_commit(send, robust=True)
 
 
-def _blocked_range(appointment_type: AppointmentType, start: datetime, end: datetime) -> Range:
-    return Range(
-        start - timedelta(minutes=appointment_type.buffer_before_minutes),
-        end + timedelta(minutes=appointment_type.buffer_after_minutes),
-        "[)",
-    )
-
-
 def _slot_unavailable(
     *,
     appointment_type: AppointmentType,
@@ -128,7 +130,7 @@ def _slot_unavailable(
     end: datetime,
     exclude_id: int | None = None,
 ) -> SlotUnavailableError:
-    blocked = _blocked_range(appointment_type, start, end)
+    blocked = availability.blocked_range(appointment_type, start, end)
     conflicts = availability.conflicts_for(
         practitioner_id=practitioner.pk,
         start=blocked.lower,
@@ -218,8 +220,8 @@ def appointment_book(
         ).first()
         if existing is not None:
             return _idempotent_replay(existing, patient, practitioner, start)
-    if overbook and not (booked_by is not None and booked_by.roles & OVERBOOK_ROLES):
-        raise OverbookNotAllowedError("Only front desk, practitioners and clinic admins overbook.")
+    if overbook:
+        _overbook_check(booked_by)
     # The practitioner's lock (see `_lock_practitioner`) comes with what the rules read.
     facts = slot_facts(
         practitioner=practitioner,
@@ -246,7 +248,7 @@ def appointment_book(
         location_id=check.location_id,
         start=start,
         end=check.end,
-        blocked=_blocked_range(appointment_type, start, check.end),
+        blocked=availability.blocked_range(appointment_type, start, check.end),
         source=source,
         is_telehealth=check.is_telehealth,
         telehealth_url=_telehealth_url() if check.is_telehealth else "",
@@ -382,8 +384,8 @@ def appointment_reschedule(
         raise LateCancelError(
             f"Appointments can be moved online up to {hours} hours ahead. Please call the clinic."
         )
-    if overbook and not (by is not None and by.roles & OVERBOOK_ROLES):
-        raise OverbookNotAllowedError("Only front desk, practitioners and clinic admins overbook.")
+    if overbook:
+        _overbook_check(by)
     check = slot_validate(
         patient=appointment.patient,
         practitioner=appointment.practitioner,
@@ -397,7 +399,7 @@ def appointment_reschedule(
     previous = {"start": appointment.start.isoformat(), "end": appointment.end.isoformat()}
     appointment.start = start
     appointment.end = check.end
-    appointment.blocked = _blocked_range(appointment.appointment_type, start, check.end)
+    appointment.blocked = availability.blocked_range(appointment.appointment_type, start, check.end)
     appointment.location_id = check.location_id
     appointment.reschedule_count += 1
     if overbook:

@@ -4,7 +4,6 @@ the job to follow, list and read jobs, cancel one while it is queued."""
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -51,8 +50,6 @@ class SmartBookingViewSet(
         )
         data.is_valid(raise_exception=True)
         patient = acting_patient(request, data.validated_data.get("patient"))
-        if not patient.is_active:
-            raise ValidationError({"patient": ["This patient record is inactive."]})
         job = smart_job_create(
             patient=patient, request=data.to_job_request(), requested_by=request.user
         )

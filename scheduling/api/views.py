@@ -33,7 +33,6 @@ from practice.models import Patient
 
 from .. import availability, selectors, series, services
 from ..calendar import appointment_ics, practitioner_feed_ics
-from ..errors import OverbookNotAllowedError
 from ..models import (
     Appointment,
     AppointmentSeries,
@@ -150,10 +149,6 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         data.is_valid(raise_exception=True)
         v = data.validated_data
         patient = acting_patient(request, v.get("patient"))
-        if v["overbook"] and not user_roles(request.user) & services.OVERBOOK_ROLES:
-            raise OverbookNotAllowedError(
-                "Only front desk, practitioners and clinic admins overbook."
-            )
         appointment = services.appointment_book(
             patient=patient,
             practitioner=v["practitioner"],
@@ -188,31 +183,13 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         data = s.ConflictCheckSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        appointment_type = v.get("appointment_type")
-        start = v["start"]
-        if appointment_type is not None:
-            blocked = services._blocked_range(
-                appointment_type,
-                start,
-                start + timedelta(minutes=appointment_type.duration_minutes),
-            )
-            lo, hi = blocked.lower, blocked.upper
-        else:
-            lo, hi = start, v["end"]
-        conflicts = availability.conflicts_for(
-            practitioner_id=v["practitioner"].pk, start=lo, end=hi
-        )
-        alternatives = []
-        if conflicts and appointment_type is not None:
-            alternatives = availability.suggested_alternatives(
-                appointment_type=appointment_type, practitioner=v["practitioner"], after=start
-            )
         return Response(
-            {
-                "has_conflict": bool(conflicts),
-                "conflicting_appointments": conflicts,
-                "suggested_alternatives": alternatives,
-            }
+            availability.slot_conflicts(
+                practitioner=v["practitioner"],
+                start=v["start"],
+                appointment_type=v.get("appointment_type"),
+                end=v.get("end"),
+            )
         )
 
     def _patient_rules(self) -> bool:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Avg, F, Q
 from django.utils import timezone
@@ -103,7 +104,11 @@ def estimated_completion(*, now: datetime | None = None) -> datetime:
 
 
 def smart_job_create(*, patient: Patient, request: dict, requested_by=None) -> SmartBookingJob:
-    """Write the job (status queued) and queue its task once the row is committed."""
+    """Write the job (status queued) and queue its task once the row is committed. `request`
+    is a checked `SmartRequest.to_job_request()`. An inactive patient is refused on `patient`
+    (ValidationError: the API's 400, the patient pages' form error); nothing is written."""
+    if not patient.is_active:
+        raise ValidationError({"patient": ["This patient record is inactive."]})
     with transaction.atomic():
         job = SmartBookingJob.objects.create(
             patient=patient, request=request, requested_by=requested_by

@@ -182,6 +182,29 @@ def test_bad_requests_are_400s_before_any_job(clinic_world, acme, make_user, cli
         assert SmartBookingJob.objects.count() == 0
 
 
+def test_an_inactive_patient_is_refused_by_the_job_service_and_the_api(
+    clinic_world, acme, make_user, client_for
+):
+    from django.core.exceptions import ValidationError
+
+    from scheduling.smart.job import smart_job_create
+
+    w = clinic_world
+    with in_clinic(acme):
+        w["patient"].is_active = False
+        w["patient"].save(update_fields=["is_active"])
+        with pytest.raises(ValidationError) as refused:
+            smart_job_create(patient=w["patient"], request=_request(w["t"], w["day"]))
+        assert set(refused.value.message_dict) == {"patient"}
+    desk = client_for(acme, make_user(acme, "front_desk"))
+    body = {**_request(w["t"], w["day"]), "patient": w["patient"].pk}
+    response = desk.post("/api/v1/smart-bookings/", body, "application/json")
+    assert response.status_code == 400 and response.json()["code"] == "validation-error"
+    assert response.json()["errors"] == {"patient": ["This patient record is inactive."]}
+    with in_clinic(acme):
+        assert SmartBookingJob.objects.count() == 0
+
+
 # --- Through a real worker and a real websocket -------------------------------------------------
 
 
