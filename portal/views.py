@@ -23,7 +23,7 @@ from clinic.errors import ApplicationError
 from practice import selectors as practice_selectors
 from practice.models import ClinicSettings, Location, Practitioner
 from realtime.links import websocket_url
-from scheduling import selectors, services
+from scheduling import selectors, services, states
 from scheduling.calendar import appointment_ics
 from scheduling.errors import LateCancelError, SlotUnavailableError, SmartRequestInvalidError
 from scheduling.models import Appointment, AppointmentType, SmartBookingJob
@@ -259,14 +259,21 @@ def _own_appointment(request: HttpRequest, pk: int) -> Appointment | HttpRespons
     return appointment
 
 
-def _with_change_rules(appointments: list[Appointment], now: datetime) -> list[Appointment]:
+def _with_change_rules(
+    request: HttpRequest, appointments: list[Appointment], now: datetime
+) -> list[Appointment]:
+    """What the patient may still change online, as the state machine says
+    (`scheduling.states`): the pages offer cancel and reschedule together."""
     clinic_settings = ClinicSettings.load()
     for appointment in appointments:
-        appointment.change_deadline = selectors.online_change_deadline(
-            appointment=appointment, clinic_settings=clinic_settings
+        appointment.change_deadline = states.change_deadline(
+            appointment, clinic_settings=clinic_settings
         )
-        appointment.can_change_online = (
-            appointment.status == Appointment.Status.BOOKED and now <= appointment.change_deadline
+        appointment.can_change_online = all(
+            states.transition_allowed(
+                appointment, action, user=request.user, now=now, clinic_settings=clinic_settings
+            )
+            for action in (states.CANCEL, states.RESCHEDULE)
         )
         appointment.is_upcoming = appointment.is_active and appointment.end > now
     return appointments
@@ -282,7 +289,7 @@ def appointments(request: HttpRequest) -> HttpResponse:
         request,
         "portal/appointments.html",
         {
-            "upcoming": _with_change_rules(upcoming, now),
+            "upcoming": _with_change_rules(request, upcoming, now),
             "past": past,
             "authorizations": auth_selectors.authorizations_for_patient(patient=request.patient),
             "late_cancel_hours": ClinicSettings.load().late_cancel_hours,
@@ -299,7 +306,7 @@ def appointment(request: HttpRequest, pk: int) -> HttpResponse:
     found = _own_appointment(request, pk)
     if isinstance(found, HttpResponse):
         return found
-    _with_change_rules([found], timezone.now())
+    _with_change_rules(request, [found], timezone.now())
     return render(
         request,
         "portal/appointment.html",
@@ -331,7 +338,7 @@ def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     found = _own_appointment(request, pk)
     if isinstance(found, HttpResponse):
         return found
-    _with_change_rules([found], timezone.now())
+    _with_change_rules(request, [found], timezone.now())
     form = forms.CancelForm(request.POST if request.method == "POST" else None)
     context = {
         "appointment": found,
@@ -342,10 +349,7 @@ def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.appointment_cancel(
-                appointment=found,
-                by=request.user,
-                reason=form.cleaned_data["reason"],
-                allow_late=False,
+                appointment=found, by=request.user, reason=form.cleaned_data["reason"]
             )
         except LateCancelError as error:
             context["refusal"] = error.detail
@@ -366,7 +370,7 @@ def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
     found = _own_appointment(request, pk)
     if isinstance(found, HttpResponse):
         return found
-    _with_change_rules([found], timezone.now())
+    _with_change_rules(request, [found], timezone.now())
     week = None
     if found.can_change_online:
         week = slot_week(
@@ -412,9 +416,7 @@ def appointment_reschedule_confirm(request: HttpRequest, pk: int) -> HttpRespons
     if request.method == "GET":
         return render(request, "portal/reschedule_confirm.html", context)
     try:
-        services.appointment_reschedule(
-            appointment=found, start=start, by=request.user, allow_late=False
-        )
+        services.appointment_reschedule(appointment=found, start=start, by=request.user)
     except SlotUnavailableError as error:
         context["taken"] = True
         context["alternatives"] = options_from(

@@ -15,7 +15,7 @@ from django.db.models import Model, Prefetch, QuerySet
 from django.utils import timezone
 
 from clinic.permissions import BILLER, CLINIC_ADMIN, FRONT_DESK, INTEGRATOR, PRACTITIONER
-from practice.models import ClinicSettings, Location, Patient, Practitioner
+from practice.models import Location, Patient, Practitioner
 
 from .availability import Slot, availability, covering_block, working_blocks
 from .models import (
@@ -195,15 +195,6 @@ def patient_appointments(
     upcoming = list(visits.filter(**upcoming_filter).order_by("start", "id"))
     past = list(visits.exclude(**upcoming_filter).order_by("-start", "-id")[:past_limit])
     return upcoming, past
-
-
-def online_change_deadline(
-    *, appointment: Appointment, clinic_settings: ClinicSettings | None = None
-) -> datetime:
-    """Until when a patient may cancel or move this visit online: the start minus the clinic's
-    late-cancel window (`services.appointment_cancel(allow_late=False)` refuses after it)."""
-    clinic_settings = clinic_settings or ClinicSettings.load()
-    return appointment.start - timedelta(hours=clinic_settings.late_cancel_hours)
 
 
 def slot_location(

@@ -4,8 +4,10 @@ function owns its transaction.
 Double booking is impossible because PostgreSQL's exclusion constraint `appointment_no_overlap`
 refuses the second row; these services only translate that refusal into a 409 with
 alternatives. Row locks (`select_for_update`) serialise changes to one appointment. The other
-rules are `booking_rules.slot_validate`'s (422), the units `units`' (in the same transaction);
-every change is logged and, once committed, published (`_record`).
+booking rules are `booking_rules.slot_validate`'s (422), the units `units`' (in the same
+transaction); which status changes are allowed, to whom and when is `states.TRANSITIONS`
+(enforced here under the row lock). Every change is logged and, once committed, published
+(`_record`).
 """
 
 import functools
@@ -21,12 +23,10 @@ from clinic.permissions import CLINIC_ADMIN, FRONT_DESK, PRACTITIONER
 from practice.models import ClinicSettings, Location, Patient, Practitioner
 from realtime.groups import group_name, publish
 
-from . import availability
+from . import availability, states
 from .booking_rules import slot_facts, slot_validate, wall_clock
 from .errors import (
     IdempotencyKeyReusedError,
-    InvalidTransitionError,
-    LateCancelError,
     OverbookNotAllowedError,
     SlotUnavailableError,
 )
@@ -319,39 +319,22 @@ def _lock(appointment: Appointment) -> Appointment:
     )
 
 
-def _require(appointment: Appointment, allowed: tuple[str, ...], action: str) -> None:
-    if appointment.status not in allowed:
-        raise InvalidTransitionError(
-            f"A {appointment.get_status_display().lower()} appointment cannot be {action}."
-        )
-
-
-def _is_late(appointment: Appointment, now: datetime) -> bool:
-    window = timedelta(hours=ClinicSettings.load().late_cancel_hours)
-    return appointment.start - now < window
-
-
 @transaction.atomic
 def appointment_cancel(
     *,
     appointment: Appointment,
     by=None,
     reason: str = "",
-    allow_late: bool = True,
     now: datetime | None = None,
 ) -> Appointment:
-    """Cancel a booked or checked-in visit. Inside the clinic's late-cancel window it is marked
-    late; with `allow_late=False` (patients online) it is refused instead. Locks the row."""
+    """Cancel a booked or checked-in visit (`states.TRANSITIONS["cancel"]`). Staff may cancel
+    after the late-change deadline, and the cancel is marked late; the visit's own patient is
+    refused then (LateCancelError). Locks the row; releases the units."""
     now = now or timezone.now()
     appointment = _lock(appointment)
-    _require(appointment, (Status.BOOKED, Status.CHECKED_IN), "cancelled")
-    late = _is_late(appointment, now) and appointment.start > now - timedelta(days=1)
-    if late and not allow_late:
-        hours = ClinicSettings.load().late_cancel_hours
-        raise LateCancelError(
-            f"Appointments can be cancelled online up to {hours} hours ahead. "
-            "Please call the clinic."
-        )
+    states.transition_check(appointment, states.CANCEL, by=by, now=now)
+    # A visit long past (a clean-up of old bookings) is not a late cancel.
+    late = states.is_late(appointment, now) and appointment.start > now - timedelta(days=1)
     appointment.status = Status.CANCELLED
     appointment.cancelled_at = now
     appointment.cancelled_by = by
@@ -369,21 +352,16 @@ def appointment_reschedule(
     appointment: Appointment,
     start: datetime,
     by=None,
-    allow_late: bool = True,
     overbook: bool = False,
     now: datetime | None = None,
 ) -> Appointment:
-    """Move a booked visit to `start`, atomically: the row is updated in place, so the new
-    time is claimed (the exclusion constraint checks it against every other visit) in the same
-    statement that frees the old one. A refused move leaves the original untouched."""
+    """Move a booked visit to `start` (`states.TRANSITIONS["reschedule"]`; the visit's own
+    patient only until the late-change deadline), atomically: the row is updated in place, so
+    the new time is claimed (the exclusion constraint checks it against every other visit) in
+    the same statement that frees the old one. A refused move leaves the original untouched."""
     now = now or timezone.now()
     appointment = _lock(appointment)
-    _require(appointment, (Status.BOOKED,), "rescheduled")
-    if not allow_late and _is_late(appointment, now):
-        hours = ClinicSettings.load().late_cancel_hours
-        raise LateCancelError(
-            f"Appointments can be moved online up to {hours} hours ahead. Please call the clinic."
-        )
+    states.transition_check(appointment, states.RESCHEDULE, by=by, now=now)
     if overbook:
         _overbook_check(by)
     check = slot_validate(
@@ -423,21 +401,11 @@ def appointment_reschedule(
     return appointment
 
 
-def _transition(
-    appointment: Appointment,
-    *,
-    to: str,
-    allowed: tuple[str, ...],
-    action: str,
-    by,
-    not_before_start: bool,
-    now: datetime | None,
-) -> Appointment:
+def _transition(appointment: Appointment, action: str, *, by, now: datetime | None) -> Appointment:
+    """Check in, complete or mark a no-show: the table's row decides, under the row lock."""
     now = now or timezone.now()
     appointment = _lock(appointment)
-    _require(appointment, allowed, action)
-    if not_before_start and now < appointment.start:
-        raise InvalidTransitionError(f"A visit cannot be {action} before it starts.")
+    to = states.transition_check(appointment, action, by=by, now=now).target
     appointment.status = to
     if to == Status.CHECKED_IN:
         appointment.checked_in_at = now
@@ -454,38 +422,17 @@ def _transition(
 
 @transaction.atomic
 def appointment_check_in(*, appointment: Appointment, by=None, now=None) -> Appointment:
-    return _transition(
-        appointment,
-        to=Status.CHECKED_IN,
-        allowed=(Status.BOOKED,),
-        action="checked in",
-        by=by,
-        not_before_start=False,
-        now=now,
-    )
+    """A booked visit's patient has arrived: only on the visit's own day in the clinic's zone."""
+    return _transition(appointment, states.CHECK_IN, by=by, now=now)
 
 
 @transaction.atomic
 def appointment_complete(*, appointment: Appointment, by=None, now=None) -> Appointment:
-    return _transition(
-        appointment,
-        to=Status.COMPLETED,
-        allowed=(Status.BOOKED, Status.CHECKED_IN),
-        action="completed",
-        by=by,
-        not_before_start=True,
-        now=now,
-    )
+    """The visit took place (from its start on): its reserved units are consumed."""
+    return _transition(appointment, states.COMPLETE, by=by, now=now)
 
 
 @transaction.atomic
 def appointment_no_show(*, appointment: Appointment, by=None, now=None) -> Appointment:
-    return _transition(
-        appointment,
-        to=Status.NO_SHOW,
-        allowed=(Status.BOOKED,),
-        action="marked as a no-show",
-        by=by,
-        not_before_start=True,
-        now=now,
-    )
+    """The patient did not come (from the visit's start on): its units are released."""
+    return _transition(appointment, states.NO_SHOW, by=by, now=now)

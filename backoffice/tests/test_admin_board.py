@@ -287,9 +287,10 @@ def test_patient_search_for_booking(admin_as, world):
 
 def test_check_in_then_complete_consumes_the_units(acme, admin_as, world):
     client = admin_as("front_desk")
-    checked = client.post(action_url(world.alpha_visit, "check-in"))
+    with time_machine.travel(world.at(9, 30), tick=False):  # the visit's day, before it starts
+        checked = client.post(action_url(world.alpha_visit, "check-in"))
+        early = client.post(action_url(world.alpha_visit, "complete"))
     assert checked.status_code == 200 and checked.json()["appointment"]["status"] == "checked_in"
-    early = client.post(action_url(world.alpha_visit, "complete"))
     assert early.status_code == 409 and early.json()["code"] == "invalid-transition"
     with time_machine.travel(after(world.at(10)), tick=False):
         done = client.post(action_url(world.alpha_visit, "complete"))

@@ -6,6 +6,9 @@ artifacts/screenshots/ (git-ignored)."""
 
 import re
 from datetime import date, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
 
 from authorizations.tests import factories as af
 from practice.models import Patient
@@ -109,8 +112,14 @@ def test_front_desk_books_on_the_board_and_sees_an_api_booking_appear_live(
                      full_name="Fran Desk")  # fmt: skip
     make_user(acme, "integrator", email="ehr@acme.test", password=PASSWORD)
     day = f.next_weekday(2)
+    today = timezone.now().astimezone(ZoneInfo(acme.timezone)).date()
     with in_clinic(acme):
         seed = seed_day(day)
+        # A visit today, booked earlier in the day (an explicit `now`: the run's hour varies).
+        services.appointment_book(
+            patient=seed["people"][5], practitioner=seed["rivera"],
+            appointment_type=seed["session"], start=f.local(today, 9), now=f.local(today, 8),
+        )  # fmt: skip
     lopez, rivera, obi = seed["lopez"], seed["rivera"], seed["obi"]
     noah, leo = seed["people"][0], seed["people"][6]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -187,16 +196,24 @@ def test_front_desk_books_on_the_board_and_sees_an_api_booking_appear_live(
         expect(from_api).to_contain_text("Ava Nguyen")
         assert page.evaluate("window.sameDocument") is True  # no reload happened
 
-        # 4. Check a patient in from the board.
+        # 4. Check-in is offered on the visit's own day only (scheduling.states): not on this
+        # later day's visit, but on today's, from today's board.
         page.locator(
             f'.sb-col[data-practitioner="{rivera.pk}"] .sb-appt', has_text="Zoe Haddad"
         ).click()
-        page.locator('#sb-appt-actions [data-action="check-in"]').click()
-        checked = page.locator(
+        expect(page.locator('#sb-appt-actions [data-action="cancel"]')).to_be_visible()
+        expect(page.locator('#sb-appt-actions [data-action="check-in"]')).to_have_count(0)
+        page.goto(live.url("acme", f"/admin/scheduling/board/?date={today}"))
+        expect(page.locator("#sb-live")).to_have_attribute("data-state", "live", timeout=EXPECT_MS)
+        todays = page.locator(
             f'.sb-col[data-practitioner="{rivera.pk}"] .sb-appt', has_text="Zoe Haddad"
         )
-        expect(checked).to_have_class(re.compile("sb-status-checked_in"), timeout=EXPECT_MS)
+        todays.click()
+        page.locator('#sb-appt-actions [data-action="check-in"]').click()
+        expect(todays).to_have_class(re.compile("sb-status-checked_in"), timeout=EXPECT_MS)
 
+        page.goto(live.url("acme", f"/admin/scheduling/board/?date={day}"))
+        expect(page.locator("#sb-live")).to_have_attribute("data-state", "live", timeout=EXPECT_MS)
         page.mouse.move(1, 1)
         page.wait_for_timeout(3800)  # let the highlight and the toast fade before the pictures
         page.screenshot(path=str(SCREENSHOTS / "board-day-desktop.png"))

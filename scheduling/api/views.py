@@ -192,10 +192,6 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             )
         )
 
-    def _patient_rules(self) -> bool:
-        """Patients act online under the late-cancel window; staff may act late."""
-        return not (user_roles(self.request.user) & SCHEDULERS)
-
     @extend_schema(request=s.CancelSerializer, responses=s.AppointmentSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk=None) -> Response:
@@ -205,7 +201,6 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             appointment=self.get_object(),
             by=request.user,
             reason=data.validated_data["reason"],
-            allow_late=not self._patient_rules(),
         )
         return Response(self.get_serializer(appointment).data)
 
@@ -218,7 +213,6 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             appointment=self.get_object(),
             start=data.validated_data["start"],
             by=request.user,
-            allow_late=not self._patient_rules(),
             overbook=data.validated_data["overbook"],
         )
         return Response(self.get_serializer(appointment).data)

@@ -181,16 +181,17 @@ def test_reschedule_moves_atomically_and_failure_leaves_original(setup):
     assert a.reschedule_count == 1
 
 
-def test_cancel_frees_the_slot_and_marks_late_cancels(setup):
+def test_cancel_frees_the_slot_and_marks_late_cancels(setup, acme, make_user):
     a = _book(setup)
     cancelled = services.appointment_cancel(appointment=a, reason="sick")
     assert cancelled.status == "cancelled" and not cancelled.is_late_cancel
     assert _book(setup, patient=f.patient()).pk  # the slot is free again
-    soon = _book(setup, hour=15, patient=f.patient())
+    owner = make_user(acme, "patient")
+    soon = _book(setup, hour=15, patient=f.patient(user=owner))
     with time_machine.travel(soon.start - timedelta(hours=3)):
         with pytest.raises(LateCancelError):
-            services.appointment_cancel(appointment=soon, allow_late=False)
-        late = services.appointment_cancel(appointment=soon, allow_late=True)
+            services.appointment_cancel(appointment=soon, by=owner)  # the patient, online
+        late = services.appointment_cancel(appointment=soon, by=setup["desk"])
     assert late.is_late_cancel
 
 
