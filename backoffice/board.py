@@ -7,7 +7,9 @@ and the events apply unchanged, and a refusal answers with the API's problem JSO
 slot: 409 with `conflicting_appointments` and `suggested_alternatives`). The page listens on
 `/ws/schedule/` (scheduling.consumers) and re-renders its grid when anyone changes the schedule.
 Who may do what comes from the role groups (`accounts.roles.ROLE_PERMISSIONS`); practitioners
-see and act on their own column only.
+see and act on their own column only. Which actions a visit offers (status, permission, and
+when: check-in on the visit's day, complete and no-show from its start) is the appointment's
+state machine, `scheduling.states.TRANSITIONS`.
 """
 
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 from clinic.errors import PROBLEM_CONTENT_TYPE, ApplicationError, problem
 from practice.models import ClinicSettings, Location, Patient, Practitioner, Specialty
 from realtime.links import websocket_url
-from scheduling import selectors, services
+from scheduling import selectors, services, states
 from scheduling.api.serializers import AppointmentSerializer
 from scheduling.models import ACTIVE_STATUSES, Appointment, AppointmentType
 
@@ -40,17 +42,19 @@ MAX_DAYS_AWAY = 3660  # dates further from today are typos (and date arithmetic 
 
 @dataclass(frozen=True)
 class BoardAction:
-    permission: str  # scheduling.<permission>_appointment (ROLE_PERMISSIONS)
+    transition: str  # its row of scheduling.states.TRANSITIONS: statuses, permission, when
     label: str
-    allowed: tuple[str, ...]  # statuses the service accepts
-    after_start: bool = False  # the service refuses it before the visit starts
+
+    @property
+    def permission(self) -> str:
+        return states.TRANSITIONS[self.transition].permission
 
 
 ACTIONS = {
-    "check-in": BoardAction("checkin", "Check in", (Status.BOOKED,)),
-    "complete": BoardAction("complete", "Complete", (Status.BOOKED, Status.CHECKED_IN), True),
-    "no-show": BoardAction("noshow", "No-show", (Status.BOOKED,), True),
-    "cancel": BoardAction("cancel", "Cancel", (Status.BOOKED, Status.CHECKED_IN)),
+    "check-in": BoardAction(states.CHECK_IN, "Check in"),
+    "complete": BoardAction(states.COMPLETE, "Complete"),
+    "no-show": BoardAction(states.NO_SHOW, "No-show"),
+    "cancel": BoardAction(states.CANCEL, "Cancel"),
 }
 
 
@@ -174,13 +178,11 @@ def _appointment_info(
     appointment: Appointment, practitioner: Practitioner, tz: ZoneInfo, user, now: datetime
 ) -> dict:
     local = appointment.start.astimezone(tz)
-    actions = []
-    for name, action in ACTIONS.items():
-        if not _may(user, action.permission) or appointment.status not in action.allowed:
-            continue
-        if action.after_start and appointment.start > now:
-            continue
-        actions.append({"name": name, "label": action.label})
+    actions = [
+        {"name": name, "label": action.label}
+        for name, action in ACTIONS.items()
+        if states.transition_allowed(appointment, action.transition, user=user, now=now, zone=tz)
+    ]
     return {
         "id": appointment.pk,
         "patient": str(appointment.patient),
@@ -426,7 +428,7 @@ def _can(user) -> dict:
     return {
         "book": _may(user, "book"),
         "overbook": _may(user, "book") and services.overbook_allowed(user),
-        **{name.replace("-", "_"): _may(user, a.permission) for name, a in ACTIONS.items()},
+        **{name.replace("-", "_"): user.has_perm(a.permission) for name, a in ACTIONS.items()},
     }
 
 
@@ -525,7 +527,7 @@ def board_action(request: HttpRequest, appointment_id: int, action: str) -> Http
     spec = ACTIONS.get(action)
     if spec is None:
         raise Http404
-    if not _may(request.user, spec.permission):
+    if not request.user.has_perm(spec.permission):
         raise PermissionDenied
     visible = selectors.scope_to_practitioner(Appointment.objects.all(), user=request.user)
     appointment = visible.filter(pk=appointment_id).first()

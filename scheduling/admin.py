@@ -23,7 +23,7 @@ from django.utils.html import format_html, format_html_join
 from authorizations.admin import utilisation_bar
 from clinic.errors import ApplicationError
 
-from . import selectors, services
+from . import selectors, services, states
 from .models import (
     Appointment,
     AppointmentEvent,
@@ -137,12 +137,13 @@ class EventInline(admin.TabularInline):
         return False
 
 
-# The bulk actions: (service, past participle for messages).
+# The bulk actions: (their row of states.TRANSITIONS, which names the permission and the
+# statuses and moments the service accepts; the service; past participle for messages).
 BULK_SERVICES = {
-    "checkin": (services.appointment_check_in, "checked in"),
-    "complete": (services.appointment_complete, "completed"),
-    "noshow": (services.appointment_no_show, "marked as no-show"),
-    "cancel": (services.appointment_cancel, "cancelled"),
+    "checkin": (states.CHECK_IN, services.appointment_check_in, "checked in"),
+    "complete": (states.COMPLETE, services.appointment_complete, "completed"),
+    "noshow": (states.NO_SHOW, services.appointment_no_show, "marked as no-show"),
+    "cancel": (states.CANCEL, services.appointment_cancel, "cancelled"),
 }
 
 
@@ -237,7 +238,8 @@ class AppointmentAdmin(PractitionerScopedAdmin):
         return False  # cancel instead
 
     def _may(self, request, action: str) -> bool:
-        return request.user.has_perm(f"scheduling.{action}_appointment")
+        transition = states.TRANSITIONS[BULK_SERVICES[action][0]]
+        return request.user.has_perm(transition.permission)
 
     def has_checkin_permission(self, request) -> bool:
         return self._may(request, "checkin")
@@ -326,7 +328,7 @@ class AppointmentAdmin(PractitionerScopedAdmin):
     # --- bulk actions: each appointment through its service, refusals reported ---------------
 
     def _bulk(self, request, queryset: QuerySet[Appointment], action: str, **kwargs) -> None:
-        service, done_label = BULK_SERVICES[action]
+        _, service, done_label = BULK_SERVICES[action]
         done, refused = 0, []
         for appointment in queryset.select_related("patient"):
             try:
