@@ -12,7 +12,7 @@ from tests.live import open_page
 
 from .sockets import access_token, api, practice, session_cookie
 
-DROPPED = 1011  # what daphne sent idle sockets before the channel layer's fix
+DROPPED = 1011  # what daphne sends when a consumer fails (idle sockets got it, issue 15)
 
 
 class Relay:
@@ -86,3 +86,32 @@ def test_the_job_page_reconnects_and_shows_what_happened_while_away(
     expect(box).to_have_attribute("data-status", "completed", timeout=45_000)
     expect(box).to_have_attribute("data-channel", "websocket")
     expect(page.get_by_role("heading", name="Booked!")).to_be_visible()
+
+
+def test_the_board_reconnects_and_shows_what_was_booked_while_away(
+    live_servers, committed_acme, make_user, browser
+):
+    acme = committed_acme
+    world = practice(acme)
+    desk = make_user(acme, "front_desk")
+    page = signed_in_page(browser, live_servers, acme, desk)
+    relay = Relay(page, r"/ws/schedule/")
+    page.goto(live_servers.url("acme", f"/admin/scheduling/board/?date={world.day}"))
+    live = page.locator("#sb-live")
+    expect(live).to_have_attribute("data-state", "live")
+
+    relay.drop()
+    expect(live).to_have_attribute("data-state", "down")
+    status, booked = api(
+        live_servers, "acme", "POST", "/api/v1/appointments/",
+        token=access_token(acme, desk), body=world.booking(hour=10),
+    )  # fmt: skip
+    assert status == 201, booked
+    visit = page.locator(f'[data-appointment="{booked["id"]}"]')
+    page.wait_for_timeout(1000)
+    expect(visit).to_have_count(0)  # the board does not poll: nobody has told it yet
+    assert len(relay.opened) >= 2  # it kept trying
+
+    relay.passing = True  # the server is back
+    expect(live).to_have_attribute("data-state", "live", timeout=45_000)
+    expect(visit.first).to_be_visible()  # refetched on the way back in

@@ -104,9 +104,15 @@
     live.textContent = text;
   }
 
+  // The socket is opened again whenever it drops (a server restart, a network change), after
+  // 1, 2, 4 ... 30 s, each between half and all of it so a restarted server is not met by every
+  // board at once. Back in (`ready`), the board refetches its grid: whatever changed while it
+  // was away is shown, since the socket only carries changes made while it is open.
   let socket = null;
   let retry = 0;
+  let reconnectTimer = null;
   function connect() {
+    reconnectTimer = null;
     if (!root.dataset.ws || !("WebSocket" in window)) { setLive("down", "Not live"); return; }
     socket = new WebSocket(root.dataset.ws);
     socket.addEventListener("message", (event) => {
@@ -128,9 +134,16 @@
       }
       retry += 1;
       setLive("down", "Reconnecting…");
-      setTimeout(connect, Math.min(30000, 500 * 2 ** Math.min(retry, 6)));
+      const delay = Math.min(30000, 500 * 2 ** Math.min(retry, 6)) * (0.5 + Math.random() / 2);
+      reconnectTimer = setTimeout(connect, delay);
     });
   }
+  // Back online: try at once instead of waiting out the delay.
+  window.addEventListener("online", () => {
+    if (!reconnectTimer) return;
+    clearTimeout(reconnectTimer);
+    connect();
+  });
 
   // --- Filters submit themselves ------------------------------------------------------------
 
