@@ -1,7 +1,8 @@
-from datetime import date, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from practice.models import ClinicSettings
@@ -9,6 +10,10 @@ from scheduling import availability, services
 from scheduling.models import TimeOff
 from scheduling.tests import factories as f
 from tests.fixtures import in_clinic
+
+# The DST tests look at fixed days of 2027: they run at an instant before all of them, so none
+# is in the past whenever the suite runs.
+BEFORE_2027_DST = datetime(2027, 1, 4, 12, tzinfo=UTC)
 
 
 def _local_starts(result, tz: str) -> list[str]:
@@ -24,6 +29,7 @@ def _local_starts(result, tz: str) -> list[str]:
         ("Europe/Dublin", date(2027, 10, 31)),
     ],
 )
+@time_machine.travel(BEFORE_2027_DST)
 def test_working_hours_stay_on_the_wall_clock_on_dst_days(acme, tz, day):
     with in_clinic(acme):
         p = f.practitioner(tz=tz)
@@ -151,6 +157,7 @@ def test_availability_query_count_is_constant(acme, django_assert_max_num_querie
             )
 
 
+@time_machine.travel(BEFORE_2027_DST)
 def test_even_grid_shortcut_gives_the_wall_clock_answer(acme, monkeypatch):
     """Blocks without a DST change are walked as an even grid of integers; the answer must be
     the one the wall-clock walk gives, for blocks that cross a change too (night hours on the
