@@ -1,124 +1,75 @@
-"""The clinic roles, as Django groups with model permissions.
+"""The clinic roles: every app's grants merged, and written into each clinic's role groups.
 
-Each app adds its models' permissions here as it lands; `roles_sync` creates or updates the
-groups in the current schema and ignores permissions whose models are not installed.
+Each installed app may declare its grants in `<app>/grants.py` (`GRANTS`, in the format of
+clinic.permissions); `grants_collect` finds them by discovery, so an app adds its grants
+without editing accounts. The accounts app installs the merge when Django starts
+(`AccountsConfig.ready`); `roles_sync` writes it into the current clinic's groups
+(`migrate_schemas`, provisioning and the `accounts.sync_roles` task run it).
 """
 
-from collections.abc import Iterable
+from importlib import import_module
 
+from django.apps import apps
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.utils.module_loading import module_has_submodule
 
-from clinic.permissions import (
-    BILLER,
-    CLINIC_ADMIN,
-    FRONT_DESK,
-    INTEGRATOR,
-    PATIENT,
-    PRACTITIONER,
-)
-
-ALL = ("add", "change", "delete", "view")
-EDIT = ("add", "change", "view")
-VIEW = ("view",)
-
-# Nothing with history is hard-deleted: practice records are deactivated, so no role holds
-# `delete` on them.
-_DIRECTORY_VIEW = {
-    "practice.practitioner": VIEW,
-    "practice.location": VIEW,
-    "practice.specialty": VIEW,
-}
-_FRONT_DESK = {
-    **_DIRECTORY_VIEW,
-    "practice.patient": EDIT,
-    "practice.coverage": EDIT,
-    "practice.payer": VIEW,
-    "practice.servicecode": VIEW,
-}
-
-# The appointment's own permissions (scheduling.Appointment.Meta.permissions) name what the
-# schedule board and the bulk actions may do; "change" only edits an appointment's notes.
-APPOINTMENT_DESK = ("view", "change", "book", "checkin", "complete", "noshow", "cancel")
-
-_SCHEDULE_DESK = {
-    "scheduling.appointment": APPOINTMENT_DESK,  # booked through the services, not the form
-    "scheduling.appointmenttype": VIEW,
-    "scheduling.workinghours": VIEW,  # hours are the clinic admin's
-    "scheduling.timeoff": EDIT,  # the desk records a practitioner's sick call
-    "scheduling.appointmentseries": VIEW,
-    "scheduling.smartbookingjob": VIEW,
-    "authorizations.authorization": EDIT,
-    "authorizations.authorizationline": EDIT,
-    "authorizations.unitreservation": VIEW,
-}
-_BILLING_VIEW = {
-    "scheduling.appointment": VIEW,
-    "scheduling.appointmenttype": VIEW,
-    "authorizations.authorization": VIEW,
-    "authorizations.authorizationline": VIEW,
-    "authorizations.unitreservation": VIEW,
-}
-
-# role -> {"app_label.model": actions}. The admin (through the role groups) and the API
-# (through `roles_allow`) both read this one table. Practitioners' rows are further narrowed
-# to their own schedule and patients by the admin's querysets (scheduling.selectors).
-ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
-    CLINIC_ADMIN: {
-        "accounts.user": ALL,  # the admin still never deletes a user: deactivate instead
-        "auth.group": VIEW,
-        "practice.location": EDIT,
-        "practice.specialty": EDIT,
-        "practice.practitioner": EDIT,
-        "practice.payer": EDIT,
-        "practice.servicecode": EDIT,
-        "practice.patient": EDIT,
-        "practice.coverage": EDIT,
-        "practice.clinicsettings": ("change", "view"),
-        **_SCHEDULE_DESK,
-        "scheduling.appointmenttype": EDIT,
-        "scheduling.workinghours": EDIT,
-        "scheduling.calendarfeed": EDIT,
-    },
-    FRONT_DESK: {
-        "accounts.user": VIEW,  # to link a patient record to its portal account
-        **_FRONT_DESK,
-        **_SCHEDULE_DESK,
-    },
-    PRACTITIONER: {
-        **_DIRECTORY_VIEW,
-        "practice.patient": VIEW,
-        "scheduling.appointment": ("view", "change", "complete"),
-        "scheduling.appointmenttype": VIEW,
-        "scheduling.workinghours": VIEW,
-        "scheduling.timeoff": EDIT,
-        "authorizations.authorization": VIEW,
-        "authorizations.authorizationline": VIEW,
-    },
-    BILLER: {
-        **_DIRECTORY_VIEW,
-        "practice.patient": VIEW,
-        "practice.coverage": VIEW,
-        "practice.payer": VIEW,
-        "practice.servicecode": VIEW,
-        **_BILLING_VIEW,
-    },
-    # Integrators (EHRs, billing services) do through the API what the front desk does.
-    INTEGRATOR: {**_FRONT_DESK, **_SCHEDULE_DESK},
-    # Patients hold no model permission: they reach their own records only (see practice.api).
-    PATIENT: {},
-}
+from clinic.permissions import ALL_ROLES, SELF, Grant, installed_grants, role_permissions
 
 
-def roles_allow(roles: Iterable[str], model_label: str, action: str) -> bool:
-    """Whether any of `roles` grants `action` ("view", "add", "change", "delete") on
-    `model_label` ("practice.patient"). Pure Python on the table above: no query."""
-    return any(action in ROLE_PERMISSIONS.get(role, {}).get(model_label, ()) for role in roles)
+def _permission_names(label: str) -> set[str]:
+    """The permission names ("view", "book"...) of the model `label` ("app_label.model")."""
+    try:
+        model = apps.get_model(label)
+    except (LookupError, ValueError) as error:
+        raise ImproperlyConfigured(f"Grant on an unknown model: {label!r}.") from error
+    suffix = f"_{model._meta.model_name}"
+    names = set(model._meta.default_permissions)
+    names |= {codename.removesuffix(suffix) for codename, _ in model._meta.permissions}
+    return names
+
+
+def grants_collect() -> dict[str, dict[str, Grant]]:
+    """Every installed app's `GRANTS`, merged: role -> "app_label.model" -> Grant.
+
+    An app grants on its own models only (and on the apps it names in `APP_LABELS`), so no
+    two apps grant on one model. Refuses (ImproperlyConfigured) an unknown role, model or
+    permission name, and a grant without `view` (who may act on a row may see it)."""
+    merged: dict[str, dict[str, Grant]] = {role: {} for role in ALL_ROLES}
+    owner: dict[str, str] = {}
+    for config in apps.get_app_configs():
+        if not module_has_submodule(config.module, "grants"):
+            continue
+        module = import_module(f"{config.name}.grants")
+        own_labels = getattr(module, "APP_LABELS", (config.label,))
+        for role, table in module.GRANTS.items():
+            if role not in merged:
+                raise ImproperlyConfigured(f"{config.name}.grants: unknown role {role!r}.")
+            for label, grant in table.items():
+                if not isinstance(grant, Grant):
+                    grant = Grant(tuple(grant))
+                app_label = label.split(".")[0]
+                if app_label not in own_labels:
+                    raise ImproperlyConfigured(
+                        f"{config.name}.grants grants on {label}, a model of another app."
+                    )
+                if owner.setdefault(label, config.name) != config.name:
+                    raise ImproperlyConfigured(f"{label} is granted by two apps.")
+                unknown = set(grant.actions) - _permission_names(label)
+                if unknown:
+                    raise ImproperlyConfigured(f"{label} has no permission {sorted(unknown)}.")
+                if "view" not in grant.actions:
+                    raise ImproperlyConfigured(f"{role} acts on {label} without `view`.")
+                merged[role][label] = grant
+    return merged
 
 
 @transaction.atomic
 def roles_sync() -> dict[str, int]:
-    """Create the role groups in the current schema and set exactly their permissions.
+    """Create the role groups in the current schema and set exactly their permissions: the
+    grants in force (`clinic.permissions.installed_grants`), but for the self-service ones
+    (scope SELF), which are no model permission.
 
     Idempotent and cheap when nothing changed (three queries), so `migrate_schemas` runs it in
     every clinic; returns the number of permissions per role.
@@ -130,13 +81,15 @@ def roles_sync() -> dict[str, int]:
             "pk", "content_type__app_label", "codename"
         )
     }
-    for role, grants in ROLE_PERMISSIONS.items():
+    for role, grants in installed_grants().items():
         wanted[role] = set()
-        for model_label, actions in grants.items():
+        for model_label, grant in grants.items():
+            if grant.scope == SELF:
+                continue
             app_label, model = model_label.split(".")
-            for action in actions:
+            for action in grant.actions:
                 pk = permissions.get((app_label, f"{action}_{model}"))
-                if pk is not None:  # models of apps not installed are skipped
+                if pk is not None:  # a permission not created yet: the next migrate adds it
                     wanted[role].add(pk)
     groups = {group.name: group for group in Group.objects.filter(name__in=list(wanted))}
     for role in wanted:
@@ -153,3 +106,10 @@ def roles_sync() -> dict[str, int]:
         if current[group.pk] != permission_ids:
             group.permissions.set(permission_ids)
     return {role: len(permission_ids) for role, permission_ids in wanted.items()}
+
+
+def roles_allow(roles, model_label: str, action: str) -> bool:
+    """Whether `roles` hold the model permission `action` on `model_label` ("practice.patient")
+    in the grants in force (self-service grants are none)."""
+    app_label, model = model_label.split(".")
+    return f"{app_label}.{action}_{model}" in role_permissions(roles)

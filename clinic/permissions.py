@@ -1,8 +1,15 @@
 """Role-based DRF permission classes reused by every app.
 
-Roles are Django groups created in each clinic at provisioning (accounts.roles).
+Roles are Django groups created in each clinic at provisioning (accounts.roles). Each app's
+grants (`<app>/grants.py`), merged by accounts when Django starts, are installed here
+(`grants_install`): `permission_scopes` and `role_permissions` read them without importing any
+app.
 """
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
@@ -14,6 +21,76 @@ PATIENT = "patient"
 INTEGRATOR = "integrator"
 ALL_ROLES = (CLINIC_ADMIN, FRONT_DESK, PRACTITIONER, BILLER, PATIENT, INTEGRATOR)
 STAFF_ROLES = frozenset({CLINIC_ADMIN, FRONT_DESK, PRACTITIONER, BILLER, INTEGRATOR})
+
+# The rows a grant reaches.
+ALL = "all"  # every row of the clinic
+OWN = "own"  # a practitioner's: their own column (visits, hours, time off...) and the patients
+#              they see, with those patients' records
+SELF = "self"  # a patient's: their own patient record and what hangs off it (visits, jobs...)
+SCOPES = (ALL, OWN, SELF)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Permission names on one model, reaching the rows of `scope`."""
+
+    actions: tuple[str, ...]
+    scope: str = ALL
+
+    def __post_init__(self) -> None:
+        if self.scope not in SCOPES:
+            raise ImproperlyConfigured(f"Unknown row scope {self.scope!r}.")
+
+
+# The installed grants: role -> "app_label.model" -> Grant, and the same by permission:
+# role -> "app_label.codename" -> scope.
+_grants: dict[str, dict[str, Grant]] = {}
+_scopes: dict[str, dict[str, str]] = {}
+
+
+def grants_install(grants: Mapping[str, Mapping[str, Grant]]) -> None:
+    """Make `grants` (role -> "app_label.model" -> Grant) the grants in force, replacing the
+    ones before. accounts installs the merged grants of every app when Django starts."""
+    scopes: dict[str, dict[str, str]] = {}
+    for role, models in grants.items():
+        by_permission = scopes.setdefault(role, {})
+        for label, grant in models.items():
+            app_label, model = label.split(".")
+            for action in grant.actions:
+                by_permission[f"{app_label}.{action}_{model}"] = grant.scope
+    _grants.clear()
+    _grants.update({role: dict(models) for role, models in grants.items()})
+    _scopes.clear()
+    _scopes.update(scopes)
+
+
+def installed_grants() -> dict[str, dict[str, Grant]]:
+    """A copy of the grants in force: role -> "app_label.model" -> Grant."""
+    return {role: dict(models) for role, models in _grants.items()}
+
+
+def role_permissions(roles) -> set[str]:
+    """The model permissions ("app_label.codename") that `roles` hold: their grants in the
+    clinic's rows (ALL) or in their own (OWN), not the self-service ones (SELF)."""
+    return {
+        permission
+        for role in roles
+        for permission, scope in _scopes.get(role, {}).items()
+        if scope != SELF
+    }
+
+
+def permission_scopes(user, permission: str) -> frozenset[str]:
+    """The row scopes in which `user` holds `permission` ("app_label.codename"): {ALL} when
+    any of their roles reaches every row, otherwise the scopes of the roles that grant it
+    (OWN, SELF), empty when none does. Pure Python over the user's role names."""
+    if not (user is not None and user.is_authenticated and user.is_active):
+        return frozenset()
+    if user.is_superuser:
+        return frozenset({ALL})
+    found = {_scopes.get(role, {}).get(permission) for role in user.roles}
+    found.discard(None)
+    return frozenset({ALL}) if ALL in found else frozenset(found)
 
 
 def user_roles(user) -> frozenset[str]:

@@ -166,6 +166,8 @@ CHANNEL_LAYERS = {
 }
 
 AUTH_USER_MODEL = "accounts.User"
+# Passwords as Django does them; permissions from the grants of the roles (accounts.backends).
+AUTHENTICATION_BACKENDS = ["accounts.backends.RoleBackend"]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",

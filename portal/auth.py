@@ -80,7 +80,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         except ValidationError as error:
             forms.apply_errors(form, error, rename={"password": "password1"})
         else:
-            login(request, patient.user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, patient.user)  # the one backend: accounts.backends.RoleBackend
             messages.success(
                 request,
                 _("Welcome, %(name)s! Your account is ready.") % {"name": patient.first_name},

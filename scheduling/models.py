@@ -230,14 +230,15 @@ class Appointment(models.Model):
 
     class Meta:
         ordering = ["start", "id"]
-        # What the schedule board and the admin's bulk actions may do, granted per role in
-        # accounts.roles.ROLE_PERMISSIONS; each goes through its service.
+        # What may be done to a visit (the API, the schedule board, the admin's bulk actions),
+        # granted per role in scheduling/grants.py; each goes through its service.
         permissions = [
             ("book_appointment", "Can book appointments"),
             ("checkin_appointment", "Can check patients in"),
             ("complete_appointment", "Can complete visits"),
             ("noshow_appointment", "Can mark no-shows"),
             ("cancel_appointment", "Can cancel appointments"),
+            ("overbook_appointment", "Can book over other visits or outside hours"),
         ]
         constraints = [
             ExclusionConstraint(

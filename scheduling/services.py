@@ -19,7 +19,6 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from authorizations import services as ledger
-from clinic.permissions import CLINIC_ADMIN, FRONT_DESK, PRACTITIONER
 from practice.models import ClinicSettings, Location, Patient, Practitioner
 from realtime.groups import group_name, publish
 
@@ -31,29 +30,23 @@ from .errors import (
     SlotUnavailableError,
 )
 from .models import Appointment, AppointmentEvent, AppointmentSeries, AppointmentType
-from .next_available.refresh import (  # the three marked: test_next_available reads them here
-    NextAvailableReach,
-    clinics_with_stale_next_available,  # noqa: F401
-    next_available_may_move,
-    next_available_refresh,  # noqa: F401
-    next_available_refresh_stale,  # noqa: F401
-)
+from .next_available.refresh import NextAvailableReach, next_available_may_move
 from .next_available.tasks import refresh_next_available_task
 from .units import appointment_units_follow, appointment_units_release, appointment_units_reserve
 
-OVERBOOK_ROLES = frozenset({CLINIC_ADMIN, FRONT_DESK, PRACTITIONER})
 Status = Appointment.Status
 
 
 def overbook_allowed(user) -> bool:
     """Whether `user` may book over another visit or outside hours (the board offers it to
-    them; `appointment_book` and `appointment_reschedule` refuse everyone else, 403)."""
-    return user is not None and bool(getattr(user, "roles", frozenset()) & OVERBOOK_ROLES)
+    them; `appointment_book` and `appointment_reschedule` refuse everyone else, 403): the
+    appointment's `overbook` permission (scheduling/grants.py)."""
+    return user is not None and user.has_perm("scheduling.overbook_appointment")
 
 
 def _overbook_check(user) -> None:
     if not overbook_allowed(user):
-        raise OverbookNotAllowedError("Only front desk, practitioners and clinic admins overbook.")
+        raise OverbookNotAllowedError("Only the front desk and clinic admins overbook.")
 
 
 def _constraint_name(error: IntegrityError) -> str:

@@ -70,7 +70,7 @@ def template_sync(*, verbosity: int = 0) -> None:
 
 
 def clinics_roles_sync(*, schema_name: str | None = None) -> int:
-    """Bring the role groups of every clinic (or of one schema) up to `ROLE_PERMISSIONS`.
+    """Bring the role groups of every clinic (or of one schema) up to the apps' grants.
 
     Clinics are cloned with the roles of their day; when an app adds models and grants, the
     clinics that already exist learn them here (`migrate_schemas` calls it). Returns the

@@ -1,7 +1,7 @@
 """The clinic admin, role by role: every page each role may open answers 200 and every other
 page 403 (patients and visitors go to the login page); the composed patient page; the
 authorization alerts and the read-only ledger; users and clinic settings; and no admin page
-shows another clinic's rows. The table of grants is accounts.roles.ROLE_PERMISSIONS."""
+shows another clinic's rows. The grants are each app's grants.py."""
 
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -36,7 +36,7 @@ PAGES = {
     "/admin/scheduling/timeoff/": {CA, FD, PR, IN},
     "/admin/scheduling/timeoff/add/": {CA, FD, PR, IN},
     "/admin/scheduling/smartbookingjob/": {CA, FD, IN},
-    "/admin/scheduling/calendarfeed/": {CA},
+    "/admin/scheduling/calendarfeed/": {CA, PR},  # a practitioner's own feed
     "/admin/practice/patient/": EVERY_STAFF_ROLE,
     "/admin/practice/patient/{patient}/change/": EVERY_STAFF_ROLE,
     "/admin/practice/patient/add/": {CA, FD, IN},

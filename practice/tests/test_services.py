@@ -9,7 +9,8 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
-from accounts.roles import ROLE_PERMISSIONS, roles_allow, roles_sync
+from accounts.roles import roles_sync
+from clinic.permissions import OWN, SELF, Grant, installed_grants, role_permissions
 from practice import services
 from practice.models import ClinicSettings, Coverage, Patient, Practitioner, ServiceCode
 from practice.validators import npi_complete, validate_npi
@@ -277,25 +278,31 @@ def test_search_document_is_maintained_by_the_database(acme):
 
 
 def test_role_table_grants(db):
-    assert roles_allow({"front_desk"}, "practice.patient", "change")
-    assert roles_allow({"front_desk"}, "practice.coverage", "add")
-    assert not roles_allow({"front_desk"}, "practice.practitioner", "change")
-    assert roles_allow({"clinic_admin"}, "practice.servicecode", "change")
-    assert roles_allow({"clinic_admin"}, "practice.clinicsettings", "change")
-    assert roles_allow({"biller"}, "practice.coverage", "view")
-    assert not roles_allow({"biller"}, "practice.coverage", "change")
-    assert roles_allow({"practitioner"}, "practice.patient", "view")
-    assert not roles_allow({"practitioner"}, "practice.payer", "view")
-    assert not roles_allow({"patient"}, "practice.patient", "view")
-    front_desk = dict(ROLE_PERMISSIONS["front_desk"])
-    del front_desk["accounts.user"]
-    assert ROLE_PERMISSIONS["integrator"] == front_desk
+    def holds(role: str, permission: str) -> bool:
+        return permission in role_permissions({role})
+
+    assert holds("front_desk", "practice.change_patient")
+    assert holds("front_desk", "practice.add_coverage")
+    assert not holds("front_desk", "practice.change_practitioner")
+    assert holds("clinic_admin", "practice.change_servicecode")
+    assert holds("clinic_admin", "practice.change_clinicsettings")
+    assert holds("biller", "practice.view_coverage")
+    assert not holds("biller", "practice.change_coverage")
+    assert holds("practitioner", "practice.view_patient")
+    assert not holds("practitioner", "practice.view_payer")
+    # a patient's grants are self-service, on their own record: no model permission
+    assert not holds("patient", "practice.view_patient")
+    grants = installed_grants()
+    assert grants["practitioner"]["practice.patient"].scope == OWN
+    assert grants["patient"]["practice.patient"] == Grant(("view", "change"), SELF)
+    practice = {
+        role: {label: grant for label, grant in table.items() if label.startswith("practice.")}
+        for role, table in grants.items()
+    }
+    assert practice["integrator"] == practice["front_desk"]
     # nothing with history is deletable by anyone
     assert not any(
-        "delete" in actions
-        for grants in ROLE_PERMISSIONS.values()
-        for label, actions in grants.items()
-        if label.startswith("practice.")
+        "delete" in grant.actions for table in practice.values() for grant in table.values()
     )
 
 
