@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils.module_loading import module_has_submodule
 
-from clinic.permissions import ALL_ROLES, SELF, Grant, installed_grants, role_permissions
+from clinic.permissions import ALL_ROLES, SELF, Grant, installed_grants
 
 
 def _permission_names(label: str) -> set[str]:
@@ -106,10 +106,3 @@ def roles_sync() -> dict[str, int]:
         if current[group.pk] != permission_ids:
             group.permissions.set(permission_ids)
     return {role: len(permission_ids) for role, permission_ids in wanted.items()}
-
-
-def roles_allow(roles, model_label: str, action: str) -> bool:
-    """Whether `roles` hold the model permission `action` on `model_label` ("practice.patient")
-    in the grants in force (self-service grants are none)."""
-    app_label, model = model_label.split(".")
-    return f"{app_label}.{action}_{model}" in role_permissions(roles)

@@ -2,10 +2,11 @@
 
 The patient page shows coverage (practice), authorizations with their utilisation bars
 (authorizations) and upcoming appointments (scheduling). `practice` may not import the apps
-built on it (docs/architecture.md: practice <- authorizations <- scheduling), so the composition lives
-here, in an app that depends on all three and on which none depends: it re-registers
-practice's PatientAdmin as a subclass (everything practice's own admin does still holds) and
-narrows the patient and authorization lists of a practitioner to the patients they see.
+built on it (docs/architecture.md: practice <- authorizations <- scheduling), so the
+composition lives here, in an app that depends on all three and on which none depends: it
+re-registers practice's PatientAdmin as a subclass (everything practice's own admin does still
+holds) and narrows the patient and authorization lists to the rows the user's grants reach (a
+practitioner: the patients they see).
 """
 
 from django.contrib import admin
@@ -19,7 +20,7 @@ from authorizations.admin import AuthorizationAdmin, utilisation_bar
 from authorizations.models import Authorization
 from practice.admin import PatientAdmin
 from practice.models import Patient
-from scheduling import selectors as schedule
+from practice.selectors import rows_in_scope
 from scheduling.admin import OutOfScopeIsForbidden, status_badge
 from scheduling.models import Appointment
 
@@ -78,6 +79,15 @@ class AuthorizationInline(admin.TabularInline):
         )
 
 
+def _visits_in_scope(visits: QuerySet[Appointment], request: HttpRequest) -> QuerySet:
+    return rows_in_scope(
+        visits,
+        user=request.user,
+        permission="scheduling.view_appointment",
+        practitioner="practitioner",
+    )
+
+
 class ClinicPatientAdmin(OutOfScopeIsForbidden, PatientAdmin):
     list_display = [*PatientAdmin.list_display[:-1], "next_visit", "is_active"]
 
@@ -87,13 +97,13 @@ class ClinicPatientAdmin(OutOfScopeIsForbidden, PatientAdmin):
             status__in=(Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN),
             start__gte=timezone.now(),
         )
-        upcoming = schedule.scope_to_practitioner(upcoming, user=request.user)
+        upcoming = _visits_in_scope(upcoming, request)
         qs = (
             super()
             .get_queryset(request)
             .annotate(next_visit_at=Subquery(upcoming.order_by("start").values("start")[:1]))
         )
-        return schedule.scope_to_patients(qs, user=request.user, path="")
+        return rows_in_scope(qs, user=request.user, permission="practice.view_patient", patient="")
 
     def get_inlines(self, request, obj=None):
         # On the add page the patient has no authorizations yet (and the form posts only
@@ -117,7 +127,7 @@ class ClinicPatientAdmin(OutOfScopeIsForbidden, PatientAdmin):
                 status__in=(Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN),
                 end__gte=timezone.now(),
             ).select_related("practitioner", "appointment_type", "location")
-            visits = schedule.scope_to_practitioner(visits, user=request.user)
+            visits = _visits_in_scope(visits, request)
             obj.upcoming_visits = list(visits.order_by("start")[: UPCOMING_SHOWN + 1])
             obj.may_book = request.user.has_perm("scheduling.book_appointment")
         return obj
@@ -167,7 +177,12 @@ class ClinicPatientAdmin(OutOfScopeIsForbidden, PatientAdmin):
 
 class ClinicAuthorizationAdmin(OutOfScopeIsForbidden, AuthorizationAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Authorization]:
-        return schedule.scope_to_patients(super().get_queryset(request), user=request.user)
+        return rows_in_scope(
+            super().get_queryset(request),
+            user=request.user,
+            permission="authorizations.view_authorization",
+            patient="patient",
+        )
 
 
 admin.site.unregister(Patient)

@@ -6,8 +6,9 @@ Every action goes through the scheduling services the API uses (`appointment_boo
 and the events apply unchanged, and a refusal answers with the API's problem JSON (a taken
 slot: 409 with `conflicting_appointments` and `suggested_alternatives`). The page listens on
 `/ws/schedule/` (scheduling.consumers) and re-renders its grid when anyone changes the schedule.
-Who may do what comes from the role groups (`accounts.roles.ROLE_PERMISSIONS`); practitioners
-see and act on their own column only. Which actions a visit offers (status, permission, and
+Who may do what comes from the grants (scheduling/grants.py, through `user.has_perm`); a grant's
+row scope narrows what it reaches (`practice.selectors.rows_in_scope`): practitioners see and
+act on their own column only. Which actions a visit offers (status, permission, and
 when: check-in on the visit's day, complete and no-show from its start) is the appointment's
 state machine, `scheduling.states.TRANSITIONS`.
 """
@@ -30,6 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from clinic.errors import PROBLEM_CONTENT_TYPE, ApplicationError, problem
 from practice.models import ClinicSettings, Location, Patient, Practitioner, Specialty
+from practice.selectors import row_in_scope, rows_in_scope
 from realtime.links import websocket_url
 from scheduling import selectors, services, states
 from scheduling.api.serializers import AppointmentSerializer
@@ -253,7 +255,9 @@ def _practitioners(request: HttpRequest, filters: Filters):
         .defer("search_document")
         .prefetch_related("specialties")
     )
-    qs = selectors.scope_to_practitioner(qs, user=request.user, path="")
+    qs = rows_in_scope(
+        qs, user=request.user, permission="scheduling.view_appointment", practitioner=""
+    )
     if filters.location is not None:
         qs = qs.filter(locations=filters.location)
     if filters.specialty is not None:
@@ -504,6 +508,13 @@ def board_book(request: HttpRequest) -> HttpResponse:
         detail = "; ".join(f"{name}: {' '.join(m)}" for name, m in errors.items())
         return _problem(400, "validation-error", f"Invalid input. {detail}", errors=errors)
     v = form.cleaned_data
+    if not row_in_scope(
+        user=request.user,
+        permission="scheduling.book_appointment",
+        practitioner=v["practitioner"],
+        patient=v["patient"],
+    ):
+        raise PermissionDenied
     appointment = services.appointment_book(
         patient=v["patient"],
         practitioner=v["practitioner"],
@@ -529,7 +540,12 @@ def board_action(request: HttpRequest, appointment_id: int, action: str) -> Http
         raise Http404
     if not request.user.has_perm(spec.permission):
         raise PermissionDenied
-    visible = selectors.scope_to_practitioner(Appointment.objects.all(), user=request.user)
+    visible = rows_in_scope(
+        Appointment.objects.all(),
+        user=request.user,
+        permission=spec.permission,
+        practitioner="practitioner",
+    )
     appointment = visible.filter(pk=appointment_id).first()
     if appointment is None:
         raise Http404
@@ -544,7 +560,7 @@ def board_patients(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("practice.view_patient"):
         raise PermissionDenied
     qs = Patient.objects.filter(is_active=True)
-    qs = selectors.scope_to_patients(qs, user=request.user, path="")
+    qs = rows_in_scope(qs, user=request.user, permission="practice.view_patient", patient="")
     terms = request.GET.get("q", "").split()[:4]
     if not terms:
         return JsonResponse({"results": []})

@@ -1,16 +1,27 @@
-"""Role-based DRF permission classes reused by every app.
+"""Who may do what: the roles, the row scopes of a grant, the installed grants, and the one
+permission class of the API.
 
-Roles are Django groups created in each clinic at provisioning (accounts.roles). Each app's
-grants (`<app>/grants.py`), merged by accounts when Django starts, are installed here
-(`grants_install`): `permission_scopes` and `role_permissions` read them without importing any
-app.
+Each app declares its grants in a module of its own, `<app>/grants.py`:
+`GRANTS = {role: {"app_label.model": actions}}`, where `actions` is a tuple of permission
+names ("view", "add", "change", "delete" or a model's own, such as "book") reaching every row
+of the clinic, or a `Grant(actions, scope)` reaching only the role's own rows. accounts merges
+every installed app's grants when Django starts and installs them here (`grants_install`);
+it also writes them into each clinic's role groups (`accounts.roles.roles_sync`). The kernel
+imports no app: it reads what was installed.
+
+Staff permissions are asked with Django's `user.has_perm("app_label.codename")` everywhere
+(API, admin, schedule board, websockets): accounts' auth backend answers from the installed
+grants and the user's role names, without a query. A patient holds no model permission: their
+grants (scope SELF) are self-service rights on their own records, which the API's views that
+serve patients check here. Which rows a permission reaches is `permission_scopes`; the apps'
+selectors turn it into a queryset filter (`practice.selectors.rows_in_scope`).
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 CLINIC_ADMIN = "clinic_admin"
@@ -93,68 +104,85 @@ def permission_scopes(user, permission: str) -> frozenset[str]:
     return frozenset({ALL}) if ALL in found else frozenset(found)
 
 
-def user_roles(user) -> frozenset[str]:
-    return user.roles if getattr(user, "is_authenticated", False) else frozenset()
+# The API ---------------------------------------------------------------------------------
+
+SIGNED_IN = "signed-in"  # `permission_model` of views that touch only the caller's own account
+
+DEFAULT_ACTIONS = {
+    # viewset actions
+    "list": "view",
+    "retrieve": "view",
+    "metadata": "view",
+    "create": "add",
+    "update": "change",
+    "partial_update": "change",
+    "destroy": "delete",
+    # HTTP methods of plain API views
+    "get": "view",
+    "head": "view",
+    "options": "view",
+    "post": "add",
+    "put": "change",
+    "patch": "change",
+    "delete": "delete",
+}
 
 
-class HasRole(BasePermission):
-    """Allows users holding any of `roles`. Subclass or use `has_role(...)`."""
+def view_action(request: Request, view) -> str | None:
+    """What the request asks of `view`: its viewset action ("list", "cancel"...) or, for a
+    plain API view, the HTTP method ("get", "post"...). None for a method the view does not
+    answer (405)."""
+    method = request.method.lower()
+    if method not in view.http_method_names:
+        return None
+    if hasattr(view, "action_map"):
+        return view.action
+    return method if hasattr(view, method) else None
 
-    roles: frozenset[str] = frozenset()
+
+def required_permission(request: Request, view) -> str | None:
+    """The permission ("app_label.codename") the request needs, `SIGNED_IN`, or None when
+    anyone may make it (anonymous visitors included).
+
+    The view declares it: `permission_model = "app_label.model"`; `permission_actions`
+    maps an action to a permission name on that model ("check_in": "checkin") or to a whole
+    permission ("create": "scheduling.book_appointment"), the standard actions need view /
+    add / change / delete; `public_actions` names the actions open to everyone;
+    `self_service_actions` those that serve a patient's own records (SELF grants)."""
+    action = view_action(request, view)
+    if action is None or action in getattr(view, "public_actions", ()):
+        return None
+    model = getattr(view, "permission_model", None)
+    if model is None:
+        raise ImproperlyConfigured(f"{type(view).__name__} declares no permission_model.")
+    if model == SIGNED_IN:
+        return SIGNED_IN
+    name = getattr(view, "permission_actions", {}).get(action) or DEFAULT_ACTIONS.get(action)
+    if name is None:
+        raise ImproperlyConfigured(f"{type(view).__name__} names no permission for {action!r}.")
+    if "." in name:
+        return name
+    app_label, model_name = model.split(".")
+    return f"{app_label}.{name}_{model_name}"
+
+
+class GrantPermission(BasePermission):
+    """The API's one permission check (the default permission class): the permission the view
+    declares for the request, held as staff (`user.has_perm`, as the admin asks it) or, on
+    the view's self-service actions, as a patient (a SELF grant). Which rows it reaches is the
+    view's queryset's business (`permission_scopes`): a row out of scope is a 404."""
+
     message = "Your role does not allow this."
 
     def has_permission(self, request: Request, view) -> bool:
-        return bool(user_roles(request.user) & self.roles)
-
-
-def has_role(*roles: str) -> type[HasRole]:
-    return type(f"HasRole_{'_'.join(roles)}", (HasRole,), {"roles": frozenset(roles)})
-
-
-class IsClinicAdmin(HasRole):
-    roles = frozenset({CLINIC_ADMIN})
-
-
-class IsStaff(HasRole):
-    """Anyone working for the clinic or integrating with it (not patients)."""
-
-    roles = STAFF_ROLES
-
-
-class IsPatient(HasRole):
-    roles = frozenset({PATIENT})
-
-
-class ReadOnlyOrStaff(BasePermission):
-    """Reads for any signed-in clinic user; writes for staff."""
-
-    def has_permission(self, request: Request, view) -> bool:
-        if request.method in SAFE_METHODS:
-            return bool(request.user and request.user.is_authenticated)
-        return bool(user_roles(request.user) & STAFF_ROLES)
-
-
-class RoleModelPermission(BasePermission):
-    """Allows a view's action when one of the user's roles grants the model permission it
-    needs in `accounts.roles.ROLE_PERMISSIONS` (the table the admin's role groups come from).
-
-    The view names its model (`permission_model = "practice.patient"`); list and retrieve
-    need `view`, create needs `add`, everything else that writes needs `change`. A view may
-    override `required_action(request)`. With `public_read = True` reads are open to everyone,
-    anonymous portal visitors included.
-    """
-
-    ACTIONS = {"list": "view", "retrieve": "view", "metadata": "view", "create": "add"}
-    SAFE_ACTIONS = frozenset({"list", "retrieve", "metadata"})
-
-    def has_permission(self, request: Request, view) -> bool:
-        from accounts.roles import roles_allow
-
-        action = getattr(view, "action", None)
-        if action is None:
-            return True  # a method the view does not route: it answers 405
-        if getattr(view, "public_read", False) and action in self.SAFE_ACTIONS:
+        required = required_permission(request, view)
+        if required is None:
             return True
-        required = view.required_action(request) if hasattr(view, "required_action") else None
-        required = required or self.ACTIONS.get(action, "change")
-        return roles_allow(user_roles(request.user), view.permission_model, required)
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        if required == SIGNED_IN or user.has_perm(required):
+            return True
+        return view_action(request, view) in getattr(view, "self_service_actions", ()) and (
+            SELF in permission_scopes(user, required)
+        )

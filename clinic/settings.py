@@ -216,7 +216,7 @@ REST_FRAMEWORK = {
         "accounts.auth.ClinicJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["clinic.permissions.GrantPermission"],
     "DEFAULT_PAGINATION_CLASS": "clinic.api.Pagination",
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": [

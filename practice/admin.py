@@ -1,6 +1,6 @@
 """The clinic admin (`https://<clinic>.<host>/admin/`) for the practice directory.
 
-Access follows the role groups (`accounts.roles.ROLE_PERMISSIONS`): the front desk edits
+Access follows the grants (practice/grants.py, through `user.has_perm`): the front desk edits
 patients and coverage, the clinic admin edits practitioners, payers, service codes,
 locations, specialties and the clinic's settings; practitioners and billers view what their
 work needs. Admin forms validate with the model's `full_clean()`, the same rules as the

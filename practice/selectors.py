@@ -14,12 +14,13 @@ from django.db.models import (
     BooleanField,
     FloatField,
     JSONField,
+    Q,
     QuerySet,
 )
 from django.db.models.expressions import RawSQL
 
 from accounts.models import User
-from accounts.roles import roles_allow
+from clinic.permissions import ALL, OWN, SELF, permission_scopes
 
 from .models import (
     ClinicSettings,
@@ -239,6 +240,90 @@ def practitioner_search(
     return queryset.order_by(*ordering)
 
 
+# Row scopes ---------------------------------------------------------------------------------
+
+# Which patients a practitioner sees is known where their visits are: scheduling registers it
+# when Django starts (practice may not import it). Until then a practitioner sees none.
+_patients_seen: Callable[[User], QuerySet] | None = None
+
+
+def patients_seen_register(seen: Callable[[User], QuerySet]) -> None:
+    """Register `seen(user)`: a queryset of the ids (one column) of the patients a
+    practitioner's user sees, for the OWN scope of patient rows."""
+    global _patients_seen
+    _patients_seen = seen
+
+
+def _patients_seen_by(user: User) -> QuerySet:
+    if _patients_seen is None:
+        return Patient.objects.none().values("pk")
+    return _patients_seen(user)
+
+
+def _path(path: str, tail: str) -> str:
+    return f"{path}__{tail}" if path else tail
+
+
+def rows_in_scope(
+    queryset: QuerySet,
+    *,
+    user,
+    permission: str,
+    practitioner: str | None = None,
+    patient: str | None = None,
+) -> QuerySet:
+    """The rows of `queryset` that `user` reaches with `permission` ("app_label.codename"),
+    by the row scopes of the grants (clinic.permissions):
+
+    - ALL: every row;
+    - OWN (a practitioner): the rows of their own column, through `practitioner` (the path
+      from a row to its practitioner, "" for practitioner rows), or, for rows without one,
+      the rows of the patients they see, through `patient` (the path to the row's patient,
+      "" for patient rows);
+    - SELF (a patient): the rows of their own patient record, through `patient`.
+
+    No scope, no row. The filter is a subquery at most: no query of its own."""
+    scopes = permission_scopes(user, permission)
+    if ALL in scopes:
+        return queryset
+    reach = []
+    if OWN in scopes and practitioner is not None:
+        reach.append(Q(**{_path(practitioner, "user"): user}))
+    elif OWN in scopes and patient is not None:
+        seen = f"{patient}__in" if patient else "pk__in"
+        reach.append(Q(**{seen: _patients_seen_by(user)}))
+    if SELF in scopes and patient is not None:
+        reach.append(Q(**{_path(patient, "user"): user}))
+    if not reach:
+        return queryset.none()
+    condition = reach[0]
+    for other in reach[1:]:
+        condition |= other
+    return queryset.filter(condition)
+
+
+def row_in_scope(
+    *,
+    user,
+    permission: str,
+    practitioner: Practitioner | None = None,
+    patient: Patient | None = None,
+) -> bool:
+    """Whether one row, given by its practitioner and / or patient, is in the scope of
+    `permission` for `user` (the rule of `rows_in_scope`). No query unless a practitioner's
+    patient must be looked up among those they see."""
+    scopes = permission_scopes(user, permission)
+    if ALL in scopes:
+        return True
+    if OWN in scopes and practitioner is not None:
+        if practitioner.user_id == user.pk:
+            return True
+    elif OWN in scopes and patient is not None:
+        if Patient.objects.filter(pk=patient.pk, pk__in=_patients_seen_by(user)).exists():
+            return True
+    return SELF in scopes and patient is not None and patient.user_id == user.pk
+
+
 # Locations and specialties ------------------------------------------------------------------
 
 
@@ -255,15 +340,11 @@ def specialty_list(*, include_inactive: bool = False) -> QuerySet[Specialty]:
 # Patients and coverage ----------------------------------------------------------------------
 
 
-def patient_list_for(*, user: User) -> QuerySet[Patient]:
-    """The patients `user` may see: every patient for roles that view patients, otherwise
-    only the patient record linked to the user (none for anyone else)."""
+def patient_list_for(*, user: User, permission: str = "practice.view_patient") -> QuerySet[Patient]:
+    """The patients `user` reaches with `permission`: every patient, a practitioner's own
+    (those they see), a patient's own record, or none."""
     queryset = Patient.objects.order_by("last_name", "first_name", "id")
-    if not getattr(user, "is_authenticated", False):
-        return queryset.none()
-    if roles_allow(user.roles, "practice.patient", "view"):
-        return queryset
-    return queryset.filter(user_id=user.pk)
+    return rows_in_scope(queryset, user=user, permission=permission, patient="")
 
 
 def patient_get_for_user(*, user: User) -> Patient | None:

@@ -2,9 +2,9 @@
 time off, types, series, calendar feeds and smart-booking jobs. The schedule board lives in
 backoffice/board.py (/admin/scheduling/board/).
 
-Access follows the role groups (`accounts.roles.ROLE_PERMISSIONS`), including the
-appointment's own permissions (book, checkin, complete, noshow, cancel); a practitioner who
-holds no clinic-wide role sees only their own schedule (`selectors.scope_to_practitioner`).
+Access follows the grants (scheduling/grants.py, through `user.has_perm`), including the
+appointment's own permissions (book, checkin, complete, noshow, cancel); a practitioner's
+grants reach only their own schedule (`practice.selectors.rows_in_scope`).
 Nothing is booked, changed in status or deleted through a form: the services do it.
 """
 
@@ -22,8 +22,9 @@ from django.utils.html import format_html, format_html_join
 
 from authorizations.admin import utilisation_bar
 from clinic.errors import ApplicationError
+from practice.selectors import rows_in_scope
 
-from . import selectors, services, states
+from . import services, states
 from .models import (
     Appointment,
     AppointmentEvent,
@@ -57,20 +58,31 @@ class OutOfScopeIsForbidden:
 
 
 class PractitionerScopedAdmin(OutOfScopeIsForbidden, admin.ModelAdmin):
-    """A practitioner without a clinic-wide role sees and picks only their own rows."""
+    """Rows and practitioners to pick within the scope of the user's grant on the model: a
+    practitioner's own only."""
 
     practitioner_path = "practitioner"
 
+    def _view_permission(self) -> str:
+        return f"{self.opts.app_label}.view_{self.opts.model_name}"
+
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        qs = super().get_queryset(request)
-        return selectors.scope_to_practitioner(qs, user=request.user, path=self.practitioner_path)
+        return rows_in_scope(
+            super().get_queryset(request),
+            user=request.user,
+            permission=self._view_permission(),
+            practitioner=self.practitioner_path,
+        )
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "practitioner":
             from practice.models import Practitioner
 
-            kwargs["queryset"] = selectors.scope_to_practitioner(
-                Practitioner.objects.filter(is_active=True), user=request.user, path=""
+            kwargs["queryset"] = rows_in_scope(
+                Practitioner.objects.filter(is_active=True),
+                user=request.user,
+                permission=self._view_permission(),
+                practitioner="",
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 

@@ -7,12 +7,16 @@ class SchedulingConfig(AppConfig):
 
     def ready(self) -> None:
         from practice.apps import watch_for_answers
-        from practice.selectors import PractitionerSearchExtension, practitioner_search_extend
+        from practice.selectors import (
+            PractitionerSearchExtension,
+            patients_seen_register,
+            practitioner_search_extend,
+        )
 
         from .models import Appointment, AppointmentType, NextAvailable, TimeOff, WorkingHours
         from .next_available import receivers
         from .next_available import tasks as _next_available_tasks  # noqa: F401
-        from .selectors import search_with_next_available
+        from .selectors import patients_seen_by, search_with_next_available
         from .smart import tasks as _smart_tasks  # noqa: F401
 
         # The two tasks modules are imported for Celery, which finds only `<app>.tasks` itself.
@@ -28,3 +32,5 @@ class SchedulingConfig(AppConfig):
                 fields=("next_available",),
             )
         )
+        # A practitioner's own patients (their grants' OWN scope) are those they see.
+        patients_seen_register(patients_seen_by)

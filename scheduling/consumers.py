@@ -1,7 +1,7 @@
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from clinic.permissions import CLINIC_ADMIN, FRONT_DESK, INTEGRATOR
 from practice.models import Practitioner
+from practice.selectors import row_in_scope
 from realtime.groups import group_name
 from realtime.tenancy import clinic_database_sync_to_async
 
@@ -12,7 +12,6 @@ from .smart import job_group, job_payload
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
-STAFF = frozenset({CLINIC_ADMIN, FRONT_DESK, INTEGRATOR})
 
 
 @clinic_database_sync_to_async
@@ -21,7 +20,10 @@ def _job_for(clinic, job_id, user) -> tuple[int, dict | None]:
     job = SmartBookingJob.objects.select_related("patient").filter(pk=job_id).first()
     if job is None:
         return CLOSE_NOT_FOUND, None
-    if not (user.roles & STAFF) and job.patient.user_id != user.pk:
+    # The jobs of the clinic for those whose grants reach them all, a patient's own.
+    if not row_in_scope(
+        user=user, permission="scheduling.view_smartbookingjob", patient=job.patient
+    ):
         return CLOSE_FORBIDDEN, None
     return 0, job_payload(job)
 

@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models import Model, Prefetch, QuerySet
 from django.utils import timezone
 
-from clinic.permissions import BILLER, CLINIC_ADMIN, FRONT_DESK, INTEGRATOR, PRACTITIONER
+from clinic.permissions import ALL, permission_scopes
 from practice.models import Location, Patient, Practitioner
 
 from .availability import Slot, availability, covering_block, working_blocks
@@ -63,15 +63,14 @@ def rows_by_pk(*wanted: tuple[type[Model], object]) -> list[Model | None]:
     return found
 
 
-def appointment_list(*, user=None, patient: Patient | None = None) -> QuerySet[Appointment]:
-    """Appointments with what a list shows, N+1 free. A patient user sees only their own."""
+def appointment_list(*, patient: Patient | None = None) -> QuerySet[Appointment]:
+    """Appointments with what a list shows, N+1 free (callers narrow them to the caller's
+    scope: practice.selectors.rows_in_scope)."""
     qs = Appointment.objects.select_related(
         "practitioner", "patient", "appointment_type", "location"
     )
     if patient is not None:
         qs = qs.filter(patient=patient)
-    if user is not None and "patient" in user.roles and not (user.roles - {"patient"}):
-        qs = qs.filter(patient__user=user)
     return qs
 
 
@@ -214,34 +213,19 @@ def smart_job_get(*, job_id) -> SmartBookingJob | None:
 
 
 # --- Staff views (admin, schedule board) ---------------------------------------------------
-
-# Roles whose work spans the whole clinic's schedule; a practitioner without one of them sees
-# only their own schedule and the patients they see.
-WHOLE_CLINIC_ROLES = frozenset({CLINIC_ADMIN, FRONT_DESK, BILLER, INTEGRATOR})
+# Which rows a user reaches is the grants' row scope (practice.selectors.rows_in_scope).
 
 
 def sees_own_schedule_only(user) -> bool:
-    if getattr(user, "is_superuser", False):
-        return False
-    roles = getattr(user, "roles", frozenset())
-    return PRACTITIONER in roles and not roles & WHOLE_CLINIC_ROLES
+    """Whether `user` sees less than the whole clinic's schedule (a practitioner: their own
+    column), by the scope of their `scheduling.view_appointment`."""
+    return ALL not in permission_scopes(user, "scheduling.view_appointment")
 
 
-def scope_to_practitioner(queryset: QuerySet, *, user, path: str = "practitioner") -> QuerySet:
-    """Rows of `queryset` (reaching a practitioner through `path`, "" for practitioners
-    themselves) that `user` may see."""
-    if sees_own_schedule_only(user):
-        return queryset.filter(**{f"{path}__user" if path else "user": user})
-    return queryset
-
-
-def scope_to_patients(queryset: QuerySet, *, user, path: str = "patient") -> QuerySet:
-    """Rows of `queryset` (reaching a patient through `path`, "" for patients themselves) of
-    patients `user` may see: a practitioner sees the patients they have appointments with."""
-    if not sees_own_schedule_only(user):
-        return queryset
-    seen = Appointment.objects.filter(practitioner__user=user).values("patient_id")
-    return queryset.filter(**{f"{path}__in" if path else "pk__in": seen})
+def patients_seen_by(user) -> QuerySet:
+    """The ids of the patients a practitioner's user sees: those with a visit in their column,
+    past or coming (the OWN scope of patient rows; registered with practice at start)."""
+    return Appointment.objects.filter(practitioner__user=user).values("patient_id")
 
 
 @dataclass

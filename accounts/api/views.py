@@ -1,12 +1,12 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from clinic.api import ScopedRateThrottle
+from clinic.permissions import SIGNED_IN
 
 
 class TokenObtainView(TokenObtainPairView):
@@ -35,7 +35,9 @@ class MeSerializer(serializers.Serializer):
 
 
 class MeView(APIView):
-    permission_classes = [IsAuthenticated]
+    """Who the caller is: any signed-in user of this clinic, about their own account."""
+
+    permission_model = SIGNED_IN
 
     @extend_schema(responses=MeSerializer)
     def get(self, request: Request) -> Response:

@@ -1,4 +1,5 @@
 from datetime import timedelta
+from typing import ClassVar
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
@@ -8,38 +9,19 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinic.errors import PermissionDeniedError
-from clinic.permissions import (
-    BILLER,
-    CLINIC_ADMIN,
-    FRONT_DESK,
-    INTEGRATOR,
-    PRACTITIONER,
-    user_roles,
-)
+from clinic.permissions import required_permission
+from practice.selectors import row_in_scope, rows_in_scope
 
 from .. import selectors, services
 from ..models import Authorization, AuthorizationLine, UnitReservation
 from . import serializers as s
 
-MANAGERS = frozenset({CLINIC_ADMIN, FRONT_DESK, INTEGRATOR})
-READERS = MANAGERS | {BILLER, PRACTITIONER}
 IDEMPOTENCY = OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER)
-
-
-class AuthorizationPermission(BasePermission):
-    """Staff read; front desk, clinic admin and integrators manage; patients read their own."""
-
-    def has_permission(self, request, view) -> bool:
-        roles = user_roles(request.user)
-        if request.method in SAFE_METHODS:
-            return bool(roles & (READERS | {"patient"}))
-        return bool(roles & MANAGERS)
 
 
 class AuthorizationFilter(filters.FilterSet):
@@ -73,24 +55,35 @@ class AuthorizationViewSet(
     """Prior authorizations with their lines, counters, units remaining and alerts. Never
     deleted: set `status` to cancelled. On `PUT` and `PATCH`, `lines` (when sent) is the whole
     set: a line with its `id` is kept and changed, one without is added, one left out is
-    removed (refused while the ledger has entries for it)."""
+    removed (refused while the ledger has entries for it). A practitioner reads those of the
+    patients they see, a patient their own."""
 
-    permission_classes = [IsAuthenticated, AuthorizationPermission]
+    permission_model = "authorizations.authorization"
+    self_service_actions = ("list", "retrieve", "metadata")
     serializer_class = s.AuthorizationSerializer
     filterset_class = AuthorizationFilter
     ordering_fields = ["end_date", "start_date", "created_at"]
     ordering = ["end_date", "id"]
 
     def get_queryset(self) -> QuerySet[Authorization]:
-        qs = selectors.authorization_list()
-        if not user_roles(self.request.user) & READERS:
-            qs = qs.filter(patient__user=self.request.user)
-        return qs
+        permission = required_permission(self.request, self) or "authorizations.view_authorization"
+        return rows_in_scope(
+            selectors.authorization_list(),
+            user=self.request.user,
+            permission=permission,
+            patient="patient",
+        )
 
     def _parse(self, request: Request, *, instance=None, partial: bool = False) -> dict:
         serializer = self.get_serializer(instance, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
+        patient = data.get("patient")
+        permission = required_permission(request, self)
+        if patient is not None and not row_in_scope(
+            user=request.user, permission=permission, patient=patient
+        ):
+            raise PermissionDeniedError("This patient's authorizations are not yours to change.")
         if "lines" in data:
             data["lines"] = [services.LineSpec(**line) for line in data["lines"]]
         return data
@@ -114,18 +107,20 @@ class AuthorizationViewSet(
 
 
 class LineActionView(APIView):
-    """Base for `/authorizations/{id}/lines/{line_id}/<action>/` (integrators and staff)."""
+    """Base for `/authorizations/{id}/lines/{line_id}/<action>/`: units drawn on a line through
+    the ledger's services, which needs `change` on the line."""
 
-    permission_classes = [IsAuthenticated]
+    permission_model = "authorizations.authorizationline"
+    permission_actions: ClassVar[dict[str, str]] = {"post": "change"}
 
     def line(self, request: Request, authorization_id: int, line_id: int) -> AuthorizationLine:
-        if not user_roles(request.user) & MANAGERS:
-            raise PermissionDeniedError("Only front desk, clinic admins and integrators do this.")
-        return get_object_or_404(
+        lines = rows_in_scope(
             AuthorizationLine.objects.select_related("authorization"),
-            pk=line_id,
-            authorization_id=authorization_id,
+            user=request.user,
+            permission="authorizations.change_authorizationline",
+            patient="authorization__patient",
         )
+        return get_object_or_404(lines, pk=line_id, authorization_id=authorization_id)
 
     def reservation(self, line: AuthorizationLine, reservation_id: int | None) -> UnitReservation:
         if reservation_id is None:

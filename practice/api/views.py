@@ -2,8 +2,8 @@
 
 Every resource has list, retrieve, create, update (PUT/PATCH), `POST .../{id}/deactivate/`
 and `POST .../{id}/reactivate/`. Nothing with history is deleted: DELETE answers 405.
-Permissions come from the role table (`accounts.roles.ROLE_PERMISSIONS`); see the README's
-practice section for the matrix.
+Permissions come from the grants (practice/grants.py, checked by the API's one permission
+class, clinic.permissions.GrantPermission); see the README's role table.
 """
 
 from typing import Any, ClassVar
@@ -15,20 +15,17 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.roles import roles_allow
 from clinic.api import AnswerCache, JSONRenderer, StableOrderingFilter, WindowCountPagination
 from clinic.errors import NotFoundError
-from clinic.permissions import RoleModelPermission, user_roles
+from clinic.permissions import SIGNED_IN, required_permission
 
 from .. import selectors, services
 from ..models import Coverage, Location, Patient, Payer, Practitioner, ServiceCode, Specialty
 from . import serializers as s
-from .permissions import OwnPatientCoverage, OwnPatientRecord
 
 NO_DELETE = "Nothing with history is deleted: DELETE answers 405; use `POST .../{id}/deactivate/`."
 
@@ -41,24 +38,27 @@ class NoPatientRecordError(NotFoundError):
 class PracticeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """List, retrieve, create, update, deactivate and reactivate one kind of record.
 
-    Subclasses name the model permission, the output and input serializers, and the services
-    (`<entity>_create(**fields)`, `<entity>_update(<entity>=..., data=...)`,
-    `<entity>_deactivate(<entity>=...)`, `<entity>_reactivate(<entity>=...)`).
+    Subclasses name the model (its permissions are the grants'), the output and input
+    serializers, and the services (`<entity>_create(**fields)`,
+    `<entity>_update(<entity>=..., data=...)`, `<entity>_deactivate(<entity>=...)`,
+    `<entity>_reactivate(<entity>=...)`). Deactivating and reactivating change a record.
     """
 
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
-    permission_classes: ClassVar[list] = [RoleModelPermission]
     filter_backends = [filters.DjangoFilterBackend, StableOrderingFilter]
     permission_model: str
+    permission_actions: ClassVar[dict[str, str]] = {"deactivate": "change", "reactivate": "change"}
     entity: str
     input_serializer_class: type[serializers.Serializer]
     public_serializer_class: type[serializers.Serializer] | None = None
-    public_read = False
 
     # Helpers --------------------------------------------------------------------------------
 
     def can(self, action_name: str) -> bool:
-        return roles_allow(user_roles(self.request.user), self.permission_model, action_name)
+        """Whether the caller holds `action_name` on the model as staff (a model permission;
+        a patient's self-service grants are not one)."""
+        app_label, model = self.permission_model.split(".")
+        return self.request.user.has_perm(f"{app_label}.{action_name}_{model}")
 
     def get_serializer_class(self):
         if self.public_serializer_class is not None and not self.can("view"):
@@ -150,8 +150,8 @@ class IncludeInactiveMixin:
 @_crud_schema("location", s.LocationInputSerializer, s.LocationSerializer, public=True)
 class LocationViewSet(IncludeInactiveMixin, PracticeViewSet):
     permission_model = "practice.location"
+    public_actions = ("list", "retrieve", "metadata")
     entity = "location"
-    public_read = True
     serializer_class = s.LocationSerializer
     public_serializer_class = s.LocationPublicSerializer
     input_serializer_class = s.LocationInputSerializer
@@ -165,8 +165,8 @@ class LocationViewSet(IncludeInactiveMixin, PracticeViewSet):
 @_crud_schema("specialty", s.SpecialtyInputSerializer, s.SpecialtySerializer, public=True)
 class SpecialtyViewSet(IncludeInactiveMixin, PracticeViewSet):
     permission_model = "practice.specialty"
+    public_actions = ("list", "retrieve", "metadata")
     entity = "specialty"
-    public_read = True
     serializer_class = s.SpecialtySerializer
     public_serializer_class = s.SpecialtyPublicSerializer
     input_serializer_class = s.SpecialtyInputSerializer
@@ -194,8 +194,8 @@ SEARCH_ANSWERS = AnswerCache("practitioner-search")
 )
 class PractitionerViewSet(IncludeInactiveMixin, PracticeViewSet):
     permission_model = "practice.practitioner"
+    public_actions = ("list", "retrieve", "metadata")
     entity = "practitioner"
-    public_read = True
     serializer_class = s.PractitionerSerializer
     public_serializer_class = s.PractitionerPublicSerializer
     input_serializer_class = s.PractitionerInputSerializer
@@ -279,7 +279,10 @@ class PatientFilter(filters.FilterSet):
 @_crud_schema("patient", s.PatientInputSerializer, s.PatientSerializer)
 @extend_schema_view(
     list=extend_schema(
-        description="Staff roles list every patient; a patient lists only their own record."
+        description=(
+            "Staff roles list every patient, a practitioner the patients they see; a patient "
+            "lists only their own record."
+        )
     ),
     partial_update=extend_schema(
         description=(
@@ -289,8 +292,8 @@ class PatientFilter(filters.FilterSet):
     ),
 )
 class PatientViewSet(PracticeViewSet):
-    permission_classes: ClassVar[list] = [RoleModelPermission | OwnPatientRecord]
     permission_model = "practice.patient"
+    self_service_actions = ("list", "retrieve", "metadata", "update", "partial_update")
     entity = "patient"
     serializer_class = s.PatientSerializer
     input_serializer_class = s.PatientInputSerializer
@@ -298,7 +301,8 @@ class PatientViewSet(PracticeViewSet):
     ordering_fields = ["last_name", "first_name", "date_of_birth", "created_at", "id"]
 
     def get_queryset(self) -> QuerySet[Patient]:
-        return selectors.patient_list_for(user=self.request.user)
+        permission = required_permission(self.request, self) or "practice.view_patient"
+        return selectors.patient_list_for(user=self.request.user, permission=permission)
 
     def update(self, request: Request, *args, partial: bool = False, **kwargs) -> Response:
         if self.can("change"):
@@ -331,8 +335,8 @@ class CoverageFilter(filters.FilterSet):
 class CoverageViewSet(PracticeViewSet):
     """`/patients/{patient_pk}/coverages/`: a patient's insurance coverage."""
 
-    permission_classes: ClassVar[list] = [RoleModelPermission | OwnPatientCoverage]
     permission_model = "practice.coverage"
+    self_service_actions = ("list", "retrieve", "metadata")
     entity = "coverage"
     serializer_class = s.CoverageSerializer
     input_serializer_class = s.CoverageInputSerializer
@@ -348,7 +352,12 @@ class CoverageViewSet(PracticeViewSet):
     def get_queryset(self) -> QuerySet[Coverage]:
         if getattr(self, "swagger_fake_view", False):
             return Coverage.objects.none()
-        return selectors.coverage_list(patient=self.patient())
+        return selectors.rows_in_scope(
+            selectors.coverage_list(patient=self.patient()),
+            user=self.request.user,
+            permission="practice.view_coverage",
+            patient="patient",
+        )
 
     def create(self, request: Request, *args, **kwargs) -> Response:
         coverage = services.coverage_create(patient=self.patient(), **self.parse(request.data))
@@ -409,7 +418,7 @@ class ServiceCodeViewSet(PracticeViewSet):
 class MyPatientView(APIView):
     """`/me/patient/`: the patient record linked to the signed-in user."""
 
-    permission_classes: ClassVar[list] = [IsAuthenticated]
+    permission_model = SIGNED_IN
 
     def patient(self, request: Request) -> Patient:
         patient = selectors.patient_get_for_user(user=request.user)

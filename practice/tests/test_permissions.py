@@ -71,7 +71,9 @@ def _resources(directory, coverage, service_code):
                 "timezone": "America/New_York",
             },
             {"phone": "+1 555 0101"},
-            SIGNED_IN - {"patient"},  # a patient sees only their own record (test_api)
+            # A patient sees only their own record (test_api), a practitioner the patients
+            # they see (this one they don't).
+            SIGNED_IN - {"patient", "practitioner"},
             FRONT_DESK_LIKE,
         ),
         "coverages": (
@@ -155,9 +157,12 @@ def test_list_and_retrieve_by_role(resource, resources, clients):
             problem_of(fetched, 404, "not-found")
         else:
             status, code = _refusal(role, resource)
-            if resource == "patients" and role == "patient":
-                assert listed.status_code == 200  # their own record only
-                problem_of(fetched, status, code)
+            if resource == "patients" and role in ("patient", "practitioner"):
+                assert listed.status_code == 200  # their own records only
+                assert detail_url.split("/")[-2] not in {
+                    str(row["id"]) for row in listed.json()["results"]
+                }
+                problem_of(fetched, 404, "not-found")
             else:
                 problem_of(listed, status, code)
                 problem_of(fetched, status, code)

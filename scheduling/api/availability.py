@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from django.db import connection
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,7 +27,7 @@ from . import serializers as s
 class AvailabilityView(APIView):
     """Free slots per practitioner, in the requested zone."""
 
-    permission_classes = [AllowAny]
+    public_actions = ("get", "head", "options")
 
     @extend_schema(
         parameters=[s.AvailabilityQuerySerializer],

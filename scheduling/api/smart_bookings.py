@@ -1,44 +1,46 @@
 """The smart-booking endpoints (`/api/v1/smart-bookings/`): describe a need and get 202 with
 the job to follow, list and read jobs, cancel one while it is queued."""
 
+from typing import ClassVar
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clinic.permissions import PATIENT, user_roles
+from clinic.permissions import required_permission
+from practice.selectors import rows_in_scope
 from realtime.links import websocket_url
 
 from ..errors import InvalidTransitionError
 from ..models import SmartBookingJob
 from ..smart.job import estimated_completion, smart_job_cancel, smart_job_create
 from . import serializers as s
-from .views import DESK, acting_patient
-
-
-class SmartBookingPermission(BasePermission):
-    def has_permission(self, request, view) -> bool:
-        return bool(user_roles(request.user) & (DESK | {PATIENT}))
+from .views import BOOK, acting_patient
 
 
 class SmartBookingViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """Describe a need; a worker finds and books the best slot. Watch the job at `status_url`
-    or, live, at `websocket_url`."""
+    or, live, at `websocket_url`. Asking for one (and withdrawing it while queued) needs the
+    appointment's `book`; a patient asks for themselves."""
 
-    permission_classes = [IsAuthenticated, SmartBookingPermission]
+    permission_model = "scheduling.smartbookingjob"
+    permission_actions: ClassVar[dict[str, str]] = {"create": BOOK, "cancel": BOOK}
+    self_service_actions = ("list", "retrieve", "metadata", "create", "cancel")
     serializer_class = s.SmartBookingJobSerializer
     filterset_fields = ["status", "patient"]
     ordering = ["-created_at"]
 
     def get_queryset(self):
-        qs = SmartBookingJob.objects.all()
-        if not user_roles(self.request.user) & DESK:
-            qs = qs.filter(patient__user=self.request.user)
-        return qs
+        return rows_in_scope(
+            SmartBookingJob.objects.all(),
+            user=self.request.user,
+            permission=required_permission(self.request, self) or "scheduling.view_smartbookingjob",
+            patient="patient",
+        )
 
     @extend_schema(
         request=s.SmartBookingRequestSerializer,

@@ -3,8 +3,9 @@ calendars. Availability and smart booking have modules of their own beside this 
 
 import zoneinfo
 from datetime import timedelta
+from typing import ClassVar
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -13,25 +14,16 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinic.errors import PermissionDeniedError
-from clinic.permissions import (
-    BILLER,
-    CLINIC_ADMIN,
-    FRONT_DESK,
-    INTEGRATOR,
-    PATIENT,
-    PRACTITIONER,
-    HasRole,
-    user_roles,
-)
-from practice.models import Patient
+from clinic.permissions import required_permission
+from practice.models import Patient, Practitioner
+from practice.selectors import row_in_scope, rows_in_scope
 
-from .. import availability, selectors, series, services
+from .. import availability, selectors, series, services, states
 from ..calendar import appointment_ics, practitioner_feed_ics
 from ..models import (
     Appointment,
@@ -43,26 +35,25 @@ from ..models import (
 from ..models import WorkingHours as WorkingHoursModel
 from . import serializers as s
 
-DESK = frozenset({CLINIC_ADMIN, FRONT_DESK, INTEGRATOR})  # act on any appointment
-SCHEDULERS = DESK | {PRACTITIONER}
-READERS = SCHEDULERS | {BILLER}
+BOOK = "scheduling.book_appointment"
 
 
-def _only(user, *roles: str) -> bool:
-    """True when every role of the user is among `roles` (e.g. a plain patient)."""
-    have = user_roles(user)
-    return bool(have) and have <= set(roles)
-
-
-def acting_patient(request: Request, patient: Patient | None) -> Patient:
-    """Staff name the patient; a patient books for themselves only."""
-    if user_roles(request.user) & SCHEDULERS:
+def acting_patient(
+    request: Request, patient: Patient | None, *, practitioner: Practitioner | None = None
+) -> Patient:
+    """Who a booking is for. Staff who book name the patient, within their grant's scope (a
+    column of their own, when that is all it reaches); a patient (a self-service grant) books
+    for themselves only."""
+    user = request.user
+    if user.has_perm(BOOK):
         if patient is None:
             raise PermissionDeniedError(
                 "Name the patient.", extra={"errors": {"patient": ["Required."]}}
             )
+        if not row_in_scope(user=user, permission=BOOK, practitioner=practitioner, patient=patient):
+            raise PermissionDeniedError("Your role does not book in this column.")
         return patient
-    own = selectors.patient_for_user(request.user)
+    own = selectors.patient_for_user(user)
     if own is None:
         raise PermissionDeniedError("Your account is not linked to a patient record.")
     if patient is not None and patient.pk != own.pk:
@@ -93,23 +84,36 @@ class AppointmentFilter(filters.FilterSet):
         fields = ["practitioner", "patient", "status", "source", "appointment_type", "series"]
 
 
-class AppointmentPermission(BasePermission):
-    """Staff schedule; patients read and change their own; billers read."""
-
-    def has_permission(self, request, view) -> bool:
-        roles = user_roles(request.user)
-        if request.method in SAFE_METHODS:
-            return bool(roles & (READERS | {PATIENT}))
-        if view.action in ("check_in", "complete", "no_show"):
-            return bool(roles & SCHEDULERS)
-        return bool(roles & (SCHEDULERS | {PATIENT}))
+def _appointments_in_scope(view, queryset: QuerySet) -> QuerySet:
+    """The visits the request's permission reaches: the clinic's, a practitioner's own
+    column, a patient's own visits."""
+    return rows_in_scope(
+        queryset,
+        user=view.request.user,
+        permission=required_permission(view.request, view) or "scheduling.view_appointment",
+        practitioner="practitioner",
+        patient="patient",
+    )
 
 
 class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Appointments. Create with `POST` (an `Idempotency-Key` header makes a retry safe);
-    change with the actions; never deleted (cancel instead)."""
+    change with the actions; never deleted (cancel instead). Each action needs the
+    appointment's permission its row of the state machine names (scheduling.states); a
+    patient books, moves and cancels their own visits."""
 
-    permission_classes = [IsAuthenticated, AppointmentPermission]
+    permission_model = "scheduling.appointment"
+    permission_actions: ClassVar[dict[str, str]] = {
+        "create": "book",
+        "check": "book",
+        "ics": "view",
+        **{action: row.permission for action, row in states.TRANSITIONS.items()},
+    }
+    # A patient's own visits: read, book, and the changes the state machine lets them make online.
+    self_service_actions = (
+        *("list", "retrieve", "metadata", "ics", "create", "check"),
+        *(action for action, row in states.TRANSITIONS.items() if row.patient_online),
+    )
     serializer_class = s.AppointmentSerializer
     filterset_class = AppointmentFilter
     ordering_fields = ["start", "created_at"]
@@ -120,19 +124,12 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         _activate_tz(request)
 
     def get_queryset(self) -> QuerySet[Appointment]:
-        user = self.request.user
-        qs = selectors.appointment_list()
-        roles = user_roles(user)
-        if not roles & (DESK | {BILLER}):
-            if PRACTITIONER in roles:
-                qs = qs.filter(practitioner__user=user)
-            else:
-                qs = qs.filter(patient__user=user)
-        return qs
+        return _appointments_in_scope(self, selectors.appointment_list())
 
     def get_serializer_context(self):
-        # Staff notes are not shown to patients.
-        return {**super().get_serializer_context(), "hide_notes": _only(self.request.user, PATIENT)}
+        # Staff notes are for staff: not shown to patients.
+        staff = self.request.user.has_perm("scheduling.view_appointment")
+        return {**super().get_serializer_context(), "hide_notes": not staff}
 
     @extend_schema(
         request=s.AppointmentCreateSerializer,
@@ -148,7 +145,7 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         data = s.AppointmentCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        patient = acting_patient(request, v.get("patient"))
+        patient = acting_patient(request, v.get("patient"), practitioner=v["practitioner"])
         appointment = services.appointment_book(
             patient=patient,
             practitioner=v["practitioner"],
@@ -178,11 +175,14 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     @action(detail=False, methods=["post"], url_path="check")
     def check(self, request: Request) -> Response:
         """Would this slot conflict? Answers without booking."""
-        if not user_roles(request.user) & (SCHEDULERS | {PATIENT}):
-            raise PermissionDeniedError()
         data = s.ConflictCheckSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
+        user = request.user
+        if user.has_perm(BOOK) and not row_in_scope(
+            user=user, permission=BOOK, practitioner=v["practitioner"]
+        ):
+            raise PermissionDeniedError("Your role does not book in this column.")
         return Response(
             availability.slot_conflicts(
                 practitioner=v["practitioner"],
@@ -245,28 +245,33 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
 
 
 class PatientAppointmentsView(mixins.ListModelMixin, viewsets.GenericViewSet):
-    """`/patients/{id}/appointments/` (staff, or the patient themselves)."""
+    """`/patients/{id}/appointments/`: for whoever may see the patient (staff; a practitioner
+    the patients they see, and then their own visits; a patient their own record). Another
+    patient is a 403."""
 
-    permission_classes = [IsAuthenticated]
+    permission_model = "scheduling.appointment"
+    self_service_actions = ("list", "metadata")
     serializer_class = s.AppointmentSerializer
     filterset_class = AppointmentFilter
     ordering = ["start", "id"]
 
     def get_queryset(self) -> QuerySet[Appointment]:
+        if getattr(self, "swagger_fake_view", False):
+            return Appointment.objects.none()
         patient = get_object_or_404(Patient, pk=self.kwargs["patient_id"])
-        roles = user_roles(self.request.user)
-        if not roles & READERS and patient.user_id != self.request.user.pk:
-            raise PermissionDeniedError("You may see only your own appointments.")
-        qs = selectors.appointment_list(patient=patient)
-        if not roles & (DESK | {BILLER}) and PRACTITIONER in roles:
-            qs = qs.filter(practitioner__user=self.request.user)
-        return qs
+        if not row_in_scope(
+            user=self.request.user, permission="practice.view_patient", patient=patient
+        ):
+            raise PermissionDeniedError("This patient's appointments are not yours to see.")
+        return _appointments_in_scope(self, selectors.appointment_list(patient=patient))
 
 
 class MyAppointmentsView(mixins.ListModelMixin, viewsets.GenericViewSet):
-    """`/me/appointments/`: the signed-in patient's visits (or a practitioner's schedule)."""
+    """`/me/appointments/`: the signed-in user's own visits: as a patient, or the column of a
+    practitioner."""
 
-    permission_classes = [IsAuthenticated]
+    permission_model = "scheduling.appointment"
+    self_service_actions = ("list", "metadata")
     serializer_class = s.AppointmentSerializer
     filterset_class = AppointmentFilter
     ordering = ["start", "id"]
@@ -276,27 +281,37 @@ class MyAppointmentsView(mixins.ListModelMixin, viewsets.GenericViewSet):
         _activate_tz(request)
 
     def get_queryset(self) -> QuerySet[Appointment]:
+        if getattr(self, "swagger_fake_view", False):
+            return Appointment.objects.none()
         user = self.request.user
-        qs = selectors.appointment_list()
-        if PRACTITIONER in user_roles(user) and not _only(user, PATIENT):
-            return qs.filter(practitioner__user=user)
-        return qs.filter(patient__user=user)
+        mine = selectors.appointment_list().filter(
+            Q(practitioner__user=user) | Q(patient__user=user)
+        )
+        return _appointments_in_scope(self, mine)
 
 
 class SeriesViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Recurring bookings (RFC 5545 rules), all or nothing unless `partial`."""
+    """Recurring bookings (RFC 5545 rules), all or nothing unless `partial`. Booking and
+    cancelling a series need the appointment's `book` and `cancel`."""
 
-    permission_classes = [IsAuthenticated, AppointmentPermission]
+    permission_model = "scheduling.appointmentseries"
+    permission_actions: ClassVar[dict[str, str]] = {
+        "create": BOOK,
+        "cancel": "scheduling.cancel_appointment",
+    }
+    self_service_actions = ("retrieve", "metadata", "create", "cancel")
     serializer_class = s.SeriesSerializer
 
     def get_queryset(self) -> QuerySet[AppointmentSeries]:
-        qs = AppointmentSeries.objects.all()
-        roles = user_roles(self.request.user)
-        if not roles & (DESK | {BILLER}):
-            if PRACTITIONER in roles:
-                return qs.filter(practitioner__user=self.request.user)
-            return qs.filter(patient__user=self.request.user)
-        return qs
+        return rows_in_scope(
+            AppointmentSeries.objects.all(),
+            user=self.request.user,
+            permission=(
+                required_permission(self.request, self) or "scheduling.view_appointmentseries"
+            ),
+            practitioner="practitioner",
+            patient="patient",
+        )
 
     @extend_schema(
         request=s.SeriesCreateSerializer,
@@ -310,7 +325,7 @@ class SeriesViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         result = series.appointment_series_book(
-            patient=acting_patient(request, v.get("patient")),
+            patient=acting_patient(request, v.get("patient"), practitioner=v["practitioner"]),
             practitioner=v["practitioner"],
             appointment_type=v["appointment_type"],
             first_start=v["start"],
@@ -344,18 +359,12 @@ class SeriesViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         return Response(s.AppointmentSerializer(cancelled, many=True).data)
 
 
-class ReadAnyWriteAdmin(BasePermission):
-    def has_permission(self, request, view) -> bool:
-        if request.method in SAFE_METHODS:
-            return True
-        return CLINIC_ADMIN in user_roles(request.user)
-
-
 class AppointmentTypeViewSet(viewsets.ModelViewSet):
     """What can be booked. Anyone may read; the clinic admin edits. Retire with
     `is_active=false` (no delete)."""
 
-    permission_classes = [ReadAnyWriteAdmin]
+    permission_model = "scheduling.appointmenttype"
+    public_actions = ("list", "retrieve", "metadata")
     serializer_class = s.AppointmentTypeSerializer
     filterset_fields = ["mode", "is_active", "practitioners"]
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
@@ -364,43 +373,71 @@ class AppointmentTypeViewSet(viewsets.ModelViewSet):
         return AppointmentType.objects.prefetch_related("practitioners")
 
 
-class StaffManages(HasRole):
-    """Front desk and clinic admin manage; practitioners read."""
+class PractitionerRowsViewSet(viewsets.ModelViewSet):
+    """A practitioner's rows (hours, time off): those the request's permission reaches (a
+    practitioner's grant reaches their own), written only for a practitioner it reaches."""
 
-    roles = frozenset({CLINIC_ADMIN, FRONT_DESK})
+    def get_queryset(self) -> QuerySet:
+        return rows_in_scope(
+            self.queryset.all(),
+            user=self.request.user,
+            permission=required_permission(self.request, self),
+            practitioner="practitioner",
+        )
 
-    def has_permission(self, request, view) -> bool:
-        if request.method in SAFE_METHODS:
-            return bool(user_roles(request.user) & READERS)
-        return super().has_permission(request, view)
+    def _check_practitioner(self, serializer) -> None:
+        practitioner = serializer.validated_data.get("practitioner")
+        if practitioner is not None and not row_in_scope(
+            user=self.request.user,
+            permission=required_permission(self.request, self),
+            practitioner=practitioner,
+        ):
+            raise PermissionDeniedError("This practitioner's schedule is not yours to change.")
+
+    def perform_create(self, serializer) -> None:
+        self._check_practitioner(serializer)
+        serializer.save()
+
+    def perform_update(self, serializer) -> None:
+        self._check_practitioner(serializer)
+        serializer.save()
 
 
-class WorkingHoursViewSet(viewsets.ModelViewSet):
-    permission_classes = [IsAuthenticated, StaffManages]
+class WorkingHoursViewSet(PractitionerRowsViewSet):
+    """Working hours: the clinic admin's; the front desk reads them, a practitioner their own."""
+
+    permission_model = "scheduling.workinghours"
     serializer_class = s.WorkingHoursSerializer
     queryset = WorkingHoursModel.objects.all()
     filterset_fields = ["practitioner", "weekday", "location"]
 
 
-class TimeOffViewSet(viewsets.ModelViewSet):
-    permission_classes = [IsAuthenticated, StaffManages]
+class TimeOffViewSet(PractitionerRowsViewSet):
+    """Time off: the front desk, integrators and the clinic admin keep everyone's, a
+    practitioner their own."""
+
+    permission_model = "scheduling.timeoff"
     serializer_class = s.TimeOffSerializer
     queryset = TimeOff.objects.all()
     filterset_fields = ["practitioner"]
 
 
 class CalendarFeedView(APIView):
-    """Create (or rotate) a practitioner's secret iCalendar subscription URL."""
+    """Create (or rotate) a practitioner's secret iCalendar subscription URL: the practitioner
+    their own, the clinic admin anyone's."""
 
-    permission_classes = [IsAuthenticated]
+    permission_model = "scheduling.calendarfeed"
 
     @extend_schema(request=s.CalendarFeedSerializer, responses=s.CalendarFeedResultSerializer)
     def post(self, request: Request) -> Response:
         data = s.CalendarFeedSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         practitioner = data.validated_data["practitioner"]
-        roles = user_roles(request.user)
-        if CLINIC_ADMIN not in roles and practitioner.user_id != request.user.pk:
+        if not row_in_scope(
+            user=request.user,
+            permission="scheduling.add_calendarfeed",
+            practitioner=practitioner,
+        ):
             raise PermissionDeniedError("Only the practitioner or a clinic admin may do this.")
         feed, created = CalendarFeed.objects.get_or_create(practitioner=practitioner)
         if not created:

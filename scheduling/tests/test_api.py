@@ -231,9 +231,12 @@ def test_lifecycle_actions_through_the_api(world):
     assert moved.status_code == 200 and moved.json()["reschedule_count"] == 1
     assert world["desk"].post(url + "complete/").status_code == 409  # not started
     with time_machine.travel(f.local(world["day"], 14, 5)):
+        _reauth(world, "desk")
         _reauth(world, "prac")
-        assert world["prac"].post(url + "check-in/").json()["status"] == "checked_in"
+        assert world["prac"].post(url + "check-in/").status_code == 403  # the desk's
+        assert world["desk"].post(url + "check-in/").json()["status"] == "checked_in"
         assert world["prac"].post(url + "complete/").json()["status"] == "completed"
+    _reauth(world, "desk")
     assert world["desk"].post(url + "cancel/", {}, "application/json").status_code == 409
 
 
