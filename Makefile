@@ -25,6 +25,7 @@ run: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 check: $(BIN)/.installed
 	$(WITH) $(BIN)/python manage.py makemigrations --check --dry-run

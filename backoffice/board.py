@@ -34,7 +34,6 @@ from practice.models import ClinicSettings, Location, Patient, Practitioner, Spe
 from practice.selectors import row_in_scope, rows_in_scope
 from realtime.links import websocket_url
 from scheduling import selectors, services, states
-from scheduling.api.serializers import AppointmentSerializer
 from scheduling.models import ACTIVE_STATUSES, Appointment, AppointmentType
 
 Status = Appointment.Status
@@ -527,8 +526,29 @@ def board_book(request: HttpRequest) -> HttpResponse:
         notes=v["notes"],
         overbook=v["overbook"],
     )
-    body = AppointmentSerializer(appointment).data
-    return JsonResponse({"appointment": body}, status=201)
+    return JsonResponse({"appointment": _appointment_json(appointment)}, status=201)
+
+
+def _appointment_json(appointment: Appointment) -> dict:
+    """What the board's page needs of a visit it booked or changed (the grid itself is
+    re-read from the server): the page is not an API client, so no API serializer."""
+    return {
+        "id": appointment.pk,
+        "status": appointment.status,
+        "start": appointment.start.isoformat(),
+        "end": appointment.end.isoformat(),
+        "practitioner": {
+            "id": appointment.practitioner_id,
+            "display_name": appointment.practitioner.display_name,
+        },
+        "patient": {"id": appointment.patient_id, "name": str(appointment.patient)},
+        "appointment_type": {
+            "id": appointment.appointment_type_id,
+            "name": appointment.appointment_type.name,
+        },
+        "location": appointment.location_id,
+        "overbooked": appointment.overbooked,
+    }
 
 
 @require_POST
@@ -550,7 +570,7 @@ def board_action(request: HttpRequest, appointment_id: int, action: str) -> Http
     if appointment is None:
         raise Http404
     appointment = _run_action(action, appointment, request)
-    return JsonResponse({"appointment": AppointmentSerializer(appointment).data})
+    return JsonResponse({"appointment": _appointment_json(appointment)})
 
 
 @require_GET
