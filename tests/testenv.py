@@ -28,6 +28,7 @@ def pytest_configure(config) -> None:
     config.addinivalue_line(
         "markers", "clock: reads the time; `make test-clock` runs it at each instant"
     )
+    config.addinivalue_line("markers", "live: drives the live servers or a browser (tests/live.py)")
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -35,3 +36,5 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if item.path.relative_to(root).as_posix().startswith(clock.CLOCK_SENSITIVE):
             item.add_marker("clock")
+        if {"live_servers", "browser"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker("live")
