@@ -150,10 +150,10 @@ CACHES = {
 }
 # A consumer waits for its next message with BZPOPMIN, which Redis holds for 5 s
 # (channels-redis's RedisChannelLayer.brpop_timeout) before answering "nothing yet". redis-py 8
-# gives every read a 5 s socket timeout by default (None before 8.0): the read of an idle
-# channel's BZPOPMIN raced the block, raised redis TimeoutError out of the layer's receive(),
-# and daphne closed every idle websocket with 1011 after 5-10 s (django/channels_redis#422).
-# The read timeout stays, so a dead Redis is still noticed, but is well above the block.
+# gives every read a 5 s socket timeout by default, so the read of an idle channel's BZPOPMIN
+# would race the block, raise redis TimeoutError out of the layer's receive() and have daphne
+# close every idle websocket with 1011 (django/channels_redis#422). The read timeout stays, so
+# a dead Redis is still noticed, but well above the block.
 CHANNEL_LAYER_SOCKET_TIMEOUT = 15
 CHANNEL_LAYERS = {
     "default": {
