@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 from django.core.paginator import Page
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, QuerySet, Window
 from django.http import HttpResponse
 from django_tenants.utils import schema_context
@@ -20,6 +20,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
+
+from .tenancy import tenant_connection
 
 
 class _ClientPerPool(RedisCacheClient):
@@ -92,7 +94,8 @@ class WindowCountPagination(Pagination):
 
     TOTAL = "window_total"
 
-    def paginate_queryset(self, queryset: QuerySet, request, view=None):
+    # Querysets only (it annotates the window count): narrower than DRF's pages of any sequence.
+    def paginate_queryset(self, queryset: QuerySet, request, view=None):  # type: ignore[override]
         self.request = request
         page_size = self.get_page_size(request)
         if not page_size:
@@ -151,6 +154,11 @@ class CounterRateThrottle(throttling.SimpleRateThrottle):
     guards, not quotas.
     """
 
+    # Set by SimpleRateThrottle.__init__ from the rate (ints whenever `rate` is set); DRF's stubs
+    # do not declare them.
+    num_requests: int
+    duration: int
+
     def allow_request(self, request, view) -> bool:
         if self.rate is None:
             return True
@@ -162,7 +170,7 @@ class CounterRateThrottle(throttling.SimpleRateThrottle):
         self.wait_seconds = (window + 1) * self.duration - now
         name = f"{self.key}:{window}"
         try:
-            redis = self.cache._cache  # Django's RedisCache
+            redis = self.cache._cache  # type: ignore[attr-defined]  # Django's RedisCache
         except AttributeError:  # another cache backend: two round trips
             self.cache.add(name, 0, self.duration + 1)
             count = self.cache.incr(name)
@@ -205,7 +213,7 @@ def clinic_data_changed() -> None:
     appointment types, appointments, next available slots): once the write commits, the
     clinic's data version changes and every cached answer of the clinic is stale. Rolled-back
     writes change nothing. Keys are per clinic (the cache's key function adds the schema)."""
-    schema = connection.schema_name  # the clinic of the write, whatever runs the hook
+    schema = tenant_connection.schema_name  # the clinic of the write, whatever runs the hook
 
     def bump() -> None:
         with schema_context(schema):

@@ -172,8 +172,10 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
         if isinstance(detail, dict | list):
             detail = _validation_detail(_field_errors(detail))
         body = problem(status=code_status, code=code, detail=str(detail))
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            body["retry_after"] = int(exc.wait) + 1
+        if isinstance(exc, exceptions.Throttled):
+            wait: float | None = exc.wait  # type: ignore[attr-defined]  # DRF's stubs omit it
+            if wait is not None:
+                body["retry_after"] = int(wait) + 1
     response = Response(body, status=code_status, content_type=PROBLEM_CONTENT_TYPE)
     for name, value in headers.items():
         response[name] = value

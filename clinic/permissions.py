@@ -99,8 +99,9 @@ def permission_scopes(user, permission: str) -> frozenset[str]:
         return frozenset()
     if user.is_superuser:
         return frozenset({ALL})
-    found = {_scopes.get(role, {}).get(permission) for role in user.roles}
-    found.discard(None)
+    found = {
+        scope for role in user.roles if (scope := _scopes.get(role, {}).get(permission)) is not None
+    }
     return frozenset({ALL}) if ALL in found else frozenset(found)
 
 
@@ -132,7 +133,7 @@ def view_action(request: Request, view) -> str | None:
     """What the request asks of `view`: its viewset action ("list", "cancel"...) or, for a
     plain API view, the HTTP method ("get", "post"...). None for a method the view does not
     answer (405)."""
-    method = request.method.lower()
+    method = (request.method or "").lower()
     if method not in view.http_method_names:
         return None
     if hasattr(view, "action_map"):
