@@ -10,7 +10,8 @@ import functools
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
-from django.utils.translation import gettext_lazy as _
+from django.db.models import Field
+from django.utils.translation import gettext as _
 from rest_framework import exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
@@ -22,6 +23,8 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
+from clinic.tenancy import tenant_connection
+
 SCHEMA_CLAIM = "clinic"
 
 
@@ -31,7 +34,7 @@ class WrongClinicError(exceptions.AuthenticationFailed):
 
 
 def token_check_clinic(token: Token) -> None:
-    if token.get(SCHEMA_CLAIM) != connection.schema_name:
+    if token.get(SCHEMA_CLAIM) != tenant_connection.schema_name:
         raise WrongClinicError()
 
 
@@ -39,7 +42,8 @@ class ClinicTokenObtainPairSerializer(TokenObtainPairSerializer):
     @classmethod
     def get_token(cls, user) -> RefreshToken:
         token = super().get_token(user)
-        token[SCHEMA_CLAIM] = connection.schema_name
+        assert isinstance(token, RefreshToken)  # our token_class, simplejwt's types say Token
+        token[SCHEMA_CLAIM] = tenant_connection.schema_name
         token["roles"] = sorted(user.roles)
         return token
 
@@ -55,12 +59,13 @@ def _user_query() -> tuple[str, list[str]]:
     user = get_user_model()
     groups = user.groups.through._meta
     fields = user._meta.concrete_fields
-    id_column = user._meta.get_field(api_settings.USER_ID_FIELD).column
+    id_field = user._meta.get_field(api_settings.USER_ID_FIELD)
+    assert isinstance(id_field, Field), id_field  # a column of the user table, not a relation
     sql = (
         f"SELECT {', '.join(f'u.{f.column}' for f in fields)}, "
         f"ARRAY(SELECT g.name FROM {groups.db_table} ug JOIN {Group._meta.db_table} g "
         f"ON g.id = ug.group_id WHERE ug.user_id = u.id) "
-        f"FROM {user._meta.db_table} u WHERE u.{id_column} = %s"
+        f"FROM {user._meta.db_table} u WHERE u.{id_field.column} = %s"
     )
     return sql, [f.attname for f in fields]
 

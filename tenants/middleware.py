@@ -2,13 +2,13 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.urls import set_urlconf
 from django.utils import timezone
 from django_tenants.middleware.main import TenantMainMiddleware
 
 from clinic.errors import error_response
+from clinic.tenancy import tenant_connection
 
 from .selectors import clinic_for_host, hostname_normalize
 
@@ -25,7 +25,7 @@ class ClinicMiddleware(TenantMainMiddleware):
     """
 
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
-        connection.set_schema_to_public()
+        tenant_connection.set_schema_to_public()
         try:
             hostname = hostname_normalize(request.get_host())
         except DisallowedHost:
@@ -48,8 +48,8 @@ class ClinicMiddleware(TenantMainMiddleware):
                 detail=f"{clinic.name} is suspended. Contact the platform operator.",
             )
         clinic.domain_url = hostname
-        request.tenant = clinic
-        connection.set_tenant(clinic)
+        request.tenant = clinic  # type: ignore[attr-defined]  # read by clinic.tenancy.request_tenant
+        tenant_connection.set_tenant(clinic)
         self.setup_url_routing(request)
         return None
 
