@@ -80,6 +80,9 @@ def _check_dates(line: AuthorizationLine, service_date: date) -> None:
 def _check_weekly_cap(
     line: AuthorizationLine, units: int, service_date: date, exclude=None
 ) -> None:
+    cap = line.weekly_cap
+    if cap is None:  # no weekly cap (callers check first)
+        return
     monday, sunday = _week(service_date)
     taken = UnitReservation.objects.filter(
         line=line,
@@ -89,7 +92,7 @@ def _check_weekly_cap(
     if exclude is not None:
         taken = taken.exclude(pk=exclude.pk)
     week_total = taken.aggregate(total=Sum("units"))["total"] or 0
-    if week_total + units > line.weekly_cap:
+    if week_total + units > cap:
         raise AuthorizationWeeklyCapError(
             f"Authorization {line.authorization.number} allows {line.weekly_cap} units a week; "
             f"the week of {monday:%d %b} already has {week_total}.",

@@ -1,7 +1,7 @@
-from django.db import connection
 from django_tenants.utils import tenant_context
 
 from clinic.celery import app
+from clinic.tenancy import tenant_connection
 from tenants.selectors import clinic_list
 
 from .services import authorization_alerts_send
@@ -11,7 +11,7 @@ from .services import authorization_alerts_send
 def send_authorization_alerts_task() -> int:
     """One clinic: refresh statuses and email the front desk the authorizations that need
     attention."""
-    return authorization_alerts_send(clinic_name=connection.tenant.name)
+    return authorization_alerts_send(clinic_name=tenant_connection.tenant.name)
 
 
 @app.task(name="authorizations.daily_alerts", public_ok=True)

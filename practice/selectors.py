@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import (
     BooleanField,
     FloatField,
@@ -340,9 +341,11 @@ def specialty_list(*, include_inactive: bool = False) -> QuerySet[Specialty]:
 # Patients and coverage ----------------------------------------------------------------------
 
 
-def patient_list_for(*, user: User, permission: str = "practice.view_patient") -> QuerySet[Patient]:
+def patient_list_for(
+    *, user: User | AnonymousUser, permission: str = "practice.view_patient"
+) -> QuerySet[Patient]:
     """The patients `user` reaches with `permission`: every patient, a practitioner's own
-    (those they see), a patient's own record, or none."""
+    (those they see), a patient's own record, or none (anonymous included)."""
     queryset = Patient.objects.order_by("last_name", "first_name", "id")
     return rows_in_scope(queryset, user=user, permission=permission, patient="")
 

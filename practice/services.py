@@ -35,6 +35,10 @@ from .models import (
 )
 
 M = TypeVar("M", bound=models.Model)
+# The records that are deactivated rather than deleted (they have `is_active`).
+Deactivatable = TypeVar(
+    "Deactivatable", Location, Specialty, Practitioner, Patient, Payer, Coverage, ServiceCode
+)
 
 # Constraint name prefix -> (field, message). Matched by prefix: Citus appends shard numbers.
 CONSTRAINT_ERRORS: dict[str, tuple[str, str]] = {
@@ -113,10 +117,12 @@ def _apply(instance: M, data: Mapping[str, Any], *, fields: Iterable[str]) -> li
 
 
 def _locked(model: type[M], pk: int) -> M:
-    return model.objects.select_for_update().get(pk=pk)
+    return model._default_manager.select_for_update().get(pk=pk)
 
 
-def _set_active(model: type[M], instance: M, is_active: bool) -> M:
+def _set_active(
+    model: type[Deactivatable], instance: Deactivatable, is_active: bool
+) -> Deactivatable:
     locked = _locked(model, instance.pk)
     if locked.is_active != is_active:
         locked.is_active = is_active

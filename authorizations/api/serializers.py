@@ -71,7 +71,9 @@ class AuthorizationSerializer(ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
     def get_alerts(self, obj) -> list[dict]:
-        return AlertSerializer(authorization_alerts(obj), many=True).data
+        # many=True makes a ListSerializer, whose data is a list: the stubs type the call as
+        # the single serializer's.
+        return AlertSerializer(authorization_alerts(obj), many=True).data  # type: ignore[return-value]
 
 
 class ReservationSerializer(ModelSerializer):

@@ -80,6 +80,7 @@ class AuthorizationViewSet(
         data = dict(serializer.validated_data)
         patient = data.get("patient")
         permission = required_permission(request, self)
+        assert permission is not None  # writes are never public
         if patient is not None and not row_in_scope(
             user=request.user, permission=permission, patient=patient
         ):

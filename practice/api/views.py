@@ -9,6 +9,7 @@ class, clinic.permissions.GrantPermission); see the README's role table.
 from typing import Any, ClassVar
 
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django_filters import rest_framework as filters
@@ -112,12 +113,19 @@ class PracticeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 def _crud_schema(name: str, input_serializer, output_serializer, *, public: bool = False):
     """OpenAPI texts for the standard actions of one resource."""
     readers = "Anyone (anonymous included; public fields only)" if public else "Staff roles"
-    auth = [{"jwtAuth": []}, {"cookieAuth": []}, {}] if public else None
+    auth: list[dict[str, list[str]]] | None = (
+        [{"jwtAuth": []}, {"cookieAuth": []}, {}] if public else None
+    )
+    # drf-spectacular annotates `auth` as names, but takes security requirement objects.
     return extend_schema_view(
         list=extend_schema(
-            description=f"List {name}s. {readers}. Paginated, filterable.", auth=auth
+            description=f"List {name}s. {readers}. Paginated, filterable.",
+            auth=auth,  # type: ignore[arg-type]
         ),
-        retrieve=extend_schema(description=f"One {name}. {readers}.", auth=auth),
+        retrieve=extend_schema(
+            description=f"One {name}. {readers}.",
+            auth=auth,  # type: ignore[arg-type]
+        ),
         create=extend_schema(
             request=input_serializer, responses={201: output_serializer}, description=NO_DELETE
         ),
@@ -135,7 +143,7 @@ class DirectoryFilter(filters.FilterSet):
     q = filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name contains")
 
 
-class IncludeInactiveMixin:
+class IncludeInactiveMixin(PracticeViewSet):
     """Directory lists show active rows; staff may ask for all with `include_inactive=true`
     and fetch an inactive row by id."""
 
@@ -199,14 +207,14 @@ class PractitionerViewSet(IncludeInactiveMixin, PracticeViewSet):
     serializer_class = s.PractitionerSerializer
     public_serializer_class = s.PractitionerPublicSerializer
     input_serializer_class = s.PractitionerInputSerializer
-    filter_backends: ClassVar[list] = []  # the search parses its own parameters
+    filter_backends = []  # the search parses its own parameters
     pagination_class = WindowCountPagination  # one SQL query per page
 
     def get_queryset(self) -> QuerySet[Practitioner]:
         return selectors.practitioner_queryset(include_inactive=self.include_inactive())
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
+        context = dict(super().get_serializer_context())
         if self.action == "list":
             context["extension_fields"] = [
                 name
@@ -215,7 +223,9 @@ class PractitionerViewSet(IncludeInactiveMixin, PracticeViewSet):
             ]
         return context
 
-    def list(self, request: Request, *args, **kwargs) -> Response:
+    # A shared answer is an HttpResponse of ready JSON (DRF passes it through as it is), not the
+    # Response DRF's mixin declares.
+    def list(self, request: Request, *args, **kwargs) -> HttpResponse:  # type: ignore[override]
         params = s.PractitionerSearchParamsSerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
         search = dict(params.validated_data)
@@ -246,8 +256,8 @@ class PractitionerViewSet(IncludeInactiveMixin, PracticeViewSet):
             )
 
         # What anyone may see is the same for everyone: shared until the directory changes.
-        params = (request.scheme, request.get_host(), sorted(request.query_params.lists()))
-        return SEARCH_ANSWERS.answer(params, compute)
+        key = (request.scheme, request.get_host(), sorted(request.query_params.lists()))
+        return SEARCH_ANSWERS.answer(key, compute)
 
 
 # Patients and coverage ----------------------------------------------------------------------
@@ -421,7 +431,9 @@ class MyPatientView(APIView):
     permission_model = SIGNED_IN
 
     def patient(self, request: Request) -> Patient:
-        patient = selectors.patient_get_for_user(user=request.user)
+        user = request.user
+        assert user.is_authenticated  # permission_model SIGNED_IN
+        patient = selectors.patient_get_for_user(user=user)
         if patient is None:
             raise NoPatientRecordError("No patient record is linked to this account.")
         return patient
