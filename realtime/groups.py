@@ -7,7 +7,8 @@ import threading
 from collections.abc import Iterable
 
 from channels.layers import get_channel_layer
-from django.db import connection
+
+from clinic.tenancy import tenant_connection
 
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
 PUBLISH_TIMEOUT_S = 10.0
@@ -16,7 +17,7 @@ PUBLISH_TIMEOUT_S = 10.0
 def group_name(*parts: object, schema: str | None = None) -> str:
     """`<schema>.<part>.<part>`: every group belongs to one clinic, so no clinic can join
     another's group by guessing an id."""
-    schema = schema or connection.schema_name
+    schema = schema or tenant_connection.schema_name
     name = ".".join([schema, *(_UNSAFE.sub("-", str(part)) for part in parts)])
     return name[:99]
 
@@ -30,7 +31,7 @@ class _SenderLoop:
     child, e.g. a Celery or web worker, starts its own on first use), so its connections are
     reused."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -41,7 +41,7 @@ def status_badge(value: str, label: str) -> str:
     return format_html('<span class="bo-status bo-status-{}">{}</span>', value, label)
 
 
-class OutOfScopeIsForbidden:
+class OutOfScopeIsForbidden(admin.ModelAdmin):
     """A row that exists but lies outside what this user may see is a 403, not Django's
     "does not exist" redirect (which also hides that access was refused)."""
 
@@ -294,7 +294,7 @@ class AppointmentAdmin(PractitionerScopedAdmin):
             return obj.authorization_warning or "None: this visit draws on no authorization."
         line = reservation.line
         authorization = line.authorization
-        may_view = getattr(obj, "viewer_may", set())
+        may_view: set[str] = getattr(obj, "viewer_may", set())
         label = format_html("authorization <strong>{}</strong>", authorization.number)
         if "authorization" in may_view:
             url = reverse("admin:authorizations_authorization_change", args=[authorization.pk])
@@ -422,7 +422,7 @@ class SmartBookingJobAdmin(admin.ModelAdmin):
     search_fields = ["patient__first_name", "patient__last_name", "id", "error_message"]
     date_hierarchy = "created_at"
     list_select_related = ["patient", "requested_by"]
-    fields = [
+    fields = (
         "id",
         "patient",
         "requested_by",
@@ -438,7 +438,7 @@ class SmartBookingJobAdmin(admin.ModelAdmin):
         "booked",
         "request_json",
         "nearest_json",
-    ]
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request) -> bool:

@@ -388,14 +388,22 @@ def covering_block(
     return None
 
 
-def blocked_range(appointment_type: AppointmentType, start: datetime, end: datetime) -> Range:
+def blocked_bounds(
+    appointment_type: AppointmentType, start: datetime, end: datetime
+) -> tuple[datetime, datetime]:
     """What a visit of `appointment_type` from `start` to `end` holds of the schedule: the
-    visit widened by the type's buffers (what the exclusion constraint compares)."""
-    return Range(
+    visit widened by the type's buffers."""
+    return (
         start - timedelta(minutes=appointment_type.buffer_before_minutes),
         end + timedelta(minutes=appointment_type.buffer_after_minutes),
-        "[)",
     )
+
+
+def blocked_range(
+    appointment_type: AppointmentType, start: datetime, end: datetime
+) -> Range[datetime]:
+    """`blocked_bounds` as the range the exclusion constraint compares."""
+    return Range(*blocked_bounds(appointment_type, start, end), "[)")
 
 
 def slot_conflicts(
@@ -410,10 +418,11 @@ def slot_conflicts(
     the type is known, `suggested_alternatives`. The answer of `POST /appointments/check/`."""
     if appointment_type is not None:
         end = start + timedelta(minutes=appointment_type.duration_minutes)
-        blocked = blocked_range(appointment_type, start, end)
-        lo, hi = blocked.lower, blocked.upper
-    else:
+        lo, hi = blocked_bounds(appointment_type, start, end)
+    elif end is not None:
         lo, hi = start, end
+    else:
+        raise TypeError("slot_conflicts needs the appointment type or the end")
     conflicts = conflicts_for(practitioner_id=practitioner.pk, start=lo, end=hi)
     alternatives = []
     if conflicts and appointment_type is not None:

@@ -6,8 +6,9 @@ third-party servers, so it shows the visit type and the patient's initials only.
 
 from collections.abc import Iterable
 
-from django.db import connection
 from icalendar import Calendar, Event
+
+from clinic.tenancy import tenant_connection
 
 from .models import Appointment
 
@@ -23,7 +24,7 @@ def _calendar(name: str) -> Calendar:
 
 def _event(appointment: Appointment, *, summary: str, description: str) -> Event:
     event = Event()
-    event.add("uid", f"{appointment.uid}@{connection.schema_name}.clinic")
+    event.add("uid", f"{appointment.uid}@{tenant_connection.schema_name}.clinic")
     event.add("dtstamp", appointment.updated_at)
     event.add("dtstart", appointment.start)
     event.add("dtend", appointment.end)
@@ -32,8 +33,8 @@ def _event(appointment: Appointment, *, summary: str, description: str) -> Event
     if appointment.is_telehealth and appointment.telehealth_url:
         event.add("location", appointment.telehealth_url)
         event.add("url", appointment.telehealth_url)
-    elif appointment.location_id:
-        event.add("location", f"{appointment.location.name}, {appointment.location.address}")
+    elif (location := appointment.location) is not None:
+        event.add("location", f"{location.name}, {location.address}")
     cancelled = appointment.status in (Appointment.Status.CANCELLED, Appointment.Status.NO_SHOW)
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     event.add("sequence", appointment.reschedule_count)

@@ -228,6 +228,9 @@ class Appointment(models.Model):
     authorization_warning = models.CharField(max_length=300, blank=True)
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
 
+    # Not a column: appointment_book sets it on the earlier booking an Idempotency-Key replays.
+    replayed: bool = False
+
     class Meta:
         ordering = ["start", "id"]
         # What may be done to a visit (the API, the schedule board, the admin's bulk actions),

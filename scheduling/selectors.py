@@ -33,15 +33,19 @@ from .models import (
 def _columns_of(model: type[Model]) -> tuple[list[str], int, str]:
     fields = model._meta.concrete_fields
     assert not any(f.get_db_converters(connection) for f in fields), model
-    return [f.attname for f in fields], fields.index(model._meta.pk), model._meta.pk.column
+    pk = model._meta.pk
+    assert pk is not None and pk.column is not None, model  # a concrete model's
+    return [f.attname for f in fields], fields.index(pk), pk.column
 
 
-def rows_by_pk(*wanted: tuple[type[Model], object]) -> list[Model | None]:
+def rows_by_pk(*wanted: tuple[type[Model], int]) -> list[Model | None]:
     """Instances of several models, each by primary key, in one round trip (the ORM takes
     one query per table, and building each cost more CPU than PostgreSQL spent on it). None
     for a key that matches no row. For models whose fields need no conversion from the
     database (plain columns; checked)."""
-    columns, joins, params = [], [], []
+    columns: list[str] = []
+    joins: list[str] = []
+    params: list[int] = []
     for i, (model, pk) in enumerate(wanted):
         attnames, _, pk_column = _columns_of(model)
         columns += [f't{i}."{f.column}"' for f in model._meta.concrete_fields]
@@ -52,7 +56,8 @@ def rows_by_pk(*wanted: tuple[type[Model], object]) -> list[Model | None]:
             f"SELECT {', '.join(columns)} FROM (VALUES (1)) one {' '.join(joins)}", params
         )
         row = cursor.fetchone()
-    found, at = [], 0
+    found: list[Model | None] = []
+    at = 0
     for model, _ in wanted:
         attnames, pk_index, _ = _columns_of(model)
         values = row[at : at + len(attnames)]
@@ -252,7 +257,7 @@ def schedule_board(
     hours = WorkingHours.objects.all()
     if location_id is not None:
         hours = hours.filter(location_id=location_id)
-    practitioners = list(
+    practitioner_list = list(
         practitioners.prefetch_related(
             Prefetch("working_hours", queryset=hours),
             Prefetch(
@@ -261,7 +266,7 @@ def schedule_board(
             ),
         )
     )
-    ids = [p.pk for p in practitioners]
+    ids = [p.pk for p in practitioner_list]
     time_off: dict[int, list[TimeOff]] = defaultdict(list)
     for off in TimeOff.objects.filter(practitioner_id__in=ids, start__lt=end, end__gt=start):
         time_off[off.practitioner_id].append(off)
@@ -276,7 +281,7 @@ def schedule_board(
     for appointment in rows.order_by("start", "id"):
         appointments[appointment.practitioner_id].append(appointment)
     columns = []
-    for practitioner in practitioners:
+    for practitioner in practitioner_list:
         tz = ZoneInfo(practitioner.timezone)
         working = [
             (max(lo, start), min(hi, end), location)

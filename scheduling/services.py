@@ -15,10 +15,11 @@ import uuid
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from authorizations import services as ledger
+from clinic.tenancy import tenant_connection
 from practice.models import ClinicSettings, Location, Patient, Practitioner
 from realtime.groups import group_name, publish
 
@@ -123,12 +124,9 @@ def _slot_unavailable(
     end: datetime,
     exclude_id: int | None = None,
 ) -> SlotUnavailableError:
-    blocked = availability.blocked_range(appointment_type, start, end)
+    lo, hi = availability.blocked_bounds(appointment_type, start, end)
     conflicts = availability.conflicts_for(
-        practitioner_id=practitioner.pk,
-        start=blocked.lower,
-        end=blocked.upper,
-        exclude_id=exclude_id,
+        practitioner_id=practitioner.pk, start=lo, end=hi, exclude_id=exclude_id
     )
     alternatives = availability.suggested_alternatives(
         appointment_type=appointment_type,
@@ -144,7 +142,7 @@ def _slot_unavailable(
 
 def _telehealth_url() -> str:
     base = ClinicSettings.load().telehealth_base_url.rstrip("/")
-    return f"{base}/{connection.schema_name}-{uuid.uuid4().hex}"
+    return f"{base}/{tenant_connection.schema_name}-{uuid.uuid4().hex}"
 
 
 class _SlotTaken(Exception):
@@ -405,10 +403,12 @@ def _transition(appointment: Appointment, action: str, *, by, now: datetime | No
     if to == Status.COMPLETED:
         appointment.completed_at = now
     appointment.save()
-    if appointment.unit_reservation_id and to == Status.COMPLETED:
-        ledger.units_consume(reservation=appointment.unit_reservation, by=by)
-    elif appointment.unit_reservation_id and to == Status.NO_SHOW:
-        ledger.units_release(reservation=appointment.unit_reservation, by=by)
+    if to in (Status.COMPLETED, Status.NO_SHOW):
+        reservation = appointment.unit_reservation  # None, without a query, when there is none
+        if reservation is not None and to == Status.COMPLETED:
+            ledger.units_consume(reservation=reservation, by=by)
+        elif reservation is not None:
+            ledger.units_release(reservation=reservation, by=by)
     _record(appointment, to, by)
     return appointment
 

@@ -33,9 +33,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from django.db import connection
-
 from clinic.errors import ApplicationError, PermissionDeniedError
+from clinic.tenancy import tenant_connection
 from practice.models import ClinicSettings
 
 from .errors import InvalidTransitionError, LateCancelError
@@ -150,12 +149,12 @@ def is_late(
 def clinic_zone() -> ZoneInfo:
     """The current clinic's time zone: the request's clinic, or (a task, a test inside
     `schema_context`) the clinic whose schema is in use."""
-    name = getattr(connection.tenant, "timezone", None)
+    name = getattr(tenant_connection.tenant, "timezone", None)
     if name is None:
         from tenants.models import Clinic
 
         name = (
-            Clinic.objects.filter(schema_name=connection.schema_name)
+            Clinic.objects.filter(schema_name=tenant_connection.schema_name)
             .values_list("timezone", flat=True)
             .first()
         )

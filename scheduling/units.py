@@ -13,7 +13,7 @@ from authorizations.errors import (
     AuthorizationWeeklyCapError,
 )
 from authorizations.models import AuthorizationLine
-from practice.models import ClinicSettings
+from practice.models import ClinicSettings, ServiceCode
 
 from .models import Appointment
 
@@ -23,15 +23,15 @@ def _service_date(appointment: Appointment):
 
 
 def _units_needed(appointment: Appointment) -> int:
-    minutes = int((appointment.end - appointment.start).total_seconds() // 60)
-    return ledger.units_for_visit(
-        minutes=minutes, service_code=appointment.appointment_type.service_code
-    )
-
-
-def _no_authorization(appointment: Appointment, day) -> str:
-    """Why no authorization covers this visit (for the refusal or the warning)."""
     code = appointment.appointment_type.service_code
+    # Units are reserved only for types with a service code (appointment_units_reserve).
+    assert code is not None, "units of a visit whose type has no service code"
+    minutes = int((appointment.end - appointment.start).total_seconds() // 60)
+    return ledger.units_for_visit(minutes=minutes, service_code=code)
+
+
+def _no_authorization(appointment: Appointment, code: ServiceCode, day) -> str:
+    """Why no authorization covers this visit of `code` (for the refusal or the warning)."""
     last = (
         AuthorizationLine.objects.filter(
             authorization__patient=appointment.patient, service_codes=code
@@ -68,7 +68,7 @@ def appointment_units_reserve(appointment: Appointment, *, by) -> None:
     if line is None:
         if not code.requires_authorization:
             return
-        reason = _no_authorization(appointment, day)
+        reason = _no_authorization(appointment, code, day)
         if ClinicSettings.load().authorization_policy == ClinicSettings.AuthorizationPolicy.REFUSE:
             raise AuthorizationRequiredError(reason)
         appointment.authorization_warning = reason[:300]
@@ -85,27 +85,29 @@ def appointment_units_reserve(appointment: Appointment, *, by) -> None:
 
 
 def appointment_units_release(appointment: Appointment, *, by) -> None:
-    if appointment.unit_reservation_id:
-        ledger.units_release(reservation=appointment.unit_reservation, by=by)
+    reservation = appointment.unit_reservation  # None, without a query, when there is none
+    if reservation is not None:
+        ledger.units_release(reservation=reservation, by=by)
 
 
 def appointment_units_follow(appointment: Appointment, *, by) -> None:
     """After a reschedule: keep the reservation if the new day is still inside its
     authorization (and week cap); otherwise move to another line, or refuse."""
-    if appointment.unit_reservation_id is None:
+    reservation = appointment.unit_reservation  # None, without a query, when there is none
+    if reservation is None:
         if appointment.appointment_type.service_code is not None:
             appointment_units_reserve(appointment, by=by)
         return
     day = _service_date(appointment)
     try:
         appointment.unit_reservation = ledger.units_move(
-            reservation=appointment.unit_reservation,
+            reservation=reservation,
             service_date=day,
             units=_units_needed(appointment),
             by=by,
         )
     except (AuthorizationNotValidError, AuthorizationWeeklyCapError):
-        ledger.units_release(reservation=appointment.unit_reservation, by=by)
+        ledger.units_release(reservation=reservation, by=by)
         appointment.unit_reservation = None
         appointment.save(update_fields=["unit_reservation"])
         appointment_units_reserve(appointment, by=by)

@@ -9,14 +9,14 @@ import zlib
 from collections import OrderedDict
 from datetime import datetime, timedelta
 
-from django.db import connection
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinic.api import AnswerCache, JSONRenderer
+from clinic.tenancy import request_tenant, tenant_connection
 from practice.models import ClinicSettings
 
 from ..availability import availability_query
@@ -33,8 +33,8 @@ class AvailabilityView(APIView):
         parameters=[s.AvailabilityQuerySerializer],
         responses=s.AvailabilitySerializer,
     )
-    def get(self, request: Request) -> Response:
-        default_tz = request.tenant.timezone
+    def get(self, request: Request) -> HttpResponse:
+        default_tz = request_tenant(request).timezone
         query = s.AvailabilityQuerySerializer(
             data=request.query_params, context={"default_tz": default_tz}
         )
@@ -70,7 +70,7 @@ def availability_answer(data: dict) -> bytes:
         telehealth=data.get("telehealth"),
     )
     step = query.step if query else timedelta(minutes=ClinicSettings.load().slot_step_minutes)
-    key = (connection.schema_name, data["zone"].key, data["start"], data["end"], step)
+    key: tuple = (tenant_connection.schema_name, data["zone"].key, data["start"], data["end"], step)
     key += query.key if query else (appointment_type.pk,)
     body = AVAILABILITY_ANSWERS.get(key)
     if body is None:

@@ -1,5 +1,6 @@
 import zoneinfo
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django.utils import timezone
 from rest_framework import serializers
@@ -214,7 +215,7 @@ class AppointmentSerializer(ModelSerializer):
         return f"/api/v1/appointments/{obj.pk}/ics/"
 
 
-_PK = {"min_value": 1, "max_value": 2**63 - 1}
+_PK: dict[str, Any] = {"min_value": 1, "max_value": 2**63 - 1}
 
 
 class AppointmentCreateSerializer(Serializer):
@@ -276,7 +277,9 @@ class SeriesCreateSerializer(serializers.Serializer):
         queryset=Location.objects.all(), required=False, allow_null=True
     )
     telehealth = serializers.BooleanField(required=False, allow_null=True, default=None)
-    partial = serializers.BooleanField(required=False, default=False)
+    # A field named like BaseSerializer.partial, which it does not shadow: the serializer's
+    # metaclass moves declared fields off the class.
+    partial = serializers.BooleanField(required=False, default=False)  # type: ignore[assignment]
 
     def validate_timezone(self, value):
         parse_zone(value)

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from clinic.permissions import required_permission
+from clinic.tenancy import request_tenant
 from practice.selectors import rows_in_scope
 from realtime.links import websocket_url
 
@@ -48,7 +49,7 @@ class SmartBookingViewSet(
     )
     def create(self, request: Request) -> Response:
         data = s.SmartBookingRequestSerializer(
-            data=request.data, context={"default_tz": request.tenant.timezone}
+            data=request.data, context={"default_tz": request_tenant(request).timezone}
         )
         data.is_valid(raise_exception=True)
         patient = acting_patient(request, data.validated_data.get("patient"))

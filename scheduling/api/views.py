@@ -159,12 +159,11 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             overbook=v["overbook"],
             idempotency_key=request.headers.get("Idempotency-Key") or None,
         )
-        replayed = getattr(appointment, "replayed", False)
         response = Response(
             self.get_serializer(appointment).data,
-            status=status.HTTP_200_OK if replayed else status.HTTP_201_CREATED,
+            status=status.HTTP_200_OK if appointment.replayed else status.HTTP_201_CREATED,
         )
-        if replayed:
+        if appointment.replayed:
             response["Idempotent-Replayed"] = "true"
         return response
 
@@ -377,11 +376,16 @@ class PractitionerRowsViewSet(viewsets.ModelViewSet):
     """A practitioner's rows (hours, time off): those the request's permission reaches (a
     practitioner's grant reaches their own), written only for a practitioner it reaches."""
 
+    def _permission(self) -> str:
+        permission = required_permission(self.request, self)
+        assert permission is not None  # no public actions
+        return permission
+
     def get_queryset(self) -> QuerySet:
         return rows_in_scope(
-            self.queryset.all(),
+            super().get_queryset(),
             user=self.request.user,
-            permission=required_permission(self.request, self),
+            permission=self._permission(),
             practitioner="practitioner",
         )
 
@@ -389,7 +393,7 @@ class PractitionerRowsViewSet(viewsets.ModelViewSet):
         practitioner = serializer.validated_data.get("practitioner")
         if practitioner is not None and not row_in_scope(
             user=self.request.user,
-            permission=required_permission(self.request, self),
+            permission=self._permission(),
             practitioner=practitioner,
         ):
             raise PermissionDeniedError("This practitioner's schedule is not yours to change.")

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django_tenants.utils import quote_schema_name
 
 from clinic.api import clinic_data_changed
+from clinic.tenancy import tenant_connection
 from practice.models import Practitioner
 from tenants.selectors import schemas_where
 
@@ -84,9 +85,9 @@ def next_available_refresh(*, practitioner_ids: list[int] | None = None, days: i
         shortest.setdefault(t.practitioner_id, t)
     by_type: dict[int, list[int]] = defaultdict(list)
     types: dict[int, AppointmentType] = {}
-    for practitioner_id, t in shortest.items():
-        by_type[t.pk].append(practitioner_id)
-        types[t.pk] = t
+    for practitioner_id, appointment_type in shortest.items():
+        by_type[appointment_type.pk].append(practitioner_id)
+        types[appointment_type.pk] = appointment_type
     found: dict[int, tuple] = {pk: (None, None) for pk in ids}
     for type_id, members in by_type.items():
         for result in availability(
@@ -149,7 +150,9 @@ def next_available_refresh_stale() -> int:
     """The periodic refresh, for this clinic: only the rows `_next_available_stale_sql` picks,
     so a beat costs what time has overtaken, not a pass over every practitioner (which would
     hold the CPU that bookings need). Returns rows written."""
-    sql = _next_available_stale_sql().format(schema=quote_schema_name(connection.schema_name))
+    sql = _next_available_stale_sql().format(
+        schema=quote_schema_name(tenant_connection.schema_name)
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, _next_available_stale_params())
         ids = [row[0] for row in cursor.fetchall()]

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Avg, F, Q
 from django.utils import timezone
 
@@ -30,6 +30,7 @@ from authorizations.errors import (
     AuthorizationWeeklyCapError,
 )
 from clinic.errors import ApplicationError
+from clinic.tenancy import tenant_connection
 from practice.models import Patient, Practitioner
 from realtime.groups import group_name, publish
 from tenants.selectors import schemas_where
@@ -210,7 +211,7 @@ def _book_best(job: SmartBookingJob, need: Need) -> tuple[list[Appointment], lis
         )
     candidates = score_slots(need, practitioners)
     if need.sessions_per_week and need.weeks:
-        return _book_series(job, need, candidates)
+        return _book_series(job, need, candidates, weeks=need.weeks)
     for candidate in candidates:
         try:
             appointment = _book(job, need, candidate)
@@ -250,7 +251,7 @@ def _book(job: SmartBookingJob, need: Need, candidate: Candidate) -> Appointment
     )
 
 
-def _book_series(job, need: Need, candidates: list[Candidate]):
+def _book_series(job, need: Need, candidates: list[Candidate], *, weeks: int):
     """N sessions a week for W weeks with one practitioner, all or nothing."""
     by_practitioner: dict[int, list[Candidate]] = {}
     order: list[Practitioner] = []
@@ -262,15 +263,15 @@ def _book_series(job, need: Need, candidates: list[Candidate]):
     last_problem = "no practitioner has enough free slots in every week"
     for practitioner in order:
         pool = by_practitioner[practitioner.pk]
-        weeks: list[list[Candidate]] = [[] for _ in range(need.weeks)]
+        by_week: list[list[Candidate]] = [[] for _ in range(weeks)]
         for c in pool:
             index = (c.start.astimezone(need.tz).date() - first_week).days // 7
-            if 0 <= index < need.weeks:
-                weeks[index].append(c)
+            if 0 <= index < weeks:
+                by_week[index].append(c)
         try:
             with transaction.atomic():
                 booked = []
-                for week in weeks:
+                for week in by_week:
                     booked += _book_week(job, need, week)
                 reasons = [
                     f"{need.sessions_per_week} sessions a week for {need.weeks} weeks with "
@@ -400,6 +401,6 @@ def smart_jobs_sweep(*, queued_after: timedelta, running_after: timedelta) -> li
         _queue(job_id)
     if ids:
         logger.warning(
-            "requeued %d stuck smart-booking job(s) in %s", len(ids), connection.schema_name
+            "requeued %d stuck smart-booking job(s) in %s", len(ids), tenant_connection.schema_name
         )
     return ids

@@ -115,7 +115,7 @@ def eligible_practitioners(need: Need) -> list[Practitioner]:
     return list(qs)
 
 
-def _seen_practitioners(patient: Patient) -> dict[int, datetime]:
+def _seen_practitioners(patient: Patient) -> dict[int, int]:
     rows = (
         Appointment.objects.filter(patient=patient, status=Appointment.Status.COMPLETED)
         .values("practitioner_id")
