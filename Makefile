@@ -26,6 +26,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
+	$(WITH) $(BIN)/mypy
 
 check: $(BIN)/.installed
 	$(WITH) $(BIN)/python manage.py makemigrations --check --dry-run
