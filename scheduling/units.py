@@ -99,11 +99,13 @@ def appointment_units_follow(appointment: Appointment, *, by) -> None:
             appointment_units_reserve(appointment, by=by)
         return
     day = _service_date(appointment)
+    # A type that has since lost its service code keeps the units the visit already holds.
+    has_code = appointment.appointment_type.service_code is not None
     try:
         appointment.unit_reservation = ledger.units_move(
             reservation=reservation,
             service_date=day,
-            units=_units_needed(appointment),
+            units=_units_needed(appointment) if has_code else None,
             by=by,
         )
     except (AuthorizationNotValidError, AuthorizationWeeklyCapError):

@@ -93,6 +93,20 @@ def test_reschedule_keeps_the_reservation_inside_the_authorization(aba):
     assert _counters(aba["line"]) == (4, 0)
 
 
+def test_reschedule_after_the_type_lost_its_service_code_keeps_the_units_held(aba):
+    a = _book(aba, 9)
+    reservation = a.unit_reservation_id
+    aba["t"].service_code = None
+    aba["t"].save()
+    moved = services.appointment_reschedule(
+        appointment=Appointment.objects.get(pk=a.pk),
+        start=f.local(aba["day"] + timedelta(days=7), 10),
+    )
+    assert moved.unit_reservation_id == reservation
+    assert moved.unit_reservation.units == 4
+    assert _counters(aba["line"]) == (4, 0)
+
+
 def test_reschedule_past_the_end_date_is_refused_and_leaves_the_original(aba):
     a = _book(aba, 9)
     auth = aba["line"].authorization
