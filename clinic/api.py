@@ -16,9 +16,10 @@ from django.db.models import Count, QuerySet, Window
 from django.http import HttpResponse
 from django_tenants.utils import schema_context
 from rest_framework import serializers, throttling
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser as DRFJSONParser
 from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
 
 from .tenancy import tenant_connection
@@ -129,6 +130,40 @@ class JSONRenderer(DRFJSONRenderer):
     """Compact JSON; problem details keep their own content type (set on the response)."""
 
     compact = True
+
+
+JSON_MAX_DEPTH = 32
+
+
+def _json_depth_exceeds(value: object, limit: int) -> bool:
+    """Whether `value` nests lists/objects deeper than `limit` (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in item if isinstance(child, dict | list))
+    return False
+
+
+class JSONParser(DRFJSONParser):
+    """DRF's JSON parser refusing bodies nested deeper than `JSON_MAX_DEPTH`: no request
+    needs more, and Python's json raises RecursionError (a 500) past ~1000 levels. The size
+    limit is Django's DATA_UPLOAD_MAX_MEMORY_SIZE (a 413, see clinic.errors)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        too_deep = f"it nests deeper than {JSON_MAX_DEPTH} levels."
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError(too_deep) from None
+        if _json_depth_exceeds(data, JSON_MAX_DEPTH):
+            raise ParseError(too_deep)
+        return data
 
 
 class StableOrderingFilter(OrderingFilter):

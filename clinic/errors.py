@@ -7,7 +7,8 @@ DRF's own exceptions and anything unexpected into `application/problem+json`.
 import logging
 from typing import Any
 
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -28,6 +29,7 @@ TITLES = {
     405: "Method not allowed",
     406: "Not acceptable",
     409: "Conflict",
+    413: "Content too large",
     415: "Unsupported media type",
     422: "Unprocessable content",
     429: "Too many requests",
@@ -126,6 +128,13 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
         else:
             messages = {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(messages)
+    if isinstance(exc, RequestDataTooBig):
+        body = problem(
+            status=413,
+            code="body-too-large",
+            detail=f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.",
+        )
+        return Response(body, status=413, content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, IntegrityError | DataError):
         # Services turn the constraint violations they expect into field errors; anything that
         # still reaches here is a rule the database enforced that no code checked: refuse the

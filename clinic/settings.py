@@ -226,7 +226,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "clinic.errors.problem_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["clinic.api.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["clinic.api.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": [
         "clinic.api.AnonRateThrottle",
         "clinic.api.UserRateThrottle",
