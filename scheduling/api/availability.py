@@ -7,7 +7,7 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from clinic.api import AnswerCache, JSONRenderer
+from clinic.inputs import schedule_date_error, zone_error
 from clinic.tenancy import request_tenant, tenant_connection
 from practice.models import ClinicSettings
 
@@ -35,6 +36,7 @@ class AvailabilityView(APIView):
     )
     def get(self, request: Request) -> HttpResponse:
         default_tz = request_tenant(request).timezone
+        _check_bounds(request.query_params)
         query = s.AvailabilityQuerySerializer(
             data=request.query_params, context={"default_tz": default_tz}
         )
@@ -50,6 +52,21 @@ class AvailabilityView(APIView):
         return SHARED_AVAILABILITY_ANSWERS.answer(
             (*params, int(period)), lambda: (availability_answer(data), 60 - into)
         )
+
+
+def _check_bounds(params) -> None:
+    """Refuse, naming the parameter, a zone not in the zone database and a day far from today,
+    before the serializer: it hands any string to ZoneInfo (a file path) and adds a day to the
+    end date (year 9999 overflows)."""
+    if "tz" in params and (message := zone_error(params["tz"])):
+        raise ValidationError({"tz": [message]})
+    for field in ("start", "end"):
+        try:
+            day = date.fromisoformat(params.get(field, "")[:10])
+        except ValueError:
+            continue  # not a date: the serializer says so
+        if message := schedule_date_error(day):
+            raise ValidationError({field: [message]})
 
 
 def availability_answer(data: dict) -> bytes:

@@ -13,6 +13,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from clinic.inputs import schedule_date_error, zone_error
 from practice.models import Location, Practitioner, Specialty
 from practice.validators import validate_language
 
@@ -80,11 +81,9 @@ def _invalid(field: str, message: str) -> SmartRequestInvalidError:
 
 
 def check_zone(value: str) -> None:
-    """`tz` must be an IANA zone."""
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
-        raise _invalid("tz", f"'{value}' is not an IANA time zone.") from error
+    """`tz` must be a name in the zone database (any other string reaches the file system)."""
+    if message := zone_error(value):
+        raise _invalid("tz", message)
 
 
 def check_language(value: str) -> None:
@@ -106,6 +105,9 @@ def check_smart_request(request: SmartRequest) -> None:
     if request.specialty and not Specialty.objects.filter(slug=request.specialty).exists():
         raise _invalid("specialty", "Unknown specialty.")
     today = timezone.now().astimezone(zoneinfo.ZoneInfo(request.tz)).date()
+    for field in ("earliest_date", "latest_date"):
+        if message := schedule_date_error(getattr(request, field), today=today):
+            raise _invalid(field, message)
     if request.latest_date < today:
         raise _invalid("latest_date", "The search window is in the past.")
     if request.earliest_date > request.latest_date:

@@ -164,6 +164,10 @@ def test_a_rerun_of_a_finished_or_booked_job_never_books_twice(clinic_world):
         ({"specialty": None, "practitioner": "other"}, "appointment_type"),
         ({"specialty": None}, "specialty"),
         ({"language": "xx"}, "language"),
+        ({"tz": "Europe/" + "x" * 300}, "tz"),
+        ({"tz": "../../etc/passwd"}, "tz"),
+        ({"earliest_date": "9999-12-01", "latest_date": "9999-12-31"}, "earliest_date"),
+        ({"latest_date": "9999-12-31"}, "latest_date"),
     ],
 )
 def test_bad_requests_are_400s_before_any_job(clinic_world, acme, make_user, client_for,
