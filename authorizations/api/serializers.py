@@ -2,6 +2,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from clinic.api import ModelSerializer
+from clinic.privacy import StaffOnlyFieldsMixin
 from practice.models import ServiceCode
 
 from ..models import Authorization, AuthorizationLine, UnitReservation
@@ -41,10 +42,12 @@ class AlertSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class AuthorizationSerializer(ModelSerializer):
+class AuthorizationSerializer(StaffOnlyFieldsMixin, ModelSerializer):
     """An authorization with its lines. As input it only parses: the rules (dates, coverage of
     the patient, lines) are `services.authorization_create` / `_update`'s."""
 
+    # The clinic's own notes and when it wants to be warned: the patient reads the units.
+    staff_only_fields = ("notes", "alert_threshold_percent", "alert_days_before_expiry")
     lines = LineSerializer(many=True)
     alerts = serializers.SerializerMethodField()
     payer = serializers.CharField(source="coverage.payer.name", read_only=True)

@@ -6,6 +6,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from clinic.api import ModelSerializer, Serializer
+from clinic.privacy import StaffOnlyFieldsMixin
 from practice.models import Location, Patient, Practitioner
 
 from .. import selectors
@@ -160,7 +161,10 @@ class ConflictCheckResultSerializer(serializers.Serializer):
     suggested_alternatives = AlternativeSerializer(many=True)
 
 
-class AppointmentSerializer(ModelSerializer):
+class AppointmentSerializer(StaffOnlyFieldsMixin, ModelSerializer):
+    # What staff write or decide about a visit (their notes, who booked it, that it was booked
+    # over another): not for the patient, who sees their visit's times, people and status.
+    staff_only_fields = ("notes", "booked_by", "overbooked")
     practitioner = serializers.SerializerMethodField()
     patient = serializers.SerializerMethodField()
     appointment_type = serializers.SerializerMethodField()
@@ -194,12 +198,6 @@ class AppointmentSerializer(ModelSerializer):
             "ics_url",
         ]
         read_only_fields = fields
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        if self.context.get("hide_notes"):
-            data.pop("notes", None)
-        return data
 
     def get_practitioner(self, obj) -> dict:
         return {"id": obj.practitioner_id, "display_name": obj.practitioner.display_name}

@@ -126,11 +126,6 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     def get_queryset(self) -> QuerySet[Appointment]:
         return _appointments_in_scope(self, selectors.appointment_list())
 
-    def get_serializer_context(self):
-        # Staff notes are for staff: not shown to patients.
-        staff = self.request.user.has_perm("scheduling.view_appointment")
-        return {**super().get_serializer_context(), "hide_notes": not staff}
-
     @extend_schema(
         request=s.AppointmentCreateSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER)],
@@ -338,7 +333,9 @@ class SeriesViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         )
         body = {
             "series": s.SeriesSerializer(result.series).data if result.series else None,
-            "booked": s.AppointmentSerializer(result.booked, many=True).data,
+            "booked": s.AppointmentSerializer(
+                result.booked, many=True, context=self.get_serializer_context()
+            ).data,
             "skipped": result.skipped,
         }
         return Response(body, status=status.HTTP_201_CREATED if result.booked else 409)
@@ -355,7 +352,11 @@ class SeriesViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             reason=data.validated_data["reason"],
             after=data.validated_data.get("after"),
         )
-        return Response(s.AppointmentSerializer(cancelled, many=True).data)
+        return Response(
+            s.AppointmentSerializer(
+                cancelled, many=True, context=self.get_serializer_context()
+            ).data
+        )
 
 
 class AppointmentTypeViewSet(viewsets.ModelViewSet):

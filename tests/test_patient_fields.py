@@ -1,0 +1,192 @@
+"""Issue 16: what staff write about a patient's records never reaches the patient.
+
+The walk is generated from the API's URL conf: every GET route a patient may call (public, any
+signed-in user, or a view's self-service action on a SELF grant), on the patient's own rows,
+where staff have left notes and flags. No staff-only field (every serializer's
+`staff_only_fields`) may appear as a key anywhere in the JSON, and the staff's words in no
+answer at all. `test_the_walk_finds_the_leak_without_the_filter` proves the walk would see one.
+"""
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.urls import get_resolver, reverse
+
+from authorizations.models import Authorization
+from clinic import privacy
+from clinic.permissions import (
+    SELF,
+    SIGNED_IN,
+    permission_scopes,
+    required_permission,
+    view_action,
+)
+from practice.models import Patient
+from scheduling.models import Appointment, AppointmentSeries, SmartBookingJob
+from scheduling.tests.factories import build_world
+from tests.fixtures import in_clinic, session_client
+from tests.test_role_matrix import api_views
+
+SECRET = "Staff only: owes 40 USD, difficult on the phone"
+
+
+def staff_only_fields() -> set[str]:
+    """Every serializer's `staff_only_fields` (once the URL conf has imported them)."""
+    get_resolver("clinic.urls_tenants").url_patterns  # noqa: B018 (imports every API)
+    found: set[str] = set()
+    todo = [privacy.StaffOnlyFieldsMixin]
+    while todo:
+        cls = todo.pop()
+        found |= set(cls.staff_only_fields)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+@pytest.fixture
+def world(acme, make_user, client_for):
+    """Robin's account with their visit, authorization, series and smart-booking job, each
+    carrying what the front desk wrote and decided."""
+    patient_user = make_user(acme, "patient")
+    desk = make_user(acme, "front_desk")
+    with in_clinic(acme):
+        world = build_world()
+        Patient.objects.filter(pk=world.patient.pk).update(user=patient_user)
+        Appointment.objects.filter(patient=world.patient).update(
+            notes=SECRET, booked_by=desk, overbooked=True, overbooked_by=desk
+        )
+        Authorization.objects.filter(patient=world.patient).update(notes=SECRET)
+        AppointmentSeries.objects.create(
+            patient=world.patient,
+            practitioner=world.alpha,
+            appointment_type=world.visit,
+            rrule="FREQ=WEEKLY;COUNT=2",
+            first_start=world.alpha_visit.start,
+            timezone="America/New_York",
+            created_by=desk,
+        )
+        SmartBookingJob.objects.create(patient=world.patient, request={"tz": "UTC"})
+    world.acme, world.patient_user = acme, patient_user
+    world.client = client_for(acme, patient_user)
+    world.desk = client_for(acme, desk)
+    return world
+
+
+def _patient_routes(user) -> list[tuple[str, Any, bool]]:
+    """(route name, view class, whether a self-service action serves it) of every GET route
+    `user` (a patient) may call."""
+    routes = []
+    for pattern, cls, actions in api_views():
+        if "get" not in actions:
+            continue
+        view = cls(**getattr(pattern.callback, "initkwargs", {}))
+        if actions.get("get") is not None:
+            view.action_map, view.action = actions, actions["get"]
+        request = SimpleNamespace(method="GET")
+        action = view_action(request, view)
+        if action is None:
+            continue
+        required = required_permission(request, view)
+        self_service = action in getattr(view, "self_service_actions", ()) and (
+            SELF in permission_scopes(user, required or "")
+        )
+        if required is None or required == SIGNED_IN or self_service:
+            routes.append((pattern, view, self_service))
+    return routes
+
+
+def _url(pattern, view, patient: Patient) -> str:
+    """The route on the patient's own rows: `patient_id` (`patient_pk`) is theirs, `pk` their
+    row of the view's model (the model's first row when it is not a patient's)."""
+    kwargs: dict[str, Any] = {}
+    names = set(pattern.pattern.regex.groupindex)
+    for name in names - {"pk"}:
+        assert name.startswith("patient_"), f"{pattern.name}: which row is {name}?"
+        kwargs[name] = patient.pk
+    if "pk" in names:
+        model = apps.get_model(view.permission_model)
+        if model is Patient:
+            rows = model.objects.filter(pk=patient.pk)
+        elif any(f.name == "patient" for f in model._meta.get_fields()):
+            rows = model.objects.filter(patient=patient)
+        else:
+            rows = model.objects.all()
+        row = rows.first()
+        assert row is not None, f"no row of {model} for {pattern.name}"
+        kwargs["pk"] = row.pk
+    return reverse(pattern.name, kwargs=kwargs, urlconf="clinic.urls_tenants")
+
+
+def _keys(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+def _walk(world) -> dict[str, set[str]]:
+    """Route -> the staff-only field names (or "the staff's words") its answer showed."""
+    leaks: dict[str, set[str]] = {}
+    staff_only = staff_only_fields()
+    with in_clinic(world.acme):
+        patient = Patient.objects.get(pk=world.patient.pk)
+        routes = [(p, v, s, _url(p, v, patient)) for p, v, s in _patient_routes(patient.user)]
+    assert {p.name for p, *_ in routes} >= {
+        "my-appointments-list",
+        "patient-appointments-list",
+        "appointment-list",
+        "appointment-detail",
+        "authorization-list",
+        "authorization-detail",
+        "smart-booking-detail",
+    }
+    for _pattern, _view, self_service, url in routes:
+        answer = world.client.get(url)
+        assert answer.status_code < 500, (url, answer.content[:300])
+        if self_service:
+            assert answer.status_code == 200, (url, answer.content[:300])
+        found = set()
+        if SECRET.encode() in answer.content:
+            found.add("the staff's words")
+        if answer.get("Content-Type", "").startswith("application/json"):
+            found |= _keys(answer.json()) & staff_only
+        if found:
+            leaks[f"GET {url}"] = found
+    return leaks
+
+
+def test_the_staff_only_fields_are_named():
+    assert {"notes", "booked_by", "overbooked"} <= staff_only_fields()
+
+
+def test_no_staff_only_field_reaches_a_patient_on_any_api_route(world):
+    assert _walk(world) == {}
+
+
+def test_staff_still_read_what_they_wrote(world):
+    visit = world.desk.get(f"/api/v1/appointments/{world.alpha_visit.pk}/").json()
+    assert visit["notes"] == SECRET and visit["overbooked"] is True and visit["booked_by"]
+    listed = world.desk.get("/api/v1/authorizations/").json()["results"]
+    assert SECRET in {row["notes"] for row in listed}
+
+
+def test_the_walk_finds_the_leak_without_the_filter(world, monkeypatch):
+    monkeypatch.setattr(privacy, "reads_as_staff", lambda request, model: True)
+    leaks = _walk(world)
+    for route in ("/me/appointments/", f"/patients/{world.patient.pk}/appointments/"):
+        assert {"notes", "booked_by", "overbooked", "the staff's words"} <= leaks[
+            f"GET /api/v1{route}"
+        ]
+    assert "notes" in leaks["GET /api/v1/authorizations/"]
+
+
+def test_the_patients_pages_show_no_staff_notes(world):
+    client = session_client(world.acme, world.patient_user)
+    page = client.get("/appointments/")
+    assert page.status_code == 200
+    assert world.alpha_visit.practitioner.display_name.encode() in page.content
+    assert SECRET.encode() not in page.content
+    detail = client.get(f"/api/v1/appointments/{world.alpha_visit.pk}/ics/")
+    assert detail.status_code == 200 and SECRET.encode() not in detail.content
