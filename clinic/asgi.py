@@ -8,7 +8,9 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
 django_asgi_app = get_asgi_application()
 
+from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
 from realtime.routing import websocket_urlpatterns as realtime_routes  # noqa: E402
 from realtime.tenancy import (  # noqa: E402
@@ -20,6 +22,20 @@ from scheduling.routing import websocket_urlpatterns as scheduling_routes  # noq
 
 from .wsgi import settle  # noqa: E402
 
+NO_ROUTE_CLOSE_CODE = 4404
+
+
+class NoRouteConsumer(AsyncWebsocketConsumer):
+    """Any socket path no route matches: accepted, then closed with 4404 (Channels' router
+    raises ValueError for it, which the server answers as an HTTP 500 to the handshake)."""
+
+    async def connect(self):
+        await self.accept()
+        await self.close(code=NO_ROUTE_CLOSE_CODE)
+
+
+no_route = [re_path(r"", NoRouteConsumer.as_asgi())]
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
@@ -27,7 +43,7 @@ application = ProtocolTypeRouter(
         # sockets (integrators' servers send no Origin) unchecked (realtime.tenancy).
         "websocket": ClinicOriginValidator(
             ClinicWebsocketMiddleware(
-                ClinicAuthMiddleware(URLRouter(realtime_routes + scheduling_routes))
+                ClinicAuthMiddleware(URLRouter(realtime_routes + scheduling_routes + no_route))
             )
         ),
     }

@@ -20,7 +20,8 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path("admin/scheduling/board/", include(board_urls())),
     path("admin/", admin.site.urls),
-    path("calendar/<str:token>.ics", calendar_feed, name="calendar-feed"),
+    # Tokens are URL-safe base64 (secrets.token_urlsafe): any other character is no feed.
+    path("calendar/<slug:token>.ics", calendar_feed, name="calendar-feed"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -143,3 +143,19 @@ def test_publish_reaches_only_the_clinic_group(committed_acme, committed_globex)
     got, nothing = _ws(run())
     assert got == {"type": "news", "text": "acme only"}
     assert nothing
+
+
+async def _unknown_path(host: str, path: str) -> tuple[bool, object, dict]:
+    headers = [(b"host", host.encode()), (b"origin", f"http://{host}".encode())]
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, code = await communicator.connect(timeout=10)
+    closed = await communicator.receive_output(timeout=10) if connected else {}
+    await communicator.wait()
+    return connected, code, closed
+
+
+@pytest.mark.parametrize("path", ["/ws/no-such-thing/", "/ws/jobs/not-a-uuid/", "/%00"])
+def test_websocket_path_with_no_route_is_closed_with_4404(committed_acme, path):
+    connected, _, closed = _ws(_unknown_path("acme.localhost", path))
+    assert connected
+    assert closed == {"type": "websocket.close", "code": 4404}

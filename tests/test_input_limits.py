@@ -63,3 +63,9 @@ def test_body_limit_follows_the_setting(acme):
     )
     assert response.status_code == 413
     assert "1000 bytes" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/calendar/%00.ics", "/calendar/a%2Fb.ics", "/calendar/x y.ics"])
+def test_calendar_feed_with_a_malformed_token_is_a_404(acme, path):
+    response = ClinicClient(acme).get(path)
+    assert response.status_code == 404
