@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods
 
 from authorizations import selectors as auth_selectors
 from clinic.errors import ApplicationError
+from clinic.inputs import schedule_date_error
 from practice import selectors as practice_selectors
 from practice.models import ClinicSettings, Location, Practitioner
 from realtime.links import websocket_url
@@ -183,7 +184,7 @@ def book(request: HttpRequest) -> HttpResponse:
     """The confirmation step (GET) and the booking (POST). A slot taken meanwhile answers 409
     with the nearest free times in place; any other refusal says why."""
     form = forms.BookingForm(request.POST if request.method == "POST" else request.GET)
-    if not form.is_valid():
+    if not form.is_valid() or schedule_date_error(form.cleaned_data["start"]):
         return bad_link(request)
     v = form.cleaned_data
     who, kind, location = v["practitioner"], v["type"], v["location"]
@@ -404,7 +405,7 @@ def appointment_reschedule_confirm(request: HttpRequest, pk: int) -> HttpRespons
     if isinstance(found, HttpResponse):
         return found
     form = forms.RescheduleForm(request.POST if request.method == "POST" else request.GET)
-    if not form.is_valid():
+    if not form.is_valid() or schedule_date_error(form.cleaned_data["start"]):
         return bad_link(request)
     start = form.cleaned_data["start"]
     context = {

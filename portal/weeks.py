@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from django.utils import timezone
 
+from clinic.inputs import schedule_date_error
 from practice.models import Practitioner
 from scheduling.availability import availability
 from scheduling.models import AppointmentType
@@ -37,10 +38,13 @@ def options_from(items: list[dict], *, url_for) -> list[Option]:
 
 
 def parse_day(value: str | None, default: date) -> date:
+    """The day of a `?from=` link; `default` for a malformed one or a day far from today (year
+    9999 or 1: the week after or before it does not exist)."""
     try:
-        return date.fromisoformat(value) if value else default
+        day = date.fromisoformat(value) if value else default
     except ValueError:
         return default
+    return default if schedule_date_error(day) else day
 
 
 def slot_week(

@@ -4,6 +4,7 @@ reschedule (with the late-cancel window), and who may open which appointment."""
 from datetime import timedelta
 from urllib.parse import urlencode
 
+import pytest
 import time_machine
 from icalendar import Calendar
 
@@ -323,3 +324,38 @@ def test_a_link_without_a_place_offers_where_the_practitioner_works_then(world, 
     with in_clinic(world.clinic):
         appointment = Appointment.objects.get()
     assert appointment.location == world.location and not appointment.is_telehealth
+
+
+@pytest.mark.parametrize(
+    "start", ["0001-01-01T00:00:00", "0001-01-01", "9999-12-31T23:00:00", "9999-12-31T23:59:59Z"]
+)
+def test_a_link_at_the_ends_of_the_calendar_is_a_400_page(world, patient_client, start):
+    query = {"practitioner": world.maya.pk, "type": world.visit.pk, "start": start}
+    response = patient_client.get(f"/book/?{urlencode(query)}")
+    assert response.status_code == 400
+    assert "incomplete or out of date" in text(response)
+    response = patient_client.post("/book/", {**query, "location": world.location.pk})
+    assert response.status_code == 400
+    with in_clinic(world.clinic):
+        assert not Appointment.objects.exists()
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "9999-99-99"])
+def test_a_week_at_the_ends_of_the_calendar_shows_this_week(world, day):
+    client = ClinicClient(world.clinic)
+    response = client.get(f"/practitioners/{world.maya.pk}/", {"from": day})
+    assert response.status_code == 200
+    assert response.content == client.get(f"/practitioners/{world.maya.pk}/").content
+
+
+@pytest.mark.parametrize("start", ["0001-01-01T00:00:00", "9999-12-31T23:59:59Z"])
+def test_a_reschedule_to_the_ends_of_the_calendar_is_a_400_page(world, patient_client, start):
+    appointment = book(world, f.local(f.next_weekday(1), 10))
+    url = f"/appointments/{appointment.pk}/reschedule/confirm/"
+    assert patient_client.get(url, {"start": start}).status_code == 400
+    assert patient_client.post(url, {"start": start}).status_code == 400
+    with in_clinic(world.clinic):
+        appointment.refresh_from_db()
+        assert appointment.start == f.local(f.next_weekday(1), 10)
+    week = patient_client.get(f"/appointments/{appointment.pk}/reschedule/", {"from": start[:10]})
+    assert week.status_code == 200
