@@ -8,14 +8,24 @@ are sent to the admin.
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse, reverse_lazy
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.encoding import force_bytes
+from django.utils.http import (
+    url_has_allowed_host_and_scheme,
+    urlencode,
+    urlsafe_base64_decode,
+    urlsafe_base64_encode,
+)
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from accounts.models import User
 from practice import services as practice_services
 
 from . import forms
@@ -58,7 +68,11 @@ class SignOutView(auth_views.LogoutView):
 @in_viewer_zone
 def signup(request: HttpRequest) -> HttpResponse:
     """A patient account: creates the patient record, or links the clinic's existing one (see
-    practice.services.patient_register), then signs in."""
+    practice.services.patient_register), closed until the emailed link confirms the address.
+
+    The page answers the same whether the email has an account or not ("check your email");
+    the email says what happened: a link to confirm, or that an account already exists (sign
+    in or reset the password). Errors shown on the form depend on what was typed only."""
     if request.user.is_authenticated:
         return redirect(ADMIN_URL if is_staff_user(request.user) else "portal:appointments")
     form = forms.SignUpForm(
@@ -67,31 +81,89 @@ def signup(request: HttpRequest) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            patient = practice_services.patient_register(
-                email=data["email"],
-                password=data["password1"],
-                first_name=data["first_name"],
-                last_name=data["last_name"],
-                date_of_birth=data["date_of_birth"],
-                timezone=data["timezone"] or request.viewer_zone.key,
-                phone=data["phone"],
-            )
-        except ValidationError as error:
-            forms.apply_errors(form, error, rename={"password": "password1"})
+        email = User.objects.normalize_email(data["email"]).lower()
+        patient = None
+        if not User.objects.filter(email__iexact=email).exists():
+            try:
+                patient = practice_services.patient_register(
+                    email=email,
+                    password=data["password1"],
+                    first_name=data["first_name"],
+                    last_name=data["last_name"],
+                    date_of_birth=data["date_of_birth"],
+                    timezone=data["timezone"] or request.viewer_zone.key,
+                    phone=data["phone"],
+                    active=False,
+                )
+            except ValidationError as error:
+                if "email" not in getattr(error, "error_dict", {}):
+                    forms.apply_errors(form, error, rename={"password": "password1"})
+                    return _signup_page(request, form)
+                # else: the same email signed up a moment ago; it has an account now
+        if patient is not None:
+            _signup_mail(request, "confirm", email, patient.user, _next_url(request, ""))
         else:
-            login(request, patient.user)  # the one backend: accounts.backends.RoleBackend
-            messages.success(
-                request,
-                _("Welcome, %(name)s! Your account is ready.") % {"name": patient.first_name},
-            )
-            return redirect(_next_url(request, reverse("portal:practitioners")))
+            _signup_mail(request, "exists", email, None, "")
+        return redirect("portal:signup-sent")
+    return _signup_page(request, form)
+
+
+def _signup_page(request: HttpRequest, form) -> HttpResponse:
     return render(
         request,
         "portal/auth/signup.html",
         {"form": form, "next": _next_url(request, ""), "nav": "signup"},
         status=400 if form.is_bound and form.errors else 200,
     )
+
+
+def _signup_mail(request: HttpRequest, kind: str, email: str, user, next_url: str) -> None:
+    """The sign-up's email: `confirm` (a link that opens the new account) or `exists`."""
+    context = {
+        "clinic_name": request.tenant.name,
+        "email": email,
+        "base": f"{request.scheme}://{request.get_host()}",
+    }
+    if user is not None:
+        link = reverse(
+            "portal:signup-confirm",
+            kwargs={
+                "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+                "token": default_token_generator.make_token(user),
+            },
+        )
+        context["link"] = link + (f"?{urlencode({'next': next_url})}" if next_url else "")
+    send_mail(
+        render_to_string(f"portal/auth/signup_{kind}_subject.txt", context).strip(),
+        render_to_string(f"portal/auth/signup_{kind}_email.txt", context),
+        None,
+        [email],
+    )
+
+
+def signup_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/auth/signup_sent.html", {"nav": "signup"})
+
+
+@require_http_methods(["GET"])
+def signup_confirm(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """The emailed link: opens the account and signs in. It works once (signing in changes
+    what the token is made of) and expires with the password-reset links."""
+    try:
+        user = User.objects.get(pk=int(urlsafe_base64_decode(uidb64)), is_active=False)
+    except (ValueError, OverflowError, User.DoesNotExist):
+        user = None
+    if user is None or not default_token_generator.check_token(user, token):
+        messages.error(request, _("This link has expired or was already used. Sign in."))
+        return redirect("portal:signin")
+    try:
+        user = practice_services.patient_account_confirm(user=user)
+    except ValidationError:
+        return redirect("portal:signin")
+    login(request, user)  # the one backend: accounts.backends.RoleBackend
+    name = user.full_name.split(" ")[0] if user.full_name else ""
+    messages.success(request, _("Welcome, %(name)s! Your account is ready.") % {"name": name})
+    return redirect(_next_url(request, reverse("portal:practitioners")))
 
 
 class PasswordResetView(auth_views.PasswordResetView):

@@ -6,11 +6,13 @@ import uuid
 from datetime import timedelta
 
 from django import forms
+from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import User
 from practice.models import Location, Practitioner
 from scheduling.models import AppointmentType
 
@@ -105,6 +107,15 @@ class SignUpForm(forms.Form):
         data = super().clean()
         if data.get("password1") and data.get("password1") != data.get("password2"):
             self.add_error("password2", _("The two passwords differ."))
+        elif data.get("password1"):
+            # Judged here, before anyone looks the email up: a weak password is refused alike
+            # whether or not the email has an account (no enumeration through the errors).
+            name = f"{data.get('first_name', '')} {data.get('last_name', '')}".strip()
+            someone = User(email=data.get("email") or "", full_name=name)
+            try:
+                password_validation.validate_password(data["password1"], someone)
+            except ValidationError as error:
+                self.add_error("password1", error)
         if not zone_valid(data.get("timezone")):
             data["timezone"] = ""
         return data

@@ -31,6 +31,8 @@ urlpatterns = [
         name="smart-status-fragment",
     ),
     path("signup/", auth.signup, name="signup"),
+    path("signup/sent/", auth.signup_sent, name="signup-sent"),
+    path("signup/<uidb64>/<token>/", auth.signup_confirm, name="signup-confirm"),
     path("signin/", auth.SignInView.as_view(), name="signin"),
     path("signout/", auth.SignOutView.as_view(), name="signout"),
     path("password-reset/", auth.PasswordResetView.as_view(), name="password-reset"),

@@ -373,9 +373,11 @@ def patient_register(
     date_of_birth: date,
     timezone: str,
     phone: str = "",
+    active: bool = True,
 ) -> Patient:
     """Sign-up of a patient on the clinic's pages: a user with the patient role, linked to
-    their patient record.
+    their patient record. `active=False` leaves the account unable to sign in until
+    `patient_account_confirm` (the portal's emailed link proves the address first).
 
     The clinic may already hold the record (registered by the front desk, without an
     account): it is linked when its email, last name and date of birth all match and no
@@ -395,6 +397,9 @@ def patient_register(
         raise ValidationError(
             {"email": "A user with this email already exists in this clinic."}
         ) from exc
+    if not active:
+        user.is_active = False
+        user.save(update_fields=["is_active"])
     existing = (
         Patient.objects.select_for_update()
         .filter(
@@ -419,6 +424,19 @@ def patient_register(
         email=user.email,
         phone=phone,
     )
+
+
+@transaction.atomic
+def patient_account_confirm(*, user: User) -> User:
+    """Open a signed-up patient's account (their address is proven). The user row is locked,
+    so two clicks on the link activate it once; a staff account is never opened here."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if user.roles != {PATIENT}:
+        raise ValidationError({"user": "Only a patient's account is confirmed here."})
+    if not user.is_active:
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+    return user
 
 
 @transaction.atomic

@@ -22,33 +22,75 @@ SIGNUP = {
 }
 
 
-def test_sign_up_creates_a_patient_record_and_signs_in(acme):
+def _confirm_link(mail) -> str:
+    found = re.search(r"http://acme\.localhost(/signup/[^/\s]+/[^/\s]+/\S*)", mail.body)
+    assert found, mail.body
+    return found.group(1)
+
+
+def test_sign_up_mails_a_link_that_opens_the_account_and_signs_in(acme, mailoutbox):
     client = ClinicClient(acme)
     response = client.post("/signup/", SIGNUP)
-    assert response.status_code == 302 and response["Location"] == "/practitioners/"
+    assert response.status_code == 302 and response["Location"] == "/signup/sent/"
     with in_clinic(acme):
         user = User.objects.get(email="nora.quinn@example.com")
-        assert user.roles == {"patient"} and not user.is_staff
+        assert user.roles == {"patient"} and not user.is_staff and not user.is_active
         patient = Patient.objects.get(user=user)
         assert (patient.first_name, patient.last_name) == ("Nora", "Quinn")
         assert patient.date_of_birth == date(1988, 4, 2)
         assert patient.timezone == "America/Chicago"  # the browser's zone, sent by portal.js
         assert patient.email == "nora.quinn@example.com"
+    # Not signed in, and the password does not open the account before the link does.
+    assert client.get("/appointments/").status_code == 302
+    closed = client.post("/signin/", {"username": user.email, "password": SIGNUP["password1"]})
+    assert closed.status_code == 200
+    (mail,) = mailoutbox
+    assert mail.to == ["nora.quinn@example.com"] and "Confirm" in mail.subject
+    link = _confirm_link(mail)
+    opened = client.get(link)
+    assert opened.status_code == 302 and opened["Location"] == "/practitioners/"
     assert client.get("/appointments/").status_code == 200  # signed in
+    with in_clinic(acme):
+        assert User.objects.get(pk=user.pk).is_active
+    # The link works once.
+    again = ClinicClient(acme).get(link)
+    assert again.status_code == 302 and again["Location"] == "/signin/"
 
 
-def test_sign_up_links_the_record_the_clinic_already_has(acme):
+def test_sign_up_answers_the_same_for_a_taken_email_and_the_mail_says_so(world, mailoutbox):
+    """No account enumeration: the page is the same; only the mailbox's owner learns."""
+    fresh = ClinicClient(world.clinic).post("/signup/", SIGNUP, follow=True)
+    taken = ClinicClient(world.clinic).post(
+        "/signup/", {**SIGNUP, "email": world.user.email.upper()}, follow=True
+    )
+    assert fresh.status_code == taken.status_code == 200
+    assert fresh.redirect_chain == taken.redirect_chain == [("/signup/sent/", 302)]
+    assert fresh.content == taken.content
+    assert "Check your email to finish signing up" in taken.content.decode()
+    created, exists = mailoutbox
+    assert created.to == ["nora.quinn@example.com"] and "/signup/" in created.body
+    assert exists.to == [world.user.email]
+    assert "already exists" in exists.body and "/password-reset/" in exists.body
+    assert "/signup/" not in exists.body  # no link that opens anything
+    with in_clinic(world.clinic):
+        assert User.objects.filter(email__iexact=world.user.email).count() == 1
+        assert User.objects.get(pk=world.user.pk).check_password(PASSWORD)  # unchanged
+
+
+def test_sign_up_links_the_record_the_clinic_already_has(acme, mailoutbox):
     with in_clinic(acme):
         existing = f.patient(first="Nora")
         existing.last_name, existing.email = "Quinn", "nora.quinn@example.com"
         existing.date_of_birth = date(1988, 4, 2)
         existing.save()
     response = ClinicClient(acme).post("/signup/", SIGNUP)
-    assert response.status_code == 302
+    assert response.status_code == 302 and response["Location"] == "/signup/sent/"
     with in_clinic(acme):
         existing.refresh_from_db()
         assert existing.user.email == "nora.quinn@example.com"
         assert Patient.objects.filter(last_name="Quinn").count() == 1
+    (mail,) = mailoutbox
+    assert ClinicClient(acme).get(_confirm_link(mail))["Location"] == "/practitioners/"
 
 
 def test_sign_up_does_not_link_a_record_whose_birth_date_differs(acme):
@@ -64,15 +106,17 @@ def test_sign_up_does_not_link_a_record_whose_birth_date_differs(acme):
         assert Patient.objects.filter(last_name="Quinn").count() == 2
 
 
-def test_sign_up_refuses_a_taken_email_a_weak_password_and_mismatched_passwords(world):
+def test_sign_up_refuses_a_weak_password_alike_for_a_taken_email(world, mailoutbox):
     client = ClinicClient(world.clinic)
-    taken = client.post("/signup/", {**SIGNUP, "email": world.user.email})
-    assert taken.status_code == 400
-    assert "already exists" in taken.content.decode()
-    weak = client.post("/signup/", {**SIGNUP, "password1": "short", "password2": "short"})
-    assert weak.status_code == 400 and "too short" in weak.content.decode()
+    weak = {"password1": "short", "password2": "short"}
+    new = client.post("/signup/", {**SIGNUP, **weak})
+    taken = client.post("/signup/", {**SIGNUP, **weak, "email": world.user.email})
+    assert new.status_code == taken.status_code == 400
+    assert "too short" in new.content.decode() and "too short" in taken.content.decode()
+    assert "already exists" not in taken.content.decode()
     differ = client.post("/signup/", {**SIGNUP, "password2": "something else entirely"})
     assert differ.status_code == 400 and "The two passwords differ." in differ.content.decode()
+    assert mailoutbox == []
     with in_clinic(world.clinic):
         assert not User.objects.filter(email="nora.quinn@example.com").exists()
 

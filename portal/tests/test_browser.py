@@ -8,8 +8,12 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib.auth.tokens import default_token_generator
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from playwright.sync_api import expect
 
+from accounts.models import User
 from scheduling import services
 from scheduling.models import Appointment
 from scheduling.tests import factories as f
@@ -69,6 +73,13 @@ def test_sign_up_find_book_see_download_and_cancel(live_servers, world, browser,
     page.get_by_label("Password again").fill("correct horse battery staple")
     save_screenshots(page, "signup")
     page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text("Check your email to finish signing up")).to_be_visible()
+    # The emailed link (the live servers' mail is not ours to read): the same token.
+    with in_clinic(world.clinic):
+        nora = User.objects.get(email="nora@example.com")
+        uid = urlsafe_base64_encode(force_bytes(nora.pk))
+        token = default_token_generator.make_token(nora)
+    page.goto(f"{base}/signup/{uid}/{token}/")
 
     # Find a practitioner: filter by specialty.
     expect(page.get_by_role("heading", name="Find a practitioner")).to_be_visible()
