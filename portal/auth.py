@@ -167,8 +167,12 @@ def signup_confirm(request: HttpRequest, uidb64: str, token: str) -> HttpRespons
 
 
 class PasswordResetView(auth_views.PasswordResetView):
-    """Sends the reset link through Django's email backend (the console in development)."""
+    """Sends the reset link through Django's email backend (the console in development). An
+    account signed up but never confirmed gets one too: setting its password through the
+    link proves the address and opens it (so a stranger's sign-up cannot lock the email's
+    owner out)."""
 
+    form_class = forms.PasswordResetForm
     template_name = "portal/auth/password_reset.html"
     email_template_name = "portal/auth/password_reset_email.txt"
     subject_template_name = "portal/auth/password_reset_subject.txt"
@@ -186,6 +190,22 @@ class PasswordResetSentView(auth_views.PasswordResetDoneView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "portal/auth/password_reset_confirm.html"
     success_url = reverse_lazy("portal:password-reset-done")
+
+    def get_user(self, uidb64):
+        # Django's view finds any user by id; the form below sent links to open accounts and
+        # to unconfirmed patients' only.
+        user = super().get_user(uidb64)
+        if user is not None and not (
+            user.is_active or practice_services.patient_account_unconfirmed(user)
+        ):
+            return None
+        return user
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        if practice_services.patient_account_unconfirmed(form.user):
+            practice_services.patient_account_confirm(user=form.user)
+        return response
 
 
 class PasswordResetDoneView(auth_views.PasswordResetCompleteView):

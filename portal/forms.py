@@ -8,12 +8,14 @@ from datetime import timedelta
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import PasswordResetForm as DjangoPasswordResetForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from practice.models import Location, Practitioner
+from practice.services import patient_account_unconfirmed
 from scheduling.models import AppointmentType
 
 from .templatetags.portal import language_name
@@ -60,6 +62,21 @@ class SignInForm(AuthenticationForm):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
+
+
+class PasswordResetForm(DjangoPasswordResetForm):
+    """Django's, also mailing the unconfirmed accounts of patients (which Django skips as
+    inactive): see portal.auth.PasswordResetView."""
+
+    def get_users(self, email):
+        found = User.objects.filter(email__iexact=email)
+        return (
+            user
+            for user in found
+            if (user.is_active or patient_account_unconfirmed(user))
+            and user.has_usable_password()
+            and user.email.casefold() == email.casefold()
+        )
 
 
 class SignUpForm(forms.Form):

@@ -426,16 +426,22 @@ def patient_register(
     )
 
 
+def patient_account_unconfirmed(user: User) -> bool:
+    """A patient's account signed up on the clinic's pages and never opened: closed, never
+    signed in, no role but patient's (an account the clinic closed after use stays closed)."""
+    return not user.is_active and user.last_login is None and user.roles == {PATIENT}
+
+
 @transaction.atomic
 def patient_account_confirm(*, user: User) -> User:
-    """Open a signed-up patient's account (their address is proven). The user row is locked,
-    so two clicks on the link activate it once; a staff account is never opened here."""
+    """Open a signed-up patient's account (their address is proven: the emailed sign-up or
+    password-reset link). The user row is locked, so two clicks open it once; only an
+    unconfirmed patient's account is opened here."""
     user = User.objects.select_for_update().get(pk=user.pk)
-    if user.roles != {PATIENT}:
-        raise ValidationError({"user": "Only a patient's account is confirmed here."})
-    if not user.is_active:
-        user.is_active = True
-        user.save(update_fields=["is_active"])
+    if not patient_account_unconfirmed(user):
+        raise ValidationError({"user": "Only an unconfirmed patient's account opens here."})
+    user.is_active = True
+    user.save(update_fields=["is_active"])
     return user
 
 

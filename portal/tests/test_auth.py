@@ -218,3 +218,58 @@ def test_password_reset_for_an_unknown_email_says_the_same_and_sends_nothing(wor
     response = ClinicClient(world.clinic).post("/password-reset/", {"email": "nobody@example.com"})
     assert response.status_code == 302 and response["Location"] == "/password-reset/sent/"
     assert mailoutbox == []
+    # The page a known email leads to is the same page, byte for byte.
+    unknown = ClinicClient(world.clinic).post(
+        "/password-reset/", {"email": "nobody@example.com"}, follow=True
+    )
+    known = ClinicClient(world.clinic).post(
+        "/password-reset/", {"email": world.user.email}, follow=True
+    )
+    assert unknown.redirect_chain == known.redirect_chain
+    assert unknown.status_code == known.status_code == 200
+    assert unknown.content == known.content
+    assert [mail.to for mail in mailoutbox] == [[world.user.email]]
+
+
+def _reset(client, email: str, mailoutbox) -> str:
+    """Ask for a reset of `email` and choose a new password through the mailed link."""
+    sent = len(mailoutbox)
+    client.post("/password-reset/", {"email": email})
+    assert len(mailoutbox) == sent + 1
+    link = re.search(
+        r"http://acme\.localhost(/password-reset/[^/\s]+/[^/\s]+/)", mailoutbox[-1].body
+    )
+    assert link, mailoutbox[-1].body
+    form = client.get(link.group(1), follow=True)
+    new = "a brand new long password"
+    done = client.post(form.redirect_chain[-1][0], {"new_password1": new, "new_password2": new})
+    assert done.status_code == 302 and done["Location"] == "/password-reset/done/"
+    return new
+
+
+def test_an_unconfirmed_sign_up_does_not_lock_the_email_out(acme, mailoutbox):
+    """Someone signed up with another's email and never confirmed: signing up again says the
+    account exists; the password reset reaches it, replaces the stranger's password and opens
+    the account, and the stranger's confirmation link dies with their password."""
+    ClinicClient(acme).post("/signup/", SIGNUP)
+    stranger_link = _confirm_link(mailoutbox[0])
+    again = ClinicClient(acme).post("/signup/", SIGNUP)
+    assert again["Location"] == "/signup/sent/"
+    assert "already exists" in mailoutbox[1].body
+    owner = ClinicClient(acme)
+    new = _reset(owner, SIGNUP["email"], mailoutbox)
+    assert owner.login(email="nora.quinn@example.com", password=new)
+    assert not ClinicClient(acme).login(
+        email="nora.quinn@example.com", password=SIGNUP["password1"]
+    )
+    assert ClinicClient(acme).get(stranger_link)["Location"] == "/signin/"
+
+
+def test_an_account_the_clinic_closed_gets_no_reset_link(world, mailoutbox):
+    signed_in(world.clinic, world.user)  # it was used...
+    with in_clinic(world.clinic):
+        User.objects.filter(pk=world.user.pk).update(is_active=False)  # ... then closed
+    client = ClinicClient(world.clinic)
+    response = client.post("/password-reset/", {"email": world.user.email})
+    assert response["Location"] == "/password-reset/sent/"
+    assert mailoutbox == []
