@@ -190,3 +190,29 @@ def test_the_patients_pages_show_no_staff_notes(world):
     assert SECRET.encode() not in page.content
     detail = client.get(f"/api/v1/appointments/{world.alpha_visit.pk}/ics/")
     assert detail.status_code == 200 and SECRET.encode() not in detail.content
+
+
+def test_a_patients_own_bookings_answer_without_staff_only_fields(world):
+    """Writes answer with the same representation: a visit and a series booked by the patient."""
+    booking = {
+        "practitioner": world.alpha.pk,
+        "appointment_type": world.visit.pk,
+        "start": world.at(14).isoformat(),
+    }
+    booked = world.client.post("/api/v1/appointments/", booking, "application/json")
+    assert booked.status_code == 201, booked.content[:300]
+    series = world.client.post(
+        "/api/v1/appointment-series/",
+        {**booking, "start": world.at(16).isoformat(), "rrule": "FREQ=WEEKLY;COUNT=2"},
+        "application/json",
+    )
+    assert series.status_code == 201, series.content[:300]
+    cancelled = world.client.post(
+        f"/api/v1/appointment-series/{series.json()['series']['id']}/cancel/",
+        {},
+        "application/json",
+    )
+    assert cancelled.status_code == 200, cancelled.content[:300]
+    for answer in (booked, series, cancelled):
+        assert not _keys(answer.json()) & staff_only_fields()
+    assert "booked_by" in _keys(world.desk.get("/api/v1/appointments/").json())
