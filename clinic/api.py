@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 from django.core.paginator import Page
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Count, QuerySet, Window
 from django.http import HttpResponse
 from django_tenants.utils import schema_context
@@ -22,6 +22,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser as DRFJSONParser
 from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
 
+from .inputs import plausible_date_error, schedule_date_error
 from .tenancy import tenant_connection
 
 
@@ -60,6 +61,47 @@ def _own_copies(fields: dict) -> dict:
     }
 
 
+class ScheduleDateTimeField(serializers.DateTimeField):
+    """A moment on a schedule: within `clinic.inputs.SCHEDULE_YEARS` of today (year 1 or 9999
+    overflows as soon as a zone or a duration is applied)."""
+
+    def to_internal_value(self, value):
+        moment = super().to_internal_value(value)
+        if message := schedule_date_error(moment):
+            raise serializers.ValidationError(message)
+        return moment
+
+
+class ScheduleDateField(serializers.DateField):
+    """A day on a schedule: within `clinic.inputs.SCHEDULE_YEARS` of today."""
+
+    def to_internal_value(self, value):
+        day = super().to_internal_value(value)
+        if message := schedule_date_error(day):
+            raise serializers.ValidationError(message)
+        return day
+
+
+class PlausibleDateTimeField(serializers.DateTimeField):
+    """A model's moment: from 1900 to `SCHEDULE_YEARS` ahead (`clinic.inputs`)."""
+
+    def to_internal_value(self, value):
+        moment = super().to_internal_value(value)
+        if message := plausible_date_error(moment):
+            raise serializers.ValidationError(message)
+        return moment
+
+
+class PlausibleDateField(serializers.DateField):
+    """A model's day: from 1900 to `SCHEDULE_YEARS` ahead (`clinic.inputs`)."""
+
+    def to_internal_value(self, value):
+        day = super().to_internal_value(value)
+        if message := plausible_date_error(day):
+            raise serializers.ValidationError(message)
+        return day
+
+
 class Serializer(serializers.Serializer):
     """DRF's Serializer, copying its declared fields more cheaply (`_own_copies`)."""
 
@@ -71,7 +113,14 @@ class ModelSerializer(serializers.ModelSerializer):
     """A ModelSerializer that builds its fields from the model once per class, not on every
     instance: DRF introspects each model field again for every serializer it creates (1 ms
     for an appointment, most of the CPU of rendering one); then `_own_copies`. For serializers
-    whose fields do not depend on the request (the context is not seen here)."""
+    whose fields do not depend on the request (the context is not seen here). A model's dates
+    are bounded (`PlausibleDateField`): none of them means year 1 or 9999."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateField: PlausibleDateField,
+        models.DateTimeField: PlausibleDateTimeField,
+    }
 
     def get_fields(self):
         cls = type(self)

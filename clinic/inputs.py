@@ -50,9 +50,12 @@ def schedule_date_error(value: date | datetime, *, today: date | None = None) ->
     return ""
 
 
-def birth_date_error(value: date, *, today: date | None = None) -> str:
-    """Why `value` is not a plausible birth date ("" when it is)."""
+def plausible_date_error(value: date | datetime, *, today: date | None = None) -> str:
+    """Why `value` is no plausible date of a clinic's records ("" when it is): from
+    `FIRST_BIRTH_YEAR` (birth dates) to `SCHEDULE_YEARS` years ahead."""
+    day = value.date() if isinstance(value, datetime) else value
     today = today or timezone.now().date()
-    if value.year < FIRST_BIRTH_YEAR or value > today:
-        return f"Give a date between {FIRST_BIRTH_YEAR}-01-01 and today."
+    last = date(today.year + SCHEDULE_YEARS, 12, 31)
+    if not date(FIRST_BIRTH_YEAR, 1, 1) <= day <= last:
+        return f"Give a date between {FIRST_BIRTH_YEAR}-01-01 and {last.isoformat()}."
     return ""

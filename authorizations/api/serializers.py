@@ -1,7 +1,7 @@
 from django.utils import timezone
 from rest_framework import serializers
 
-from clinic.api import ModelSerializer
+from clinic.api import ModelSerializer, ScheduleDateField
 from clinic.privacy import StaffOnlyFieldsMixin
 from practice.models import ServiceCode
 
@@ -98,7 +98,7 @@ class ReservationSerializer(ModelSerializer):
 
 class ReserveSerializer(serializers.Serializer):
     units = serializers.IntegerField(min_value=1, max_value=10_000)
-    service_date = serializers.DateField(required=False, help_text="Default: today.")
+    service_date = ScheduleDateField(required=False, help_text="Default: today.")
     reference = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
 
     def validate(self, attrs):
@@ -115,5 +115,5 @@ class ReservationActionSerializer(serializers.Serializer):
         min_value=1,
         help_text="consume only: units rendered without a reservation (used directly).",
     )
-    service_date = serializers.DateField(required=False)
+    service_date = ScheduleDateField(required=False)
     reference = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")

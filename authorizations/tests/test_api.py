@@ -168,3 +168,23 @@ def test_patch_to_another_patient_keeping_the_first_coverage_is_refused(ctx):
     )
     assert moved.status_code == 200, moved.json()
     assert (moved.json()["patient"], moved.json()["coverage"]) == (stranger.pk, theirs.pk)
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
+def test_authorization_and_unit_dates_far_from_today_are_400s_naming_the_field(ctx, day):
+    body = {
+        "patient": ctx["patient_obj"].pk, "coverage": ctx["coverage"].pk, "number": "FAR-1",
+        "start_date": timezone.localdate().isoformat(), "end_date": day,
+        "lines": [{"service_codes": ["97153"], "units_authorized": 96, "weekly_cap": 12}],
+    }  # fmt: skip
+    refused = ctx["desk"].post("/api/v1/authorizations/", body, "application/json")
+    assert refused.status_code == 400 and "end_date" in refused.json()["errors"]
+    reserve = {"units": 1, "service_date": day}
+    refused = ctx["integrator"].post(_line_url(ctx, "reserve"), reserve, "application/json")
+    assert refused.status_code == 400 and "service_date" in refused.json()["errors"]
+    consume = {"units": 1, "service_date": day}
+    refused = ctx["integrator"].post(_line_url(ctx, "consume"), consume, "application/json")
+    assert refused.status_code == 400 and "service_date" in refused.json()["errors"]
+    with in_clinic(ctx["acme"]):
+        assert not Authorization.objects.filter(number="FAR-1").exists()
+        assert not UnitReservation.objects.exists()

@@ -5,7 +5,8 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from clinic.api import ModelSerializer, Serializer
+from clinic.api import ModelSerializer, ScheduleDateTimeField, Serializer
+from clinic.inputs import zone_error
 from clinic.privacy import StaffOnlyFieldsMixin
 from practice.models import Location, Patient, Practitioner
 
@@ -37,10 +38,10 @@ MAX_WINDOW_DAYS = 62
 
 
 def parse_zone(value: str) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
-        raise serializers.ValidationError(f"'{value}' is not an IANA time zone.") from error
+    # Only names of the zone database: ZoneInfo reads any other string as a file path.
+    if message := zone_error(value):
+        raise serializers.ValidationError(message)
+    return zoneinfo.ZoneInfo(value)
 
 
 class DateOrDateTimeField(serializers.Field):
@@ -139,11 +140,11 @@ class ConflictSerializer(serializers.Serializer):
 
 class ConflictCheckSerializer(serializers.Serializer):
     practitioner = serializers.PrimaryKeyRelatedField(queryset=Practitioner.objects.all())
-    start = serializers.DateTimeField()
+    start = ScheduleDateTimeField()
     appointment_type = serializers.PrimaryKeyRelatedField(
         queryset=AppointmentType.objects.all(), required=False
     )
-    end = serializers.DateTimeField(required=False)
+    end = ScheduleDateTimeField(required=False)
 
     def validate(self, attrs):
         if not attrs.get("appointment_type") and not attrs.get("end"):
@@ -223,7 +224,7 @@ class AppointmentCreateSerializer(Serializer):
     patient = serializers.IntegerField(required=False, **_PK)
     practitioner = serializers.IntegerField(**_PK)
     appointment_type = serializers.IntegerField(**_PK)
-    start = serializers.DateTimeField()
+    start = ScheduleDateTimeField()
     location = serializers.IntegerField(required=False, allow_null=True, **_PK)
     telehealth = serializers.BooleanField(required=False, allow_null=True, default=None)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
@@ -255,7 +256,7 @@ class CancelSerializer(serializers.Serializer):
 
 
 class RescheduleSerializer(serializers.Serializer):
-    start = serializers.DateTimeField()
+    start = ScheduleDateTimeField()
     overbook = serializers.BooleanField(required=False, default=False)
 
 
@@ -263,7 +264,7 @@ class SeriesCreateSerializer(serializers.Serializer):
     patient = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all(), required=False)
     practitioner = serializers.PrimaryKeyRelatedField(queryset=Practitioner.objects.all())
     appointment_type = serializers.PrimaryKeyRelatedField(queryset=AppointmentType.objects.all())
-    start = serializers.DateTimeField(help_text="The first occurrence.")
+    start = ScheduleDateTimeField(help_text="The first occurrence.")
     rrule = serializers.CharField(
         max_length=500, help_text="RFC 5545, e.g. FREQ=WEEKLY;BYDAY=MO,WE,FR;COUNT=24"
     )
@@ -307,7 +308,7 @@ class SeriesResultSerializer(serializers.Serializer):
 
 
 class SeriesCancelSerializer(serializers.Serializer):
-    after = serializers.DateTimeField(required=False, help_text="Default: now.")
+    after = ScheduleDateTimeField(required=False, help_text="Default: now.")
     reason = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
 
 
@@ -358,6 +359,9 @@ class WorkingHoursSerializer(ModelSerializer):
 
 
 class TimeOffSerializer(ModelSerializer):
+    start = ScheduleDateTimeField()
+    end = ScheduleDateTimeField()
+
     class Meta:
         model = TimeOff
         fields = ["id", "practitioner", "start", "end", "reason"]

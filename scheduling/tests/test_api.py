@@ -481,3 +481,72 @@ def test_the_smart_job_json_is_the_apis_byte_for_byte(world):
         assert answer.content == JSONRenderer().render(job_payload(job))
         with django_timezone.override(ZoneInfo("America/New_York")):
             assert job_payload(job) == SmartBookingJobSerializer(job).data
+
+
+FAR = ["9999-12-31T10:00:00Z", "0001-01-01T00:00:00Z", "2090-01-01T10:00:00Z"]
+
+
+@pytest.mark.parametrize("start", FAR)
+def test_a_visit_or_conflict_check_far_from_today_is_a_400_naming_start(world, start):
+    booked = _book(world, start=start)
+    assert booked.status_code == 400, booked.json()
+    assert "start" in booked.json()["errors"]
+    body = {"practitioner": world["p"].pk, "start": start, "appointment_type": world["t"].pk}
+    check = world["desk"].post("/api/v1/appointments/check/", body, "application/json")
+    assert check.status_code == 400 and "start" in check.json()["errors"]
+    end = {"practitioner": world["p"].pk, "start": _at(world, 10), "end": start}
+    check = world["desk"].post("/api/v1/appointments/check/", end, "application/json")
+    assert check.status_code == 400 and "end" in check.json()["errors"]
+    with in_clinic(world["acme"]):
+        assert Appointment.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"start": "9999-12-31T10:00:00Z"}, "start"),
+        ({"start": "0001-01-01T00:00:00Z"}, "start"),
+        ({"timezone": "Europe/" + "x" * 300}, "timezone"),
+        ({"timezone": "../../../etc/passwd"}, "timezone"),
+    ],
+)
+def test_a_series_far_from_today_or_in_no_zone_is_a_400_naming_the_field(world, change, field):
+    body = {"patient": world["other_patient"].pk, "practitioner": world["p"].pk,
+            "appointment_type": world["t"].pk, "start": _at(world, 9),
+            "rrule": "FREQ=WEEKLY;COUNT=3", **change}  # fmt: skip
+    response = world["desk"].post("/api/v1/appointment-series/", body, "application/json")
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["errors"]
+    with in_clinic(world["acme"]):
+        assert Appointment.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"start": "0001-01-01T00:00:00Z", "end": "0001-01-02T00:00:00Z"}, "start"),
+        ({"start": "2027-01-01T00:00:00Z", "end": "9999-12-31T00:00:00Z"}, "end"),
+    ],
+)
+def test_time_off_far_from_today_is_a_400_and_not_stored(world, acme, make_user, client_for,
+                                                          body, field):  # fmt: skip
+    from scheduling.models import TimeOff
+
+    admin = client_for(acme, make_user(acme, "clinic_admin"))
+    response = admin.post(
+        "/api/v1/time-off/", {"practitioner": world["p"].pk, **body}, "application/json"
+    )
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["errors"]
+    with in_clinic(acme):
+        assert not TimeOff.objects.exists()
+
+
+def test_working_hours_effective_in_year_1_is_a_400_naming_the_field(world, acme, make_user,
+                                                                     client_for):  # fmt: skip
+    admin = client_for(acme, make_user(acme, "clinic_admin"))
+    body = {"practitioner": world["p"].pk, "weekday": 1, "start_time": "09:00",
+            "end_time": "12:00", "effective_from": "0001-01-01"}  # fmt: skip
+    response = admin.post("/api/v1/working-hours/", body, "application/json")
+    assert response.status_code == 400, response.json()
+    assert "effective_from" in response.json()["errors"]
