@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -30,6 +30,7 @@ from authorizations.errors import (
     AuthorizationWeeklyCapError,
 )
 from clinic.errors import ApplicationError
+from clinic.inputs import schedule_date_error
 from clinic.tenancy import tenant_connection
 from practice.models import Patient, Practitioner
 from realtime.groups import group_name, publish
@@ -42,6 +43,9 @@ from .scoring import Candidate, Need, eligible_practitioners, score_slots
 
 logger = logging.getLogger(__name__)
 Status = SmartBookingJob.Status
+
+# Starts of one job (the first and every re-run after a lost worker or a sweep's requeue).
+MAX_RUNS = 5
 
 AUTH_ERRORS = (
     AuthorizationExhaustedError,
@@ -154,12 +158,21 @@ def _worker_id() -> str:
 
 
 def smart_job_start(job_id) -> SmartBookingJob | None:
-    """Mark the job running (committed and published), or None when there is nothing to do."""
+    """Mark the job running (committed and published), or None when there is nothing to do:
+    the job is gone, final, or has been started `MAX_RUNS` times already (it then ends
+    `failed`: a job that kills its worker every time must not be requeued for ever)."""
     with transaction.atomic():
         job = SmartBookingJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.is_final:
             return None
         if job.status == Status.RUNNING:
+            if job.retry_count + 1 >= MAX_RUNS:
+                job.status = Status.FAILED
+                job.completed_at = timezone.now()
+                job.error_message = f"The search did not finish after {MAX_RUNS} attempts."
+                job.save(update_fields=["status", "completed_at", "error_message"])
+                _publish(job)
+                return None
             job.retry_count += 1  # a re-run after a lost worker or a requeue
         job.status = Status.RUNNING
         job.started_at = timezone.now()
@@ -186,6 +199,8 @@ def smart_job_run(job_id) -> str:
             if already:
                 _complete(locked, already, ["Booked earlier by this same request."])
                 return "completed"
+            if never := _window_error(locked.request):
+                raise NothingFound(never)
             need = Need.from_request(locked.patient, locked.request)
             booked, reasons = _book_best(locked, need)
             _complete(locked, booked, reasons)
@@ -200,6 +215,19 @@ def smart_job_run(job_id) -> str:
     except ApplicationError as error:  # any other rule that refuses the booking
         _fail(job.pk, error.detail, need_for_options=job)
         return "failed"
+
+
+def _window_error(request: dict) -> str:
+    """Why the request's window can never be booked ("" when it can): a day far from today
+    (written before the window was checked on the way in; year 9999 overflows)."""
+    for field in ("earliest_date", "latest_date"):
+        try:
+            day = date.fromisoformat(request.get(field) or "")
+        except (TypeError, ValueError):
+            return f"The request has no valid {field}."
+        if schedule_date_error(day):
+            return f"The search window ({day.isoformat()}) is too far from today to book."
+    return ""
 
 
 def _book_best(job: SmartBookingJob, need: Need) -> tuple[list[Appointment], list[str]]:
@@ -343,6 +371,8 @@ def _fail(job_id, message: str, *, need_for_options: SmartBookingJob) -> None:
 
 def _nearest_options(job: SmartBookingJob) -> list[dict]:
     """The first free slots outside the request: any preference dropped, window widened."""
+    if _window_error(job.request):
+        return []
     try:
         need = Need.from_request(job.patient, job.request)
     except (KeyError, ValueError, AppointmentType.DoesNotExist):

@@ -506,3 +506,28 @@ def test_scoring_matches_the_reference_order_scores_and_reasons(clinic_world):
         ]
         assert got == _reference_scores(need, practitioners)
         assert len(got) > 100 and any(len(reasons) >= 2 + bool(extra) for *_, reasons in got)
+
+
+def test_a_stored_job_whose_window_can_never_be_booked_ends_failed(clinic_world):
+    w = clinic_world
+    request = {**_request(w["t"], w["day"]), "earliest_date": "9999-12-01",
+               "latest_date": "9999-12-31"}  # fmt: skip
+    job = SmartBookingJob.objects.create(patient=w["patient"], request=request)
+    assert smart_job_run(job.pk) == "failed"
+    job.refresh_from_db()
+    assert job.status == "failed" and "too far from today" in job.error_message
+    assert job.nearest_options == []
+    assert smart_jobs_sweep(queued_after=timedelta(0), running_after=timedelta(0)) == []
+
+
+def test_a_job_started_max_runs_times_ends_failed_instead_of_running_again(clinic_world):
+    from scheduling.smart.job import MAX_RUNS
+
+    w = clinic_world
+    job = SmartBookingJob.objects.create(patient=w["patient"], request=_request(w["t"], w["day"]))
+    SmartBookingJob.objects.filter(pk=job.pk).update(status="running", retry_count=MAX_RUNS - 1)
+    assert smart_job_run(job.pk) == "skipped"
+    job.refresh_from_db()
+    assert job.status == "failed" and f"after {MAX_RUNS} attempts" in job.error_message
+    assert not Appointment.objects.filter(smart_job_id=job.pk).exists()
+    assert smart_jobs_sweep(queued_after=timedelta(0), running_after=timedelta(0)) == []
