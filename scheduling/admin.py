@@ -10,6 +10,7 @@ Nothing is booked, changed in status or deleted through a form: the services do 
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -22,6 +23,7 @@ from django.utils.html import format_html, format_html_join
 
 from authorizations.admin import utilisation_bar
 from clinic.errors import ApplicationError
+from clinic.inputs import schedule_date_error
 from practice.selectors import rows_in_scope
 
 from . import services, states
@@ -126,8 +128,24 @@ class WorkingHoursAdmin(PractitionerScopedAdmin):
         return f"{obj.effective_from or '…'} – {obj.effective_to or '…'}"
 
 
+class TimeOffForm(forms.ModelForm):
+    """Time off within the years a schedule covers: a stored year 1 broke the list (a 500)."""
+
+    class Meta:
+        model = TimeOff
+        fields = ["practitioner", "start", "end", "reason"]
+
+    def clean(self):
+        data = super().clean()
+        for field in ("start", "end"):
+            if data.get(field) and (message := schedule_date_error(data[field])):
+                self.add_error(field, message)
+        return data
+
+
 @admin.register(TimeOff)
 class TimeOffAdmin(PractitionerScopedAdmin):
+    form = TimeOffForm
     list_display = ["practitioner", "start", "end", "reason"]
     list_filter = [("practitioner", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["practitioner__display_name", "reason"]

@@ -15,10 +15,12 @@ import uuid
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from authorizations import services as ledger
+from clinic.inputs import schedule_date_error
 from clinic.tenancy import tenant_connection
 from practice.models import ClinicSettings, Location, Patient, Practitioner
 from realtime.groups import group_name, publish
@@ -203,8 +205,11 @@ def appointment_book(
     Overlaps are refused by the database's exclusion constraint (409 with the conflicting ids
     and alternatives); every other rule by `slot_validate` (422 naming the field). A repeated
     idempotency key returns the first booking. Staff may overbook (recorded with who did it).
-    Publishes `appointment.booked` on commit.
+    Publishes `appointment.booked` on commit. A start far from today (`clinic.inputs`) is a
+    ValidationError naming `start`: year 1 or 9999 overflows once a duration is added.
     """
+    if message := schedule_date_error(start):
+        raise ValidationError({"start": [message]})
     if idempotency_key:
         existing = Appointment.objects.filter(
             booked_by=booked_by, idempotency_key=idempotency_key

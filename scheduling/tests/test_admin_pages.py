@@ -308,6 +308,19 @@ def test_a_practitioner_keeps_their_own_time_off(acme, admin_as, world):
         assert off.start == f.local(day, 9)  # entered on the clinic's clock (New York)
 
 
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-30"])
+def test_time_off_far_from_today_is_refused_by_the_admin_form(acme, admin_as, world, day):
+    answer = admin_as("practitioner").post(
+        "/admin/scheduling/timeoff/add/",
+        {"practitioner": world.alpha.pk, "start_0": day, "start_1": "09:00", "end_0": day,
+         "end_1": "12:00", "reason": "Far"},
+    )  # fmt: skip
+    assert answer.status_code == 200
+    assert set(answer.context["adminform"].form.errors) == {"start", "end"}
+    with in_clinic(acme):
+        assert not TimeOff.objects.filter(reason="Far").exists()
+
+
 def test_hours_are_the_clinic_admins(acme, admin_as, world):
     assert admin_as("front_desk").get("/admin/scheduling/workinghours/").status_code == 200
     assert admin_as("front_desk").get("/admin/scheduling/workinghours/add/").status_code == 403

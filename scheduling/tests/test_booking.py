@@ -283,3 +283,18 @@ def test_series_rule_must_be_bounded(setup):
             rrule="FREQ=DAILY",
         )
     assert error.value.code == "rrule-unbounded"
+
+
+@pytest.mark.parametrize(
+    "start", [datetime(9999, 12, 31, 10, tzinfo=UTC), datetime(1, 1, 1, 10, tzinfo=UTC)]
+)
+def test_booking_far_from_today_is_a_validation_error_naming_start(setup, start):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        services.appointment_book(
+            patient=setup["patient"], practitioner=setup["p"], appointment_type=setup["t"],
+            start=start, booked_by=setup["desk"],
+        )  # fmt: skip
+    assert set(refused.value.message_dict) == {"start"}
+    assert not Appointment.objects.exists()
