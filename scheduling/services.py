@@ -354,7 +354,10 @@ def appointment_reschedule(
     """Move a booked visit to `start` (`states.TRANSITIONS["reschedule"]`; the visit's own
     patient only until the late-change deadline), atomically: the row is updated in place, so
     the new time is claimed (the exclusion constraint checks it against every other visit) in
-    the same statement that frees the old one. A refused move leaves the original untouched."""
+    the same statement that frees the old one. A refused move leaves the original untouched.
+    A start far from today is a ValidationError naming `start` (see `appointment_book`)."""
+    if message := schedule_date_error(start):
+        raise ValidationError({"start": [message]})
     now = now or timezone.now()
     appointment = _lock(appointment)
     states.transition_check(appointment, states.RESCHEDULE, by=by, now=now)

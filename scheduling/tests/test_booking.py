@@ -298,3 +298,16 @@ def test_booking_far_from_today_is_a_validation_error_naming_start(setup, start)
         )  # fmt: skip
     assert set(refused.value.message_dict) == {"start"}
     assert not Appointment.objects.exists()
+
+
+def test_a_move_far_from_today_is_a_validation_error_naming_start(setup):
+    from django.core.exceptions import ValidationError
+
+    booked = _book(setup)
+    with pytest.raises(ValidationError) as refused:
+        services.appointment_reschedule(
+            appointment=booked, start=datetime(9999, 12, 31, 10, tzinfo=UTC)
+        )
+    assert set(refused.value.message_dict) == {"start"}
+    booked.refresh_from_db()
+    assert booked.start == f.local(setup["day"], 10)
