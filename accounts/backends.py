@@ -6,12 +6,13 @@ grants give their roles (`clinic.permissions.role_permissions`). The answer need
 role names, which the API's token authentication reads with the user in one query; no
 permission table is read. The role groups carry the same permissions (roles_sync writes the
 grants into them) for the admin's pages about users and groups. Access comes from the roles
-only: no permission is given to a user directly.
+only: no permission is given to a user directly. An API client's principal (a user carrying
+`api_scopes`, accounts.auth) holds the permissions of its scopes instead.
 """
 
 from django.contrib.auth.backends import ModelBackend
 
-from clinic.permissions import role_permissions
+from clinic.permissions import is_api_client, role_permissions, scope_permissions
 
 
 class RoleBackend(ModelBackend):
@@ -23,7 +24,12 @@ class RoleBackend(ModelBackend):
         if from_name != "group":
             return set()
         if not hasattr(user_obj, "_group_perm_cache"):
-            user_obj._group_perm_cache = role_permissions(user_obj.roles)
+            # an API client's principal: its scopes (accounts.auth), not its roles
+            user_obj._group_perm_cache = (
+                scope_permissions(user_obj.api_scopes)
+                if is_api_client(user_obj)
+                else role_permissions(user_obj.roles)
+            )
         return user_obj._group_perm_cache
 
     async def _aget_permissions(self, user_obj, obj, from_name: str) -> set[str]:

@@ -5,6 +5,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 
 class UserManager(BaseUserManager["User"]):
@@ -34,6 +35,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="Can sign in to this clinic's admin.")
     date_joined = models.DateTimeField(default=timezone.now)
+    token_version = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Carried by every token and signed into every session of this user: raising "
+        "it (accounts.services.user_sign_out_everywhere) revokes them all at once.",
+    )
 
     objects = UserManager()
 
@@ -55,6 +62,17 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.get_full_name().split(" ")[0]
+
+    def _get_session_auth_hash(self, secret=None) -> str:
+        """Django's session hash (of the password) with the token version in it: whatever
+        revokes this user's tokens ends their browser sessions too, on their next request
+        (the admin, the patient pages and the sockets all compare this hash)."""
+        return salted_hmac(
+            "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash",
+            f"{self.password}:{self.token_version}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
 
     @cached_property
     def roles(self) -> frozenset[str]:

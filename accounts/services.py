@@ -1,13 +1,17 @@
+import functools
 from collections.abc import Iterable
 
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 
 from clinic.permissions import ALL_ROLES, PATIENT
+from clinic.tenancy import tenant_connection
 
 from .models import User
+from .signals import tokens_revoked
 
 
 @transaction.atomic
@@ -43,3 +47,29 @@ def user_create(
     if roles:
         user.groups.set(Group.objects.filter(name__in=roles))
     return user
+
+
+def users_sign_out_everywhere(*, user_ids: Iterable[int]) -> None:
+    """Revoke every access and refresh token and every browser session of these users at
+    once: their token version goes up by one, in one atomic UPDATE (two revocations at once
+    both count). Tokens carry the version they were issued with and sessions hash it
+    (User._get_session_auth_hash), so all of them fail on their next request; nothing is
+    listed or blacklisted one by one. Once committed, `signals.tokens_revoked` names them
+    (their open websockets close); a failing receiver is logged, never undoes the revocation."""
+    ids = list(user_ids)
+    if ids:
+        User.objects.filter(pk__in=ids).update(token_version=F("token_version") + 1)
+        revoked = functools.partial(
+            tokens_revoked.send,
+            sender=User,
+            user_ids=ids,
+            schema_name=tenant_connection.schema_name,
+        )
+        transaction.on_commit(revoked, robust=True)
+
+
+def user_sign_out_everywhere(*, user: User) -> None:
+    """`users_sign_out_everywhere` for one user, whose instance then holds the new version
+    (to sign them in again, or keep the session that asked, with the new version)."""
+    users_sign_out_everywhere(user_ids=[user.pk])
+    user.refresh_from_db(fields=["token_version"])

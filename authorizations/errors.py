@@ -43,3 +43,9 @@ class AuthorizationLineInUseError(ApplicationError):
     status = 409
     code = "authorization-line-in-use"
     title = "The line has units in the ledger"
+
+
+class AuthorizationRequestDecidedError(ApplicationError):
+    status = 409
+    code = "authorization-request-decided"
+    title = "The request was already decided"

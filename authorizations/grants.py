@@ -22,6 +22,8 @@ _MANAGE = {
     "authorizations.authorization": EDIT,
     "authorizations.authorizationline": EDIT,
     "authorizations.unitreservation": VIEW,
+    # the queue of patients' requests: approve (creates the authorization) or decline
+    "authorizations.authorizationrequest": ("change", "view"),
 }
 
 GRANTS = {
@@ -31,13 +33,16 @@ GRANTS = {
     PRACTITIONER: {  # their own patients' (those they see), without the ledger
         "authorizations.authorization": Grant(VIEW, OWN),
         "authorizations.authorizationline": Grant(VIEW, OWN),
+        "authorizations.authorizationrequest": Grant(VIEW, OWN),
     },
     BILLER: {
         "authorizations.authorization": VIEW,
         "authorizations.authorizationline": VIEW,
         "authorizations.unitreservation": VIEW,
+        "authorizations.authorizationrequest": VIEW,
     },
     PATIENT: {
         "authorizations.authorization": Grant(VIEW, SELF),
+        "authorizations.authorizationrequest": Grant(("add", "view"), SELF),
     },
 }

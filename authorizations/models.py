@@ -12,6 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from clinic.inputs import stored_range
 from practice.models import Coverage, Patient, ServiceCode
 
 
@@ -43,6 +44,10 @@ class Authorization(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(end_date__gte=F("start_date")), name="authorization_dates_ordered"
+            ),
+            models.CheckConstraint(
+                condition=stored_range("start_date", "end_date"),
+                name="authorization_dates_stored_range",
             ),
             models.CheckConstraint(
                 condition=Q(alert_threshold_percent__gte=1) & Q(alert_threshold_percent__lte=100),
@@ -132,6 +137,9 @@ class UnitReservation(models.Model):
             models.CheckConstraint(
                 condition=Q(units__gt=0), name="unit_reservation_units_positive"
             ),
+            models.CheckConstraint(
+                condition=stored_range("service_date"), name="unit_reservation_stored_range"
+            ),
             models.UniqueConstraint(
                 fields=["line", "idempotency_key"],
                 condition=Q(idempotency_key__isnull=False),
@@ -144,3 +152,66 @@ class UnitReservation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.units} units {self.state} on {self.service_date}"
+
+
+class AuthorizationRequest(models.Model):
+    """A patient's (or staff's) request for an assessment / authorization of a service code,
+    worked by the front desk from a queue: approved (the authorization it created) or declined
+    with a reason. The patient sees its status on their pages. One open request per patient
+    and code; a decided one keeps who decided and when."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the clinic"
+        APPROVED = "approved", "Approved"
+        DECLINED = "declined", "Declined"
+
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="authorization_requests"
+    )
+    service_code = models.ForeignKey(ServiceCode, on_delete=models.PROTECT, related_name="+")
+    coverage = models.ForeignKey(
+        Coverage, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    visit_name = models.CharField(
+        max_length=200, blank=True, help_text="The visit type the patient wanted to book."
+    )
+    message = models.TextField(blank=True, help_text="The patient's own words, if any.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_at = models.DateTimeField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decline_reason = models.CharField(max_length=300, blank=True)
+    authorization = models.ForeignKey(
+        Authorization, null=True, blank=True, on_delete=models.PROTECT, related_name="requests"
+    )
+
+    class Meta:
+        ordering = ["requested_at", "id"]  # the queue: oldest first
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "service_code"],
+                condition=Q(status="pending"),
+                name="authorization_request_one_pending",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(decided_at__isnull=False),
+                name="authorization_request_decided_has_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="approved") | Q(authorization__isnull=False),
+                name="authorization_request_approved_has_authorization",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="declined") | ~Q(decline_reason=""),
+                name="authorization_request_declined_has_reason",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "requested_at"], name="auth_request_queue")]
+
+    def __str__(self) -> str:
+        return f"Authorization request {self.pk} ({self.get_status_display()})"

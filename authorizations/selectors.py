@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from practice.models import Patient, ServiceCode
 
-from .models import Authorization, AuthorizationLine, UnitReservation
+from .models import Authorization, AuthorizationLine, AuthorizationRequest, UnitReservation
 
 LIVE = (Authorization.Status.ACTIVE, Authorization.Status.EXHAUSTED)
 
@@ -135,4 +135,80 @@ def authorizations_for_patient(*, patient: Patient, today: date | None = None) -
         authorization_list()
         .filter(patient=patient, status__in=LIVE, end_date__gte=today)
         .order_by("end_date", "id")
+    )
+
+
+@dataclass(frozen=True)
+class AuthorizationNeed:
+    """What a patient's authorizations say about visits of one service code from `today`:
+    `state` is "not_needed" (the code needs none), "covered" (a live authorization with units
+    left), "exhausted" (live ones, none with the units of one visit) or "none" (no live
+    authorization at all); with the lines that can pay, and the patient's open or last
+    request."""
+
+    state: str
+    lines: tuple[AuthorizationLine, ...] = ()
+    request: AuthorizationRequest | None = None
+    service_code: ServiceCode | None = None
+    units: int = 0  # of one visit
+
+    @property
+    def units_left(self) -> int:
+        return max((line.units_remaining for line in self.lines), default=0)
+
+    @property
+    def blocks_booking(self) -> bool:
+        return self.state in ("none", "exhausted")
+
+    def covers(self, day: date, units: int) -> bool:
+        """Whether a visit of `units` on `day` can be paid by one of the lines (week caps
+        are left to the booking, which refuses with its own reason)."""
+        return any(
+            line.authorization.start_date <= day <= line.authorization.end_date
+            and line.units_remaining >= units
+            for line in self.lines
+        )
+
+
+def authorization_need(
+    *, patient: Patient | None, service_code: ServiceCode | None, units: int, today: date
+) -> AuthorizationNeed:
+    """Whether `patient` can book visits of `service_code` (each `units` long) on their
+    authorizations (two queries): what the slot picker and smart booking say before any slot."""
+    if service_code is None or not service_code.requires_authorization:
+        return AuthorizationNeed("not_needed", service_code=service_code, units=units)
+    if patient is None:
+        return AuthorizationNeed("none", service_code=service_code, units=units)
+    lines = tuple(
+        AuthorizationLine.objects.filter(
+            authorization__patient=patient,
+            authorization__status__in=LIVE,
+            authorization__end_date__gte=today,
+            service_codes=service_code,
+        )
+        .select_related("authorization")
+        .order_by("authorization__end_date", "id")
+    )
+    request = (
+        AuthorizationRequest.objects.filter(patient=patient, service_code=service_code)
+        .select_related("authorization")
+        .order_by("-requested_at", "-id")
+        .first()
+    )
+    state = (
+        "covered"
+        if any(line.units_remaining >= units for line in lines)
+        else "exhausted"
+        if lines
+        else "none"
+    )
+    return AuthorizationNeed(state, lines, request, service_code, units)
+
+
+def authorization_requests_for_patient(*, patient: Patient) -> list[AuthorizationRequest]:
+    """The patient's requests, newest first (their appointments page)."""
+    return list(
+        AuthorizationRequest.objects.filter(patient=patient)
+        .select_related("service_code", "authorization")
+        .order_by("-requested_at", "-id")
     )

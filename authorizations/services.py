@@ -27,10 +27,12 @@ from .errors import (
     AuthorizationLineBelowUsageError,
     AuthorizationLineInUseError,
     AuthorizationNotValidError,
+    AuthorizationRequestDecidedError,
     AuthorizationWeeklyCapError,
     ReservationStateError,
 )
-from .models import Authorization, AuthorizationLine, UnitReservation
+from .models import Authorization, AuthorizationLine, AuthorizationRequest, UnitReservation
+from .signals import authorization_expiring, authorization_threshold_reached
 
 State = UnitReservation.State
 
@@ -120,6 +122,23 @@ def _take(line: AuthorizationLine, *, scheduled: int = 0, used: int = 0) -> int 
     return None if row is None else row[0]
 
 
+def _threshold_check(line: AuthorizationLine, *, taken: int, units_left: int) -> None:
+    """Tell (`authorization_threshold_reached`) when taking `taken` units brought the line to
+    its authorization's alert threshold from below it. Arithmetic on what the UPDATE returned:
+    no query unless it crossed."""
+    total = line.units_authorized
+    if total <= 0 or taken <= 0:
+        return
+    threshold = line.authorization.alert_threshold_percent
+    after = 100 * (total - units_left) / total
+    before = 100 * (total - units_left - taken) / total
+    if before < threshold <= after:
+        authorization_threshold_reached.send(
+            sender=AuthorizationLine, authorization_id=line.authorization_id, line_id=line.pk,
+            percent_used=round(after, 1),
+        )  # fmt: skip
+
+
 def _status_may_change(line: AuthorizationLine, units_left: int) -> bool:
     """After units were taken from `line`: whether its authorization's status can be other
     than it is (an active one with units left on this line, before its end, stays active)."""
@@ -176,6 +195,7 @@ def units_reserve(
             units_scheduled=F("units_scheduled") - units
         )
         return UnitReservation.objects.get(line=line, idempotency_key=idempotency_key)
+    _threshold_check(line, taken=units, units_left=left)
     if _status_may_change(line, left):
         authorization_refresh_status(authorization=line.authorization)
     return reservation
@@ -251,8 +271,10 @@ def units_use(
     if line.weekly_cap:
         AuthorizationLine.objects.select_for_update().filter(pk=line.pk).exists()
         _check_weekly_cap(line, units, service_date)
-    if _take(line, used=units) is None:
+    left = _take(line, used=units)
+    if left is None:
         raise _exhausted(line, units)
+    _threshold_check(line, taken=units, units_left=left)
     reservation = UnitReservation.objects.create(
         line=line,
         units=units,
@@ -556,6 +578,8 @@ def authorization_alerts_send(*, clinic_name: str, today: date | None = None) ->
     from django.contrib.auth import get_user_model
     from django.core.mail import send_mail
 
+    from practice import formats
+
     from .selectors import authorization_alerts, authorization_list
 
     today = today or timezone.localdate()
@@ -565,6 +589,11 @@ def authorization_alerts_send(*, clinic_name: str, today: date | None = None) ->
         status__in=(Authorization.Status.ACTIVE, Authorization.Status.EXHAUSTED)
     ):
         alerts = authorization_alerts(authorization, today=today)
+        if any(alert.kind == "expiring" for alert in alerts):
+            authorization_expiring.send(
+                sender=Authorization, authorization_id=authorization.pk,
+                days_left=(authorization.end_date - today).days,
+            )  # fmt: skip
         if alerts:
             messages = "; ".join(alert.message for alert in alerts)
             listed.append(f"- {authorization.patient} · {authorization.number}: {messages}")
@@ -578,7 +607,8 @@ def authorization_alerts_send(*, clinic_name: str, today: date | None = None) ->
             subject=f"{clinic_name}: {len(listed)} authorization(s) need attention",
             message="\n".join(
                 [
-                    f"Authorizations at their alert threshold or expiring soon ({today}):",
+                    "Authorizations at their alert threshold or expiring soon "
+                    f"({formats.date_format(today, locale=formats.style_load().locale)}):",
                     "",
                     *listed,
                 ]
@@ -587,3 +617,123 @@ def authorization_alerts_send(*, clinic_name: str, today: date | None = None) ->
             recipient_list=recipients,
         )
     return len(listed)
+
+
+# --- Requests for an assessment / authorization ------------------------------------------------
+
+
+@transaction.atomic
+def authorization_request_create(
+    *,
+    patient: Patient,
+    service_code: ServiceCode,
+    by=None,
+    visit_name: str = "",
+    message: str = "",
+) -> AuthorizationRequest:
+    """A request for an authorization of `service_code`, for the front desk's queue. While one
+    is open for the patient and code, asking again returns it (a double submit, a second tab):
+    the patient's row is locked first, and `authorization_request_one_pending` guarantees it.
+    The patient's active primary coverage, when there is one, goes with it."""
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    if not patient.is_active:
+        raise ValidationError({"patient": "The patient record is inactive."})
+    open_request = AuthorizationRequest.objects.filter(
+        patient=patient, service_code=service_code, status=AuthorizationRequest.Status.PENDING
+    ).first()
+    if open_request is not None:
+        return open_request
+    if len(message) > 2000:
+        raise ValidationError({"message": "At most 2000 characters."})
+    coverage = (
+        Coverage.objects.filter(patient=patient, is_active=True)
+        .order_by("priority", "-effective_from", "id")
+        .first()
+    )
+    return AuthorizationRequest.objects.create(
+        patient=patient,
+        service_code=service_code,
+        coverage=coverage,
+        visit_name=visit_name[:200],
+        message=message,
+        requested_at=timezone.now(),
+        requested_by=by,
+    )
+
+
+def _pending_locked(request: AuthorizationRequest) -> AuthorizationRequest:
+    locked = (
+        AuthorizationRequest.objects.select_for_update(of=("self",))
+        .select_related("patient", "service_code")
+        .get(pk=request.pk)
+    )
+    if locked.status != AuthorizationRequest.Status.PENDING:
+        raise AuthorizationRequestDecidedError(
+            f"This request was already {locked.get_status_display().lower()}.",
+            # not "status": the problem document's own member is the HTTP status
+            extra={"request_status": locked.status},
+        )
+    return locked
+
+
+@transaction.atomic
+def authorization_request_approve(
+    *,
+    request: AuthorizationRequest,
+    number: str,
+    start_date: date,
+    end_date: date,
+    units_authorized: int,
+    weekly_cap: int | None = None,
+    coverage: Coverage | None = None,
+    by=None,
+) -> AuthorizationRequest:
+    """Approve: create the authorization (one line for the requested code, through
+    `authorization_create` and its checks) and close the request, in one transaction under the
+    request's row lock, so two clerks approving at once create one authorization (the second
+    gets a 409). The coverage is the one given, else the request's."""
+    locked = _pending_locked(request)
+    coverage = coverage or locked.coverage
+    if coverage is None:
+        raise ValidationError({"coverage": "The patient has no coverage on file: add it first."})
+    authorization = authorization_create(
+        patient=locked.patient,
+        coverage=coverage,
+        number=number,
+        start_date=start_date,
+        end_date=end_date,
+        lines=[
+            LineSpec(
+                service_codes=[locked.service_code],
+                units_authorized=units_authorized,
+                weekly_cap=weekly_cap,
+            )
+        ],
+        notes=f"From authorization request {locked.pk}.",
+    )
+    locked.status = AuthorizationRequest.Status.APPROVED
+    locked.authorization = authorization
+    locked.coverage = coverage
+    locked.decided_at = timezone.now()
+    locked.decided_by = by
+    locked.save(update_fields=["status", "authorization", "coverage", "decided_at", "decided_by"])
+    return locked
+
+
+@transaction.atomic
+def authorization_request_decline(
+    *, request: AuthorizationRequest, reason: str, by=None
+) -> AuthorizationRequest:
+    """Decline with a reason the patient reads (`authorization_request_declined_has_reason`)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why, for the patient."})
+    if len(reason) > 300:
+        raise ValidationError({"reason": "At most 300 characters."})
+    locked = _pending_locked(request)
+    locked.status = AuthorizationRequest.Status.DECLINED
+    locked.decline_reason = reason
+    locked.decided_at = timezone.now()
+    locked.decided_by = by
+    locked.save(update_fields=["status", "decline_reason", "decided_at", "decided_by"])
+    return locked

@@ -15,23 +15,33 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from authorizations.admin import AuthorizationAdmin, utilisation_bar
 from authorizations.models import Authorization
-from practice.admin import PatientAdmin
+from practice import formats
+from practice.admin import LabelledTabularInline, PatientAdmin
 from practice.models import Patient
 from practice.selectors import rows_in_scope
 from scheduling.admin import OutOfScopeIsForbidden, status_badge
 from scheduling.models import Appointment
 
+# Staff enrol their own authenticator (backoffice/account.py); a clinic admin resets a lost one
+# from the user list. django-otp's device pages (secrets and QR codes) stay out of the admin.
+if admin.site.is_registered(TOTPDevice):
+    admin.site.unregister(TOTPDevice)
+
 admin.site.site_header = "Clinic back office"
+# The header's shortcuts (templates/admin/base_site.html) and the index lead everywhere; the
+# stock left sidebar took a fifth of a 1280 px screen from the lists.
+admin.site.enable_nav_sidebar = False
 admin.site.site_title = "Clinic back office"
 admin.site.index_title = "Back office"
 
 UPCOMING_SHOWN = 10
 
 
-class AuthorizationInline(admin.TabularInline):
+class AuthorizationInline(LabelledTabularInline):
     """Read-only here: an authorization is edited on its own page, with its lines."""
 
     model = Authorization
@@ -62,7 +72,7 @@ class AuthorizationInline(admin.TabularInline):
 
     @admin.display(description="Valid")
     def period(self, obj: Authorization) -> str:
-        return f"{obj.start_date:%d %b %Y} – {obj.end_date:%d %b %Y}"
+        return f"{formats.date_format(obj.start_date)} – {formats.date_format(obj.end_date)}"
 
     @admin.display(description="Units (used · scheduled · left)")
     def utilisation(self, obj: Authorization) -> str:
@@ -108,7 +118,8 @@ class ClinicPatientAdmin(OutOfScopeIsForbidden, PatientAdmin):
     def get_inlines(self, request, obj=None):
         # On the add page the patient has no authorizations yet (and the form posts only
         # coverage, as practice's own admin expects).
-        return [*self.inlines, AuthorizationInline] if obj is not None else self.inlines
+        inlines = super().get_inlines(request, obj)
+        return [*inlines, AuthorizationInline] if obj is not None else inlines
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -135,7 +146,7 @@ class ClinicPatientAdmin(OutOfScopeIsForbidden, PatientAdmin):
     @admin.display(description="Next visit", ordering="next_visit_at")
     def next_visit(self, obj: Patient) -> str:
         moment = getattr(obj, "next_visit_at", None)
-        return f"{timezone.localtime(moment):%a %d %b %H:%M}" if moment else "—"
+        return formats.datetime_format(moment, style="day") if moment else "—"
 
     @admin.display(description="Next visits")
     def upcoming(self, obj: Patient) -> str:
@@ -157,7 +168,7 @@ class ClinicPatientAdmin(OutOfScopeIsForbidden, PatientAdmin):
             (
                 (
                     reverse("admin:scheduling_appointment_change", args=[visit.pk]),
-                    f"{timezone.localtime(visit.start):%a %d %b %Y %H:%M}",
+                    formats.datetime_format(visit.start, style="day"),
                     visit.practitioner.display_name,
                     visit.appointment_type.name,
                     status_badge(visit.status, visit.get_status_display()),

@@ -14,7 +14,7 @@ state machine, `scheduling.states.TRANSITIONS`.
 """
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import wraps
 from zoneinfo import ZoneInfo
 
@@ -29,12 +29,19 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from audit import services as audit
+from audit.mixins import changed_fields, changes_tracked
 from clinic.errors import PROBLEM_CONTENT_TYPE, ApplicationError, problem
+from practice import formats
 from practice.models import ClinicSettings, Location, Patient, Practitioner, Specialty
 from practice.selectors import row_in_scope, rows_in_scope
 from realtime.links import websocket_url
 from scheduling import selectors, services, states
+from scheduling.availability import Closed, closures_between
 from scheduling.models import ACTIVE_STATUSES, Appointment, AppointmentType
+from waitlist import selectors as waitlist_selectors
+
+from .plans import plan_view
 
 Status = Appointment.Status
 DEFAULT_HOURS = (8, 18)  # the grid shows at least 08:00-18:00, more when hours or visits need it
@@ -135,7 +142,14 @@ def _wall_minutes(moment: datetime, day: date, tz: ZoneInfo) -> int:
 
 
 def _clock(moment: datetime, tz: ZoneInfo) -> str:
-    return moment.astimezone(tz).strftime("%H:%M")
+    """The clinic's clock: '2:30 PM' (en-US), '14:30' (en-IE)."""
+    return formats.time_format(moment, zone=tz)
+
+
+def _hour_label(day: date, hour: int, tz: ZoneInfo) -> str:
+    """An hour line of the grid in the clinic's clock ('9:00 AM' / '09:00'); a grid reaching
+    past midnight names the next day's hours."""
+    return formats.time_format(datetime.combine(day, time(hour % 24), tzinfo=tz), zone=tz)
 
 
 def _assign_lanes(items: list[Placed]) -> None:
@@ -184,12 +198,19 @@ def _appointment_info(
         for name, action in ACTIONS.items()
         if states.transition_allowed(appointment, action.transition, user=user, now=now, zone=tz)
     ]
+    movable = states.transition_allowed(appointment, states.RESCHEDULE, user=user, now=now, zone=tz)
     return {
         "id": appointment.pk,
         "patient": str(appointment.patient),
         "practitioner": practitioner.display_name,
+        "practitioner_id": practitioner.pk,
         "type": appointment.appointment_type.name,
-        "date": local.strftime("%a %d %b %Y"),
+        "type_id": appointment.appointment_type_id,
+        "start": appointment.start.isoformat(),
+        "local_date": local.date().isoformat(),
+        "local_time": local.strftime("%H:%M"),
+        "movable": movable,
+        "date": formats.date_format(local, style="long"),
         "time": f"{_clock(appointment.start, tz)}–{_clock(appointment.end, tz)}",
         "start_clock": _clock(appointment.start, tz),
         "status": appointment.status,
@@ -237,6 +258,13 @@ def _filters(request: HttpRequest, tz: ZoneInfo) -> Filters:
         day = date.fromisoformat(params.get("date", ""))
     except ValueError:
         day = today
+        if params.get("move", "").isdigit():  # the admin's Move: the board of the visit's day
+            start = (
+                Appointment.objects.filter(pk=int(params["move"]))
+                .values_list("start", flat=True)
+                .first()
+            )
+            day = start.astimezone(tz).date() if start else today
     if abs((day - today).days) > MAX_DAYS_AWAY:
         day = today
     location = specialty = None
@@ -264,18 +292,71 @@ def _practitioners(request: HttpRequest, filters: Filters):
     return qs.distinct().order_by("display_name", "id")
 
 
+def _closures(first: date, last: date) -> tuple[Closed, ...]:
+    """The closures of the days shown (a day either side: practitioners in other zones)."""
+    return closures_between(first - timedelta(days=1), last + timedelta(days=1))
+
+
+def _closure_notes(closures: tuple[Closed, ...], days: list[date]) -> list[str]:
+    """What the board says above the grid: each closure of the days shown, where and when
+    (a closed day has no working hours and no free slots on the grid)."""
+    names = {}
+    if any(closure.location_id for closure in closures):
+        names = dict(Location.objects.filter(closures__isnull=False).values_list("pk", "name"))
+    notes = []
+    for closure in closures:
+        if not any(closure.start_date <= day <= closure.end_date for day in days):
+            continue
+        where = names.get(closure.location_id, "") if closure.location_id else "Clinic"
+        first = formats.date_format(closure.start_date, style="day")
+        span = (
+            first
+            if closure.start_date == closure.end_date
+            else f"{first} – {formats.date_format(closure.end_date, style='day')}"
+        )
+        notes.append(f"{where} closed {span}: {closure.name}")
+    return notes
+
+
+def _audit_shown(request: HttpRequest, columns) -> None:
+    """Every visit on the board shows its patient's name: each is a read of that patient's
+    data (recorded again on each live refresh, which re-reads the grid)."""
+    for column in columns:
+        for appointment in column.appointments:
+            audit.record(request, audit.READ, appointment, label="schedule board")
+
+
+def _holds(start: datetime, end: datetime, user) -> dict[int, list]:
+    """Slots held for waitlist patients over [start, end), by practitioner: drawn on the grid
+    and never offered as free (the database refuses another booking there until the hold
+    ends). Only for those who may read the waitlist's offers."""
+    if not user.has_perm("waitlist.view_waitlistoffer"):
+        return {}
+    holds: dict[int, list] = {}
+    for offer in waitlist_selectors.offers_held_between(start, end):
+        holds.setdefault(offer.practitioner_id, []).append(offer)
+    return holds
+
+
 def _day_grid(request, filters: Filters, tz: ZoneInfo, now: datetime) -> dict:
     day = filters.day
     start = datetime.combine(day, time(0), tzinfo=tz)
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    closures = _closures(day, day)
     columns = selectors.schedule_board(
         start=start,
         end=end,
         practitioners=_practitioners(request, filters),
         location_id=filters.location.pk if filters.location else None,
         include_cancelled=filters.cancelled,
+        closures=closures,
     )
-    step = ClinicSettings.load().slot_step_minutes
+    _audit_shown(request, columns)
+    holds = _holds(start, end, request.user)
+    clinic_settings = ClinicSettings.load()
+    step = clinic_settings.slot_step_minutes
+    # Staff book from now on (walk-ins), or from the clinic's staff notice on.
+    bookable_from = now + timedelta(minutes=clinic_settings.staff_min_notice_minutes)
     first, last = DEFAULT_HOURS[0] * 60, DEFAULT_HOURS[1] * 60
     for column in columns:
         moments = [(lo, hi) for lo, hi, _ in column.working]
@@ -310,6 +391,16 @@ def _day_grid(request, filters: Filters, tz: ZoneInfo, now: datetime) -> dict:
         time_off = [
             place(off.start, off.end, label=off.reason or "Time off") for off in column.time_off
         ]
+        held = [
+            place(
+                offer.start,
+                offer.end,
+                id=offer.pk,
+                label=f"Held for the waitlist until {_clock(offer.expires_at, tz)}",
+                patient=str(offer.patient),
+            )
+            for offer in holds.get(practitioner.pk, ())
+        ]
         appointments = []
         for appointment in column.appointments:
             info = _appointment_info(appointment, practitioner, tz, request.user, now)
@@ -321,12 +412,17 @@ def _day_grid(request, filters: Filters, tz: ZoneInfo, now: datetime) -> dict:
             for a in column.appointments
             if a.status in ACTIVE_STATUSES and not a.overbooked
         ] + [(off.start, off.end) for off in column.time_off]
+        busy += [(o.blocked.lower, o.blocked.upper) for o in holds.get(practitioner.pk, ())]
         free = []
         for lo, hi, location in column.working:
             moment = lo
             while moment + timedelta(minutes=step) <= hi:
                 upper = moment + timedelta(minutes=step)
-                if moment > now and not any(b_lo < upper and moment < b_hi for b_lo, b_hi in busy):
+                if (
+                    moment > now
+                    and moment >= bookable_from
+                    and not any(b_lo < upper and moment < b_hi for b_lo, b_hi in busy)
+                ):
                     free.append(
                         place(
                             moment,
@@ -344,13 +440,14 @@ def _day_grid(request, filters: Filters, tz: ZoneInfo, now: datetime) -> dict:
                 "specialties": ", ".join(s.name for s in practitioner.specialties.all()),
                 "working": working,
                 "time_off": time_off,
+                "held": held,
                 "appointments": appointments,
                 "free": free,
                 "count": sum(1 for a in column.appointments if a.status in ACTIVE_STATUSES),
             }
         )
     hours = [
-        {"top": minute - first, "label": f"{minute // 60:02d}:00"}
+        {"top": minute - first, "label": _hour_label(day, minute // 60, tz)}
         for minute in range(first, last, 60)
     ]
     now_top = None
@@ -359,12 +456,35 @@ def _day_grid(request, filters: Filters, tz: ZoneInfo, now: datetime) -> dict:
         if first <= now_minutes <= last:
             now_top = now_minutes - first
     return {
+        "closures": _closure_notes(closures, [day]),
         "columns": out,
         "hours": hours,
         "minutes": last - first,
+        "first": first,
+        "step": step,
         "now_top": now_top,
+        "walk_in": (
+            walk_in_start(now, tz, step, clinic_settings)
+            if day == now.astimezone(tz).date()
+            else None
+        ),
         "data": data,
     }
+
+
+def walk_in_start(now: datetime, tz: ZoneInfo, step: int, clinic_settings: ClinicSettings) -> str:
+    """When a walk-in booked now starts: the first step of the clinic's grid (on its wall
+    clock) from now plus the staff notice, as the book form sends it."""
+    earliest = (now + timedelta(minutes=clinic_settings.staff_min_notice_minutes)).astimezone(tz)
+    since_midnight = (
+        earliest.hour * 60 + earliest.minute + (1 if earliest.second or earliest.microsecond else 0)
+    )
+    minutes = -(-since_midnight // step) * step
+    day = earliest.date() + timedelta(days=minutes // 1440)
+    minutes %= 1440
+    # The wall clock's time (a DST gap is read as the offset before it, as the grid does).
+    start = datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=tz)
+    return start.astimezone(UTC).astimezone(tz).isoformat()
 
 
 def _week_grid(request, filters: Filters, tz: ZoneInfo, now: datetime) -> dict:
@@ -372,13 +492,16 @@ def _week_grid(request, filters: Filters, tz: ZoneInfo, now: datetime) -> dict:
     days = [monday + timedelta(days=n) for n in range(7)]
     start = datetime.combine(monday, time(0), tzinfo=tz)
     end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=tz)
+    closures = _closures(monday, days[-1])
     columns = selectors.schedule_board(
         start=start,
         end=end,
         practitioners=_practitioners(request, filters),
         location_id=filters.location.pk if filters.location else None,
         include_cancelled=filters.cancelled,
+        closures=closures,
     )
+    _audit_shown(request, columns)
     data = {"appointments": {}, "practitioners": {}}
     rows = []
     for column in columns:
@@ -418,6 +541,7 @@ def _week_grid(request, filters: Filters, tz: ZoneInfo, now: datetime) -> dict:
         )
     today = now.astimezone(tz).date()
     return {
+        "closures": _closure_notes(closures, days),
         "days": [
             {"date": day, "today": day == today, "query": filters.query(date=day, view="day")}
             for day in days
@@ -447,9 +571,13 @@ def board_view(request: HttpRequest) -> HttpResponse:
     step = timedelta(days=7 if filters.view == "week" else 1)
     if filters.view == "week":
         monday = filters.day - timedelta(days=filters.day.weekday())
-        heading = f"Week of {monday:%a %d %b} – {monday + timedelta(days=6):%a %d %b %Y}"
+        sunday = monday + timedelta(days=6)
+        heading = (
+            f"Week of {formats.date_format(monday, style='day')} – "
+            f"{formats.date_format(sunday, style='long')}"
+        )
     else:
-        heading = filters.day.strftime("%A %d %B %Y")
+        heading = formats.date_format(filters.day, style="long")
     can = _can(request.user)
     grid["data"]["can"] = can
     context = {
@@ -503,9 +631,7 @@ def board_book(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     form = BookForm(request.POST)
     if not form.is_valid():
-        errors = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
-        detail = "; ".join(f"{name}: {' '.join(m)}" for name, m in errors.items())
-        return _problem(400, "validation-error", f"Invalid input. {detail}", errors=errors)
+        return _invalid(form)
     v = form.cleaned_data
     if not row_in_scope(
         user=request.user,
@@ -526,6 +652,7 @@ def board_book(request: HttpRequest) -> HttpResponse:
         notes=v["notes"],
         overbook=v["overbook"],
     )
+    audit.record(request, audit.CREATE, appointment)
     return JsonResponse({"appointment": _appointment_json(appointment)}, status=201)
 
 
@@ -551,6 +678,67 @@ def _appointment_json(appointment: Appointment) -> dict:
     }
 
 
+class MoveForm(forms.Form):
+    start = forms.DateTimeField()
+    practitioner = forms.ModelChoiceField(Practitioner.objects.all(), required=False)
+    overbook = forms.BooleanField(required=False)
+
+    def clean_start(self) -> datetime:
+        start = self.cleaned_data["start"]
+        if timezone.is_naive(start) or abs((start - timezone.now()).days) > MAX_DAYS_AWAY:
+            raise forms.ValidationError("Give a time within ten years of today.")
+        return start
+
+
+def _invalid(form: forms.Form) -> JsonResponse:
+    errors = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
+    detail = "; ".join(f"{name}: {' '.join(m)}" for name, m in errors.items())
+    return _problem(400, "validation-error", f"Invalid input. {detail}", errors=errors)
+
+
+@require_POST
+@json_errors
+def board_move(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    """Move a visit to `start`, and to `practitioner` if given (a drag to another column, or
+    the Move dialog), through `appointment_reschedule`, the API's reschedule: the same rules,
+    units and 409 with alternatives. The visit and the target column must both be in the
+    user's scope."""
+    permission = states.TRANSITIONS[states.RESCHEDULE].permission
+    if not request.user.has_perm(permission):
+        raise PermissionDenied
+    visible = rows_in_scope(
+        Appointment.objects.all(),
+        user=request.user,
+        permission=permission,
+        practitioner="practitioner",
+    )
+    appointment = visible.filter(pk=appointment_id).first()
+    if appointment is None:
+        raise Http404
+    form = MoveForm(request.POST)
+    # A start without an offset (the Move dialog's date and time) is the clinic's wall clock.
+    with timezone.override(ZoneInfo(request.tenant.timezone)):
+        valid = form.is_valid()
+    if not valid:
+        return _invalid(form)
+    v = form.cleaned_data
+    target = v["practitioner"]
+    if target is not None and not row_in_scope(
+        user=request.user, permission=permission, practitioner=target
+    ):
+        raise PermissionDenied
+    before = changes_tracked(appointment)
+    appointment = services.appointment_reschedule(
+        appointment=appointment,
+        start=v["start"],
+        practitioner=target,
+        by=request.user,
+        overbook=v["overbook"],
+    )
+    audit.record(request, audit.UPDATE, appointment, fields=changed_fields(before, appointment))
+    return JsonResponse({"appointment": _appointment_json(appointment)})
+
+
 @require_POST
 @json_errors
 def board_action(request: HttpRequest, appointment_id: int, action: str) -> HttpResponse:
@@ -569,7 +757,9 @@ def board_action(request: HttpRequest, appointment_id: int, action: str) -> Http
     appointment = visible.filter(pk=appointment_id).first()
     if appointment is None:
         raise Http404
+    before = changes_tracked(appointment)
     appointment = _run_action(action, appointment, request)
+    audit.record(request, audit.UPDATE, appointment, fields=changed_fields(before, appointment))
     return JsonResponse({"appointment": _appointment_json(appointment)})
 
 
@@ -591,10 +781,10 @@ def board_patients(request: HttpRequest) -> HttpResponse:
             | Q(email__icontains=term)
             | Q(phone__icontains=term)
         )
-    results = [
-        {"id": p.pk, "name": str(p), "dob": p.date_of_birth.isoformat()}
-        for p in qs.order_by("last_name", "first_name", "id")[:10]
-    ]
+    found = list(qs.order_by("last_name", "first_name", "id")[:10])
+    for patient in found:
+        audit.record(request, audit.READ, patient, label="board patient search")
+    results = [{"id": p.pk, "name": str(p), "dob": p.date_of_birth.isoformat()} for p in found]
     return JsonResponse({"results": results})
 
 
@@ -606,6 +796,12 @@ def board_urls() -> list:
         path("", wrap(board_view), name="scheduling_board"),
         path("book/", wrap(board_book), name="scheduling_board_book"),
         path("patients/", wrap(board_patients), name="scheduling_board_patients"),
+        path("plan/", wrap(plan_view), name="scheduling_board_plan"),
+        path(
+            "appointments/<int:appointment_id>/move/",
+            wrap(board_move),
+            name="scheduling_board_move",
+        ),
         path(
             "appointments/<int:appointment_id>/<slug:action>/",
             wrap(board_action),

@@ -72,24 +72,15 @@ def bench_ids() -> BenchIds:
 
 def access_token(ctx: Context, email: str) -> str:
     """A fresh access JWT (15 minutes) for a bench-clinic user, minted as the API mints them (it
-    carries the clinic's schema and the user's roles) and signed with the servers' key, which
-    is not this process's. Mint one per measurement."""
-    from rest_framework_simplejwt.backends import TokenBackend
-    from rest_framework_simplejwt.settings import api_settings
-
+    carries the clinic's schema and the user's roles) and signed with the servers' JWT keys
+    (`server_env` hands them this process's environment: scripts/with-services' keys). Mint
+    one per measurement."""
     from accounts.auth import ClinicTokenObtainPairSerializer
     from accounts.models import User
 
     with in_bench():
         user = User.objects.get(email=email)
-        token = ClinicTokenObtainPairSerializer.get_token(user).access_token
-    backend = TokenBackend(
-        api_settings.ALGORITHM,
-        signing_key=ctx.env["SECRET_KEY"],
-        audience=api_settings.AUDIENCE,
-        issuer=api_settings.ISSUER,
-    )
-    return backend.encode(token.payload)
+        return str(ClinicTokenObtainPairSerializer.get_token(user).access_token)
 
 
 def bearer(ctx: Context, email: str) -> dict[str, str]:

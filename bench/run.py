@@ -158,7 +158,6 @@ def server_env(urls: dict[str, str], database_url: str, port: int) -> dict[str, 
         REDIS_URL=urls["REDIS_URL"],
         DJANGO_SETTINGS_MODULE="bench.settings",  # production settings + /bench/ceiling/
         DEBUG="0",
-        SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only-0f3c9a7e5d1b4f2a8c6e"),
         CLINIC_HTTP_PORT=str(port),
         CLINIC_WS_PORT=str(port + 1),
         CLINIC_FAST_PASSWORD_HASHER="0",

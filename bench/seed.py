@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import billing_data  # noqa: E402  (the billing step's data, beside this file)
+
 BENCH_SLUG = "bench"
 BENCH_NAME = "Bench Clinic"
 BENCH_TIMEZONE = "America/New_York"
@@ -92,6 +94,7 @@ class Sizes:
     other_clinics: int = 20
     appointments: int = 50_000
     authorizations: int = 500
+    charges: int = 100_000  # billing: two per seeded visit
 
 
 @dataclass(frozen=True)
@@ -771,6 +774,7 @@ SCHEDULE_STEPS: list[Step] = [
     Step("bench users", lambda s: 2, users_count, users_seed),
     Step("appointments", lambda s: s.appointments, appointments_count, appointments_seed),
     Step("next available", lambda s: s.practitioners, next_available_count, next_available_seed),
+    Step("charges", lambda s: s.charges, billing_data.charges_count, billing_data.charges_seed),
 ]  # fmt: skip
 
 

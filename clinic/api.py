@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 from django.core.paginator import Page
@@ -20,9 +21,12 @@ from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser as DRFJSONParser
+from rest_framework.renderers import BaseRenderer
 from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
 
+from .client_address import client_address
 from .inputs import plausible_date_error, schedule_date_error
+from .resilience import redis_call
 from .tenancy import tenant_connection
 
 
@@ -47,6 +51,40 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = _ClientPerPool
+
+
+class FailOpenRedisCache(RedisCache):
+    """`RedisCache` failing open (clinic.resilience): a read Redis does not answer is a miss, a
+    write is skipped (`add` adds nothing), so answers are computed from PostgreSQL meanwhile. A
+    data-version bump that could not be written (`clinic_data_changed`) lapses with the entries
+    it would have made stale (`ANSWER_CACHE_SECONDS`)."""
+
+    def get(self, key, default=None, version=None):
+        return redis_call("cache", super().get, key, default, version, default=default)
+
+    def get_many(self, keys, version=None):
+        return redis_call("cache", super().get_many, keys, version, default={})
+
+    def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        return redis_call("cache", super().set, key, value, timeout, version)
+
+    def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        return redis_call("cache", super().add, key, value, timeout, version, default=False)
+
+    def set_many(self, data, timeout=DEFAULT_TIMEOUT, version=None):
+        return redis_call("cache", super().set_many, data, timeout, version, default=[])
+
+    def delete(self, key, version=None):
+        return redis_call("cache", super().delete, key, version, default=False)
+
+    def delete_many(self, keys, version=None):
+        return redis_call("cache", super().delete_many, keys, version)
+
+    def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
+        return redis_call("cache", super().touch, key, timeout, version, default=False)
+
+    def has_key(self, key, version=None):
+        return redis_call("cache", super().has_key, key, version, default=False)
 
 
 def _own_copies(fields: dict) -> dict:
@@ -181,6 +219,21 @@ class JSONRenderer(DRFJSONRenderer):
     compact = True
 
 
+class PDFRenderer(BaseRenderer):
+    """`?format=pdf` (or `Accept: application/pdf`) on views that make PDFs: the view's bytes
+    pass through; a refusal's problem details stay JSON (their response names its type)."""
+
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        if isinstance(data, bytes):
+            return data
+        return JSONRenderer().render(data)
+
+
 JSON_MAX_DEPTH = 32
 
 
@@ -263,11 +316,18 @@ class CounterRateThrottle(throttling.SimpleRateThrottle):
             pipe = redis.get_client(key, write=True).pipeline(transaction=False)
             pipe.set(key, 0, ex=self.duration + 1, nx=True)  # the window's counter, once
             pipe.incr(key)  # (not EXPIRE ... NX: Redis 7 only)
-            count = pipe.execute()[1]
+            # Redis unreachable: the limit fails open (counted, clinic.resilience).
+            counts = redis_call("throttle", pipe.execute, default=[0, 0])
+            count = counts[1]
         return count <= self.num_requests
 
     def wait(self) -> float:
         return self.wait_seconds
+
+    def get_ident(self, request) -> str:
+        """The client's address as `clinic.client_address` finds it: DRF's own reads a
+        client-written `X-Forwarded-For`, so a client would pick a new counter per request."""
+        return client_address(request) or "unknown"
 
 
 class AnonRateThrottle(throttling.AnonRateThrottle, CounterRateThrottle):
@@ -285,6 +345,28 @@ class UserRateThrottle(throttling.UserRateThrottle, CounterRateThrottle):
 
 class ScopedRateThrottle(throttling.ScopedRateThrottle, CounterRateThrottle):
     """A view's `throttle_scope` rate, per user or client address."""
+
+
+class KeyedRateThrottle(CounterRateThrottle):
+    """A rate of `DEFAULT_THROTTLE_RATES` counted per a key the caller names (a client address,
+    a typed email): for the sign-in pages, which are no DRF views."""
+
+    def __init__(self, scope: str, ident: str):
+        self.scope = scope
+        self.ident = ident
+        super().__init__()
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.ident}
+
+
+def rate_exceeded(scope: str, ident: str) -> float | None:
+    """Count one request of `ident` under `scope`'s rate (`DEFAULT_THROTTLE_RATES`): None while
+    within it, else the seconds until the window ends."""
+    throttle = KeyedRateThrottle(scope, ident)
+    if throttle.allow_request(None, None):
+        return None
+    return throttle.wait()
 
 
 # Public answers -------------------------------------------------------------------------------

@@ -5,11 +5,16 @@ worker's connection to it before the task runs. A task that arrives without a cl
 from `public`) is refused unless it is declared `public_ok` (platform-wide fan-out tasks).
 """
 
+import contextvars
 import os
+import time
 
+from celery.signals import task_postrun, task_prerun
 from django.db import connection
-from tenant_schemas_celery.app import CeleryApp
+from tenant_schemas_celery.app import CeleryApp, get_schema_name_from_task
 from tenant_schemas_celery.task import TenantTask
+
+from clinic.requestlog import current_request_id, tasks_log
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
 
@@ -29,9 +34,53 @@ class ClinicTask(TenantTask):
             )
         return super().__call__(*args, **kwargs)
 
+    def apply_async(self, *args, **kwargs):
+        """Queue through the Redis breaker (clinic.resilience): while Redis does not answer,
+        a publish fails within its budget with RedisUnavailableError instead of waiting.
+        Callers queue from `on_commit(..., robust=True)`, and each kind of queued row has a
+        sweep that queues it again."""
+        from clinic.resilience import redis_call
+
+        return redis_call("broker", super().apply_async, *args, raising=True, **kwargs)
+
 
 class ClinicCeleryApp(CeleryApp):
     task_cls = "clinic.celery:ClinicTask"
+
+    def send_task(self, name, args=None, kwargs=None, **options):
+        """Every message carries the request id of the request that queued it (if any), so
+        the worker's log lines of the task name it (clinic.requestlog)."""
+        request_id = current_request_id.get()
+        if request_id:
+            options["headers"] = {**(options.get("headers") or {}), "request_id": request_id}
+        return super().send_task(name, args, kwargs, **options)
+
+
+_task_started: dict[str, tuple[float, contextvars.Token[str]]] = {}
+
+
+@task_prerun.connect
+def _task_context(task_id=None, task=None, **kwargs) -> None:
+    headers = getattr(task.request, "headers", None) or {}
+    request_id = headers.get("request_id") or task.request.get("request_id") or ""
+    _task_started[task_id] = (time.perf_counter(), current_request_id.set(request_id))
+
+
+@task_postrun.connect
+def _task_log(task_id=None, task=None, state=None, **kwargs) -> None:
+    started, token = _task_started.pop(task_id, (None, None))
+    tasks_log.info(
+        "task",
+        extra={
+            "task": task.name,
+            "task_id": task_id,
+            "clinic": get_schema_name_from_task(task, kwargs),
+            "state": state,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
+        },
+    )
+    if token is not None:
+        current_request_id.reset(token)
 
 
 app = ClinicCeleryApp("clinic")

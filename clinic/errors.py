@@ -5,6 +5,8 @@ DRF's own exceptions and anything unexpected into `application/problem+json`.
 """
 
 import logging
+import math
+import sys
 from typing import Any
 
 from django.conf import settings
@@ -13,9 +15,12 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from .resilience import is_database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +122,50 @@ def _validation_detail(errors: dict[str, list[str]]) -> str:
     return "Invalid input. " + "; ".join(parts)
 
 
+DATABASE_UNAVAILABLE_DETAIL = (
+    "The service is briefly unavailable (its database cannot be reached). Nothing was "
+    "changed by this request; please try again in a few seconds."
+)
+
+
+def database_unavailable_response(request: HttpRequest, error: BaseException) -> HttpResponse:
+    """503 with `Retry-After` for a request PostgreSQL could not serve (clinic.resilience):
+    problem JSON for API clients and probes, a friendly page for browsers, rendered without
+    anything that reads the database. Marked for the one retry of idempotent reads
+    (clinic.middleware.DatabaseRetryMiddleware)."""
+    logger.warning("database unavailable for %s %s: %s", request.method, request.path, error)
+    response: HttpResponse
+    if request.path == "/health/":
+        body = {"status": "degraded", "checks": {"database": {"status": "down"}}}
+        response = JsonResponse(body, status=503)
+    elif wants_problem_json(request):
+        response = JsonResponse(
+            problem(status=503, code="database-unavailable", detail=DATABASE_UNAVAILABLE_DETAIL),
+            status=503,
+            content_type=PROBLEM_CONTENT_TYPE,
+        )
+    else:
+        context = {
+            "status": 503,
+            "title": TITLES[503],
+            "detail": DATABASE_UNAVAILABLE_DETAIL,
+            "request": request,
+        }
+        response = HttpResponse(render_to_string("error.html", context), status=503)
+    response["Retry-After"] = str(settings.DB_UNAVAILABLE_RETRY_AFTER)
+    response.database_error = error  # type: ignore[attr-defined]
+    return response
+
+
 def problem_exception_handler(exc: Exception, context: dict) -> Response:
     headers: dict[str, str] = {}
+    if is_database_unavailable(exc):
+        body = problem(status=503, code="database-unavailable", detail=DATABASE_UNAVAILABLE_DETAIL)
+        unavailable = Response(body, status=503, content_type=PROBLEM_CONTENT_TYPE)
+        unavailable["Retry-After"] = str(settings.DB_UNAVAILABLE_RETRY_AFTER)
+        unavailable.database_error = exc  # type: ignore[attr-defined]
+        logger.warning("database unavailable in an API view: %s", exc)
+        return unavailable
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             messages = {
@@ -184,7 +231,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
         if isinstance(exc, exceptions.Throttled):
             wait: float | None = exc.wait  # type: ignore[attr-defined]  # DRF's stubs omit it
             if wait is not None:
-                body["retry_after"] = int(wait) + 1
+                body["retry_after"] = math.ceil(wait)  # as DRF's Retry-After header
     response = Response(body, status=code_status, content_type=PROBLEM_CONTENT_TYPE)
     for name, value in headers.items():
         response[name] = value
@@ -249,6 +296,10 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
+    error = sys.exc_info()[1]  # Django calls this inside its `except` of the request
+    if is_database_unavailable(error):
+        assert error is not None
+        return database_unavailable_response(request, error)
     return error_response(
         request,
         status=status.HTTP_500_INTERNAL_SERVER_ERROR,

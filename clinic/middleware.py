@@ -1,8 +1,42 @@
 """Request middleware of the project itself (the tenant one lives in tenants/)."""
 
 import functools
+import logging
 
+from django.db import connections
 from django.utils import timezone
+
+from .resilience import is_broken_connection
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENT_READS = ("GET", "HEAD")
+
+
+class DatabaseRetryMiddleware:
+    """A GET or HEAD that met a broken database connection runs once more, on a fresh one.
+
+    After PostgreSQL restarts, a connection opened before (pooled or persistent) fails on its
+    first statement even though the server is back; Django's health check and the pool's check
+    replace most of them before use, and this catches the rest. The answer was a 503 marked by
+    clinic.errors (`database_error`); a read has no effect to repeat, so it is simply served
+    again. Writes are never repeated: the client got the 503 with `Retry-After`. First in
+    MIDDLEWARE, so the retry runs the whole request again."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        error = getattr(response, "database_error", None)
+        if request.method in IDEMPOTENT_READS and is_broken_connection(error):
+            log.warning("retrying %s %s on a fresh connection: %s", request.method,
+                        request.path, error)  # fmt: skip
+            response.close()
+            for connection in connections.all(initialized_only=True):
+                connection.close_if_unusable_or_obsolete()
+            response = self.get_response(request)
+        return response
 
 
 class ReleaseRequestMiddleware:

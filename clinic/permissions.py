@@ -32,6 +32,20 @@ PATIENT = "patient"
 INTEGRATOR = "integrator"
 ALL_ROLES = (CLINIC_ADMIN, FRONT_DESK, PRACTITIONER, BILLER, PATIENT, INTEGRATOR)
 STAFF_ROLES = frozenset({CLINIC_ADMIN, FRONT_DESK, PRACTITIONER, BILLER, INTEGRATOR})
+# What people read for each role (the group names are identifiers).
+ROLE_LABELS = {
+    CLINIC_ADMIN: "Clinic admin",
+    FRONT_DESK: "Front desk",
+    PRACTITIONER: "Practitioner",
+    BILLER: "Biller",
+    PATIENT: "Patient",
+    INTEGRATOR: "Integrator (API)",
+}
+
+
+def role_label(name: str) -> str:
+    return ROLE_LABELS.get(name, name.replace("_", " ").capitalize())
+
 
 # The rows a grant reaches.
 ALL = "all"  # every row of the clinic
@@ -91,12 +105,42 @@ def role_permissions(roles) -> set[str]:
     }
 
 
+# API clients (integrations/): a client acts as an integrator whose permissions are its
+# scopes. "<app>:read" is the integrator's `view` grants on the app's models, "<app>:write"
+# all the integrator's grants on them: a scope never gives more than the integrator role, and
+# never a self-service (SELF) right.
+SCOPE_APPS = ("practice", "authorizations", "scheduling", "billing", "notifications", "waitlist")
+API_SCOPES = tuple(f"{app}:{access}" for app in SCOPE_APPS for access in ("read", "write"))
+
+
+def scope_permissions(scopes) -> set[str]:
+    """The model permissions ("app_label.codename") an API client with `scopes` holds."""
+    held = set()
+    for permission, scope in _scopes.get(INTEGRATOR, {}).items():
+        app_label, codename = permission.split(".")
+        if scope == ALL and (
+            f"{app_label}:write" in scopes
+            or (f"{app_label}:read" in scopes and codename.startswith("view_"))
+        ):
+            held.add(permission)
+    return held
+
+
+def is_api_client(user) -> bool:
+    """Whether `user` is an API client's principal (accounts.auth puts its scopes on it)."""
+    return getattr(user, "api_scopes", None) is not None
+
+
 def permission_scopes(user, permission: str) -> frozenset[str]:
     """The row scopes in which `user` holds `permission` ("app_label.codename"): {ALL} when
     any of their roles reaches every row, otherwise the scopes of the roles that grant it
-    (OWN, SELF), empty when none does. Pure Python over the user's role names."""
+    (OWN, SELF), empty when none does. Pure Python over the user's role names. An API
+    client holds it in every row when its scopes give it, never otherwise."""
     if not (user is not None and user.is_authenticated and user.is_active):
         return frozenset()
+    if is_api_client(user):
+        held = permission in scope_permissions(user.api_scopes)
+        return frozenset({ALL}) if held else frozenset()
     if user.is_superuser:
         return frozenset({ALL})
     found = {
@@ -182,6 +226,9 @@ class GrantPermission(BasePermission):
         user = request.user
         if not (user and user.is_authenticated):
             return False
+        if is_api_client(user):
+            # a client holds its scopes' model permissions, and no account of its own
+            return required != SIGNED_IN and user.has_perm(required)
         if required == SIGNED_IN or user.has_perm(required):
             return True
         return view_action(request, view) in getattr(view, "self_service_actions", ()) and (

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from accounts.lockout import door_limits
 from tenants.admin import platform_site
 
 from . import views
@@ -9,6 +10,7 @@ from . import views
 urlpatterns = [
     path("", views.landing, name="landing"),
     path("health/", views.health, name="health"),
+    path("admin/login/", door_limits("login")(platform_site.login)),
     path("admin/", platform_site.urls),
 ]
 

@@ -5,8 +5,16 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import render
+from django_tenants.utils import get_public_schema_name
 
-_redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+from clinic.resilience import fail_open_counts
+from clinic.tenancy import tenant_connection
+
+_redis = redis.Redis.from_url(
+    settings.REDIS_URL,
+    socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+    socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT,
+)
 
 
 def _timed(check) -> dict:
@@ -37,14 +45,41 @@ def _celery() -> dict:
     replies = app.control.ping(timeout=1.0, limit=1)
     if not replies:
         raise RuntimeError("no Celery worker answered within 1 s")
-    return {"workers": [name for reply in replies for name in reply]}
+    names = [name for reply in replies for name in reply]
+    return {"workers": len(names), "worker_names": names}
+
+
+# What anyone may read of a check: whether it is up and how many workers answered. Timings,
+# worker names (host:pid) and error texts (addresses, ports) are for platform operators.
+PUBLIC_CHECK_FIELDS = ("status", "workers")
+
+
+def _platform_operator(request: HttpRequest) -> bool:
+    """A superuser of the platform, signed in on the platform's own host (a clinic's users,
+    its administrators included, operate nothing of the machines)."""
+    user = getattr(request, "user", None)
+    return bool(
+        tenant_connection.schema_name == get_public_schema_name()
+        and user is not None
+        and user.is_active
+        and user.is_superuser
+    )
 
 
 def health(request: HttpRequest) -> JsonResponse:
-    """Database, Redis and Celery workers: 200 when all are up, 503 otherwise. No auth."""
+    """Database, Redis and Celery workers: 200 when all are up, 503 otherwise. No sign-in
+    needed (load balancers, uptime probes): anyone gets each component's state and the
+    number of workers; a platform operator also gets timings, worker names and errors."""
     checks = {"database": _timed(_database), "redis": _timed(_redis_ping)}
+    # What failed open since the process started (clinic.resilience): operators only.
+    checks["redis"]["fail_open"] = dict(fail_open_counts)
     checks["celery"] = _timed(_celery) if checks["redis"]["status"] == "up" else {"status": "down"}
     healthy = all(check["status"] == "up" for check in checks.values())
+    if not _platform_operator(request):
+        checks = {
+            name: {key: check[key] for key in PUBLIC_CHECK_FIELDS if key in check}
+            for name, check in checks.items()
+        }
     body = {"status": "ok" if healthy else "degraded", "checks": checks}
     return JsonResponse(body, status=200 if healthy else 503)
 

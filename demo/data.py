@@ -10,6 +10,8 @@ from accounts.services import user_create
 from tenants.models import Clinic
 from tenants.services import ClinicAdminSpec, clinic_create, clinic_host
 
+from .billing import billing_seed
+from .notifications import notifications_seed
 from .practice import practice_seed
 from .schedule import schedule_seed
 
@@ -78,11 +80,21 @@ def seed_demo() -> list[str]:
                     user_create(email=email, password=DEMO_PASSWORD, full_name=name, roles=[role])
             directory = practice_seed(demo.slug)
             schedule = schedule_seed(demo.slug)
+            money = billing_seed(demo.slug)
+            messages = notifications_seed(demo.slug)
         base = f"http://{clinic_host(demo.slug)}:{port}"
         lines.append(f"{demo.name} ({demo.timezone}): {base}/  admin {base}/admin/")
         lines.append(
             f"    schedule board {base}/admin/scheduling/board/ ({schedule['appointments']} "
             f"appointments, {schedule['authorizations']} authorizations)"
+        )
+        lines.append(
+            f"    billing: {money['charges']} charges, {money['claims']} claims; A/R "
+            f"{base}/admin/billing/reports/ar-aging/"
+        )
+        lines.append(
+            f"    notifications: reminders 48 h (email) and 2 h (SMS) before; {messages['sent']} "
+            f"sent, {messages['pending']} pending {base}/admin/notifications/notification/"
         )
         lines.append(f"    API docs {base}/api/docs/  health {base}/health/")
         lines.append(

@@ -14,7 +14,16 @@ from decimal import Decimal
 
 from accounts.models import User
 from practice import services
-from practice.models import Coverage, Location, Patient, Payer, Practitioner, ServiceCode, Specialty
+from practice.models import (
+    ClinicSettings,
+    Coverage,
+    Location,
+    Patient,
+    Payer,
+    Practitioner,
+    ServiceCode,
+    Specialty,
+)
 from practice.validators import npi_complete
 
 
@@ -59,7 +68,11 @@ DIRECTORIES = {
         locations=(
             ("Acme Therapy Midtown", "240 West 35th Street, New York, NY 10001", "+1 212 555 0140"),
             ("Acme Therapy Brooklyn", "88 Court Street, Brooklyn, NY 11201", "+1 718 555 0188"),
-            ("Acme Therapy Jersey City", "30 Montgomery Street, Jersey City, NJ 07302", ""),
+            (
+                "Acme Therapy Jersey City",
+                "30 Montgomery Street, Jersey City, NJ 07302",
+                "+1 201 555 0130",
+            ),
         ),
         titles={
             "behavior-analysis": ("BCBA", "BCBA", "BCaBA", "RBT", "RBT"),
@@ -159,7 +172,11 @@ DIRECTORIES = {
                 "12 Ormond Quay Upper, Dublin 7",
                 "+353 1 555 0107",
             ),
-            ("Liffey Heart Clinic Dún Laoghaire", "5 Marine Road, Dún Laoghaire, Co. Dublin", ""),
+            (
+                "Liffey Heart Clinic Dún Laoghaire",
+                "5 Marine Road, Dún Laoghaire, Co. Dublin",
+                "+353 1 555 0120",
+            ),
             ("Liffey Heart Clinic Swords", "Main Street, Swords, Co. Dublin", "+353 1 555 0140"),
         ),
         titles={
@@ -258,6 +275,12 @@ def practice_seed(slug: str) -> dict[str, int]:
     """Create the missing part of clinic `slug`'s directory in the current schema."""
     spec = DIRECTORIES[slug]
     rng = random.Random(f"clinic-demo:{slug}")  # noqa: S311 (demo data, not secrets)
+    currency, locale = {"US": ("USD", "en-US"), "IE": ("EUR", "en-IE")}[spec.country]
+    ClinicSettings.objects.update_or_create(id=1, defaults={"currency": currency, "locale": locale})
+    # The number and address the patient pages give wherever they say "call the clinic".
+    ClinicSettings.objects.filter(id=1, phone="").update(
+        phone=spec.locations[0][2], email=f"frontdesk@{slug}.example"
+    )
 
     specialties = {}
     for specialty_slug, name in spec.specialties:

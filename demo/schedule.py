@@ -14,7 +14,7 @@ from authorizations.models import Authorization, AuthorizationLine
 from clinic.errors import ApplicationError
 from practice.models import Coverage, Patient, Practitioner, ServiceCode
 from scheduling import services
-from scheduling.models import Appointment, AppointmentType, TimeOff, WorkingHours
+from scheduling.models import Appointment, AppointmentType, Closure, TimeOff, WorkingHours
 
 # name, code, minutes, buffer after, mode
 TYPES = {
@@ -32,6 +32,9 @@ TYPES = {
     ),
 }
 AUTHORIZED_CODES = ("97151", "97153", "97155", "97156", "97157")
+# Each clinic's holiday: a whole-clinic closure on the first weekday this many days ahead.
+HOLIDAYS = {"acme": "Staff training day", "liffey": "Clinic holiday"}
+HOLIDAY_DAYS_AHEAD = 9
 
 
 @transaction.atomic
@@ -46,6 +49,7 @@ def schedule_seed(slug: str) -> dict[str, int]:
     practitioners = list(Practitioner.objects.filter(is_active=True).prefetch_related("locations"))
     types = _types(slug, practitioners)
     _hours(rng, practitioners)
+    _holiday(slug)  # before the visits: none is booked on it
     if slug == "acme":
         ServiceCode.objects.filter(code__in=AUTHORIZED_CODES).update(requires_authorization=True)
         _authorizations(rng)
@@ -101,6 +105,15 @@ def _hours(rng: random.Random, practitioners: list[Practitioner]) -> None:
             end=datetime.combine(day + timedelta(days=1), time.min, tz),
             reason="Annual leave",
         )
+
+
+def _holiday(slug: str) -> Closure:
+    """A whole-clinic closure (a holiday) on a weekday in the demo's next weeks: the board
+    notes it, availability, smart booking and series leave the day out."""
+    day = timezone.localdate() + timedelta(days=HOLIDAY_DAYS_AHEAD)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return Closure.objects.create(name=HOLIDAYS[slug], start_date=day, end_date=day)
 
 
 def _authorizations(rng: random.Random) -> None:

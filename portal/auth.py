@@ -6,7 +6,7 @@ are sent to the admin.
 """
 
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
+from accounts.services import user_sign_out_everywhere
 from practice import services as practice_services
 
 from . import forms
@@ -75,9 +76,11 @@ def signup(request: HttpRequest) -> HttpResponse:
     in or reset the password). Errors shown on the form depend on what was typed only."""
     if request.user.is_authenticated:
         return redirect(ADMIN_URL if is_staff_user(request.user) else "portal:appointments")
-    form = forms.SignUpForm(
+    form = forms.SignUpWithIntakeForm(
         request.POST if request.method == "POST" else None,
+        request.FILES if request.method == "POST" else None,
         initial={"timezone": request.viewer_zone.key},
+        consent_texts=practice_services.consent_texts_current(),
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -85,7 +88,8 @@ def signup(request: HttpRequest) -> HttpResponse:
         patient = None
         if not User.objects.filter(email__iexact=email).exists():
             try:
-                patient = practice_services.patient_register(
+                # The account and its intake (insurance, guardian, consents): all or nothing.
+                patient = practice_services.patient_signup(
                     email=email,
                     password=data["password1"],
                     first_name=data["first_name"],
@@ -93,7 +97,11 @@ def signup(request: HttpRequest) -> HttpResponse:
                     date_of_birth=data["date_of_birth"],
                     timezone=data["timezone"] or request.viewer_zone.key,
                     phone=data["phone"],
-                    active=False,
+                    insurance=form.insurance(),
+                    guardian=form.guardian(),
+                    consents=data["consents"],
+                    signed_name=data["signed_name"],
+                    request=request,  # the audit trail's create (or link) of the record
                 )
             except ValidationError as error:
                 if "email" not in getattr(error, "error_dict", {}):
@@ -160,7 +168,7 @@ def signup_confirm(request: HttpRequest, uidb64: str, token: str) -> HttpRespons
         user = practice_services.patient_account_confirm(user=user)
     except ValidationError:
         return redirect("portal:signin")
-    login(request, user)  # the one backend: accounts.backends.RoleBackend
+    login(request, user, backend="accounts.backends.RoleBackend")
     name = user.full_name.split(" ")[0] if user.full_name else ""
     messages.success(request, _("Welcome, %(name)s! Your account is ready.") % {"name": name})
     return redirect(_next_url(request, reverse("portal:practitioners")))
@@ -210,3 +218,14 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
 class PasswordResetDoneView(auth_views.PasswordResetCompleteView):
     template_name = "portal/auth/password_reset_done.html"
+
+
+@require_http_methods(["POST"])
+def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
+    """Ends every session and revokes every token of the signed-in account (a lost phone, a
+    shared computer), this browser's session included."""
+    if request.user.is_authenticated:
+        user_sign_out_everywhere(user=request.user)
+        logout(request)
+        messages.info(request, _("You are signed out on every device."))
+    return redirect("portal:signin")

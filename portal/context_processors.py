@@ -1,22 +1,16 @@
-from django.utils.translation import pgettext_lazy
+from django.utils.functional import SimpleLazyObject
 
-# Date and time formats of the patient pages (Django `date` syntax), translatable per language.
-FORMATS = {
-    "time": pgettext_lazy("time format", "g:i A"),
-    "day": pgettext_lazy("short day format", "D j M"),
-    "weekday": pgettext_lazy("weekday format", "D"),
-    "daynum": pgettext_lazy("day of month format", "j M"),
-    "date": pgettext_lazy("long date format", "l j F Y"),
-    "datetime": pgettext_lazy("date and time format", "D j M Y, g:i A"),
-}
+from practice.models import ClinicSettings
 
 
 def portal(request) -> dict:
-    """The clinic, the viewer's zone and the page formats, for every template."""
+    """The clinic, its contact and policies (read once, by the pages that show them), the
+    viewer's zone, for every template. Dates and times are written by the clinic_formats
+    filters (practice/formats.py), in the clinic's locale."""
     zone = getattr(request, "viewer_zone", None)
     return {
         "clinic": getattr(request, "tenant", None),
+        "clinic_settings": SimpleLazyObject(ClinicSettings.load),
         "viewer_zone": zone.key if zone else "",
         "viewer_zone_source": getattr(request, "viewer_zone_source", ""),
-        "fmt": FORMATS,
     }

@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
-from practice.models import Location, Practitioner
-from practice.services import patient_account_unconfirmed
+from practice.models import ConsentText, Coverage, Guardian, Location, Payer, Practitioner
+from practice.services import GuardianSpec, Insurance, patient_account_unconfirmed, patient_is_minor
 from scheduling.models import AppointmentType
 
 from .templatetags.portal import language_name
@@ -138,10 +138,161 @@ class SignUpForm(forms.Form):
         return data
 
 
+class IntakeForm(forms.Form):
+    """Sign-up's second half: insurance (card photos go to private storage), a guardian or
+    responsible party (required under 18) and the clinic's current consents, signed by typing
+    a name. The rules are `practice.services.patient_intake_record`'s; this parses."""
+
+    payer = forms.ModelChoiceField(
+        label=_("Insurance company"),
+        queryset=Payer.objects.none(),
+        required=False,
+        empty_label=_("No insurance: I will pay myself"),
+    )
+    member_id = forms.CharField(label=_("Member id"), max_length=60, required=False)
+    group_number = forms.CharField(
+        label=_("Group number (optional)"), max_length=60, required=False
+    )
+    subscriber_relationship = forms.ChoiceField(
+        label=_("The policy holder is"),
+        choices=[
+            (Coverage.Relationship.SELF, _("Me (the patient)")),
+            (Coverage.Relationship.CHILD, _("My parent (I am their child)")),
+            (Coverage.Relationship.SPOUSE, _("My spouse")),
+            (Coverage.Relationship.OTHER, _("Someone else")),
+        ],
+        initial=Coverage.Relationship.SELF,
+        required=False,
+    )
+    subscriber_name = forms.CharField(
+        label=_("Policy holder's name (if not you)"), max_length=200, required=False
+    )
+    subscriber_date_of_birth = forms.DateField(
+        label=_("Policy holder's birth date (optional)"),
+        required=False,
+        widget=forms.DateInput({"type": "date"}, format="%Y-%m-%d"),
+    )
+    card_front = forms.FileField(
+        label=_("Photo of the card, front (optional)"),
+        required=False,
+        widget=forms.ClearableFileInput({"accept": "image/jpeg,image/png,image/webp"}),
+    )
+    card_back = forms.FileField(
+        label=_("Photo of the card, back (optional)"),
+        required=False,
+        widget=forms.ClearableFileInput({"accept": "image/jpeg,image/png,image/webp"}),
+    )
+    guardian_name = forms.CharField(
+        label=_("Parent, guardian or responsible party"),
+        max_length=200,
+        required=False,
+        help_text=_("Required for a patient under 18."),
+    )
+    guardian_relationship = forms.ChoiceField(
+        label=_("Relationship to the patient"),
+        choices=Guardian.Relationship.choices,
+        required=False,
+    )
+    guardian_phone = forms.CharField(
+        label=_("Their phone"),
+        max_length=40,
+        required=False,
+        widget=forms.TextInput({"autocomplete": "off", "inputmode": "tel"}),
+    )
+    # "e-mail": the account's own "Email" field keeps a label no other field contains
+    guardian_email = forms.EmailField(label=_("Their e-mail"), required=False)
+    consents = forms.ModelMultipleChoiceField(
+        label=_("Consents"),
+        queryset=ConsentText.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": _("Read and accept each consent to continue.")},
+    )
+    signed_name = forms.CharField(
+        label=_("Sign by typing your full name"),
+        max_length=200,
+        help_text=_("A parent or guardian signs for a patient under 18."),
+    )
+
+    def __init__(self, *args, consent_texts, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.consent_texts = list(consent_texts)
+        self.fields["payer"].queryset = Payer.objects.filter(is_active=True).order_by("name")
+        self.fields["consents"].queryset = ConsentText.objects.filter(
+            pk__in=[text.pk for text in self.consent_texts]
+        )
+        # A clinic may ask no consent: then there is nothing to sign either.
+        self.fields["consents"].required = bool(self.consent_texts)
+        self.fields["signed_name"].required = bool(self.consent_texts)
+
+    def clean_consents(self):
+        chosen = self.cleaned_data["consents"] or []
+        if {t.pk for t in chosen} != {t.pk for t in self.consent_texts}:
+            raise ValidationError(_("Read and accept each consent to continue."))
+        return list(chosen)
+
+    def intake_clean(self, date_of_birth) -> None:
+        """The checks that join fields (called from the sign-up form's clean)."""
+        data = self.cleaned_data
+        if data.get("payer") and not (data.get("member_id") or "").strip():
+            self.add_error("member_id", _("The member id is on the card."))
+        if (data.get("member_id") or "").strip() and not data.get("payer"):
+            self.add_error("payer", _("Choose the insurance company."))
+        if (
+            data.get("subscriber_relationship") or Coverage.Relationship.SELF
+        ) != Coverage.Relationship.SELF and not (data.get("subscriber_name") or "").strip():
+            self.add_error("subscriber_name", _("Name the policy holder."))
+        minor = date_of_birth and patient_is_minor(date_of_birth, timezone.localdate())
+        if minor and not (data.get("guardian_name") or "").strip():
+            self.add_error(
+                "guardian_name", _("A patient under 18 needs a parent or guardian named here.")
+            )
+        if (data.get("guardian_name") or "").strip():
+            if not data.get("guardian_relationship"):
+                self.add_error("guardian_relationship", _("Choose the relationship."))
+            if not (data.get("guardian_phone") or data.get("guardian_email")):
+                self.add_error("guardian_phone", _("A phone or an email to reach them."))
+
+    def insurance(self) -> Insurance | None:
+        data = self.cleaned_data
+        if not data.get("payer"):
+            return None
+        return Insurance(
+            payer=data["payer"],
+            member_id=data["member_id"],
+            group_number=data.get("group_number") or "",
+            subscriber_relationship=data.get("subscriber_relationship")
+            or Coverage.Relationship.SELF,
+            subscriber_name=data.get("subscriber_name") or "",
+            subscriber_date_of_birth=data.get("subscriber_date_of_birth"),
+            card_front=data.get("card_front") or None,
+            card_back=data.get("card_back") or None,
+        )
+
+    def guardian(self) -> GuardianSpec | None:
+        data = self.cleaned_data
+        if not (data.get("guardian_name") or "").strip():
+            return None
+        return GuardianSpec(
+            name=data["guardian_name"],
+            relationship=data["guardian_relationship"],
+            phone=data.get("guardian_phone") or "",
+            email=data.get("guardian_email") or "",
+        )
+
+
+class SignUpWithIntakeForm(SignUpForm, IntakeForm):
+    """The sign-up page's form: the account, then the intake."""
+
+    def clean(self):
+        data = super().clean()
+        self.intake_clean(data.get("date_of_birth"))
+        return data
+
+
 class FinderForm(forms.Form):
     """The practitioner search's filters (all optional)."""
 
-    q = forms.CharField(label=_("Name or keyword"), required=False, max_length=100)
+    q = forms.CharField(label=_("Name, condition or keyword"), required=False, max_length=100)
     specialty = forms.ChoiceField(label=_("Specialty"), required=False)
     language = forms.ChoiceField(label=_("Language"), required=False)
     location = forms.TypedChoiceField(label=_("Location"), required=False, coerce=int)
@@ -186,6 +337,20 @@ class BookingForm(forms.Form):
         return f"portal-{uuid.uuid4()}"
 
 
+class AuthorizationRequestForm(forms.Form):
+    """ "Request an assessment / authorization" for a visit type."""
+
+    type = forms.ModelChoiceField(
+        queryset=AppointmentType.objects.filter(is_active=True).select_related("service_code")
+    )
+    message = forms.CharField(
+        label=_("Anything the clinic should know (optional)"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea({"rows": 2}),
+    )
+
+
 class RescheduleForm(forms.Form):
     start = forms.DateTimeField()
 
@@ -195,6 +360,15 @@ class CancelForm(forms.Form):
         label=_("Reason (optional)"),
         required=False,
         max_length=300,
+        widget=forms.Textarea({"rows": 3}),
+    )
+
+
+class ErasureRequestForm(forms.Form):
+    message = forms.CharField(
+        label=_("Anything the clinic should know (optional)"),
+        required=False,
+        max_length=2000,
         widget=forms.Textarea({"rows": 3}),
     )
 

@@ -7,6 +7,7 @@ page that caused them, with the alternatives they carry.
 
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -18,9 +19,20 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from audit import services as audit
+from audit.mixins import changed_fields, changes_tracked
 from authorizations import selectors as auth_selectors
+from authorizations import services as auth_services
+from authorizations.errors import (
+    AuthorizationExhaustedError,
+    AuthorizationNotValidError,
+    AuthorizationRequiredError,
+    AuthorizationWeeklyCapError,
+)
+from billing import visit_fees
 from clinic.errors import ApplicationError
 from clinic.inputs import schedule_date_error
+from practice import rights
 from practice import selectors as practice_selectors
 from practice.models import ClinicSettings, Location, Practitioner
 from realtime.links import websocket_url
@@ -32,11 +44,17 @@ from scheduling.smart.job import smart_job_create
 from scheduling.smart.request import smart_request_parse
 
 from . import forms
-from .access import bad_link, forbidden, not_found, patient_required
+from .access import bad_link, forbidden, is_staff_user, not_found, patient_required
 from .weeks import options_from, parse_day, slot_week
 from .zones import in_viewer_zone, zone_choices
 
 PAGE_SIZE = 12
+AUTHORIZATION_ERRORS = (
+    AuthorizationRequiredError,
+    AuthorizationExhaustedError,
+    AuthorizationNotValidError,
+    AuthorizationWeeklyCapError,
+)
 
 
 # --- Links -------------------------------------------------------------------------------------
@@ -83,25 +101,33 @@ def practitioners(request: HttpRequest) -> HttpResponse:
         types=types,
     )
     filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    location = filters.get("location") or None
     found = practice_selectors.practitioner_search(
         q=filters.get("q") or "",
         specialty=[filters["specialty"]] if filters.get("specialty") else [],
         language=[filters["language"]] if filters.get("language") else [],
-        location=filters.get("location") or None,
+        location=location,
         telehealth=True if filters.get("telehealth") else None,
         accepting=True if filters.get("accepting") else None,
+        # a location means slots there (scheduling's search extension), not a linked name
+        extra={"location": str(location)} if location else None,
     )
     chosen_type = next((t for t in types if t.pk == filters.get("type")), None)
     page = Paginator(found, PAGE_SIZE).get_page(request.GET.get("page"))
     cards = list(page.object_list)
     next_free = selectors.next_free_slots(
-        practitioner_ids=[p.pk for p in cards], appointment_type=chosen_type
+        practitioner_ids=[p.pk for p in cards], appointment_type=chosen_type, location_id=location
     )
     for practitioner in cards:
         slot, kind = next_free.get(practitioner.pk, (None, None))
         practitioner.next_slot = slot
         practitioner.next_slot_url = (
-            _practitioner_url(practitioner.pk, kind.pk, slot.start) if slot else None
+            _practitioner_url(practitioner.pk, kind.pk, slot.start, location=location)
+            if slot
+            else None
+        )
+        practitioner.times_url = _practitioner_url(
+            practitioner.pk, chosen_type.pk if chosen_type else None, location=location
         )
     query = request.GET.copy()
     query.pop("page", None)
@@ -119,11 +145,61 @@ def practitioners(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _practitioner_url(practitioner_id: int, type_id: int, start: datetime | None = None) -> str:
-    query = {"type": type_id}
+def _practitioner_url(
+    practitioner_id: int,
+    type_id: int | None,
+    start: datetime | None = None,
+    *,
+    location: int | None = None,
+) -> str:
+    query: dict[str, object] = {"type": type_id} if type_id else {}
     if start is not None:
         query["from"] = timezone.localtime(start).date().isoformat()
-    return f"{reverse('portal:practitioner', args=[practitioner_id])}?{urlencode(query)}"
+    if location:
+        query["location"] = location
+    path = reverse("portal:practitioner", args=[practitioner_id])
+    return f"{path}?{urlencode(query)}" if query else path
+
+
+def _viewer_patient(request: HttpRequest):
+    """The signed-in patient on a page anyone may open (None for visitors and staff)."""
+    if not request.user.is_authenticated or is_staff_user(request.user):
+        return None
+    return practice_selectors.patient_get_for_user(user=request.user)
+
+
+def _authorization_need(kind: AppointmentType, patient) -> auth_selectors.AuthorizationNeed | None:
+    """What the patient's authorizations say about booking `kind`, where the clinic refuses
+    visits an authorization does not cover (None: nothing to check). Said before any slot."""
+    code = kind.service_code
+    if code is None or not code.requires_authorization:
+        return None
+    if ClinicSettings.load().authorization_policy != ClinicSettings.AuthorizationPolicy.REFUSE:
+        return None
+    return auth_selectors.authorization_need(
+        patient=patient,
+        service_code=code,
+        units=auth_services.units_for_visit(minutes=kind.duration_minutes, service_code=code),
+        today=timezone.localdate(),
+    )
+
+
+def _bookable(need: auth_selectors.AuthorizationNeed | None, practitioner: Practitioner):
+    """The slot filter of a patient whose visits an authorization pays: days it covers with
+    the units of one visit (the day in the practitioner's zone, as the ledger counts it)."""
+    if need is None or need.state == "not_needed":
+        return None
+    zone = ZoneInfo(practitioner.timezone)
+    return lambda slot: need.covers(slot.start.astimezone(zone).date(), need.units)
+
+
+def _chosen_location(request: HttpRequest, practitioner: Practitioner) -> Location | None:
+    """The location the finder was filtered by (`?location=`), when it is one of the
+    practitioner's active locations; otherwise none (every location's slots)."""
+    raw = request.GET.get("location") or ""
+    if not raw.isdigit():
+        return None
+    return practitioner.locations.filter(pk=int(raw), is_active=True).first()
 
 
 @in_viewer_zone
@@ -137,7 +213,12 @@ def practitioner(request: HttpRequest, pk: int) -> HttpResponse:
     chosen = next((t for t in types if str(t.pk) == request.GET.get("type")), None)
     chosen = chosen or (types[0] if types else None)
     week = None
-    if chosen is not None:
+    patient = _viewer_patient(request)
+    need = _authorization_need(chosen, patient) if chosen is not None else None
+    if need is not None and need.request is not None:
+        audit.record(request, audit.READ, need.request)
+    place = _chosen_location(request, found)
+    if chosen is not None and not (need and need.blocks_booking):
         week = slot_week(
             practitioner=found,
             appointment_type=chosen,
@@ -148,7 +229,9 @@ def practitioner(request: HttpRequest, pk: int) -> HttpResponse:
                 start=slot.start,
                 location_id=slot.location_id,
             ),
-            keep={"type": chosen.pk},
+            keep={"type": chosen.pk, **({"location": place.pk} if place else {})},
+            bookable=_bookable(need, found) if patient is not None else None,
+            location=place,
         )
     return render(
         request,
@@ -158,6 +241,8 @@ def practitioner(request: HttpRequest, pk: int) -> HttpResponse:
             "types": types,
             "chosen_type": chosen,
             "week": week,
+            "need": need,
+            "signed_in_patient": patient,
             "zones": zone_choices(request.viewer_zone.key, request.tenant.timezone),
             "nav": "find",
         },
@@ -209,6 +294,18 @@ def book(request: HttpRequest) -> HttpResponse:
         "back_url": _practitioner_url(who.pk, kind.pk, v["start"]),
         "nav": "find",
     }
+    # The late-change rule for this very time, said before the patient commits (a visit two
+    # hours away cannot be changed online once booked: the page says so, with the number).
+    context["change_deadline"] = states.start_change_deadline(v["start"])
+    context["change_late"] = context["change_deadline"] <= timezone.now()
+    context["fee_policy"] = visit_fees.policy_for(kind)  # this visit type's fees
+    need = _authorization_need(kind, request.patient)
+    if need is not None and need.blocks_booking:
+        # Before the patient commits: what is needed, and the request, instead of a refusal
+        # after "Confirm booking".
+        context["need"] = need
+        status = 409 if request.method == "POST" else 200
+        return render(request, "portal/book.html", context, status=status)
     if request.method == "GET":
         return render(request, "portal/book.html", context)
     video = mode == forms.MODE_TELEHEALTH
@@ -236,10 +333,52 @@ def book(request: HttpRequest) -> HttpResponse:
             ),
         )
         return render(request, "portal/book.html", context, status=error.status)
+    except AUTHORIZATION_ERRORS as error:
+        context["refusal"] = error.detail
+        context["need"] = _authorization_need(kind, request.patient)
+        return render(request, "portal/book.html", context, status=error.status)
     except ApplicationError as error:
         context["refusal"] = error.detail
         return render(request, "portal/book.html", context, status=error.status)
+    audit.record(request, audit.CREATE, appointment)
     return redirect(f"{reverse('portal:appointment', args=[appointment.pk])}?booked=1")
+
+
+# --- Requests for an assessment / authorization -------------------------------------------------
+
+
+@require_http_methods(["POST"])
+@patient_required
+def authorization_request(request: HttpRequest) -> HttpResponse:
+    """ "Request an assessment / authorization" for a visit type that needs one: the request
+    goes to the front desk's queue; its status shows on My appointments."""
+    form = forms.AuthorizationRequestForm(request.POST)
+    if not form.is_valid():
+        return bad_link(request)
+    kind = form.cleaned_data["type"]
+    code = kind.service_code
+    if code is None or not code.requires_authorization:
+        return bad_link(request)
+    try:
+        sent = auth_services.authorization_request_create(
+            patient=request.patient,
+            service_code=code,
+            by=request.user,
+            visit_name=kind.name,
+            message=form.cleaned_data["message"],
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("portal:appointments")
+    audit.record(request, audit.CREATE, sent)
+    messages.success(
+        request,
+        _(
+            "Your request is with the clinic. They will contact your insurer and answer "
+            "here; you can book as soon as it is approved."
+        ),
+    )
+    return redirect(f"{reverse('portal:appointments')}#requests")
 
 
 # --- My appointments -----------------------------------------------------------------------------
@@ -286,13 +425,18 @@ def appointments(request: HttpRequest) -> HttpResponse:
     """Upcoming and past visits, with what can still be changed online, and units left."""
     now = timezone.now()
     upcoming, past = selectors.patient_appointments(patient=request.patient, now=now)
+    authorizations = list(auth_selectors.authorizations_for_patient(patient=request.patient))
+    requests = auth_selectors.authorization_requests_for_patient(patient=request.patient)
+    for row in [*upcoming, *past, *authorizations, *requests]:
+        audit.record(request, audit.READ, row)
     return render(
         request,
         "portal/appointments.html",
         {
             "upcoming": _with_change_rules(request, upcoming, now),
             "past": past,
-            "authorizations": auth_selectors.authorizations_for_patient(patient=request.patient),
+            "authorizations": authorizations,
+            "authorization_requests": requests,
             "late_cancel_hours": ClinicSettings.load().late_cancel_hours,
             "nav": "appointments",
         },
@@ -308,6 +452,7 @@ def appointment(request: HttpRequest, pk: int) -> HttpResponse:
     if isinstance(found, HttpResponse):
         return found
     _with_change_rules(request, [found], timezone.now())
+    audit.record(request, audit.READ, found)
     return render(
         request,
         "portal/appointment.html",
@@ -326,6 +471,7 @@ def appointment_calendar(request: HttpRequest, pk: int) -> HttpResponse:
     found = _own_appointment(request, pk)
     if isinstance(found, HttpResponse):
         return found
+    audit.record(request, audit.READ, found, label="appointment .ics")
     response = HttpResponse(appointment_ics(found), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="appointment-{found.pk}.ics"'
     return response
@@ -348,8 +494,9 @@ def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         "nav": "appointments",
     }
     if request.method == "POST" and form.is_valid():
+        before = changes_tracked(found)
         try:
-            services.appointment_cancel(
+            cancelled = services.appointment_cancel(
                 appointment=found, by=request.user, reason=form.cleaned_data["reason"]
             )
         except LateCancelError as error:
@@ -359,8 +506,10 @@ def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         except ApplicationError as error:
             context["refusal"] = error.detail
             return render(request, "portal/cancel.html", context, status=error.status)
+        audit.record(request, audit.UPDATE, cancelled, fields=changed_fields(before, cancelled))
         messages.success(request, _("Your appointment is cancelled."))
         return redirect("portal:appointments")
+    audit.record(request, audit.READ, found)
     return render(request, "portal/cancel.html", context)
 
 
@@ -382,6 +531,7 @@ def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
             keep={},
             exclude_appointment_id=found.pk,
         )
+    audit.record(request, audit.READ, found)
     return render(
         request,
         "portal/reschedule.html",
@@ -415,9 +565,11 @@ def appointment_reschedule_confirm(request: HttpRequest, pk: int) -> HttpRespons
         "nav": "appointments",
     }
     if request.method == "GET":
+        audit.record(request, audit.READ, found)
         return render(request, "portal/reschedule_confirm.html", context)
+    before = changes_tracked(found)
     try:
-        services.appointment_reschedule(appointment=found, start=start, by=request.user)
+        moved = services.appointment_reschedule(appointment=found, start=start, by=request.user)
     except SlotUnavailableError as error:
         context["taken"] = True
         context["alternatives"] = options_from(
@@ -433,6 +585,7 @@ def appointment_reschedule_confirm(request: HttpRequest, pk: int) -> HttpRespons
     except ApplicationError as error:
         context["refusal"] = error.detail
         return render(request, "portal/reschedule_confirm.html", context, status=error.status)
+    audit.record(request, audit.UPDATE, moved, fields=changed_fields(before, moved))
     messages.success(request, _("Your appointment has been moved."))
     return redirect("portal:appointment", pk=found.pk)
 
@@ -483,6 +636,7 @@ def smart_new(request: HttpRequest) -> HttpResponse:
                 raise
             form.add_error(None, _("Your patient record is inactive. Please call the clinic."))
         else:
+            audit.record(request, audit.CREATE, job)
             return redirect("portal:smart-status", job_id=job.pk)
     practitioner_id = form["practitioner"].value()
     chosen = (
@@ -516,6 +670,8 @@ def _job_context(request: HttpRequest, job: SmartBookingJob) -> dict:
         .filter(smart_job_id=job.pk)
         .order_by("start")
     )
+    for row in [job, *booked]:
+        audit.record(request, audit.READ, row)
     nearest = options_from(
         job.nearest_options,
         url_for=lambda item, start: _book_url(
@@ -574,3 +730,50 @@ def smart_status_fragment(request: HttpRequest, job_id) -> HttpResponse:
     if isinstance(job, HttpResponse):
         return job
     return render(request, "portal/partials/smart_job.html", _job_context(request, job))
+
+
+# --- Your data ---------------------------------------------------------------------------------
+
+
+@patient_required
+@in_viewer_zone
+@require_http_methods(["GET", "POST"])
+def my_data(request: HttpRequest) -> HttpResponse:
+    """Your data: download a copy (JSON, PDF) and ask the clinic to erase your record. The
+    clinic reviews the request (it must keep some records by law) and answers here."""
+    form = forms.ErasureRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            rights.erasure_request(
+                patient=request.patient, by=request.user, message=form.cleaned_data["message"]
+            )
+        except ApplicationError as error:
+            messages.error(request, error.detail)
+        else:
+            messages.success(request, _("Your request was sent. The clinic will answer here."))
+        return redirect("portal:my-data")
+    requests = list(request.patient.erasures.order_by("-requested_at", "-id"))
+    for row in requests:
+        audit.record(request, audit.READ, row)
+    return render(
+        request,
+        "portal/my_data.html",
+        {
+            "form": form,
+            "requests": requests,
+            "formats": rights.EXPORT_FORMATS,
+            "nav": "data",
+        },
+    )
+
+
+@patient_required
+def my_data_download(request: HttpRequest, fmt: str) -> HttpResponse:
+    """Your copy as a file: everything the clinic holds about you but its staff's notes."""
+    if fmt not in rights.EXPORT_FORMATS:
+        return not_found(request)
+    document = rights.patient_export(patient=request.patient, staff=False, request=request)
+    content, media_type, filename = rights.patient_export_file(document, fmt)
+    response = HttpResponse(content, content_type=media_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -5,11 +5,12 @@ with the link each one leads to. Presentation only; the free times come from
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
 from clinic.inputs import schedule_date_error
-from practice.models import Practitioner
+from practice.models import Location, Practitioner
 from scheduling.availability import availability
 from scheduling.models import AppointmentType
 
@@ -25,6 +26,9 @@ class Option:
     start: datetime
     url: str
     practitioner_name: str = ""
+    # where an in-person slot is held, and that place's zone when it is not the viewer's
+    location_name: str = ""
+    location_zone: ZoneInfo | None = None
 
 
 def options_from(items: list[dict], *, url_for) -> list[Option]:
@@ -55,12 +59,19 @@ def slot_week(
     link,
     keep: dict,
     exclude_appointment_id: int | None = None,
+    bookable=None,
+    location: Location | None = None,
 ) -> dict:
     """Seven days of free slots from `first_day` (in the active zone, the viewer's), each slot
     with the link `link(slot)` leads to; when the week is empty, the first free day after it.
-    `keep` holds the query parameters the week's own links carry (the visit type)."""
+    `keep` holds the query parameters the week's own links carry (the visit type).
+    `bookable(slot)`, when given, keeps only the slots this patient can book (their
+    authorization covers the day with units to spare). With `location`, only the slots held
+    there (`keep` then carries `location` too). An in-person slot names its location, and
+    that location's zone when it differs from the viewer's."""
     zone = timezone.get_current_timezone()
     today = timezone.localdate()
+    location_id = location.pk if location is not None else None
     first_day = max(first_day, today)
     start = datetime.combine(first_day, time.min, tzinfo=zone)
     end = datetime.combine(first_day + timedelta(days=WEEK), time.min, tzinfo=zone)
@@ -69,17 +80,22 @@ def slot_week(
         start=start,
         end=end,
         practitioner_ids=[practitioner.pk],
+        location_id=location_id,
         exclude_appointment_id=exclude_appointment_id,
     )
+    places = _places(appointment_type, results[0].slots if results else [], zone)
     days = [
         {"date": first_day + timedelta(days=offset), "slots": [], "more": []}
         for offset in range(WEEK)
     ]
     for slot in results[0].slots if results else []:
+        if bookable is not None and not bookable(slot):
+            continue
         index = (slot.start.astimezone(zone).date() - first_day).days
         if 0 <= index < WEEK:
             day = days[index]
-            entry = Option(slot.start, link(slot))
+            name, place_zone = places.get(slot.location_id, ("", None))
+            entry = Option(slot.start, link(slot), location_name=name, location_zone=place_zone)
             (day["slots"] if len(day["slots"]) < SLOTS_SHOWN_PER_DAY else day["more"]).append(entry)
     horizon_day = (timezone.now() + timedelta(days=appointment_type.horizon_days)).astimezone(zone)
     week = {
@@ -103,12 +119,17 @@ def slot_week(
             start=end,
             end=end + timedelta(days=appointment_type.horizon_days),
             practitioner_ids=[practitioner.pk],
-            limit_per_practitioner=1,
+            location_id=location_id,
+            limit_per_practitioner=1 if bookable is None else 200,
             exclude_appointment_id=exclude_appointment_id,
         )
-        if later and later[0].slots:
-            week["next_free"] = later[0].slots[0].start.astimezone(zone).date()
+        free = [s for s in (later[0].slots if later else []) if bookable is None or bookable(s)]
+        if free:
+            week["next_free"] = free[0].start.astimezone(zone).date()
+    everywhere = {k: v for k, v in keep.items() if k != "location"}
     week.update(
+        location=location,
+        all_locations_url=f"?{urlencode({**everywhere, 'from': first_day.isoformat()})}",
         keep=keep,
         previous_url=page(week["previous"]),
         next_url=page(week["next"]),
@@ -116,3 +137,20 @@ def slot_week(
         today_url=page(today) if first_day != today else None,
     )
     return week
+
+
+def _places(kind: AppointmentType, slots, viewer: object) -> dict:
+    """location id -> (name, zone or None when it is the viewer's) of the slots' locations (one
+    query). Video-only visit types are held nowhere: nothing to name."""
+    if kind.mode == AppointmentType.Mode.TELEHEALTH:
+        return {}
+    ids = {slot.location_id for slot in slots if slot.location_id is not None}
+    if not ids:
+        return {}
+    viewer_key = getattr(viewer, "key", str(viewer))
+    return {
+        pk: (name, None if tz == viewer_key else ZoneInfo(tz))
+        for pk, name, tz in Location.objects.filter(pk__in=ids).values_list(
+            "pk", "name", "timezone"
+        )
+    }

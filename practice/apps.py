@@ -31,6 +31,10 @@ class PracticeConfig(AppConfig):
     verbose_name = "Practice"
 
     def ready(self) -> None:
-        from .models import ClinicSettings, Location, Practitioner, Specialty
+        from accounts.two_factor import policy_install
 
-        watch_for_answers(Practitioner, Specialty, Location, ClinicSettings)
+        from .models import ClinicSettings, Condition, Location, Practitioner, Specialty
+        from .selectors import staff_two_factor_required
+
+        watch_for_answers(Practitioner, Specialty, Location, ClinicSettings, Condition)
+        policy_install(staff_two_factor_required)  # the clinic's setting, asked by accounts

@@ -18,30 +18,44 @@ from clinic.permissions import (
 # role holds `delete` on them.
 EDIT = ("add", "change", "view")
 VIEW = ("view",)
+# A patient's data rights (practice/rights.py): the desk hands a patient a copy of their data
+# (export); only the clinic admin, who answers for the clinic's retention duties, erases.
+PATIENT_DESK = (*EDIT, "export")
 
 _DIRECTORY = {
     "practice.practitioner": VIEW,
     "practice.location": VIEW,
     "practice.specialty": VIEW,
+    "practice.condition": VIEW,  # what the search understands: conditions and their words
 }
 _DESK = {
     **_DIRECTORY,
-    "practice.patient": EDIT,
+    "practice.patient": PATIENT_DESK,
     "practice.coverage": EDIT,
     "practice.payer": VIEW,
     "practice.servicecode": VIEW,
+    "practice.erasurerequest": VIEW,  # what patients asked, for the clinic admin to decide
+    # intake: guardians / responsible parties, signed consents (never edited), their texts
+    "practice.guardian": EDIT,
+    "practice.patientconsent": VIEW,
+    "practice.consenttext": VIEW,
 }
 
 GRANTS = {
     CLINIC_ADMIN: {
         "practice.location": EDIT,
         "practice.specialty": EDIT,
+        "practice.condition": EDIT,
         "practice.practitioner": EDIT,
         "practice.payer": EDIT,
         "practice.servicecode": EDIT,
-        "practice.patient": EDIT,
+        "practice.patient": (*PATIENT_DESK, "erase"),
         "practice.coverage": EDIT,
         "practice.clinicsettings": ("change", "view"),
+        "practice.erasurerequest": VIEW,  # carried out or declined on the patient's page
+        "practice.guardian": EDIT,
+        "practice.patientconsent": VIEW,
+        "practice.consenttext": EDIT,  # a new wording is a new version
     },
     FRONT_DESK: _DESK,
     # Integrators (EHRs, billing services) do through the API what the front desk does.
@@ -56,11 +70,13 @@ GRANTS = {
         "practice.coverage": VIEW,
         "practice.payer": VIEW,
         "practice.servicecode": VIEW,
+        "practice.guardian": VIEW,  # the responsible party statements go to
+        "practice.patientconsent": VIEW,  # financial responsibility signed
     },
     # A patient reads their own record and changes its contact details and preferences (the
-    # API's self-service fields), and reads their coverage.
+    # API's self-service fields), downloads a copy of their data, and reads their coverage.
     PATIENT: {
-        "practice.patient": Grant(("view", "change"), SELF),
+        "practice.patient": Grant(("view", "change", "export"), SELF),
         "practice.coverage": Grant(VIEW, SELF),
     },
 }

@@ -1,13 +1,16 @@
 """A clinic's master data: locations, specialties, practitioners, patients, payers, coverage
 and service codes. Rules that fit in the database are constraints here."""
 
+import uuid
 from datetime import date
+from pathlib import PurePath
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.exceptions import ValidationError
+from django.core.files.storage import storages
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q, Value
@@ -15,8 +18,12 @@ from django.db.models.functions import Mod, Ord, Substr
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
+from clinic.inputs import stored_range
+from clinic.tenancy import tenant_connection
+
 from .validators import (
     validate_country,
+    validate_currency,
     validate_language,
     validate_languages,
     validate_npi,
@@ -47,7 +54,10 @@ def _npi_luhn_sum():
 class Location(models.Model):
     name = models.CharField(max_length=200)
     address = models.TextField(blank=True)
-    phone = models.CharField(max_length=40, blank=True)
+    phone = models.CharField(
+        max_length=40, blank=True, help_text="Required while the location takes bookings."
+    )
+    email = models.EmailField(blank=True)
     timezone = models.CharField(max_length=64, validators=[validate_timezone])
     is_active = models.BooleanField(default=True)
 
@@ -56,6 +66,15 @@ class Location(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        # The patient pages send patients to "call the clinic" when a visit can no longer be
+        # changed online: a location that takes bookings must say where to call.
+        if self.is_active and not self.phone.strip():
+            raise ValidationError(
+                {"phone": "A location that takes bookings needs a phone number patients can call."},
+                code="phone_required",
+            )
 
 
 class Specialty(models.Model):
@@ -159,6 +178,42 @@ class Practitioner(models.Model):
         return f"{self.display_name}, {self.title}" if self.title else self.display_name
 
 
+class Condition(models.Model):
+    """A condition or keyword patients search for ("autism", "ADHD", "stuttering"), the words
+    they use for it (`synonyms`), and who treats it: the practitioners of `specialty_slugs`'
+    specialties and the practitioners linked to it. The shipped list (`practice/conditions.py`)
+    is loaded into every clinic; a clinic adds its own and changes them in the admin. The
+    search matches the words by trigram similarity, so a misspelling finds it too."""
+
+    name = models.CharField(max_length=120, unique=True)
+    synonyms = ArrayField(
+        models.CharField(max_length=120),
+        default=list,
+        blank=True,
+        help_text="Other words patients use for it, separated by commas.",
+    )
+    specialty_slugs = ArrayField(
+        models.SlugField(max_length=60),
+        default=list,
+        blank=True,
+        help_text="The specialties (their slugs, separated by commas) whose practitioners "
+        "treat it.",
+    )
+    practitioners = models.ManyToManyField(
+        Practitioner,
+        related_name="conditions",
+        blank=True,
+        help_text="Practitioners who treat it, whatever their specialties.",
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Patient(models.Model):
     class Sex(models.TextChoices):
         FEMALE = "female", "Female"
@@ -197,11 +252,18 @@ class Patient(models.Model):
     class Meta:
         ordering = ["last_name", "first_name", "id"]
         constraints = [
+            # Not in the future is checked in Python (the database has no fixed "today").
             models.CheckConstraint(
-                condition=Q(date_of_birth__gte="1900-01-01"), name="patient_dob_after_1900"
+                condition=stored_range("date_of_birth"), name="patient_dob_stored_range"
             ),
         ]
         indexes = [models.Index(fields=["last_name", "first_name"], name="patient_name_idx")]
+        # The patient's data rights (practice/rights.py): a copy of everything held about
+        # them, and erasure as anonymisation; granted per role in practice/grants.py.
+        permissions = [
+            ("export_patient", "Can export a patient's data"),
+            ("erase_patient", "Can erase (anonymise) a patient"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name}"
@@ -218,6 +280,56 @@ class Patient(models.Model):
             raise ValidationError(
                 {"date_of_birth": "A date of birth between 1900-01-01 and today."}, code="dob"
             )
+
+
+class ErasureRequest(models.Model):
+    """A patient's request to be erased, and the erasure itself (practice/rights.py).
+
+    A patient asks from their pages (`pending`); the clinic, which must first weigh its
+    retention duties, carries it out (`erased`) or declines it with a reason (`declined`).
+    Staff may also erase without a request: the row is then written `erased` at once. The
+    row is the erasure's lasting record: who did it, when, why and what it changed
+    (`summary`); it names the patient by id only once the patient is anonymised."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ERASED = "erased", "Erased"
+        DECLINED = "declined", "Declined"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="erasures")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_at = models.DateTimeField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message = models.TextField(blank=True, help_text="The patient's own words, if any.")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=300, blank=True, help_text="Why staff erased or declined.")
+    summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            # One open request at a time, and a patient is erased once.
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(status="pending"),
+                name="erasure_one_pending_per_patient",
+            ),
+            models.UniqueConstraint(
+                fields=["patient"], condition=Q(status="erased"), name="erasure_once_per_patient"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(decided_at__isnull=False),
+                name="erasure_decided_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Erasure of patient {self.patient_id} ({self.status})"
 
 
 class Payer(models.Model):
@@ -250,7 +362,27 @@ class Payer(models.Model):
         return self.name
 
 
+def private_storage():
+    """Where insurance card images go: `STORAGES["private"]`, a directory no URL serves; staff
+    download them through the admin, which checks the permission and records the read."""
+    return storages["private"]
+
+
+def card_upload_to(coverage: "Coverage", filename: str) -> str:
+    # One directory per clinic schema; a random name (the patient's own file name may say
+    # who they are).
+    suffix = PurePath(filename).suffix.lower()[:5]
+    return f"{tenant_connection.schema_name}/coverage-cards/{uuid.uuid4().hex}{suffix}"
+
+
 class Coverage(models.Model):
+    class Relationship(models.TextChoices):
+        # The patient's relationship to the subscriber (X12 SBR02 / PAT01).
+        SELF = "self", "Self"
+        SPOUSE = "spouse", "Spouse"
+        CHILD = "child", "Child"
+        OTHER = "other", "Other"
+
     class Priority(models.TextChoices):
         PRIMARY = "primary", "Primary"
         SECONDARY = "secondary", "Secondary"
@@ -266,6 +398,22 @@ class Coverage(models.Model):
     copay_amount = models.DecimalField(
         max_digits=8, decimal_places=2, default=0, validators=[MinValueValidator(0)]
     )
+    subscriber_relationship = models.CharField(
+        "patient's relationship to the subscriber",
+        max_length=10,
+        choices=Relationship.choices,
+        default=Relationship.SELF,
+    )
+    subscriber_name = models.CharField(
+        max_length=200, blank=True, help_text="The policy holder, when not the patient."
+    )
+    subscriber_date_of_birth = models.DateField(null=True, blank=True)
+    card_front = models.FileField(
+        upload_to=card_upload_to, storage=private_storage, blank=True, max_length=200
+    )
+    card_back = models.FileField(
+        upload_to=card_upload_to, storage=private_storage, blank=True, max_length=200
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -276,10 +424,23 @@ class Coverage(models.Model):
                 name="coverage_dates_ordered",
             ),
             models.CheckConstraint(
+                condition=stored_range("effective_from") & stored_range("effective_to", null=True),
+                name="coverage_dates_stored_range",
+            ),
+            models.CheckConstraint(
                 condition=Q(copay_amount__gte=0), name="coverage_copay_non_negative"
             ),
             models.UniqueConstraint(
                 fields=["patient", "payer", "member_id"], name="coverage_unique_member"
+            ),
+            models.CheckConstraint(
+                condition=Q(subscriber_relationship="self") | ~Q(subscriber_name=""),
+                name="coverage_subscriber_named",
+                violation_error_message="Name the subscriber when it is not the patient.",
+            ),
+            models.CheckConstraint(
+                condition=stored_range("subscriber_date_of_birth", null=True),
+                name="coverage_subscriber_dob_stored_range",
             ),
         ]
 
@@ -292,6 +453,92 @@ class Coverage(models.Model):
             raise ValidationError(
                 {"effective_to": "The coverage cannot end before it starts."}, code="dates"
             )
+
+
+class Guardian(models.Model):
+    """A guardian or responsible party: who decides and pays for a minor (required at
+    sign-up under 18), or for any patient who names one."""
+
+    class Relationship(models.TextChoices):
+        PARENT = "parent", "Parent"
+        LEGAL_GUARDIAN = "legal_guardian", "Legal guardian"
+        SPOUSE = "spouse", "Spouse"
+        OTHER = "other", "Other responsible party"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="guardians")
+    name = models.CharField(max_length=200)
+    relationship = models.CharField(max_length=20, choices=Relationship.choices)
+    phone = models.CharField(max_length=40, blank=True)
+    email = models.EmailField(blank=True)
+    is_responsible_party = models.BooleanField(
+        default=True, help_text="Receives the statements and signs for the patient."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["patient_id", "id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(name=""), name="guardian_named"),
+            models.CheckConstraint(
+                condition=~Q(phone="") | ~Q(email=""), name="guardian_reachable"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_relationship_display()})"
+
+
+class ConsentText(models.Model):
+    """One version of a consent's wording. A new wording is a new version (the rows a patient
+    signed never change); the newest active version of each kind is what sign-up asks."""
+
+    class Kind(models.TextChoices):
+        TREATMENT = "treatment", "Consent to treatment"
+        PRIVACY = "privacy", "Notice of privacy practices"
+        FINANCIAL = "financial", "Financial responsibility"
+        TELEHEALTH = "telehealth", "Telehealth consent"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    version = models.PositiveSmallIntegerField()
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "version"], name="consent_text_version_unique"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="consent_text_version_1_up"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} (v{self.version})"
+
+
+class PatientConsent(models.Model):
+    """A patient's signature on one version of a consent: who signed (the typed name, the
+    account), when; never edited, never deleted with the text (PROTECT)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="consents")
+    consent_text = models.ForeignKey(ConsentText, on_delete=models.PROTECT, related_name="+")
+    signed_name = models.CharField(max_length=200)
+    signed_at = models.DateTimeField()
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["patient_id", "signed_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "consent_text"], name="patient_consent_once_per_version"
+            ),
+            models.CheckConstraint(condition=~Q(signed_name=""), name="patient_consent_signed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.consent_text} signed {self.signed_at:%Y-%m-%d}"
 
 
 class ServiceCode(models.Model):
@@ -353,10 +600,28 @@ class ClinicSettings(models.Model):
         REFUSE = "refuse", "Refuse booking without an authorization"
         WARN = "warn", "Allow booking with a warning on the appointment"
 
+    class Locale(models.TextChoices):
+        # How pages, emails and statements write dates, times and money.
+        EN_US = "en-US", "English (United States)"
+        EN_IE = "en-IE", "English (Ireland)"
+        EN_GB = "en-GB", "English (United Kingdom)"
+
     id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    currency = models.CharField(
+        max_length=3,
+        default="USD",
+        validators=[validate_currency],
+        help_text="ISO 4217 code of the clinic's prices and payments (USD, EUR...).",
+    )
+    locale = models.CharField(max_length=5, choices=Locale.choices, default=Locale.EN_US)
     slot_step_minutes = models.PositiveSmallIntegerField(default=15)
     late_cancel_hours = models.PositiveSmallIntegerField(
         default=24, help_text="Cancelling less than this many hours ahead is a late cancel."
+    )
+    staff_min_notice_minutes = models.PositiveIntegerField(
+        default=0,
+        help_text="How far ahead staff must book or move a visit (0: any time from now, "
+        "walk-ins included). Patients keep each visit type's own minimum notice.",
     )
     unit_rounding = models.CharField(
         max_length=10, choices=UnitRounding.choices, default=UnitRounding.UP
@@ -368,6 +633,32 @@ class ClinicSettings(models.Model):
         default=False, help_text="Smart booking considers verified practitioners only."
     )
     telehealth_base_url = models.URLField(default="https://meet.clinic.localhost/")
+    # What the patient pages give when they say "call the clinic" (with the location's own).
+    phone = models.CharField(
+        "clinic phone", max_length=40, blank=True, help_text="The front desk's main number."
+    )
+    email = models.EmailField("clinic email", blank=True)
+    late_change_fee = models.DecimalField(
+        max_digits=8,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Charged for a cancellation inside the late-cancel window or a no-show, in "
+        "the clinic's currency; empty when there is none. Patients are told before they book.",
+    )
+    require_staff_two_factor = models.BooleanField(
+        default=False,
+        help_text="Staff enter a code from an authenticator app (TOTP) after their password, "
+        "in the admin and for API tokens; each enrols on their next page. Patients are never "
+        "asked.",
+    )
+    waitlist_hold_minutes = models.PositiveSmallIntegerField(
+        default=30,
+        validators=[MinValueValidator(5), MaxValueValidator(1440)],
+        help_text="How long a slot freed by a cancellation is held for the waitlist patient it "
+        "is offered to before it passes to the next one (5 to 1,440 minutes).",
+    )
 
     class Meta:
         verbose_name = "clinic settings"
@@ -375,8 +666,19 @@ class ClinicSettings(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(id=1), name="clinic_settings_singleton"),
             models.CheckConstraint(
+                condition=Q(currency__regex=r"^[A-Z]{3}$"), name="clinic_settings_currency_format"
+            ),
+            models.CheckConstraint(
                 condition=Q(slot_step_minutes__gte=5) & Q(slot_step_minutes__lte=120),
                 name="clinic_settings_slot_step_5_to_120",
+            ),
+            models.CheckConstraint(
+                condition=Q(late_change_fee__isnull=True) | Q(late_change_fee__gte=0),
+                name="clinic_settings_late_change_fee_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(waitlist_hold_minutes__gte=5) & Q(waitlist_hold_minutes__lte=1440),
+                name="clinic_settings_waitlist_hold_5_to_1440",
             ),
         ]
 

@@ -134,10 +134,41 @@ def _query_words(text: str) -> list[str]:
     return _WORD.findall(text.lower())[:MAX_QUERY_WORDS]
 
 
+# strict_word_similarity (how much of a condition's word is in the query, the query's words
+# taken whole) at which the query names it: 0.5 for a one-word term lets the usual misspelling
+# through ("autisim" 0.50, "arrythmia" 0.62, "stutering" 0.75); a term of several words must
+# be nearly all there (0.7), or "heart" would name "weak heart" (0.55) and "pain" "back pain".
+CONDITION_SIMILARITY = 0.5
+CONDITION_PHRASE_SIMILARITY = 0.7
+# Whether condition `c` is named by the query. Parameters: phrase, the phrase similarity, the
+# word similarity.
+_CONDITION_MATCH = """
+    c.is_active AND EXISTS (
+        SELECT 1 FROM unnest(c.name || c.synonyms) AS t(term)
+         WHERE strict_word_similarity(lower(t.term), %s)
+               >= CASE WHEN t.term ~ '[^[:alnum:]]' THEN %s ELSE %s END)
+"""
+# Practitioners of the named conditions' specialties, and those linked to them: each one
+# uncorrelated ARRAY of ids (an InitPlan PostgreSQL runs once per search), so a row costs a
+# look in a short array, whatever the number of conditions and words.
+_CONDITION_BY_SPECIALTY = f"""
+    ARRAY(SELECT ps.practitioner_id FROM practice_practitioner_specialties ps
+            JOIN practice_specialty s ON s.id = ps.specialty_id
+           WHERE s.is_active AND s.slug IN (
+                 SELECT unnest(c.specialty_slugs) FROM practice_condition c
+                  WHERE {_CONDITION_MATCH}))
+"""
+_CONDITION_LINKED = f"""
+    ARRAY(SELECT cp.practitioner_id FROM practice_condition_practitioners cp
+            JOIN practice_condition c ON c.id = cp.condition_id
+           WHERE {_CONDITION_MATCH})
+"""
+
 # The text rank, in one SQL expression. Parameters: phrase, NAME_SIMILARITY, phrase,
-# tsquery, tsquery, LIKE pattern. Each test adds to the rank only when it holds, so a row
-# matches exactly when its rank is positive.
-_MATCH_RANK = """
+# tsquery, tsquery, LIKE pattern, then the two condition subqueries' (see above). Each test
+# adds to the rank only when it holds, so a row matches exactly when its rank is positive.
+_MATCH_RANK = (
+    """
     (CASE WHEN word_similarity(%s, practice_practitioner.display_name) >= %s
           THEN word_similarity(%s, practice_practitioner.display_name) * 2 ELSE 0 END
      + CASE WHEN practice_practitioner.search_document @@ to_tsquery('simple', %s)
@@ -148,8 +179,17 @@ _MATCH_RANK = """
                 JOIN practice_specialty s ON s.id = ps.specialty_id
                WHERE ps.practitioner_id = practice_practitioner.id
                  AND s.is_active AND s.name ILIKE %s)
-          THEN 0.5 ELSE 0 END)
+          THEN 0.5 ELSE 0 END
+     + CASE WHEN practice_practitioner.id = ANY("""
+    + _CONDITION_LINKED
+    + """)
+          THEN 0.8 ELSE 0 END
+     + CASE WHEN practice_practitioner.id = ANY("""
+    + _CONDITION_BY_SPECIALTY
+    + """)
+          THEN 0.6 ELSE 0 END)
 """
+)
 _HAS_SPECIALTY = """
     EXISTS (SELECT 1 FROM practice_practitioner_specialties ps
               JOIN practice_specialty s ON s.id = ps.specialty_id
@@ -166,10 +206,13 @@ def _text_match(queryset: QuerySet[Practitioner], words: list[str]) -> QuerySet[
 
     A row matches when the words fit the name by trigram word similarity (typos, partial
     names), when every word is a prefix of a word in the name, title or bio (full text on the
-    stored `search_document`), or when a specialty's name contains the words. The rank adds
-    twice the name similarity (a name is the strongest signal; counted only when it is a
-    match, so unrelated names add no noise), the full-text rank (name > title > bio) and a
-    bonus for the specialty.
+    stored `search_document`), when a specialty's name contains the words, or when the words
+    name a condition (`Condition`: its name or a synonym, by trigram similarity, so "stutering"
+    finds stuttering) that the practitioner treats, linked to it or through a specialty. The
+    rank adds twice the name similarity (a name is the strongest signal; counted only when it
+    is a match, so unrelated names add no noise), the full-text rank (name > title > bio), a
+    bonus for the specialty, and one for the condition (more for a practitioner linked to it
+    than for one of its specialties).
 
     Each clinic's directory is hundreds of rows, so PostgreSQL scans it once and evaluates
     the three tests per row: cheaper than three index scans joined by a BitmapOr. The rank is
@@ -179,7 +222,8 @@ def _text_match(queryset: QuerySet[Practitioner], words: list[str]) -> QuerySet[
     phrase = " ".join(words)
     tsquery = " & ".join(f"{word}:*" for word in words)  # letters and digits: no syntax
     # `phrase` is letters, digits and spaces: nothing in it is a LIKE wildcard.
-    params = (phrase, NAME_SIMILARITY, phrase, tsquery, tsquery, f"%{phrase}%")
+    condition = (phrase, CONDITION_PHRASE_SIMILARITY, CONDITION_SIMILARITY)
+    params = (phrase, NAME_SIMILARITY, phrase, tsquery, tsquery, f"%{phrase}%", *condition * 2)
     return queryset.annotate(
         match_rank=RawSQL(_MATCH_RANK, params, output_field=FloatField())  # noqa: S611
     ).filter(match_rank__gt=0)
@@ -378,6 +422,11 @@ def service_code_list() -> QuerySet[ServiceCode]:
 
 def clinic_settings_get() -> ClinicSettings:
     return ClinicSettings.load()
+
+
+def staff_two_factor_required() -> bool:
+    """The clinic's answer to accounts.two_factor: must staff sign in with a code?"""
+    return ClinicSettings.objects.filter(id=1, require_staff_two_factor=True).exists()
 
 
 # Patient pages --------------------------------------------------------------------------------

@@ -10,24 +10,31 @@ Nothing with history is deleted: `<entity>_deactivate` / `<entity>_reactivate` f
 """
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, models, transaction
+from django.utils import timezone as django_timezone
 
 from accounts.models import User
-from accounts.services import user_create
+from accounts.services import user_create, users_sign_out_everywhere
+from audit import services as audit
 from clinic.errors import constraint_name
 from clinic.permissions import PATIENT, PRACTITIONER
 
 from .models import (
     ClinicSettings,
+    ConsentText,
     Coverage,
+    Guardian,
     Location,
     Patient,
+    PatientConsent,
     Payer,
     Practitioner,
     ServiceCode,
@@ -137,12 +144,16 @@ def _check_user_role(user: User | None, role: str, field: str = "user") -> None:
 
 # Locations ----------------------------------------------------------------------------------
 
-LOCATION_FIELDS = ("name", "address", "phone", "timezone")
+LOCATION_FIELDS = ("name", "address", "phone", "email", "timezone")
 
 
 @transaction.atomic
-def location_create(*, name: str, timezone: str, address: str = "", phone: str = "") -> Location:
-    return _save(Location(name=name, timezone=timezone, address=address, phone=phone))
+def location_create(
+    *, name: str, timezone: str, address: str = "", phone: str = "", email: str = ""
+) -> Location:
+    """A location that takes bookings; it needs a phone (Location.clean): the patient pages
+    give it wherever a visit can no longer be changed online."""
+    return _save(Location(name=name, timezone=timezone, address=address, phone=phone, email=email))
 
 
 @transaction.atomic
@@ -160,7 +171,12 @@ def location_deactivate(*, location: Location) -> Location:
 
 @transaction.atomic
 def location_reactivate(*, location: Location) -> Location:
-    return _set_active(Location, location, True)
+    """Take bookings again: only with a phone patients can call (Location.clean)."""
+    locked = _locked(Location, location.pk)
+    if not locked.is_active:
+        locked.is_active = True
+        _save(locked, update_fields=["is_active"])
+    return locked
 
 
 # Specialties --------------------------------------------------------------------------------
@@ -374,6 +390,7 @@ def patient_register(
     timezone: str,
     phone: str = "",
     active: bool = True,
+    request: Any = None,
 ) -> Patient:
     """Sign-up of a patient on the clinic's pages: a user with the patient role, linked to
     their patient record. `active=False` leaves the account unable to sign in until
@@ -385,6 +402,10 @@ def patient_register(
     chart. Otherwise a new record is created. The record row is locked while it is linked,
     and the one-to-one `user` column refuses a second account for it. Raises ValidationError
     naming the field (a duplicate email, a weak password, a bad date of birth).
+
+    The audit trail gets a `create` of the new record, or an `update` of the linked one's
+    `user`, by the new account: the `request`'s event (its address and id, written after the
+    response), or, without one, written at once in this transaction.
     """
     try:
         user = user_create(
@@ -414,8 +435,10 @@ def patient_register(
     )
     if existing is not None:
         existing.user = user
-        return _save(existing, update_fields=["user"])
-    return patient_create(
+        patient = _save(existing, update_fields=["user"])
+        _record_signup(request, audit.UPDATE, patient, user=user, fields=["user"])
+        return patient
+    patient = patient_create(
         user=user,
         first_name=first_name.strip(),
         last_name=last_name.strip(),
@@ -424,6 +447,18 @@ def patient_register(
         email=user.email,
         phone=phone,
     )
+    _record_signup(request, audit.CREATE, patient, user=user)
+    return patient
+
+
+def _record_signup(
+    request: Any, action: str, patient: Patient, *, user: User, fields: Iterable[str] = ()
+) -> None:
+    label = "sign-up"
+    if request is not None:
+        audit.record(request, action, patient, user=user, fields=fields, label=label)
+    else:
+        audit.record_now(action, patient, user=user, fields=fields, label=label)
 
 
 def patient_account_unconfirmed(user: User) -> bool:
@@ -506,6 +541,9 @@ COVERAGE_FIELDS = (
     "effective_from",
     "effective_to",
     "copay_amount",
+    "subscriber_relationship",
+    "subscriber_name",
+    "subscriber_date_of_birth",
 )
 
 
@@ -525,9 +563,13 @@ def coverage_create(
     group_number: str = "",
     priority: str = Coverage.Priority.PRIMARY,
     copay_amount: Decimal | int = 0,
+    subscriber_relationship: str = Coverage.Relationship.SELF,
+    subscriber_name: str = "",
+    subscriber_date_of_birth: date | None = None,
 ) -> Coverage:
     """Add a patient's coverage. An end before the start is refused on `effective_to` (the
-    database's `coverage_dates_ordered` is the guarantee)."""
+    database's `coverage_dates_ordered` is the guarantee); a subscriber other than the patient
+    must be named (`coverage_subscriber_named`)."""
     _check_payer_active(payer)
     return _save(
         Coverage(
@@ -539,6 +581,9 @@ def coverage_create(
             effective_from=effective_from,
             effective_to=effective_to,
             copay_amount=copay_amount,
+            subscriber_relationship=subscriber_relationship,
+            subscriber_name=subscriber_name,
+            subscriber_date_of_birth=subscriber_date_of_birth,
         )
     )
 
@@ -606,9 +651,222 @@ CLINIC_SETTINGS_FIELDS = (
 )
 
 
+def staff_two_factor_enforce() -> None:
+    """Two-factor sign-in just became required: the tokens and sessions staff got with their
+    password alone end (sign out everywhere), so every staff member signs in again with a
+    code, enrolling an app first."""
+    users_sign_out_everywhere(
+        user_ids=User.objects.filter(is_staff=True).values_list("pk", flat=True)
+    )
+
+
 @transaction.atomic
 def clinic_settings_update(*, data: Mapping[str, Any]) -> ClinicSettings:
     ClinicSettings.load()
     settings = _locked(ClinicSettings, 1)
     changed = _apply(settings, data, fields=CLINIC_SETTINGS_FIELDS)
     return _save(settings, update_fields=changed) if changed else settings
+
+
+# Intake: insurance, a guardian, consents ----------------------------------------------------
+
+ADULT_AGE = 18
+CARD_MAX_BYTES = 5 * 1024 * 1024
+CARD_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+
+
+@dataclass(frozen=True)
+class Insurance:
+    """Insurance as the patient gives it at sign-up (or staff on the patient's page)."""
+
+    payer: Payer
+    member_id: str
+    group_number: str = ""
+    subscriber_relationship: str = Coverage.Relationship.SELF
+    subscriber_name: str = ""
+    subscriber_date_of_birth: date | None = None
+    card_front: UploadedFile | None = None
+    card_back: UploadedFile | None = None
+
+
+@dataclass(frozen=True)
+class GuardianSpec:
+    name: str
+    relationship: str
+    phone: str = ""
+    email: str = ""
+
+
+def patient_is_minor(date_of_birth: date, today: date) -> bool:
+    birthday_passed = (today.month, today.day) >= (date_of_birth.month, date_of_birth.day)
+    return today.year - date_of_birth.year - (0 if birthday_passed else 1) < ADULT_AGE
+
+
+def consent_texts_current() -> list[ConsentText]:
+    """The newest active version of each kind of consent: what sign-up asks to sign."""
+    return list(
+        ConsentText.objects.filter(is_active=True).order_by("kind", "-version").distinct("kind")
+    )
+
+
+def card_image_check(upload: UploadedFile, field: str) -> None:
+    """An insurance card photo: an image (JPEG, PNG or WebP, read by Pillow, not trusted from
+    its name or type) of at most 5 MB; refused naming the field."""
+    from PIL import Image, UnidentifiedImageError
+
+    if upload.size is None or upload.size > CARD_MAX_BYTES:
+        raise ValidationError({field: "The photo must be at most 5 MB."})
+    try:
+        with Image.open(upload) as image:
+            image.verify()
+            kind = image.format
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise ValidationError({field: "Upload a photo of the card (JPEG, PNG or WebP)."}) from None
+    finally:
+        upload.seek(0)
+    if kind not in CARD_FORMATS:
+        raise ValidationError({field: "Upload a photo of the card (JPEG, PNG or WebP)."})
+    upload.name = f"card{CARD_FORMATS[kind]}"
+
+
+@transaction.atomic
+def patient_intake_record(
+    *,
+    patient: Patient,
+    insurance: Insurance | None,
+    guardian: GuardianSpec | None,
+    consents: Sequence[ConsentText],
+    signed_name: str,
+    by: User | None = None,
+) -> Patient:
+    """What sign-up (and the front desk) collect before the first visit, in one transaction
+    under the patient's row lock: the insurance as a coverage (card photos in private
+    storage), a guardian or responsible party (required under 18), and a signature on every
+    current consent (each version signed once: `patient_consent_once_per_version`).
+    Raises ValidationError naming the field; nothing is kept when anything is refused."""
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    today = django_timezone.localdate()
+    signed_name = (signed_name or "").strip()
+    errors: dict[str, str] = {}
+    required = {text.pk for text in consent_texts_current()}
+    if not signed_name and (required or consents):
+        errors["signed_name"] = "Type your full name to sign."
+    if required - {text.pk for text in consents}:
+        errors["consents"] = "Read and accept each consent to continue."
+    if (
+        guardian is None
+        and patient_is_minor(patient.date_of_birth, today)
+        and not patient.guardians.exists()
+    ):
+        errors["guardian_name"] = "A patient under 18 needs a parent or guardian named here."
+    if errors:
+        raise ValidationError(errors)
+    for name in ("card_front", "card_back"):
+        upload = getattr(insurance, name, None)
+        if upload is not None:
+            card_image_check(upload, name)
+    coverage = None
+    if insurance is not None:
+        coverage = coverage_create(
+            patient=patient,
+            payer=insurance.payer,
+            member_id=insurance.member_id.strip(),
+            group_number=insurance.group_number.strip(),
+            effective_from=today,
+            subscriber_relationship=insurance.subscriber_relationship,
+            subscriber_name=insurance.subscriber_name.strip(),
+            subscriber_date_of_birth=insurance.subscriber_date_of_birth,
+        )
+    if guardian is not None:
+        _save(
+            Guardian(
+                patient=patient,
+                name=guardian.name.strip(),
+                relationship=guardian.relationship,
+                phone=guardian.phone.strip(),
+                email=guardian.email.strip(),
+            )
+        )
+    now = django_timezone.now()
+    for text in consents:
+        PatientConsent.objects.get_or_create(
+            patient=patient,
+            consent_text=text,
+            defaults={"signed_name": signed_name[:200], "signed_at": now, "signed_by": by},
+        )
+    if coverage is not None and insurance is not None:
+        # Last: files written to storage do not roll back with the transaction.
+        coverage_cards_set(coverage=coverage, front=insurance.card_front, back=insurance.card_back)
+    return patient
+
+
+def files_delete(names: Iterable[str | None]) -> None:
+    """Delete card photos from private storage (after the change that dropped them commits:
+    a rollback must not lose a photo still referenced)."""
+    storage = Coverage._meta.get_field("card_front").storage
+    for name in names:
+        if name:
+            storage.delete(name)
+
+
+@transaction.atomic
+def coverage_cards_set(
+    *, coverage: Coverage, front: UploadedFile | None = None, back: UploadedFile | None = None
+) -> Coverage:
+    """Store the card photos given (checked images) in private storage; a photo replaced is
+    deleted once the change commits."""
+    coverage = _locked(Coverage, coverage.pk)
+    old: list[str] = []
+    changed = []
+    for name, upload in (("card_front", front), ("card_back", back)):
+        if upload is None:
+            continue
+        card_image_check(upload, name)
+        field = getattr(coverage, name)
+        if field:
+            old.append(field.name)
+        field.save(upload.name, upload, save=False)
+        changed.append(name)
+    if changed:
+        coverage.save(update_fields=changed)
+        transaction.on_commit(lambda: files_delete(old))
+    return coverage
+
+
+@transaction.atomic
+def patient_signup(
+    *,
+    email: str,
+    password: str,
+    first_name: str,
+    last_name: str,
+    date_of_birth: date,
+    timezone: str,
+    phone: str = "",
+    insurance: Insurance | None,
+    guardian: GuardianSpec | None,
+    consents: Sequence[ConsentText],
+    signed_name: str,
+    request: Any = None,
+) -> Patient:
+    """Sign-up with its intake, all or nothing: `patient_register` (inactive until the email
+    is confirmed; `request` for its audit event), then `patient_intake_record`."""
+    patient = patient_register(
+        email=email,
+        password=password,
+        first_name=first_name,
+        last_name=last_name,
+        date_of_birth=date_of_birth,
+        timezone=timezone,
+        phone=phone,
+        active=False,
+        request=request,
+    )
+    return patient_intake_record(
+        patient=patient,
+        insurance=insurance,
+        guardian=guardian,
+        consents=consents,
+        signed_name=signed_name,
+        by=patient.user,
+    )

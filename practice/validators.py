@@ -50,6 +50,16 @@ def validate_country(value: str) -> None:
         raise ValidationError(f"'{value}' is not an ISO 3166-1 country code.", code="country")
 
 
+@cache
+def _currency_codes() -> frozenset[str]:
+    return frozenset(currency.alpha_3 for currency in pycountry.currencies)
+
+
+def validate_currency(value: str) -> None:
+    if value not in _currency_codes():
+        raise ValidationError(f"'{value}' is not an ISO 4217 currency code.", code="currency")
+
+
 def npi_complete(first_nine: str) -> str:
     """The NPI whose first nine digits are `first_nine` (its check digit appended)."""
     if not (len(first_nine) == 9 and first_nine.isdigit()):

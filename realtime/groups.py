@@ -7,11 +7,12 @@ import threading
 from collections.abc import Iterable
 
 from channels.layers import get_channel_layer
+from django.conf import settings
 
+from clinic.resilience import redis_call
 from clinic.tenancy import tenant_connection
 
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
-PUBLISH_TIMEOUT_S = 10.0
 
 
 def group_name(*parts: object, schema: str | None = None) -> str:
@@ -59,13 +60,28 @@ def publish(groups: str | Iterable[str], event: dict) -> None:
 
     Call it from `transaction.on_commit` so nobody hears of a change that was rolled back.
     """
+    group_send(groups, {"type": "event.forward", "event": event})
+
+
+def group_send(groups: str | Iterable[str], message: dict) -> None:
+    """Send a channel-layer `message` (its `type` names the consumers' handler) to `groups`,
+    from synchronous code, as `publish` does; returns once the channel layer has it."""
     layer = get_channel_layer()
     if layer is None:
         return
     names = [groups] if isinstance(groups, str) else list(groups)
-    message = {"type": "event.forward", "event": event}
 
     async def send() -> None:
         await asyncio.gather(*(layer.group_send(name, message) for name in names))
 
-    asyncio.run_coroutine_threadsafe(send(), _sender.get()).result(PUBLISH_TIMEOUT_S)
+    def send_and_wait() -> None:
+        sent = asyncio.run_coroutine_threadsafe(send(), _sender.get())
+        try:
+            sent.result(settings.REALTIME_PUBLISH_TIMEOUT)
+        except TimeoutError:
+            sent.cancel()  # a hung Redis: the send must not pile up in the loop
+            raise
+
+    # Redis down or hung: RedisUnavailableError within the budget (clinic.resilience); the
+    # callers publish from `on_commit(..., robust=True)`, and sockets resynchronise on reconnect.
+    redis_call("channel-layer", send_and_wait, raising=True)

@@ -13,7 +13,7 @@ from importlib import import_module
 from typing import Any, ParamSpec, TypeVar
 
 from channels.db import database_sync_to_async
-from channels.security.websocket import AllowedHostsOriginValidator, WebsocketDenier
+from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.auth.models import AnonymousUser
@@ -21,6 +21,9 @@ from django.utils.crypto import constant_time_compare
 from django_tenants.utils import schema_context
 
 from accounts.auth import ClinicJWTAuthentication
+from accounts.sessions import staff_session_expired
+from accounts.two_factor import session_verified
+from clinic.permissions import is_api_client
 from tenants.models import Clinic
 from tenants.selectors import clinic_for_host, hostname_normalize
 
@@ -106,16 +109,23 @@ def _user_for(clinic: Clinic, token: str | None, session_key: str | None):
         if token:
             auth = ClinicJWTAuthentication()
             try:
-                return auth.get_user(auth.get_validated_token(token.encode()))
+                user = auth.get_user(auth.get_validated_token(token.encode()))
             except Exception:  # noqa: BLE001  (any invalid token is simply no user)
                 return AnonymousUser()
+            # API clients use the REST API only (nothing would close their sockets on revoke)
+            return AnonymousUser() if is_api_client(user) else user
         if session_key:
             store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
             user_id = store.get(SESSION_KEY)
             if user_id and store.get(BACKEND_SESSION_KEY):
                 user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-                if user and constant_time_compare(
-                    store.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()
+                if (
+                    user
+                    and constant_time_compare(
+                        store.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()
+                    )
+                    and staff_session_expired(store, user) is None  # read here, never saved
+                    and session_verified(store, user)  # the code, when two-factor is required
                 ):
                     return user
     return AnonymousUser()
@@ -173,15 +183,15 @@ class ClinicOriginValidator:
       server-side client sends no Origin at all. A socket that offers a token is authenticated
       by the token alone (ClinicAuthMiddleware ignores its cookie), so `?token=junk` does not
       get a cookie past this check.
-    - the session cookie (and no token): the browser attaches it whichever site opens the
-      socket, so the Origin must be the clinic's own pages (`clinic_origins`); a foreign site,
-      a sibling clinic's host or a missing Origin is refused.
-    - neither: as before, Channels' check of the Origin against ALLOWED_HOSTS.
+    - the session cookie, or no credential at all: the browser attaches the cookie whichever
+      site opens the socket, so the Origin must be the clinic's own pages (`clinic_origins`); a
+      foreign site, a sibling clinic's host or a missing Origin is refused. An anonymous socket
+      follows the same rule (it was checked against ALLOWED_HOSTS, which lets every clinic's
+      pages open sockets on every other).
     """
 
     def __init__(self, app):
         self.app = app
-        self.anonymous = AllowedHostsOriginValidator(app)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "websocket":
@@ -189,8 +199,6 @@ class ClinicOriginValidator:
         headers = dict(scope.get("headers", []))
         if _token_from(scope, headers)[0]:
             return await self.app(scope, receive, send)
-        if _cookie(headers, settings.SESSION_COOKIE_NAME) is None:
-            return await self.anonymous(scope, receive, send)
         host = headers.get(b"host", b"").decode("latin-1")
         if host and _origin(headers) in clinic_origins(host):
             return await self.app(scope, receive, send)

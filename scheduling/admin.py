@@ -9,21 +9,24 @@ Nothing is booked, changed in status or deleted through a form: the services do 
 """
 
 import json
+from datetime import datetime, time, timedelta
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from audit.mixins import AuditedAdminMixin
 from authorizations.admin import utilisation_bar
 from clinic.errors import ApplicationError
 from clinic.inputs import schedule_date_error
+from practice import formats
 from practice.selectors import rows_in_scope
 
 from . import services, states
@@ -167,6 +170,58 @@ class EventInline(admin.TabularInline):
         return False
 
 
+class WhenFilter(admin.SimpleListFilter):
+    """Today and this week (Monday to Sunday) in the clinic's zone, the admin's current one;
+    upcoming and past."""
+
+    title = "when"
+    parameter_name = "when"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("today", "Today"),
+            ("week", "This week"),
+            ("upcoming", "Upcoming"),
+            ("past", "Past"),
+        ]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        now = timezone.now()
+        today = timezone.localdate(now)
+        zone = timezone.get_current_timezone()
+
+        def midnight(day):
+            return datetime.combine(day, time.min, tzinfo=zone)
+
+        if self.value() == "today":
+            return queryset.filter(
+                start__gte=midnight(today), start__lt=midnight(today + timedelta(days=1))
+            )
+        if self.value() == "week":
+            monday = today - timedelta(days=today.weekday())
+            return queryset.filter(
+                start__gte=midnight(monday), start__lt=midnight(monday + timedelta(days=7))
+            )
+        if self.value() == "upcoming":
+            return queryset.filter(end__gte=now)
+        if self.value() == "past":
+            return queryset.filter(end__lt=now)
+        return queryset
+
+
+def soonest_first() -> list:
+    """Visits still to come first, the soonest at the top; then past ones, the latest first
+    (a front desk looks for today and tomorrow, not the farthest future)."""
+    now = timezone.now()
+    upcoming = Q(end__gte=now)
+    return [
+        Case(When(upcoming, then=Value(0)), default=Value(1)).asc(),
+        Case(When(upcoming, then=F("start"))).asc(nulls_last=True),
+        F("start").desc(),
+        F("id").desc(),
+    ]
+
+
 # The bulk actions: (their row of states.TRANSITIONS, which names the permission and the
 # statuses and moments the service accepts; the service; past participle for messages).
 BULK_SERVICES = {
@@ -174,11 +229,13 @@ BULK_SERVICES = {
     "complete": (states.COMPLETE, services.appointment_complete, "completed"),
     "noshow": (states.NO_SHOW, services.appointment_no_show, "marked as no-show"),
     "cancel": (states.CANCEL, services.appointment_cancel, "cancelled"),
+    # Not a row of its own: undoing a no-show needs the no-show's permission.
+    "undo_noshow": (states.NO_SHOW, services.appointment_no_show_undo, "booked again"),
 }
 
 
 @admin.register(Appointment)
-class AppointmentAdmin(PractitionerScopedAdmin):
+class AppointmentAdmin(AuditedAdminMixin, PractitionerScopedAdmin):
     list_display = [
         "when",
         "patient",
@@ -190,6 +247,7 @@ class AppointmentAdmin(PractitionerScopedAdmin):
     ]
     list_display_links = ["when", "patient"]
     list_filter = [
+        WhenFilter,
         "status",
         ("practitioner", admin.RelatedOnlyFieldListFilter),
         ("appointment_type", admin.RelatedOnlyFieldListFilter),
@@ -198,7 +256,6 @@ class AppointmentAdmin(PractitionerScopedAdmin):
     ]
     search_fields = ["patient__first_name", "patient__last_name", "practitioner__display_name"]
     date_hierarchy = "start"
-    ordering = ["-start", "-id"]
     list_select_related = [
         "practitioner",
         "patient",
@@ -207,7 +264,13 @@ class AppointmentAdmin(PractitionerScopedAdmin):
     ]
     list_per_page = 50
     inlines = [EventInline]
-    actions = ["check_in_selected", "complete_selected", "no_show_selected", "cancel_selected"]
+    actions = [
+        "check_in_selected",
+        "complete_selected",
+        "no_show_selected",
+        "undo_no_show_selected",
+        "cancel_selected",
+    ]
     fieldsets = (
         (
             "Visit",
@@ -251,6 +314,9 @@ class AppointmentAdmin(PractitionerScopedAdmin):
         ),
     )
 
+    def get_ordering(self, request):
+        return soonest_first()
+
     def get_readonly_fields(self, request, obj=None):
         # Only the staff notes are edited here; everything else changes through a service.
         editable = {"notes"}
@@ -289,9 +355,9 @@ class AppointmentAdmin(PractitionerScopedAdmin):
 
     @admin.display(description="When", ordering="start")
     def when(self, obj: Appointment) -> str:
-        local = timezone.localtime(obj.start)
-        end = timezone.localtime(obj.end)
-        return f"{local:%a %d %b %Y, %H:%M}–{end:%H:%M}"
+        zone = formats.visit_zone(obj) if obj.location_id else None
+        start = formats.datetime_format(obj.start, style="day", zone=zone)
+        return f"{start}–{formats.time_format(obj.end, zone=zone)}"
 
     @admin.display(description="Status", ordering="status")
     def status_label(self, obj: Appointment) -> str:
@@ -365,8 +431,8 @@ class AppointmentAdmin(PractitionerScopedAdmin):
                 service(appointment=appointment, by=request.user, **kwargs)
                 done += 1
             except ApplicationError as error:
-                when = timezone.localtime(appointment.start)
-                refused.append(f"{appointment.patient} {when:%d %b %H:%M}: {error.detail}")
+                when = formats.datetime_format(appointment.start, style="day")
+                refused.append(f"{appointment.patient} {when}: {error.detail}")
         if done:
             self.message_user(request, f"{done} appointment(s) {done_label}.", messages.SUCCESS)
         if refused:
@@ -387,6 +453,13 @@ class AppointmentAdmin(PractitionerScopedAdmin):
     @admin.action(description="Mark selected appointments as no-show", permissions=["noshow"])
     def no_show_selected(self, request, queryset):
         self._bulk(request, queryset, "noshow")
+
+    @admin.action(
+        description="Undo the no-show of selected appointments (fee reversed)",
+        permissions=["noshow"],
+    )
+    def undo_no_show_selected(self, request, queryset):
+        self._bulk(request, queryset, "undo_noshow")
 
     @admin.action(description="Cancel selected appointments…", permissions=["cancel"])
     def cancel_selected(self, request, queryset):
@@ -410,7 +483,7 @@ class AppointmentAdmin(PractitionerScopedAdmin):
 
 
 @admin.register(AppointmentSeries)
-class AppointmentSeriesAdmin(PractitionerScopedAdmin):
+class AppointmentSeriesAdmin(AuditedAdminMixin, PractitionerScopedAdmin):
     list_display = ["patient", "practitioner", "rrule", "first_start"]
     readonly_fields = ["patient", "practitioner", "appointment_type", "rrule", "first_start",
                        "timezone", "created_by"]  # fmt: skip
@@ -423,7 +496,7 @@ class CalendarFeedAdmin(PractitionerScopedAdmin):
 
 
 @admin.register(SmartBookingJob)
-class SmartBookingJobAdmin(admin.ModelAdmin):
+class SmartBookingJobAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """Smart-booking jobs, read-only: what was asked, what the worker did and why."""
 
     list_display = [
@@ -514,3 +587,6 @@ class SmartBookingJobAdmin(admin.ModelAdmin):
         if not obj.nearest_options:
             return "—"
         return format_html("<pre>{}</pre>", json.dumps(obj.nearest_options, indent=2))
+
+
+from . import admin_closures  # noqa: E402, F401  (closures and holidays: their own module)

@@ -7,6 +7,7 @@ class SchedulingConfig(AppConfig):
 
     def ready(self) -> None:
         from practice.apps import watch_for_answers
+        from practice.rights import patient_data_register
         from practice.selectors import (
             PractitionerSearchExtension,
             patients_seen_register,
@@ -16,7 +17,12 @@ class SchedulingConfig(AppConfig):
         from .models import Appointment, AppointmentType, NextAvailable, TimeOff, WorkingHours
         from .next_available import receivers
         from .next_available import tasks as _next_available_tasks  # noqa: F401
-        from .selectors import patients_seen_by, search_with_next_available
+        from .rights import PARTS
+        from .selectors import (
+            patients_seen_by,
+            search_slots_at_location,
+            search_with_next_available,
+        )
         from .smart import tasks as _smart_tasks  # noqa: F401
 
         # The two tasks modules are imported for Celery, which finds only `<app>.tasks` itself.
@@ -32,5 +38,15 @@ class SchedulingConfig(AppConfig):
                 fields=("next_available",),
             )
         )
+        practitioner_search_extend(
+            PractitionerSearchExtension(
+                name="slots-at-location",
+                apply=search_slots_at_location,
+                params=("location",),
+            )
+        )
         # A practitioner's own patients (their grants' OWN scope) are those they see.
         patients_seen_register(patients_seen_by)
+        # A patient's visits, series and smart-booking jobs in their data export and erasure.
+        for part in PARTS:
+            patient_data_register(part)

@@ -23,7 +23,15 @@ from psycopg.types.range import Range
 
 from practice.models import ClinicSettings, Practitioner
 
-from .models import ACTIVE_STATUSES, Appointment, AppointmentType, TimeOff, WorkingHours
+from .busy import busy_elsewhere
+from .models import (
+    ACTIVE_STATUSES,
+    Appointment,
+    AppointmentType,
+    Closure,
+    TimeOff,
+    WorkingHours,
+)
 
 UTC = ZoneInfo("UTC")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -92,10 +100,49 @@ def _merge(intervals: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
     return starts, ends
 
 
+class Closed(NamedTuple):
+    """A closure as the engine reads it: its days (both included), where (None: the whole
+    clinic) and its name."""
+
+    start_date: date
+    end_date: date
+    location_id: int | None
+    name: str
+
+
+def closures_between(first: date, last: date) -> tuple[Closed, ...]:
+    """The closures touching the days from `first` to `last` (one query)."""
+    rows = Closure.objects.filter(start_date__lte=last, end_date__gte=first).order_by(
+        "start_date", "id"
+    )
+    return tuple(
+        Closed(*row) for row in rows.values_list("start_date", "end_date", "location_id", "name")
+    )
+
+
+def closed_on(closures: Iterable[Closed], day: date, location_id: int | None) -> Closed | None:
+    """The closure that closes `day` at `location_id` (a clinic-wide one closes every
+    location, and visits without one), if any."""
+    for closure in closures:
+        if closure.start_date <= day <= closure.end_date and closure.location_id in (
+            None,
+            location_id,
+        ):
+            return closure
+    return None
+
+
 def working_blocks(
-    hours: Iterable[WorkingHours], *, tz: ZoneInfo, start: datetime, end: datetime
+    hours: Iterable[WorkingHours],
+    *,
+    tz: ZoneInfo,
+    start: datetime,
+    end: datetime,
+    closures: Sequence[Closed] = (),
 ) -> list[tuple[datetime, datetime, int | None]]:
-    """Absolute (UTC) working intervals between start and end, from weekly wall-clock hours.
+    """Absolute (UTC) working intervals between start and end, from weekly wall-clock hours,
+    leaving out the days `closures` close (a day on the practitioner's calendar, at the
+    block's location).
 
     Each local date is combined with the local times in the practitioner's zone, so a 09:00
     start is 09:00 local on both DST change days.
@@ -109,6 +156,8 @@ def working_blocks(
             if block.effective_from and day < block.effective_from:
                 continue
             if block.effective_to and day > block.effective_to:
+                continue
+            if closures and closed_on(closures, day, block.location_id):
                 continue
             block_start = datetime.combine(day, block.start_time, tzinfo=tz)
             block_end = datetime.combine(day, block.end_time, tzinfo=tz)
@@ -147,9 +196,9 @@ def availability(
     """Free slots per practitioner between `start` and `end` (aware datetimes).
 
     Honours working hours (in the practitioner's zone), time off, existing active appointments
-    widened by both visits' buffers, minimum notice, booking horizon and location. The slot
-    grid step is the clinic's setting. Five queries, whatever the number of practitioners or
-    days.
+    widened by both visits' buffers, minimum notice, booking horizon, location and the
+    clinic's closures, and time held elsewhere (`busy`: the waitlist's holds). The slot grid
+    step is the clinic's setting. Seven queries, whatever the number of practitioners or days.
     """
     query = availability_query(
         appointment_type=appointment_type,
@@ -176,7 +225,7 @@ def _whole_minute(moment: datetime, *, up: bool) -> datetime:
 
 @dataclass
 class AvailabilityQuery:
-    """Everything an availability answer depends on, read in five queries. `compute()` turns
+    """Everything an availability answer depends on, read in six queries. `compute()` turns
     it into slots without the database; `key` identifies it: two queries with equal keys have
     equal answers (the API reuses answers by it).
 
@@ -190,6 +239,7 @@ class AvailabilityQuery:
     step: timedelta
     practitioners: list[Practitioner]
     forbidden: dict[int, list[tuple[int, int]]]  # per practitioner: open intervals, µs
+    closures: tuple[Closed, ...] = ()  # the days the clinic or a location is closed
 
     @functools.cached_property
     def key(self) -> tuple:
@@ -220,6 +270,7 @@ class AvailabilityQuery:
                 )
                 for p in self.practitioners
             ),
+            self.closures,
         )
 
     def compute(self, *, limit_per_practitioner: int | None = None) -> list[PractitionerSlots]:
@@ -238,6 +289,7 @@ class AvailabilityQuery:
                 tz=ZoneInfo(practitioner.timezone),
                 start=self.earliest,
                 end=self.end,
+                closures=self.closures,
             )
             for block_start, block_end, location in sorted(blocks, key=lambda b: b[0]):
                 for moment in _block_grid(block_start, block_end, step, duration):
@@ -272,7 +324,7 @@ def availability_query(
     now: datetime | None = None,
     exclude_appointment_id: int | None = None,
 ) -> AvailabilityQuery | None:
-    """The five queries of `availability` (None when nothing can be free)."""
+    """The queries of `availability` (None when nothing can be free)."""
     now = now or timezone.now()
     duration = timedelta(minutes=appointment_type.duration_minutes)
     before = timedelta(minutes=appointment_type.buffer_before_minutes)
@@ -325,6 +377,13 @@ def availability_query(
     for practitioner_id, lo, hi in bounds.values_list("practitioner_id", "lo", "hi"):
         # Our blocked range [s - before, s + duration + after) overlaps theirs [lo, hi).
         forbidden[practitioner_id].append((lo - duration_us - after_us, hi + before_us))
+    # Time held by apps above scheduling (the waitlist's holds): the same as a visit's.
+    for practitioner_id, held_lo, held_hi in busy_elsewhere(
+        ids, window_lo - after, window_hi + before
+    ):
+        forbidden[practitioner_id].append(
+            (_us(held_lo) - duration_us - after_us, _us(held_hi) + before_us)
+        )
     return AvailabilityQuery(
         appointment_type=appointment_type,
         earliest=earliest,
@@ -333,6 +392,10 @@ def availability_query(
         step=step,
         practitioners=practitioners,
         forbidden=dict(forbidden),
+        # a day either side: each practitioner's calendar day, whatever their zone
+        closures=closures_between(
+            (earliest - timedelta(days=1)).date(), (end + timedelta(days=1)).date()
+        ),
     )
 
 

@@ -10,11 +10,12 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.utils import timezone
 
-from practice.models import Location, Patient, Practitioner
+from practice import formats
+from practice.models import ClinicSettings, Location, Patient, Practitioner
 
-from .availability import covering_block
+from .availability import Closed, closed_on, covering_block
 from .errors import BookingRefusedError
-from .models import AppointmentType, NextAvailable, TimeOff, WorkingHours
+from .models import AppointmentType, Closure, NextAvailable, TimeOff, WorkingHours
 from .next_available.refresh import NextAvailableReach
 
 
@@ -26,6 +27,7 @@ class SlotFacts:
     away: bool  # time off overlaps the slot
     hours: list[WorkingHours]  # all the practitioner's weekly blocks
     next_available: NextAvailableReach
+    closures: tuple[Closed, ...] = ()  # those touching the slot's days
 
 
 @functools.cache
@@ -44,7 +46,10 @@ def _slot_facts_sql(lock: bool) -> str:
                                             + t.buffer_after_minutes)
              FROM {NextAvailable._meta.db_table} n
              LEFT JOIN {AppointmentType._meta.db_table} t ON t.id = n.appointment_type_id
-             WHERE n.practitioner_id = p.id)
+             WHERE n.practitioner_id = p.id),
+          (SELECT json_agg(json_build_array(c.start_date, c.end_date, c.location_id, c.name))
+             FROM {Closure._meta.db_table} c
+             WHERE c.start_date <= %(last_day)s AND c.end_date >= %(first_day)s)
         FROM {Practitioner._meta.db_table} p WHERE p.id = %(practitioner)s
         {"FOR NO KEY UPDATE" if lock else ""}"""
 
@@ -69,9 +74,12 @@ def slot_facts(
                 "type": appointment_type.pk,
                 "start": start,
                 "end": end,
+                # a day either side: the slot's day on any wall calendar
+                "first_day": (start - timedelta(days=1)).date(),
+                "last_day": (end + timedelta(days=1)).date(),
             },
         )
-        offered, away, hours, next_available = cursor.fetchone()
+        offered, away, hours, next_available, closures = cursor.fetchone()
     return SlotFacts(
         offered=offered,
         away=away,
@@ -93,6 +101,10 @@ def slot_facts(
         )
         if next_available
         else NextAvailableReach(None, None),
+        closures=tuple(
+            Closed(date.fromisoformat(first), date.fromisoformat(last), location_id, name)
+            for first, last, location_id, name in closures or ()
+        ),
     )
 
 
@@ -102,7 +114,41 @@ def _refuse(detail: str, code: str, field: str) -> BookingRefusedError:
 
 def wall_clock(moment: datetime, practitioner: Practitioner) -> str:
     """`moment` as the practitioner's wall clock reads it, for messages."""
-    return moment.astimezone(ZoneInfo(practitioner.timezone)).strftime("%a %d %b %Y %H:%M %Z")
+    zone = ZoneInfo(practitioner.timezone)
+    when = formats.datetime_format(moment, zone=zone, locale=formats.style_current().locale)
+    return f"{when} {moment.astimezone(zone).tzname()}"
+
+
+def books_as_staff(user, patient: Patient) -> bool:
+    """Whether `user` books (or moves) `patient`'s visit as the clinic's staff, held to the
+    clinic's `staff_min_notice_minutes` instead of the visit type's minimum notice (which is
+    the patients' rule): they hold the booking permission and are not the patient themselves.
+    Nobody (None: the demo, a data fix) books under the patients' rules."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    return patient.user_id != user.pk and user.has_perm("scheduling.book_appointment")
+
+
+def _notice_refusal(
+    appointment_type: AppointmentType, start: datetime, now: datetime, *, staff: bool
+) -> BookingRefusedError | None:
+    if staff:
+        minutes = ClinicSettings.load().staff_min_notice_minutes
+        if start < now + timedelta(minutes=minutes):
+            return _refuse(
+                f"Staff book at least {minutes} minutes ahead (the clinic's setting).",
+                "inside-staff-notice",
+                "start",
+            )
+        return None
+    if start < now + timedelta(minutes=appointment_type.min_notice_minutes):
+        hours = appointment_type.min_notice_minutes / 60
+        return _refuse(
+            f"{appointment_type.name} must be booked at least {hours:g} hours ahead.",
+            "inside-minimum-notice",
+            "start",
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -123,10 +169,13 @@ def slot_validate(
     overbook: bool = False,
     now: datetime | None = None,
     facts: SlotFacts | None = None,
+    staff: bool = False,
 ) -> SlotCheck:
     """Every booking rule except the overlap (which the database owns). Raises
     BookingRefusedError naming the field at fault. `facts`: as read by `slot_facts`
-    for this slot, if already read."""
+    for this slot, if already read. `staff` (`books_as_staff`): the clinic's staff notice
+    applies instead of the type's minimum notice, so the desk books walk-ins and same-day
+    visits."""
     now = now or timezone.now()
     if timezone.is_naive(start):
         raise _refuse("Give the start time with its UTC offset.", "naive-datetime", "start")
@@ -166,14 +215,8 @@ def slot_validate(
         )
     if start <= now:
         raise _refuse("This time is in the past.", "start-in-past", "start")
-    notice = timedelta(minutes=appointment_type.min_notice_minutes)
-    if start < now + notice:
-        hours = appointment_type.min_notice_minutes / 60
-        raise _refuse(
-            f"{appointment_type.name} must be booked at least {hours:g} hours ahead.",
-            "inside-minimum-notice",
-            "start",
-        )
+    if refusal := _notice_refusal(appointment_type, start, now, staff=staff):
+        raise refusal
     if start > now + timedelta(days=appointment_type.horizon_days):
         raise _refuse(
             f"{appointment_type.name} can be booked at most "
@@ -195,6 +238,16 @@ def slot_validate(
         location_id=location_id,
         hours=facts.hours,
     )
+    local_day = start.astimezone(ZoneInfo(practitioner.timezone)).date()
+    closed_at = location_id if location_id is not None else (block[2] if block else None)
+    if closure := closed_on(facts.closures, local_day, closed_at):
+        # Closed even to an overbook: nobody is there to see the patient.
+        where = "This location is" if closure.location_id else "The clinic is"
+        raise _refuse(
+            f"{where} closed on {formats.message_date(local_day, style='long')} ({closure.name}).",
+            "clinic-closed",
+            "start",
+        )
     if block is None and not overbook:
         where = f" at {location.name}" if location else ""
         when = wall_clock(start, practitioner)

@@ -1,10 +1,9 @@
 """The schedule board's websocket: `/ws/schedule/` (the smart-booking job's socket is
 scheduling/smart/consumer.py)."""
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-
 from practice.models import Practitioner
 from realtime.groups import group_name
+from realtime.revocation import SignedInConsumer
 from realtime.tenancy import clinic_database_sync_to_async
 
 from . import selectors
@@ -29,11 +28,12 @@ def _schedule_groups(clinic, user) -> tuple[list[str] | None, str]:
     return [group_name("schedule", schema=schema)], "clinic"
 
 
-class ScheduleConsumer(AsyncJsonWebsocketConsumer):
+class ScheduleConsumer(SignedInConsumer):
     """`/ws/schedule/`: the schedule board's live feed. Needs a signed-in staff user of this
     clinic (session cookie or JWT) allowed to view appointments; forwards every committed
     booking change (`{"type": "appointment.booked", "appointment": {...}}`, as published by
-    scheduling.services). Refuses with 4401 (not signed in) or 4403 (not allowed)."""
+    scheduling.services). Refuses with 4401 (not signed in) or 4403 (not allowed); closes with
+    4401 when the user is signed out everywhere (realtime.revocation)."""
 
     groups_joined: list[str] = []
 
@@ -50,12 +50,16 @@ class ScheduleConsumer(AsyncJsonWebsocketConsumer):
         if groups is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        if not await self.user_group_join():
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
         self.groups_joined = groups
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.send_json({"type": "ready", "scope": scope})
 
     async def disconnect(self, code):
+        await self.user_group_leave()
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 

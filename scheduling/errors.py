@@ -13,6 +13,16 @@ class BookingRefusedError(ApplicationError):
         self.field = field
 
 
+class RecurrenceRuleError(BookingRefusedError):
+    """A recurrence rule that gives no bounded series (invalid, endless, empty, too long or
+    too far): bad input, a 400 naming `rrule`, before any booking is tried."""
+
+    status = 400
+
+    def __init__(self, detail: str, *, code: str):
+        super().__init__(detail, code=code, field="rrule")
+
+
 class SlotUnavailableError(ApplicationError):
     status = 409
     code = "slot-unavailable"

@@ -1,6 +1,7 @@
 """scheduling's grants: the schedule (appointments, series, smart-booking jobs), appointment
-types, working hours, time off and calendar feeds (see clinic.permissions for the format;
-accounts.roles merges every app's). The README's role table says the same in words.
+types, working hours, time off, closures and holidays, and calendar feeds (see
+clinic.permissions for the format; accounts.roles merges every app's). The README's role
+table says the same in words.
 
 The appointment's own permissions (`Appointment.Meta.permissions`) name what may be done to
 a visit: `book` (and move it to another time), `checkin`, `complete`, `noshow`, `cancel`,
@@ -33,6 +34,7 @@ _DESK = {
     "scheduling.workinghours": VIEW,  # hours are the clinic admin's
     "scheduling.timeoff": MANAGE,  # the desk records a practitioner's sick call
     "scheduling.smartbookingjob": VIEW,
+    "scheduling.closure": MANAGE,  # the desk records a snow day as the admin a holiday
 }
 
 GRANTS = {
@@ -56,11 +58,13 @@ GRANTS = {
         "scheduling.workinghours": Grant(VIEW, OWN),
         "scheduling.timeoff": Grant(MANAGE, OWN),
         "scheduling.calendarfeed": Grant(EDIT, OWN),
+        "scheduling.closure": VIEW,
     },
     BILLER: {
         "scheduling.appointment": VIEW,
         "scheduling.appointmentseries": VIEW,
         "scheduling.appointmenttype": VIEW,
+        "scheduling.closure": VIEW,
     },
     # A patient books, moves and cancels their own visits (under the clinic's late-cancel
     # window) and follows their smart-booking jobs.

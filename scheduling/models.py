@@ -14,6 +14,8 @@ from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
 from django.db import models
 from django.db.models import F, Q
 
+from clinic.inputs import STORED_FIRST_DAY, STORED_LAST_DAY, stored_range
+from practice import formats
 from practice.models import Location, Patient, Practitioner, ServiceCode
 
 
@@ -104,6 +106,10 @@ class WorkingHours(models.Model):
                 | Q(effective_to__gte=F("effective_from")),
                 name="working_hours_effective_ordered",
             ),
+            models.CheckConstraint(
+                condition=stored_range("effective_from", "effective_to", null=True),
+                name="working_hours_effective_stored_range",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -122,11 +128,56 @@ class TimeOff(models.Model):
         ordering = ["start"]
         verbose_name_plural = "time off"
         constraints = [
-            models.CheckConstraint(condition=Q(end__gt=F("start")), name="time_off_end_after_start")
+            models.CheckConstraint(
+                condition=Q(end__gt=F("start")), name="time_off_end_after_start"
+            ),
+            models.CheckConstraint(
+                condition=stored_range("start", "end", moments=True),
+                name="time_off_stored_range",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.practitioner} off {self.start:%Y-%m-%d %H:%M}"
+        zone = self.practitioner.timezone or None
+        return f"{self.practitioner} off {formats.datetime_format(self.start, zone=zone)}"
+
+
+class Closure(models.Model):
+    """Days the clinic (`location` empty) or one location is closed: a holiday, a closure.
+    From `start_date` to `end_date`, both included, on the wall calendar of the practitioner
+    whose hours would fall on them. Availability, the booking rules (so the board, smart
+    booking and series) leave those days out (`availability.closed_on`)."""
+
+    name = models.CharField(max_length=120, help_text="What the patients and staff read.")
+    start_date = models.DateField()
+    end_date = models.DateField()
+    location = models.ForeignKey(
+        Location,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="closures",
+        help_text="Empty: the whole clinic is closed.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["start_date", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__gte=F("start_date")), name="closure_end_on_or_after_start"
+            ),
+            models.CheckConstraint(
+                condition=stored_range("start_date", "end_date"), name="closure_stored_range"
+            ),
+        ]
+        indexes = [models.Index(fields=["end_date", "start_date"], name="closure_dates")]
+
+    def __str__(self) -> str:
+        where = self.location.name if self.location_id and self.location else "the clinic"
+        if self.start_date == self.end_date:
+            return f"{self.name}: {where} closed {self.start_date:%d %b %Y}"
+        return f"{self.name}: {where} closed {self.start_date:%d %b} – {self.end_date:%d %b %Y}"
 
 
 class AppointmentSeries(models.Model):
@@ -148,6 +199,12 @@ class AppointmentSeries(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "appointment series"
+        constraints = [
+            models.CheckConstraint(
+                condition=stored_range("first_start", moments=True),
+                name="appointment_series_stored_range",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.patient} with {self.practitioner}: {self.rrule}"
@@ -256,6 +313,10 @@ class Appointment(models.Model):
                 condition=Q(end__gt=F("start")), name="appointment_end_after_start"
             ),
             models.CheckConstraint(
+                condition=stored_range("start", "end", moments=True),
+                name="appointment_stored_range",
+            ),
+            models.CheckConstraint(
                 condition=Q(blocked__startswith__lte=F("start"))
                 & Q(blocked__endswith__gte=F("end")),
                 name="appointment_blocked_covers_visit",
@@ -281,7 +342,11 @@ class Appointment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.patient} with {self.practitioner} at {self.start:%Y-%m-%d %H:%M}"
+        # The admin's title and breadcrumbs: the visit's own wall time (its location's zone in
+        # person, the current zone by video) in the clinic's locale, never UTC.
+        zone = formats.visit_zone(self) if self.location_id or self.is_telehealth else None
+        when = formats.datetime_format(self.start, zone=zone)
+        return f"{self.patient} with {self.practitioner}, {when}"
 
     @property
     def is_active(self) -> bool:
@@ -303,7 +368,7 @@ class AppointmentEvent(models.Model):
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.kind} at {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.kind}, {formats.datetime_format(self.at)}"
 
 
 def _new_feed_token() -> str:
@@ -364,7 +429,21 @@ class SmartBookingJob(models.Model):
                 condition=~Q(status__in=["completed", "failed", "cancelled"])
                 | Q(completed_at__isnull=False),
                 name="smart_job_final_has_time",
-            )
+            ),
+            # The window's days as the request stores them, ISO 8601 text (compared as text:
+            # one shape, so the order is the calendar's).
+            models.CheckConstraint(
+                condition=Q(request__earliest_date__isnull=True)
+                | Q(request__earliest_date__gte=STORED_FIRST_DAY.isoformat())
+                & Q(request__earliest_date__lte=STORED_LAST_DAY.isoformat()),
+                name="smart_job_earliest_stored_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(request__latest_date__isnull=True)
+                | Q(request__latest_date__gte=STORED_FIRST_DAY.isoformat())
+                & Q(request__latest_date__lte=STORED_LAST_DAY.isoformat()),
+                name="smart_job_latest_stored_range",
+            ),
         ]
 
     def __str__(self) -> str:

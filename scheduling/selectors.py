@@ -17,7 +17,7 @@ from django.utils import timezone
 from clinic.permissions import ALL, permission_scopes
 from practice.models import Location, Patient, Practitioner
 
-from .availability import Slot, availability, covering_block, working_blocks
+from .availability import Closed, Slot, availability, covering_block, working_blocks
 from .models import (
     ACTIVE_STATUSES,
     Appointment,
@@ -125,6 +125,26 @@ def search_with_next_available(queryset, params):
     return queryset
 
 
+def search_slots_at_location(queryset, params):
+    """The practitioner search's `location` means slots there: a practitioner is listed only
+    when some of their working hours (current or to come) are held at that location, not
+    merely because they are linked to it (practice's own filter, which this narrows). One
+    `EXISTS` in the search's own query."""
+    from django.core.exceptions import ValidationError
+    from django.db.models import Exists, OuterRef, Q
+
+    raw = params.get("location")
+    if not raw:
+        return queryset
+    try:
+        location_id = int(raw)
+    except (TypeError, ValueError):
+        raise ValidationError({"location": "Give a location id."}) from None
+    hours = WorkingHours.objects.filter(practitioner=OuterRef("pk"), location_id=location_id)
+    hours = hours.filter(Q(effective_to__isnull=True) | Q(effective_to__gte=timezone.localdate()))
+    return queryset.filter(Exists(hours))
+
+
 # Patient pages --------------------------------------------------------------------------------
 
 
@@ -141,12 +161,13 @@ def next_free_slots(
     appointment_type: AppointmentType | None = None,
     days: int = 60,
     now: datetime | None = None,
+    location_id: int | None = None,
 ) -> dict[int, tuple[Slot, AppointmentType]]:
     """The earliest free slot of each practitioner within `days`, with the type it is for:
     `appointment_type` when given, otherwise the shortest active type the practitioner offers
     (the one that fits most gaps). One query for the types, then one availability pass (five
     queries) per distinct type involved — in practice one or two — whatever the number of
-    practitioners."""
+    practitioners. With `location_id`, the earliest free slot at that location."""
     now = now or timezone.now()
     if not practitioner_ids:
         return {}
@@ -179,6 +200,7 @@ def next_free_slots(
             start=now,
             end=now + timedelta(days=days),
             practitioner_ids=ids,
+            location_id=location_id,
             now=now,
             limit_per_practitioner=1,
         ):
@@ -250,10 +272,11 @@ def schedule_board(
     practitioners: QuerySet[Practitioner],
     location_id: int | None = None,
     include_cancelled: bool = False,
+    closures: Sequence[Closed] = (),
 ) -> list[BoardColumn]:
     """Working hours (expanded in each practitioner's zone; only those at `location_id` when
-    given), time off and appointments of `practitioners` between `start` and `end`. Five
-    queries, whatever the number of practitioners or days."""
+    given; none on the days `closures` close), time off and appointments of `practitioners`
+    between `start` and `end`. Five queries, whatever the number of practitioners or days."""
     hours = WorkingHours.objects.all()
     if location_id is not None:
         hours = hours.filter(location_id=location_id)
@@ -286,7 +309,7 @@ def schedule_board(
         working = [
             (max(lo, start), min(hi, end), location)
             for lo, hi, location in working_blocks(
-                practitioner.working_hours.all(), tz=tz, start=start, end=end
+                practitioner.working_hours.all(), tz=tz, start=start, end=end, closures=closures
             )
         ]
         columns.append(

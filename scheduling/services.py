@@ -13,7 +13,7 @@ transaction); which status changes are allowed, to whom and when is `states.TRAN
 import functools
 import uuid
 from contextlib import nullcontext
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -26,15 +26,17 @@ from practice.models import ClinicSettings, Location, Patient, Practitioner
 from realtime.groups import group_name, publish
 
 from . import availability, states
-from .booking_rules import slot_facts, slot_validate, wall_clock
+from .booking_rules import books_as_staff, slot_facts, slot_validate, wall_clock
 from .errors import (
     IdempotencyKeyReusedError,
+    InvalidTransitionError,
     OverbookNotAllowedError,
     SlotUnavailableError,
 )
 from .models import Appointment, AppointmentEvent, AppointmentSeries, AppointmentType
 from .next_available.refresh import NextAvailableReach, next_available_may_move
 from .next_available.tasks import refresh_next_available_task
+from .signals import appointment_changed
 from .units import appointment_units_follow, appointment_units_release, appointment_units_reserve
 
 Status = Appointment.Status
@@ -57,6 +59,21 @@ def _constraint_name(error: IntegrityError) -> str:
     return (getattr(diag, "constraint_name", None) or "") if diag else ""
 
 
+HELD = "appointment_no_overlap_held"  # raised by the waitlist's hold trigger
+
+
+def _held_until(error: IntegrityError | None) -> datetime | None:
+    """Until when a waitlist hold keeps the slot, when that is what refused the row (the
+    trigger's DETAIL carries the expiry as epoch seconds)."""
+    if error is None or not _constraint_name(error).startswith(HELD):
+        return None
+    detail = getattr(error.__cause__.diag, "message_detail", "") or ""  # type: ignore[union-attr]
+    try:
+        return datetime.fromtimestamp(float(detail), tz=UTC)
+    except ValueError:
+        return None
+
+
 def _event_payload(appointment: Appointment, kind: str) -> dict:
     return {
         "type": f"appointment.{kind}",
@@ -76,7 +93,9 @@ def _event_payload(appointment: Appointment, kind: str) -> dict:
 
 
 # Changes that take or free schedule time (check-in and completion do neither).
-_TAKES_OR_FREES_TIME = frozenset({"booked", "cancelled", "rescheduled", "no_show"})
+_TAKES_OR_FREES_TIME = frozenset(
+    {"booked", "cancelled", "rescheduled", "no_show", "no_show_undone"}
+)
 
 
 def _record(
@@ -91,24 +110,36 @@ def _record(
     schedule groups (the staff board listens there), and refresh the practitioner's next
     available slot if the change can move it (`next_available`: as already read, if it was)."""
     AppointmentEvent.objects.create(appointment=appointment, kind=kind, by=by, data=data)
+    # In the transaction: a receiver's rows (a notice, its reminders) commit with the change.
+    appointment_changed.send(
+        sender=Appointment, appointment=appointment, kind=kind, by=by, data=data
+    )
     payload = _event_payload(appointment, kind)
     groups = [
         group_name("schedule"),
         group_name("schedule", "practitioner", appointment.practitioner_id),
     ]
+    previous = data.get("previous") or {}
+    # A visit moved to another practitioner leaves the first one's column too.
+    moved_from = previous.get("practitioner")
+    if moved_from and moved_from != appointment.practitioner_id:
+        groups.append(group_name("schedule", "practitioner", moved_from))
+        payload["previous_practitioner"] = moved_from
 
     practitioner_id = appointment.practitioner_id
     touched_from = None  # where the time taken or freed begins
     if kind in _TAKES_OR_FREES_TIME:
         touched_from = appointment.blocked.lower
-        previous = data.get("previous")
         if previous:
             before = timedelta(minutes=appointment.appointment_type.buffer_before_minutes)
             touched_from = min(touched_from, datetime.fromisoformat(previous["start"]) - before)
 
     def send() -> None:
         publish(groups, payload)
-        if touched_from is not None and next_available_may_move(
+        if moved_from and moved_from != practitioner_id:
+            # The first practitioner's time was freed: their next slot may be earlier now.
+            refresh_next_available_task.delay([moved_from, practitioner_id])
+        elif touched_from is not None and next_available_may_move(
             practitioner_id=practitioner_id, touched_from=touched_from, known=next_available
         ):
             refresh_next_available_task.delay([practitioner_id])
@@ -125,7 +156,16 @@ def _slot_unavailable(
     start: datetime,
     end: datetime,
     exclude_id: int | None = None,
+    held_until: datetime | None = None,
 ) -> SlotUnavailableError:
+    if held_until is not None:
+        # The waitlist's trigger (waitlist/migrations/0001): the slot is offered to someone.
+        return SlotUnavailableError(
+            f"This time with {practitioner.display_name} is held for a patient on the "
+            f"waitlist until {wall_clock(held_until, practitioner)}; it is free again if they "
+            "do not take it.",
+            extra={"held_until": held_until.isoformat(), "suggested_alternatives": []},
+        )
     lo, hi = availability.blocked_bounds(appointment_type, start, end)
     conflicts = availability.conflicts_for(
         practitioner_id=practitioner.pk, start=lo, end=hi, exclude_id=exclude_id
@@ -151,9 +191,9 @@ class _SlotTaken(Exception):
     """Raised inside a booking's transaction when the exclusion constraint refuses the row;
     `_conflict_after_rollback` turns it into the 409."""
 
-    def __init__(self, end: datetime):
+    def __init__(self, end: datetime, held_until: datetime | None = None):
         super().__init__("slot taken")
-        self.end = end
+        self.end, self.held_until = end, held_until
 
 
 def _conflict_after_rollback(book):
@@ -176,6 +216,7 @@ def _conflict_after_rollback(book):
                 practitioner=practitioner,
                 start=start,
                 end=taken.end,
+                held_until=taken.held_until,
             ) from taken.__cause__
 
     return wrapper
@@ -236,6 +277,7 @@ def appointment_book(
         overbook=overbook,
         now=now,
         facts=facts,
+        staff=books_as_staff(booked_by, patient),
     )
     appointment = Appointment(
         practitioner=practitioner,
@@ -267,7 +309,7 @@ def appointment_book(
             existing = Appointment.objects.get(booked_by=booked_by, idempotency_key=idempotency_key)
             return _idempotent_replay(existing, patient, practitioner, start)
         if name.startswith("appointment_no_overlap"):
-            raise _SlotTaken(check.end) from error
+            raise _SlotTaken(check.end, _held_until(error)) from error
         raise
     appointment_units_reserve(appointment, by=booked_by)
     _record(
@@ -348,14 +390,18 @@ def appointment_reschedule(
     appointment: Appointment,
     start: datetime,
     by=None,
+    practitioner: Practitioner | None = None,
     overbook: bool = False,
     now: datetime | None = None,
 ) -> Appointment:
-    """Move a booked visit to `start` (`states.TRANSITIONS["reschedule"]`; the visit's own
-    patient only until the late-change deadline), atomically: the row is updated in place, so
-    the new time is claimed (the exclusion constraint checks it against every other visit) in
-    the same statement that frees the old one. A refused move leaves the original untouched.
-    A start far from today is a ValidationError naming `start` (see `appointment_book`)."""
+    """Move a booked visit to `start`, with `practitioner` if given another one
+    (`states.TRANSITIONS["reschedule"]`; the visit's own patient only until the late-change
+    deadline), atomically: the row is updated in place, so the new time is claimed (the
+    exclusion constraint checks it against every other visit of the practitioner it lands
+    with) in the same statement that frees the old one. A refused move leaves the original
+    untouched. Locks the visit's row, then the target practitioner's (as a booking does).
+    Staff moves are held to the clinic's staff notice, the patient's to the type's. A start
+    far from today is a ValidationError naming `start` (see `appointment_book`)."""
     if message := schedule_date_error(start):
         raise ValidationError({"start": [message]})
     now = now or timezone.now()
@@ -363,17 +409,27 @@ def appointment_reschedule(
     states.transition_check(appointment, states.RESCHEDULE, by=by, now=now)
     if overbook:
         _overbook_check(by)
+    target = practitioner or appointment.practitioner
+    same_practitioner = target.pk == appointment.practitioner_id
+    keep_location = same_practitioner and not appointment.is_telehealth
     check = slot_validate(
         patient=appointment.patient,
-        practitioner=appointment.practitioner,
+        practitioner=target,
         appointment_type=appointment.appointment_type,
         start=start,
-        location=appointment.location if not appointment.is_telehealth else None,
+        # With another practitioner the visit goes where they work at that time.
+        location=appointment.location if keep_location else None,
         telehealth=appointment.is_telehealth,
         overbook=overbook,
         now=now,
+        staff=books_as_staff(by, appointment.patient),
     )
-    previous = {"start": appointment.start.isoformat(), "end": appointment.end.isoformat()}
+    previous = {
+        "start": appointment.start.isoformat(),
+        "end": appointment.end.isoformat(),
+        "practitioner": appointment.practitioner_id,
+    }
+    appointment.practitioner = target
     appointment.start = start
     appointment.end = check.end
     appointment.blocked = availability.blocked_range(appointment.appointment_type, start, check.end)
@@ -381,7 +437,7 @@ def appointment_reschedule(
     appointment.reschedule_count += 1
     if overbook:
         appointment.overbooked, appointment.overbooked_by = True, by
-    _lock_practitioner(appointment.practitioner)
+    _lock_practitioner(target)
     try:
         with transaction.atomic():
             appointment.save()
@@ -389,10 +445,11 @@ def appointment_reschedule(
         if _constraint_name(error).startswith("appointment_no_overlap"):
             raise _slot_unavailable(
                 appointment_type=appointment.appointment_type,
-                practitioner=appointment.practitioner,
+                practitioner=target,
                 start=start,
                 end=check.end,
                 exclude_id=appointment.pk,
+                held_until=_held_until(error),
             ) from error
         raise
     appointment_units_follow(appointment, by=by)
@@ -437,3 +494,32 @@ def appointment_complete(*, appointment: Appointment, by=None, now=None) -> Appo
 def appointment_no_show(*, appointment: Appointment, by=None, now=None) -> Appointment:
     """The patient did not come (from the visit's start on): its units are released."""
     return _transition(appointment, states.NO_SHOW, by=by, now=now)
+
+
+@transaction.atomic
+def appointment_no_show_undo(*, appointment: Appointment, by=None) -> Appointment:
+    """Staff marked a no-show by mistake (the patient came, or called in time): the visit is
+    booked again, its slot taken back (the exclusion constraint decides: a slot booked by
+    someone else meanwhile is InvalidTransitionError, 409) and its units reserved again. Not a
+    row of `states.TRANSITIONS` (no patient, no clock rule): the caller checks the
+    appointment's `noshow` permission. Sends `no_show_undone` (billing reverses the fee)."""
+    appointment = _lock(appointment)
+    if appointment.status != Status.NO_SHOW:
+        raise InvalidTransitionError(
+            f"Only a no-show can be undone; this visit is "
+            f"{appointment.get_status_display().lower()}."
+        )
+    appointment.status = Status.BOOKED
+    _lock_practitioner(appointment.practitioner)
+    try:
+        with transaction.atomic():
+            appointment.save(update_fields=["status"])
+    except IntegrityError as error:
+        if _constraint_name(error).startswith("appointment_no_overlap"):
+            raise InvalidTransitionError(
+                "Its time was booked for another visit meanwhile; the no-show stays."
+            ) from error
+        raise
+    appointment_units_reserve(appointment, by=by)
+    _record(appointment, "no_show_undone", by)
+    return appointment

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 from clinic.errors import ApplicationError, PermissionDeniedError
 from clinic.tenancy import tenant_connection
+from practice import formats
 from practice.models import ClinicSettings
 
 from .errors import InvalidTransitionError, LateCancelError
@@ -132,8 +133,16 @@ def change_deadline(
 ) -> datetime:
     """Until when the visit's patient may cancel or move it online: its start minus the
     clinic's late-cancel window. The deadline itself is still on time."""
+    return start_change_deadline(appointment.start, clinic_settings=clinic_settings)
+
+
+def start_change_deadline(
+    start: datetime, *, clinic_settings: ClinicSettings | None = None
+) -> datetime:
+    """The same deadline for a visit starting at `start` that is not booked yet: what the
+    slot picker and the confirmation page tell the patient before they commit."""
     clinic_settings = clinic_settings or ClinicSettings.load()
-    return appointment.start - timedelta(hours=clinic_settings.late_cancel_hours)
+    return start - timedelta(hours=clinic_settings.late_cancel_hours)
 
 
 def is_late(
@@ -170,7 +179,7 @@ def _as_patient(appointment: Appointment, user, row: Transition) -> bool:
 
 
 def _day(moment: datetime, zone: ZoneInfo) -> str:
-    return moment.astimezone(zone).strftime("%a %d %b %Y")
+    return formats.message_date(moment, style="long", zone=zone)
 
 
 def transition_refusal(

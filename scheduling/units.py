@@ -13,6 +13,7 @@ from authorizations.errors import (
     AuthorizationWeeklyCapError,
 )
 from authorizations.models import AuthorizationLine
+from practice import formats
 from practice.models import ClinicSettings, ServiceCode
 
 from .models import Appointment
@@ -42,15 +43,15 @@ def _no_authorization(appointment: Appointment, code: ServiceCode, day) -> str:
     )
     if last is not None and day > last.authorization.end_date:
         return (
-            f"{day:%d %b %Y} is after the end of authorization {last.authorization.number} "
-            f"({last.authorization.end_date:%d %b %Y})."
+            f"{formats.message_date(day)} is after the end of authorization "
+            f"{last.authorization.number} ({formats.message_date(last.authorization.end_date)})."
         )
     if last is not None and day < last.authorization.start_date:
         return (
-            f"{day:%d %b %Y} is before authorization {last.authorization.number} starts "
-            f"({last.authorization.start_date:%d %b %Y})."
+            f"{formats.message_date(day)} is before authorization {last.authorization.number} "
+            f"starts ({formats.message_date(last.authorization.start_date)})."
         )
-    return f"No active authorization covers {code.code} on {day:%d %b %Y}."
+    return f"No active authorization covers {code.code} on {formats.message_date(day)}."
 
 
 def appointment_units_reserve(appointment: Appointment, *, by) -> None:

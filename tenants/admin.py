@@ -2,6 +2,7 @@
 
 import zoneinfo
 
+from axes.models import AccessAttempt
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -9,9 +10,10 @@ from django.contrib.admin import AdminSite
 from django.contrib.auth.password_validation import validate_password
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from accounts.admin import UserAdmin
+from accounts.admin import SignInFailureAdmin, UserAdmin
 from accounts.models import User
 
 from . import services
@@ -59,11 +61,18 @@ class ClinicCreateForm(forms.ModelForm):
             admin=services.ClinicAdminSpec(
                 email=data["admin_email"], password=data["admin_password"]
             ),
+            published=False,  # its admin publishes the patient pages once they are set up
         )
         return self.instance
 
     def save_m2m(self) -> None:
         pass
+
+
+class SuspendForm(forms.Form):
+    reason = forms.CharField(
+        max_length=300, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), strip=True
+    )
 
 
 class DomainInline(admin.TabularInline):
@@ -73,7 +82,16 @@ class DomainInline(admin.TabularInline):
 
 @admin.register(Clinic, site=platform_site)
 class ClinicAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "timezone", "is_active", "domain_list", "created_at"]
+    list_display = [
+        "name",
+        "slug",
+        "timezone",
+        "is_active",
+        "suspended_reason",
+        "published",
+        "domain_list",
+        "created_at",
+    ]
     list_filter = ["is_active", "timezone"]
     search_fields = ["name", "slug", "domains__domain"]
     ordering = ["name"]
@@ -92,10 +110,34 @@ class ClinicAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["slug", "name", "timezone", "admin_email", "admin_password"]
-        return ["slug", "name", "timezone", "is_active", "schema_name", "created_at"]
+        return [
+            "slug",
+            "name",
+            "timezone",
+            "is_active",
+            "suspended_reason",
+            "suspended_at",
+            "published_at",
+            "schema_name",
+            "created_at",
+        ]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["slug", "schema_name", "created_at", "is_active"] if obj else []
+        if obj is None:
+            return []
+        return [
+            "slug",
+            "schema_name",
+            "created_at",
+            "is_active",
+            "suspended_reason",
+            "suspended_at",
+            "published_at",
+        ]
+
+    @admin.display(description="Published", boolean=True)
+    def published(self, obj: Clinic) -> bool:
+        return obj.is_published
 
     def get_inlines(self, request, obj=None):
         return [DomainInline] if obj else []
@@ -121,11 +163,25 @@ class ClinicAdmin(admin.ModelAdmin):
             return link
         return format_html("{}, {}", link, ", ".join(d.domain for d in others))
 
-    @admin.action(description="Suspend selected clinics (403 everywhere)")
-    def suspend(self, request: HttpRequest, queryset: QuerySet[Clinic]) -> None:
-        for clinic in queryset:
-            services.clinic_suspend(clinic=clinic)
-        self.message_user(request, f"Suspended {queryset.count()} clinic(s).", messages.SUCCESS)
+    @admin.action(description="Suspend selected clinics (asks for a reason, then confirms)")
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Clinic]):
+        """A confirmation page with the reason the clinic's staff will read; suspends only
+        when that page is posted with a reason."""
+        confirmed = request.POST.get("post") == "yes"
+        form = SuspendForm(request.POST if confirmed else None)
+        if confirmed and form.is_valid():
+            for clinic in queryset:
+                services.clinic_suspend(clinic=clinic, reason=form.cleaned_data["reason"])
+            self.message_user(request, f"Suspended {queryset.count()} clinic(s).", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Suspend clinics?",
+            "queryset": queryset,
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "platform/suspend_confirm.html", context)
 
     @admin.action(description="Reactivate selected clinics")
     def reactivate(self, request: HttpRequest, queryset: QuerySet[Clinic]) -> None:
@@ -135,5 +191,6 @@ class ClinicAdmin(admin.ModelAdmin):
 
 
 platform_site.register(User, UserAdmin)
+platform_site.register(AccessAttempt, SignInFailureAdmin)
 
 __all__ = ["platform_site"]

@@ -12,8 +12,9 @@ the template.
 
 What it copies: ordinary tables (columns, defaults, identity, generated columns, NOT NULL and
 CHECK constraints, comments, storage), primary keys, unique and exclusion constraints, other
-indexes, foreign keys, rows, identity sequence positions, table comments. Anything else in the
-template (views, functions, triggers, types, plain sequences, partitioned or inherited tables,
+indexes, foreign keys, rows, identity sequence positions, table comments, triggers calling a
+function outside the template (the audit trail's, in public). Anything else in the template
+(views, functions, other triggers, types, plain sequences, partitioned or inherited tables,
 policies, rules, grants) raises `CloneUnsupported` before anything is written, and the caller
 falls back to django-tenants' complete but slow function.
 """
@@ -78,11 +79,13 @@ def _unsupported(cursor, namespace: int, relations: list[tuple]) -> list[str]:
     if tables:
         rows = _fetch(
             cursor,
-            "SELECT tgname FROM pg_trigger WHERE tgrelid = ANY(%s) AND NOT tgisinternal "
+            # A trigger calling a function outside the template (in public) is copied.
+            "SELECT tgname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+            "WHERE t.tgrelid = ANY(%s) AND NOT t.tgisinternal AND p.pronamespace = %s "
             "UNION ALL SELECT polname FROM pg_policy WHERE polrelid = ANY(%s) "
             "UNION ALL SELECT rulename FROM pg_rewrite WHERE ev_class = ANY(%s) "
             "UNION ALL SELECT stxname FROM pg_statistic_ext WHERE stxrelid = ANY(%s)",
-            [tables, tables, tables, tables],
+            [tables, namespace, tables, tables, tables],
         )
         found += [f"trigger, policy, rule or statistics {name}" for (name,) in rows]
     return found
@@ -130,6 +133,12 @@ def schema_clone(*, source: str, dest: str) -> None:
                     "ORDER BY i.indexrelid",
                     [oid],
                 )
+            triggers = _fetch(
+                cursor,
+                "SELECT pg_get_triggerdef(oid, true) FROM pg_trigger "
+                "WHERE tgrelid = ANY(%s) AND NOT tgisinternal ORDER BY tgrelid, tgname",
+                [[oid for oid, *_ in tables]],
+            )
             columns = {
                 oid: _fetch(
                     cursor,
@@ -184,6 +193,8 @@ def schema_clone(*, source: str, dest: str) -> None:
                 for conname, contype, definition in constraints[oid]:
                     if contype == "f":
                         _add_constraint(cursor, dst, sql.Identifier(name), conname, definition)
+            for (definition,) in triggers:
+                cursor.execute(definition)
         finally:
             cursor.execute(f"SET search_path = {original_path}")
 

@@ -42,6 +42,11 @@ class Clinic(TenantMixin):
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Why the platform suspended the clinic (its staff read it), and when.
+    suspended_reason = models.CharField(max_length=300, blank=True)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    # A clinic an operator creates opens its patient pages when its own admin publishes them.
+    published_at = models.DateTimeField(null=True, blank=True)
 
     # Schemas are created by tenants.services.clinic_create (cloned from the template).
     auto_create_schema = True
@@ -52,6 +57,10 @@ class Clinic(TenantMixin):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None
 
     @property
     def is_platform(self) -> bool:

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection, transaction
+from django.utils import timezone as django_timezone
 from django_tenants.utils import schema_context, schema_exists
 
 from .models import Clinic, Domain
@@ -97,19 +98,28 @@ def clinic_create(
     timezone: str = "UTC",
     admin: ClinicAdminSpec | None = None,
     extra_domains: tuple[str, ...] = (),
+    published: bool = True,
 ) -> Clinic:
     """Provision a clinic: clone the migrated template schema, add its domain, its roles and
     its first admin user.
 
     Cloning copies tables, constraints and role groups in one SQL call instead of replaying
     every migration. Raises ValidationError on a bad slug, name or timezone (nothing written).
+    `published=False` (the platform admin's and `create_clinic`'s way) keeps the patient pages
+    closed until the clinic's admin publishes them (`clinic_publish`).
     """
     from accounts.roles import roles_sync
     from accounts.services import user_create
 
     if not template_is_current():
         template_sync()
-    clinic = Clinic(slug=slug, schema_name=slug.replace("-", "_"), name=name, timezone=timezone)
+    clinic = Clinic(
+        slug=slug,
+        schema_name=slug.replace("-", "_"),
+        name=name,
+        timezone=timezone,
+        published_at=django_timezone.now() if published else None,
+    )
     clinic.full_clean(validate_unique=True)
     if admin is not None:
         from django.contrib.auth.password_validation import validate_password
@@ -138,21 +148,42 @@ def clinic_create(
     return clinic
 
 
-def clinic_set_active(*, clinic: Clinic, is_active: bool) -> Clinic:
-    """Suspend (403 on every page, API call and websocket) or reactivate a clinic."""
+def clinic_set_active(*, clinic: Clinic, is_active: bool, reason: str = "") -> Clinic:
+    """Suspend (the patient pages say "temporarily unavailable", the staff's pages show the
+    reason, the API and websockets answer 403) or reactivate a clinic."""
     if clinic.is_platform:
         raise ValidationError({"is_active": "The platform cannot be suspended."})
+    reason = "" if is_active else reason.strip()
+    suspended_at = None if is_active else django_timezone.now()
     with schema_context("public"):
-        Clinic.objects.filter(pk=clinic.pk).update(is_active=is_active)
-        clinic.is_active = is_active
+        Clinic.objects.filter(pk=clinic.pk).update(
+            is_active=is_active, suspended_reason=reason, suspended_at=suspended_at
+        )
+        clinic.is_active, clinic.suspended_reason = is_active, reason
+        clinic.suspended_at = suspended_at
     from .selectors import clinic_cache_clear
 
     clinic_cache_clear()
     return clinic
 
 
-def clinic_suspend(*, clinic: Clinic) -> Clinic:
-    return clinic_set_active(clinic=clinic, is_active=False)
+def clinic_suspend(*, clinic: Clinic, reason: str = "") -> Clinic:
+    return clinic_set_active(clinic=clinic, is_active=False, reason=reason)
+
+
+def clinic_publish(*, clinic: Clinic) -> Clinic:
+    """Open the clinic's patient pages (once; publishing again changes nothing)."""
+    with schema_context("public"):
+        Clinic.objects.filter(pk=clinic.pk, published_at__isnull=True).update(
+            published_at=django_timezone.now()
+        )
+        clinic.published_at = Clinic.objects.values_list("published_at", flat=True).get(
+            pk=clinic.pk
+        )
+    from .selectors import clinic_cache_clear
+
+    clinic_cache_clear()
+    return clinic
 
 
 def clinic_reactivate(*, clinic: Clinic) -> Clinic:

@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import OperationalError, connection
+from django.db.models.functions import Now
 from django.test import Client
 from django_tenants.utils import schema_context
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.auth import ClinicTokenObtainPairSerializer
 from accounts.models import User
 from accounts.services import user_create
+from accounts.tokens import RefreshToken
 from clinic.permissions import ALL_ROLES
 from tenants import selectors
 from tenants.models import Clinic
@@ -110,6 +111,10 @@ def _truncate_clinics() -> None:
             if tables:
                 names = ", ".join(f'"{schema}"."{table}"' for table in tables)
                 cursor.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        # A test may suspend or unpublish a test clinic: the next finds its doors open again.
+        ours = Clinic.objects.filter(slug__in=list(TEST_CLINICS))
+        ours.update(is_active=True, suspended_reason="", suspended_at=None)
+        ours.filter(published_at=None).update(published_at=Now())
         extra = list(
             Clinic.objects.exclude(schema_name="public").exclude(slug__in=list(TEST_CLINICS))
         )
@@ -272,6 +277,35 @@ def session_client(clinic: Clinic, user: User | None) -> ClinicClient:
         with in_clinic(clinic):
             client.force_login(user)  # the session lives in the clinic's schema
     return client
+
+
+def board_close_code(clinic: Clinic, cookie: str) -> int | None:
+    """Open the schedule board's socket (Channels' communicator on the real routing) with a
+    session cookie, from the clinic's own pages: None when it opens (its first frame is
+    `ready`), else the code it was closed with."""
+    import asyncio
+
+    from channels.testing import WebsocketCommunicator
+
+    from clinic.asgi import application  # sets Django's ASGI app up: not at plugin load
+
+    async def first_frame() -> int | None:
+        communicator = WebsocketCommunicator(
+            application,
+            "/ws/schedule/",
+            headers=[
+                (b"host", host_of(clinic).encode()),
+                (b"origin", f"http://{host_of(clinic).split(':')[0]}:8000".encode()),
+                (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()),
+            ],
+        )
+        connected, _ = await communicator.connect(timeout=10)
+        assert connected
+        first = await communicator.receive_output(timeout=10)
+        await communicator.disconnect()
+        return first.get("code")  # None: a frame (ready); else the close code
+
+    return asyncio.run(first_frame())
 
 
 @pytest.fixture

@@ -258,8 +258,46 @@ def in_thread(fn: Callable, *args, **kwargs):
         return pool.submit(run).result()
 
 
+# What Chromium says of a Content Security Policy violation ("Refused to execute inline script
+# because it violates the following Content Security Policy directive..."), and what the
+# `securitypolicyviolation` listener below logs: any of it in a browser test fails the test.
+CSP_MESSAGE = "Content Security Policy"
+CSP_VIOLATIONS: list[str] = []
+_CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`Content Security Policy violation: ${event.effectiveDirective} blocked ` +
+                `${event.blockedURI || "inline"} at ${event.documentURI}`);
+});
+"""
+
+
+def csp_watch(context) -> None:
+    """Record every CSP violation of the context's pages in CSP_VIOLATIONS (the
+    `_no_csp_violations` fixture fails the test on any). open_page does it; a test that makes
+    its own context calls it."""
+    context.add_init_script(_CSP_LISTENER)
+
+    def on_console(message) -> None:
+        if CSP_MESSAGE in message.text:
+            CSP_VIOLATIONS.append(f"{message.page.url if message.page else ''}: {message.text}")
+
+    context.on("console", on_console)
+
+
+@pytest.fixture(autouse=True)
+def _no_csp_violations() -> Iterator[None]:
+    """Browser tests run under the app's Content Security Policy (on everywhere): a page of
+    ours that breaks it (an inline script or style, a handler attribute, a connection to
+    another origin) fails the test that opened it."""
+    CSP_VIOLATIONS.clear()
+    yield
+    violations, CSP_VIOLATIONS[:] = list(CSP_VIOLATIONS), []
+    assert not violations, "Content Security Policy violations:\n" + "\n".join(violations)
+
+
 def open_page(browser, *, timezone_id: str = "America/New_York", **context_options):
-    """A page in a new browser context (its own cookies), desktop-sized, English."""
+    """A page in a new browser context (its own cookies), desktop-sized, English, its CSP
+    violations recorded (csp_watch)."""
     context = browser.new_context(
         viewport=DESKTOP,
         locale="en-US",
@@ -268,6 +306,7 @@ def open_page(browser, *, timezone_id: str = "America/New_York", **context_optio
         **context_options,
     )
     context.set_default_timeout(15_000)
+    csp_watch(context)
     return context.new_page()
 
 

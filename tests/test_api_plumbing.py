@@ -1,10 +1,14 @@
 """JWT per clinic, problem details everywhere, OpenAPI, health."""
 
+import socket
+
 import pytest
 from django.db import connection
-from rest_framework_simplejwt.tokens import RefreshToken
+from django.test import Client
+from django_tenants.utils import schema_context
 
 from accounts.models import User
+from accounts.tokens import RefreshToken
 from tests.fixtures import ClinicClient, in_clinic, refresh_token_for
 
 PASSWORD = "a-long-test-password"
@@ -163,14 +167,44 @@ def test_openapi_schema_and_docs_are_served_without_cdn(acme):
 
 @pytest.mark.usefixtures("celery_worker")
 def test_health_is_200_with_database_redis_and_a_worker(committed_acme):
+    """Anyone gets each component's state and the number of workers, never a worker's name
+    (host:pid), a timing or an error text (issue 16)."""
     response = ClinicClient(committed_acme).get("/health/")
     assert response.status_code == 200, response.json()
-    checks = response.json()["checks"]
-    assert {name: check["status"] for name, check in checks.items()} == {
-        "database": "up",
-        "redis": "up",
-        "celery": "up",
+    assert response.json() == {
+        "status": "ok",
+        "checks": {
+            "database": {"status": "up"},
+            "redis": {"status": "up"},
+            "celery": {"status": "up", "workers": 1},
+        },
     }
+    assert socket.gethostname() not in response.content.decode()
+
+
+@pytest.mark.usefixtures("celery_worker")
+def test_health_names_the_workers_to_a_platform_operator_only(committed, make_user):
+    from accounts.models import User
+    from tenants.models import Clinic
+
+    with schema_context("public"):
+        User.objects.create_superuser("ops@platform.test", "operator-password-1")
+    operator = Client(HTTP_HOST="localhost")
+    assert operator.login(email="ops@platform.test", password="operator-password-1")
+    celery = operator.get("/health/").json()["checks"]["celery"]
+    assert celery["workers"] == 1 and celery["ms"] >= 0
+    [name] = celery["worker_names"]
+    assert socket.gethostname() in name
+    # A clinic's administrator, signed in on the clinic's host, is no platform operator.
+    acme = Clinic.objects.get(slug="acme")
+    admin = make_user(acme, "clinic_admin")
+    clinic_client = ClinicClient(acme)
+    with in_clinic(acme):
+        User.objects.filter(pk=admin.pk).update(is_superuser=True)
+        clinic_client.force_login(User.objects.get(pk=admin.pk))
+    for anyone_else in (clinic_client, Client(HTTP_HOST="localhost")):
+        celery = anyone_else.get("/health/").json()["checks"]["celery"]
+        assert celery == {"status": "up", "workers": 1}
 
 
 def test_health_is_503_when_redis_is_down(acme, monkeypatch):
@@ -183,8 +217,8 @@ def test_health_is_503_when_redis_is_down(acme, monkeypatch):
     response = ClinicClient(acme).get("/health/")
     assert response.status_code == 503
     body = response.json()
-    assert body["checks"]["redis"]["status"] == "down"
-    assert body["checks"]["database"]["status"] == "up"
+    assert body["checks"]["redis"] == {"status": "down"}  # no address, port or error text
+    assert body["checks"]["database"] == {"status": "up"}
     assert connection.schema_name == "acme"
 
 

@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django_tenants.utils import schema_context
 
@@ -38,9 +39,15 @@ def test_task_queued_outside_a_clinic_is_refused(committed):
         result.get(timeout=30)
 
 
+def _pages(host: str) -> str:
+    """The origin of the clinic's own pages for a socket opened on `host`: without a token,
+    a socket opens only from there (realtime.tenancy.ClinicOriginValidator)."""
+    return f"http://{host.split(':')[0]}:{settings.CLINIC_HTTP_PORT}"
+
+
 async def _ping(host: str, origin: str | None = None) -> tuple[bool, object]:
     headers = [(b"host", host.encode())]
-    headers.append((b"origin", (origin or f"http://{host}").encode()))
+    headers.append((b"origin", (origin or _pages(host)).encode()))
     communicator = WebsocketCommunicator(application, "/ws/ping/", headers=headers)
     connected, code = await communicator.connect(timeout=10)
     if not connected:
@@ -75,7 +82,10 @@ def test_websocket_on_unknown_host_is_closed_with_4404(committed):
         communicator = WebsocketCommunicator(
             application,
             "/ws/ping/",
-            headers=[(b"host", b"nobody.localhost"), (b"origin", b"http://nobody.localhost")],
+            headers=[
+                (b"host", b"nobody.localhost"),
+                (b"origin", _pages("nobody.localhost").encode()),
+            ],
         )
         connected, _ = await communicator.connect(timeout=10)
         closed = await communicator.receive_output(timeout=10)
@@ -95,7 +105,7 @@ def test_websocket_on_suspended_clinic_is_closed_with_4403(committed_acme):
         communicator = WebsocketCommunicator(
             application,
             "/ws/ping/",
-            headers=[(b"host", b"acme.localhost"), (b"origin", b"http://acme.localhost")],
+            headers=[(b"host", b"acme.localhost"), (b"origin", _pages("acme.localhost").encode())],
         )
         await communicator.connect(timeout=10)
         return await communicator.receive_output(timeout=10)
@@ -124,7 +134,7 @@ def test_publish_reaches_only_the_clinic_group(committed_acme, committed_globex)
                 "/ws/ping/",
                 headers=[
                     (b"host", f"{slug}.localhost".encode()),
-                    (b"origin", b"http://x.localhost"),
+                    (b"origin", _pages(f"{slug}.localhost").encode()),
                 ],
             )
             await communicator.connect(timeout=10)
@@ -146,7 +156,7 @@ def test_publish_reaches_only_the_clinic_group(committed_acme, committed_globex)
 
 
 async def _unknown_path(host: str, path: str) -> tuple[bool, object, dict]:
-    headers = [(b"host", host.encode()), (b"origin", f"http://{host}".encode())]
+    headers = [(b"host", host.encode()), (b"origin", _pages(host).encode())]
     communicator = WebsocketCommunicator(application, path, headers=headers)
     connected, code = await communicator.connect(timeout=10)
     closed = await communicator.receive_output(timeout=10) if connected else {}

@@ -7,6 +7,8 @@ where staff have left notes and flags. No staff-only field (every serializer's
 answer at all. `test_the_walk_finds_the_leak_without_the_filter` proves the walk would see one.
 """
 
+from datetime import date, timedelta
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,7 +16,8 @@ import pytest
 from django.apps import apps
 from django.urls import get_resolver, reverse
 
-from authorizations.models import Authorization
+from authorizations.models import Authorization, AuthorizationRequest
+from billing.models import Charge, Episode, EpisodeDiagnosis, Payment
 from clinic import privacy
 from clinic.permissions import (
     SELF,
@@ -24,10 +27,11 @@ from clinic.permissions import (
     view_action,
 )
 from practice.models import Patient
-from scheduling.models import Appointment, AppointmentSeries, SmartBookingJob
+from scheduling.models import Appointment, AppointmentSeries, Closure, SmartBookingJob
 from scheduling.tests.factories import build_world
 from tests.fixtures import in_clinic, session_client
 from tests.test_role_matrix import api_views
+from waitlist.models import WaitlistEntry, WaitlistOffer
 
 SECRET = "Staff only: owes 40 USD, difficult on the phone"
 
@@ -67,6 +71,67 @@ def world(acme, make_user, client_for):
             created_by=desk,
         )
         SmartBookingJob.objects.create(patient=world.patient, request={"tz": "UTC"})
+        # Billing rows of the patient: a charge of their visit and a payment at the desk.
+        episode = Episode.objects.create(patient=world.patient, start_date=date(2026, 1, 1))
+        EpisodeDiagnosis.objects.create(episode=episode, rank=1, code="F84.0")
+        Charge.objects.create(
+            appointment=world.alpha_visit,
+            patient=world.patient,
+            episode=episode,
+            service_code=world.visit.service_code,
+            service_date=world.day,
+            units=4,
+            place_of_service="11",
+            diagnosis_pointers=[1],
+            amount=Decimal("200.00"),
+            rendering=world.alpha,
+            status=Charge.Status.SELF_PAY,
+        )
+        Payment.objects.create(
+            patient=world.patient,
+            method=Payment.Method.CASH,
+            amount=Decimal("20.00"),
+            received_at=world.alpha_visit.start,
+            taken_by=desk,
+        )
+        # A request for an authorization, declined with the clinic's reason.
+        AuthorizationRequest.objects.create(
+            patient=world.patient,
+            service_code=world.visit.service_code,
+            message="Please assess",
+            status=AuthorizationRequest.Status.DECLINED,
+            requested_at=world.alpha_visit.start,
+            requested_by=patient_user,
+            decided_at=world.alpha_visit.start,
+            decided_by=desk,
+            decline_reason="Referral missing",
+        )
+        # A waitlist entry of the patient and an offer it had, declined.
+        entry = WaitlistEntry.objects.create(
+            patient=world.patient,
+            practitioner=world.alpha,
+            appointment_type=world.visit,
+            earliest_date=world.day,
+            latest_date=world.day,
+            created_by=desk,
+        )
+        start = world.alpha_visit.start + timedelta(hours=3)
+        WaitlistOffer.objects.create(
+            entry=entry,
+            patient=world.patient,
+            practitioner=world.alpha,
+            appointment_type=world.visit,
+            start=start,
+            end=start + timedelta(hours=1),
+            blocked=(start, start + timedelta(hours=1)),
+            status=WaitlistOffer.Status.DECLINED,
+            expires_at=start,
+            decided_at=start,
+        )
+        # A holiday far from the world's day: the closures' detail route has a row to read.
+        Closure.objects.create(
+            name="Christmas", start_date=date(2099, 12, 25), end_date=date(2099, 12, 26)
+        )
     world.acme, world.patient_user = acme, patient_user
     world.client = client_for(acme, patient_user)
     world.desk = client_for(acme, desk)

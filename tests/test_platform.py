@@ -49,7 +49,15 @@ def test_platform_admin_creates_a_clinic_that_serves_its_own_admin(operator_clie
 
 def test_platform_admin_suspends_and_reactivates(operator_client, committed_acme):
     url = "/admin/tenants/clinic/"
-    operator_client.post(url, {"action": "suspend", "_selected_action": [committed_acme.pk]})
+    operator_client.post(
+        url,
+        {
+            "action": "suspend",
+            "_selected_action": [committed_acme.pk],
+            "post": "yes",
+            "reason": "Unpaid bill",
+        },
+    )
     assert ClinicClient(committed_acme).get("/api/v1/me/").status_code == 403
     operator_client.post(url, {"action": "reactivate", "_selected_action": [committed_acme.pk]})
     assert ClinicClient(committed_acme).get("/api/v1/me/").status_code == 401

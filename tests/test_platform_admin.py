@@ -86,9 +86,10 @@ def test_suspending_closes_the_clinics_admin_and_reactivating_opens_it(
     client = ClinicClient(committed_acme)
     assert client.login(email=desk.email, password="desk-password-123")
     assert client.get("/admin/scheduling/board/").status_code == 200
-    operator.post(
-        "/admin/tenants/clinic/", {"action": "suspend", "_selected_action": [committed_acme.pk]}
-    )
+    suspend = {"action": "suspend", "_selected_action": [committed_acme.pk]}
+    operator.post("/admin/tenants/clinic/", suspend)  # asks for a reason first
+    assert client.get("/admin/scheduling/board/").status_code == 200
+    operator.post("/admin/tenants/clinic/", {**suspend, "post": "yes", "reason": "Unpaid bill"})
     assert client.get("/admin/scheduling/board/").status_code == 403
     assert client.get("/admin/login/").status_code == 403
     operator.post(

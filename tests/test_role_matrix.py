@@ -23,14 +23,18 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from axes.models import AccessAttempt
 from django.contrib import admin
 from django.db import connection, transaction
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework_simplejwt.views import TokenViewBase
 
 from authorizations.models import AuthorizationLine
+from authorizations.services import authorization_request_create
 from authorizations.tests import factories as af
 from backoffice import board
+from billing.models import Payment, Remittance
+from billing.tests import factories as billing_factories
 from clinic.permissions import (
     BILLER,
     CLINIC_ADMIN,
@@ -48,16 +52,20 @@ from clinic.permissions import (
     required_permission,
     view_action,
 )
+from integrations.services import api_client_create
+from notifications.models import Notification
 from practice.models import Patient
 from scheduling.models import (
     AppointmentSeries,
     CalendarFeed,
+    Closure,
     SmartBookingJob,
     TimeOff,
     WorkingHours,
 )
 from scheduling.services import appointment_book
 from scheduling.tests.factories import build_world
+from tests.clock import run_instant
 from tests.fixtures import in_clinic, session_client
 
 CA, FD, PR, BI, IN, PA = CLINIC_ADMIN, FRONT_DESK, PRACTITIONER, BILLER, INTEGRATOR, PATIENT
@@ -80,43 +88,142 @@ def mine(*actions: str) -> Grant:  # a patient's own record, through the API's s
     return Grant(actions, SELF)
 
 
-DIRECTORY = {"practice.practitioner": V, "practice.location": V, "practice.specialty": V}
+DIRECTORY = {
+    "practice.practitioner": V,
+    "practice.location": V,
+    "practice.specialty": V,
+    "practice.condition": V,  # what the search understands (clinic admin: edit)
+}
 # front desk: "schedule board, appointments: all; book, check in, complete, no-show, cancel",
 # "patients / coverage: edit / edit", "authorizations / ledger: edit / read", "hours, time off:
 # read, edit time off", "types, practitioners, payers, codes, locations: read", "smart-booking
 # jobs: read"; integrators hold the same (but overbooking) and no user list.
 DESK = {
     **DIRECTORY,
-    "practice.patient": EDIT,
+    # "patients: edit", and hand a patient a copy of their data (export)
+    "practice.patient": (*EDIT, "export"),
     "practice.coverage": EDIT,
     "practice.payer": V,
     "practice.servicecode": V,
+    "practice.erasurerequest": V,  # what patients asked to be erased
+    # intake: "guardians edit; signed consents and their texts read"
+    "practice.guardian": EDIT,
+    "practice.patientconsent": V,
+    "practice.consenttext": V,
     "authorizations.authorization": EDIT,
     "authorizations.authorizationline": EDIT,
     "authorizations.unitreservation": V,
+    "authorizations.authorizationrequest": ("change", "view"),  # the queue: approve, decline
     "scheduling.appointment": VISITS,
     "scheduling.appointmentseries": V,
     "scheduling.appointmenttype": V,
     "scheduling.workinghours": V,
     "scheduling.timeoff": MANAGE,
     "scheduling.smartbookingjob": V,
+    "scheduling.closure": MANAGE,  # "closures and holidays: edit"
 }
+# billing: "fees, episodes, charges, claims, remittances, payments, ledger": billers and clinic
+# admins run it all (submit claims, post 835s); "edit" of the ledger is adding entries only
+REVENUE_CYCLE = {
+    "billing.billingprofile": ("change", "view"),
+    "billing.payerrules": EDIT,
+    "billing.feeschedule": EDIT,
+    "billing.fee": MANAGE,
+    "billing.diagnosiscode": V,
+    "billing.episode": EDIT,
+    "billing.episodediagnosis": MANAGE,
+    "billing.charge": EDIT,
+    "billing.submission": V,
+    "billing.claim": (*EDIT, "submit"),
+    "billing.claimline": V,
+    "billing.remittance": ("add", "view"),
+    "billing.remittanceclaim": V,
+    "billing.payment": EDIT,
+    "billing.ledgerentry": ("add", "view"),
+    "billing.provideradjustment": V,
+    # "no-show and late-cancel fees: the policy edited; fees read, waived with a reason"
+    "billing.missedvisitpolicy": MANAGE,
+    "billing.missedvisitfee": ("view", "waive"),
+}
+# front desk: "fees read, episodes edit, charges read, payments and copays take, balances read"
+DESK_BILLING = {
+    "billing.feeschedule": V,
+    "billing.fee": V,
+    "billing.episode": EDIT,
+    "billing.episodediagnosis": V,
+    "billing.charge": V,
+    "billing.payment": ("add", "view"),
+    "billing.ledgerentry": V,
+    "billing.missedvisitpolicy": V,
+    "billing.missedvisitfee": ("view", "waive"),
+}
+# integrators: "read fees, episodes, charges, claims, payments, balances"
+BILLING_READ = {
+    label: V
+    for label in (
+        "billing.feeschedule",
+        "billing.fee",
+        "billing.episode",
+        "billing.episodediagnosis",
+        "billing.charge",
+        "billing.claim",
+        "billing.claimline",
+        "billing.payment",
+        "billing.ledgerentry",
+        "billing.missedvisitpolicy",
+        "billing.missedvisitfee",
+    )
+}
+# "the waitlist: edit; offers: read, accept or decline for a patient"
+WAITLIST_DESK = {"waitlist.waitlistentry": MANAGE, "waitlist.waitlistoffer": ("view", "accept")}
 TABLE: dict[str, dict[str, Grant | tuple[str, ...]]] = {
     CA: {
         **DESK,
+        **REVENUE_CYCLE,
         **{label: EDIT for label in DIRECTORY},
         "practice.payer": EDIT,
         "practice.servicecode": EDIT,
         "practice.clinicsettings": ("change", "view"),
+        "practice.consenttext": EDIT,  # new versions of the consents' wording
+        # "patients: edit, export, erase; erasure requests: read (carried out on the patient)"
+        "practice.patient": (*EDIT, "export", "erase"),
         "accounts.user": EDIT,
         "auth.group": V,
+        "axes.accessattempt": ("delete", "view"),  # sign-in lockouts: see and unlock
         "scheduling.appointment": (*VISITS, "overbook"),
         "scheduling.appointmenttype": EDIT,
         "scheduling.workinghours": MANAGE,
         "scheduling.calendarfeed": EDIT,
+        "audit.auditevent": ("view", "export"),
+        # notifications: "the log read; reminder rules, templates and opt-outs edited"
+        "notifications.notification": V,
+        "notifications.reminderrule": MANAGE,
+        "notifications.messagetemplate": MANAGE,
+        "notifications.channeloptout": MANAGE,
+        # webhooks: "subscriptions edit; the delivery log read and replayed"
+        "webhooks.webhooksubscription": MANAGE,
+        "webhooks.webhookdelivery": ("view", "replay"),
+        **WAITLIST_DESK,
+        # "API clients and the clinic's usage: edit (create, rotate, revoke), read usage"
+        "integrations.apiclient": ("add", "change", "view", "usage"),
     },
-    FD: {**DESK, "accounts.user": V, "scheduling.appointment": (*VISITS, "overbook")},
-    IN: DESK,
+    FD: {
+        **DESK,
+        **DESK_BILLING,
+        "accounts.user": V,
+        "scheduling.appointment": (*VISITS, "overbook"),
+        "notifications.notification": V,
+        "notifications.reminderrule": V,
+        "notifications.channeloptout": MANAGE,
+        **WAITLIST_DESK,
+    },
+    IN: {
+        **DESK,
+        **BILLING_READ,
+        "notifications.notification": V,
+        "waitlist.waitlistentry": MANAGE,
+        "waitlist.waitlistoffer": V,
+    },
     # "own column and visits; complete", "own patients (those they see)", "own patients'
     # authorizations", "own hours, own time off", "read types and directory", their own
     # calendar feed
@@ -125,12 +232,22 @@ TABLE: dict[str, dict[str, Grant | tuple[str, ...]]] = {
         "practice.patient": own("view"),
         "authorizations.authorization": own("view"),
         "authorizations.authorizationline": own("view"),
+        "authorizations.authorizationrequest": own("view"),
         "scheduling.appointment": own("view", "change", "complete"),
         "scheduling.appointmentseries": own("view"),
         "scheduling.appointmenttype": V,
         "scheduling.workinghours": own("view"),
         "scheduling.timeoff": own(*MANAGE),
         "scheduling.calendarfeed": own(*EDIT),
+        "scheduling.closure": V,
+        # the episodes and diagnoses of the patients they see, their charges
+        "billing.episode": own(*EDIT),
+        "billing.episodediagnosis": own(*MANAGE),
+        "billing.diagnosiscode": V,
+        "billing.charge": own("view"),
+        "notifications.notification": own("view"),  # the messages of their column's visits
+        "waitlist.waitlistentry": own("view"),  # the waitlist and offers of their column
+        "waitlist.waitlistoffer": own("view"),
     },
     # "read" everything of the schedule, patients, coverage, authorizations and the ledger
     BI: {
@@ -139,22 +256,37 @@ TABLE: dict[str, dict[str, Grant | tuple[str, ...]]] = {
         "practice.coverage": V,
         "practice.payer": V,
         "practice.servicecode": V,
+        "practice.guardian": V,
+        "practice.patientconsent": V,
         "authorizations.authorization": V,
         "authorizations.authorizationline": V,
         "authorizations.unitreservation": V,
+        "authorizations.authorizationrequest": V,
         "scheduling.appointment": V,
         "scheduling.appointmentseries": V,
         "scheduling.appointmenttype": V,
+        "scheduling.closure": V,
+        **REVENUE_CYCLE,
     },
     # patients: their own record, coverage, authorizations, visits (book, move, cancel) and
     # smart-booking jobs, through the API
     PA: {
-        "practice.patient": mine("view", "change"),
+        "practice.patient": mine("view", "change", "export"),
         "practice.coverage": mine("view"),
         "authorizations.authorization": mine("view"),
+        "authorizations.authorizationrequest": mine("add", "view"),  # from their pages
         "scheduling.appointment": mine("view", "book", "cancel"),
         "scheduling.appointmentseries": mine("view"),
         "scheduling.smartbookingjob": mine("view"),
+        # their balance, statements and online payments
+        "billing.charge": mine("view"),
+        "billing.payment": mine("add", "view"),
+        "billing.ledgerentry": mine("view"),
+        "billing.missedvisitfee": mine("view"),  # the fees on their account
+        "notifications.notification": mine("view"),  # the messages sent to them
+        # their waitlist entries (add, change, take off) and their offers (accept, decline)
+        "waitlist.waitlistentry": mine(*MANAGE),
+        "waitlist.waitlistoffer": mine("view", "accept"),
     },
 }
 
@@ -203,6 +335,14 @@ BINDINGS = {
     "authorizations.authorization": {"patient"},
     "authorizations.authorizationline": {"patient"},
     "authorizations.unitreservation": {"patient"},
+    "billing.payment": {"patient"},
+    "billing.episode": {"patient"},
+    "billing.charge": {"practitioner", "patient"},
+    "notifications.notification": {"practitioner", "patient"},
+    "authorizations.authorizationrequest": {"patient"},
+    "waitlist.waitlistentry": {"practitioner", "patient"},
+    "waitlist.waitlistoffer": {"practitioner", "patient"},
+    "billing.missedvisitfee": {"patient"},
 }
 
 
@@ -241,6 +381,17 @@ def clinic(acme, make_user) -> Clinic:
                 timezone="America/New_York",
             ).pk  # fmt: skip
 
+        # a holiday far from the world's day, for the closures' pages
+        Closure.objects.create(
+            name="Founders' day", start_date=world.day + timedelta(days=300),
+            end_date=world.day + timedelta(days=300),
+        )  # fmt: skip
+        # a sign-in failure (accounts.lockout), for the admin's page of one
+        AccessAttempt.objects.create(
+            username="guess@acme.test", ip_address="192.0.2.1", user_agent="curl",
+            failures_since_start=1, get_data="", post_data="", http_accept="*/*",
+            path_info="/signin/",
+        )  # fmt: skip
         rows = {
             "scheduling.appointment": {"in": world.alpha_visit.pk, "out": casey_visit.pk},
             "scheduling.appointmentseries": {
@@ -270,11 +421,44 @@ def clinic(acme, make_user) -> Clinic:
                 "out": casey_auth.pk,
             },
             "authorizations.authorizationline": {"in": world.line.pk, "out": casey_line.pk},
+            "billing.payment": {"in": _payment(robin), "out": _payment(casey)},
+            "billing.remittance": {
+                "in": Remittance.objects.create(
+                    payer_identifier="1234567890",
+                    trace_number="T1",
+                    payment_amount=0,
+                    payment_method="NON",
+                    x12="",
+                ).pk
+            },  # fmt: skip
+            "authorizations.authorizationrequest": {
+                "in": authorization_request_create(
+                    patient=robin, service_code=world.visit.service_code
+                ).pk,
+                "out": authorization_request_create(
+                    patient=casey, service_code=world.visit.service_code
+                ).pk,
+            },
             "authorizations.unitreservation": {
                 "in": world.alpha_visit.unit_reservation_id,
                 "out": casey_visit.unit_reservation_id,
             },
+            "billing.claim": {"in": billing_factories.draft_claim(world.alpha_visit).pk},
+            # the confirmations the two bookings wrote (notifications.planning)
+            "notifications.notification": {
+                "in": Notification.objects.filter(appointment=world.alpha_visit).first().pk,
+                "out": Notification.objects.filter(appointment=casey_visit).first().pk,
+            },
         }
+        rows.update(_billing_rows(world, casey, casey_visit))
+        rows.update(_webhook_rows(world))
+        rows.update(_waitlist_rows(world, casey))
+        rows["integrations.apiclient"] = {
+            "in": api_client_create(
+                name="Matrix EHR", scopes=["scheduling:read"], created_by=users[CA]
+            )[0].pk
+        }
+        rows.update(_missed_visit_rows(world, casey_visit))
         for model in admin.site._registry:
             label = model._meta.label_lower
             first = model._default_manager.order_by("pk").first()
@@ -292,6 +476,104 @@ def clinic(acme, make_user) -> Clinic:
             "out": SimpleNamespace(practitioner=world.beta, patient=casey),
         },
     )
+
+
+def _payment(patient) -> int:
+    return Payment.objects.create(
+        patient=patient, method="cash", amount=10, received_at=run_instant()
+    ).pk
+
+
+def _waitlist_rows(world, casey) -> dict:
+    """An entry and a held offer of each patient (Robin with Alpha, Casey with Beta), on a
+    free afternoon three days after the world's day."""
+    from waitlist.models import WaitlistEntry, WaitlistOffer
+
+    def held(entry) -> int:
+        start = world.at(13) + timedelta(days=3)
+        return WaitlistOffer.objects.create(
+            entry=entry, patient=entry.patient, practitioner=entry.practitioner,
+            appointment_type=world.visit, start=start, end=start + timedelta(hours=1),
+            blocked=(start, start + timedelta(hours=1)),
+            expires_at=run_instant() + timedelta(days=1),
+        ).pk  # fmt: skip
+
+    entries = {
+        patient: WaitlistEntry.objects.create(
+            patient=patient,
+            practitioner=practitioner,
+            appointment_type=world.visit,
+            earliest_date=world.day,
+            latest_date=world.day + timedelta(days=14),
+        )  # fmt: skip
+        for patient, practitioner in ((world.patient, world.alpha), (casey, world.beta))
+    }
+    return {
+        "waitlist.waitlistentry": {"in": entries[world.patient].pk, "out": entries[casey].pk},
+        "waitlist.waitlistoffer": {
+            "in": held(entries[world.patient]),
+            "out": held(entries[casey]),
+        },
+    }
+
+
+def _missed_visit_rows(world, casey_visit) -> dict:
+    """A clinic-wide no-show policy and a no-show fee of each patient (billing.visit_fees)."""
+    from billing.models import MissedVisitPolicy
+    from billing.visit_fees import fee_charge
+
+    policy = MissedVisitPolicy.objects.create(no_show_fee=25, late_cancel_fee=15)
+    fees = {
+        side: fee_charge(appointment=visit, kind="no_show").pk
+        for side, visit in (("in", world.alpha_visit), ("out", casey_visit))
+    }
+    return {"billing.missedvisitpolicy": {"in": policy.pk}, "billing.missedvisitfee": fees}
+
+
+def _billing_rows(world, casey, casey_visit) -> dict:
+    """A fee schedule, an episode of each patient and a charge of each visit (billing)."""
+    from billing.models import Charge, Episode, EpisodeDiagnosis, FeeSchedule
+
+    def charge(visit, episode) -> int:
+        made = Charge.objects.filter(appointment=visit).first()  # the draft claim's, if any
+        return made.pk if made else Charge.objects.create(
+            appointment=visit, patient=visit.patient, episode=episode,
+            service_code=world.visit.service_code, service_date=world.day, units=4,
+            place_of_service="11", diagnosis_pointers=[1], amount=200, rendering=visit.practitioner,
+        ).pk  # fmt: skip
+
+    episodes = {}
+    for patient in (world.patient, casey):
+        episodes[patient] = Episode.objects.create(patient=patient, start_date=world.day)
+        EpisodeDiagnosis.objects.create(episode=episodes[patient], rank=1, code="F84.0")
+    return {
+        "billing.feeschedule": {
+            "in": FeeSchedule.objects.create(name="Default", effective_from=world.day).pk
+        },
+        "billing.episode": {"in": episodes[world.patient].pk, "out": episodes[casey].pk},
+        "billing.charge": {
+            "in": charge(world.alpha_visit, episodes[world.patient]),
+            "out": charge(casey_visit, episodes[casey]),
+        },
+    }
+
+
+def _webhook_rows(world) -> dict:
+    """A subscription and a delivery of its event (webhooks)."""
+    from webhooks.models import WebhookDelivery, WebhookEvent
+    from webhooks.services import subscription_create
+
+    subscription = subscription_create(url="http://127.0.0.1:9/hook", events=["claim.paid"])
+    event = WebhookEvent.objects.create(
+        type="claim.paid", created_at=world.at(9), data={}, body="{}"
+    )
+    delivery = WebhookDelivery.objects.create(
+        subscription=subscription, event=event, created_at=world.at(9), next_attempt_at=world.at(9)
+    )
+    return {
+        "webhooks.webhooksubscription": {"in": subscription.pk},
+        "webhooks.webhookdelivery": {"in": delivery.pk},
+    }
 
 
 # --- Operations --------------------------------------------------------------------------------
@@ -384,6 +666,22 @@ PAYLOADS: dict[tuple[str, str], tuple[set, Callable]] = {
         {"patient"},
         lambda c, row: {"patient": c.payload_rows[row].patient.pk},
     ),
+    # a patient asks for themselves; staff approve and decline, never ask
+    ("authorization-request-list", "post"): (
+        {"patient"},
+        lambda c, row: {
+            "patient": c.payload_rows[row].patient.pk,
+            "service_code": c.world.visit.service_code.code,
+        },
+    ),
+    ("episode-list", "post"): (
+        {"patient"},
+        lambda c, row: {
+            "patient": c.payload_rows[row].patient.pk,
+            "start_date": c.world.day.isoformat(),
+            "diagnoses": ["F84.0"],
+        },
+    ),
     ("working-hours-list", "post"): (
         {"practitioner"},
         lambda c, row: {
@@ -399,6 +697,16 @@ PAYLOADS: dict[tuple[str, str], tuple[set, Callable]] = {
             "practitioner": c.payload_rows[row].practitioner.pk,
             "start": (c.world.at(6) + timedelta(days=3)).isoformat(),
             "end": (c.world.at(7) + timedelta(days=3)).isoformat(),
+        },
+    ),
+    ("waitlist-entry-list", "post"): (
+        {"patient"},
+        lambda c, row: {
+            "patient": c.payload_rows[row].patient.pk,
+            "practitioner": c.payload_rows[row].practitioner.pk,
+            "appointment_type": c.world.visit.pk,
+            "earliest_date": c.world.day.isoformat(),
+            "latest_date": (c.world.day + timedelta(days=7)).isoformat(),
         },
     ),
     ("calendar-feeds", "post"): (
@@ -419,13 +727,24 @@ LISTS = {
     "smart-booking-list": "job_id",
     "patient-list": "id",
     "authorization-list": "id",
+    "authorization-request-list": "id",
     "my-appointments-list": "id",
+    "payment-list": "id",
+    "claim-list": "id",
+    "episode-list": "id",
+    "charge-list": "id",
+    "notification-list": "id",
+    "webhook-list": "id",
+    "webhook-delivery-list": "id",
+    "waitlist-entry-list": "id",
+    "waitlist-offer-list": "id",
 }
 # Rows bound by the URL: kwarg -> model (pk: the view's own model)
 URL_ROWS = {
     "patient_pk": "practice.patient",
     "patient_id": "practice.patient",
     "line_id": "authorizations.authorizationline",
+    "subscription_pk": "webhooks.webhooksubscription",
 }
 # Where another row's id is refused, not hidden
 OUT_REFUSED = {"patient-appointments-list"}
@@ -597,6 +916,27 @@ def board_ops() -> list[Op]:
             listing=lambda r: {str(p["id"]) for p in r.json()["results"]},
         ),
     ]
+    ops.append(
+        Op(
+            surface="board",
+            label=f"POST {base}appointments/<row>/move/",
+            method="post",
+            url=lambda c, row: f"{base}appointments/{c.rows['scheduling.appointment'][row]}/move/",
+            permission="scheduling.book_appointment",
+            binding=frozenset({"practitioner", "patient"}),
+            rows=("in", "out"),
+            payload=lambda c, row: {"start": (c.world.at(16) + timedelta(days=1)).isoformat()},
+        )
+    )
+    ops.append(
+        Op(
+            surface="board",
+            label=f"GET {base}plan/",
+            method="get",
+            url=lambda c, row: f"{base}plan/",
+            permission="scheduling.book_appointment",
+        )
+    )
     for name, spec in board.ACTIONS.items():
         ops.append(
             Op(
@@ -615,8 +955,23 @@ def board_ops() -> list[Op]:
     return ops
 
 
+def report_ops() -> list[Op]:
+    """billing's report pages in the admin (billing.admin.reports)."""
+    base = "/admin/billing/reports/"
+    return [
+        Op(
+            surface="admin",
+            label=f"GET {base}{name}/",
+            method="get",
+            url=lambda c, row, name=name: f"{base}{name}/",
+            permission="billing.view_claim",
+        )
+        for name in ("ar-aging", "denials", "underpayments")
+    ]
+
+
 def all_ops() -> list[Op]:
-    return api_ops() + admin_ops() + board_ops()
+    return api_ops() + admin_ops() + board_ops() + report_ops()
 
 
 # --- The check -----------------------------------------------------------------------------------
@@ -804,6 +1159,39 @@ ACTIONS = {
     "POST line-release": "authorizations.change_authorizationline",
     "POST line-consume": "authorizations.change_authorizationline",
     "POST calendar-feeds": "scheduling.add_calendarfeed",
+    "GET patient-export": "practice.export_patient",
+    "POST payment-refund": "billing.change_payment",
+    "GET patient-balance": "billing.view_ledgerentry",
+    "GET my-balance": "billing.view_ledgerentry",
+    "POST patient-balance-apply-credit": "billing.add_ledgerentry",
+    "POST transfer": "billing.add_ledgerentry",
+    "POST write-off": "billing.add_ledgerentry",
+    "POST waitlist-offer-accept": "waitlist.accept_waitlistoffer",
+    "POST waitlist-offer-decline": "waitlist.accept_waitlistoffer",
+    # billing's reports: the roles that see the revenue cycle whole (view on claims)
+    "GET report-ar-aging": "billing.view_claim",
+    "GET report-denials": "billing.view_claim",
+    "GET report-underpayments": "billing.view_claim",
+    # billing's claims: sending, replacing and voiding is `submit`; scrub, appeal and
+    # acknowledgements change claims
+    **{f"POST claim-{verb}": "billing.submit_claim" for verb in ("submit", "replace", "void")},
+    "POST claim-submit-many": "billing.submit_claim",
+    "POST claim-scrub": "billing.change_claim",
+    "POST claim-appeal": "billing.change_claim",
+    "GET claim-x12": "billing.view_claim",
+    "POST acknowledgement-upload": "billing.change_claim",
+    "POST charge-void": "billing.change_charge",
+    "POST charge-run": "billing.add_charge",
+    "GET charge-unbilled": "billing.view_charge",
+    # the queue through the API: approve (creates the authorization) or decline
+    "POST authorization-request-approve": "authorizations.change_authorizationrequest",
+    "POST authorization-request-decline": "authorizations.change_authorizationrequest",
+    # webhooks: a delivery sent again
+    "POST webhook-delivery-replay": "webhooks.replay_webhookdelivery",
+    # API clients: revoking and rotating a secret change the client; usage is its own right
+    "POST api-client-revoke": "integrations.change_apiclient",
+    "POST api-client-rotate-secret": "integrations.change_apiclient",
+    "GET usage": "integrations.usage_apiclient",
     **{
         f"POST {name}-{verb}": f"practice.change_{model}"
         for name, model in (
@@ -841,6 +1229,7 @@ def test_operations_are_walked_on_every_surface():
         "POST line-reserve",
         "GET /admin/scheduling/timeoff/",
         "POST /admin/scheduling/board/book/",
+        "GET /admin/billing/reports/ar-aging/",
     } <= labels
     assert len([op for op in ops if op.surface == "api"]) > 80, sorted(labels)
     named = re.compile(r"^[a-z_]+\.[a-z_]+$")

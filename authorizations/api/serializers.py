@@ -1,11 +1,12 @@
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from clinic.api import ModelSerializer, ScheduleDateField
 from clinic.privacy import StaffOnlyFieldsMixin
-from practice.models import ServiceCode
+from practice.models import Coverage, Patient, ServiceCode
 
-from ..models import Authorization, AuthorizationLine, UnitReservation
+from ..models import Authorization, AuthorizationLine, AuthorizationRequest, UnitReservation
 from ..selectors import authorization_alerts
 
 
@@ -117,3 +118,78 @@ class ReservationActionSerializer(serializers.Serializer):
     )
     service_date = ScheduleDateField(required=False)
     reference = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
+
+
+# Not "AuthorizationRequest": drf-spectacular names the request body of
+# AuthorizationSerializer so.
+@extend_schema_serializer(component_name="AuthorizationRequestItem")
+class AuthorizationRequestSerializer(ModelSerializer):
+    """A request for an assessment / authorization, as the queue and the patient read it."""
+
+    service_code: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="code", read_only=True
+    )
+    authorization_number = serializers.CharField(
+        source="authorization.number", read_only=True, default=None
+    )
+
+    class Meta:
+        model = AuthorizationRequest
+        fields = [
+            "id",
+            "patient",
+            "service_code",
+            "coverage",
+            "visit_name",
+            "message",
+            "status",
+            "requested_at",
+            "decided_at",
+            "decline_reason",
+            "authorization",
+            "authorization_number",
+        ]
+        read_only_fields = fields
+
+
+class AuthorizationRequestCreateSerializer(serializers.Serializer):
+    """Ask for an assessment / authorization of a service code. A patient asks for themselves
+    (`patient` may be left out); asking again while one is open answers that one."""
+
+    patient = serializers.PrimaryKeyRelatedField(
+        queryset=Patient.objects.all(), required=False, help_text="Default: your own record."
+    )
+    service_code = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=ServiceCode.objects.filter(is_active=True),
+        help_text="The code to authorize (e.g. 97156).",
+    )
+    visit_name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    message = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class AuthorizationRequestApproveSerializer(serializers.Serializer):
+    """Approving creates the authorization: one line for the requested code."""
+
+    number = serializers.CharField(max_length=60)
+    start_date = ScheduleDateField()
+    end_date = ScheduleDateField()
+    units_authorized = serializers.IntegerField(min_value=1, max_value=100_000)
+    weekly_cap = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=100_000
+    )
+    coverage = serializers.PrimaryKeyRelatedField(
+        queryset=Coverage.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Default: the request's (the patient's primary coverage when asked).",
+    )
+
+    def validate(self, attrs):
+        if attrs["end_date"] < attrs["start_date"]:
+            raise serializers.ValidationError({"end_date": ["Before the start date."]})
+        return attrs
+
+
+class AuthorizationRequestDeclineSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=300, help_text="Why, for the patient to read.")

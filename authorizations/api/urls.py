@@ -5,6 +5,11 @@ from . import views
 
 router = SimpleRouter()
 router.register("authorizations", views.AuthorizationViewSet, basename="authorization")
+router.register(
+    "authorization-requests",
+    views.AuthorizationRequestViewSet,
+    basename="authorization-request",
+)
 
 line = "authorizations/<int:authorization_id>/lines/<int:line_id>"
 urlpatterns = [

@@ -8,24 +8,36 @@ from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import User
+from audit import services as audit
+from audit.mixins import AuditedAPIMixin
 from clinic.errors import PermissionDeniedError
+from clinic.inputs import SCHEDULE_YEARS
 from clinic.permissions import required_permission
-from practice.selectors import row_in_scope, rows_in_scope
+from practice.models import Patient
+from practice.selectors import patient_get_for_user, row_in_scope, rows_in_scope
 
 from .. import selectors, services
-from ..models import Authorization, AuthorizationLine, UnitReservation
+from ..models import Authorization, AuthorizationLine, AuthorizationRequest, UnitReservation
 from . import serializers as s
 
 IDEMPOTENCY = OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER)
 
 
 class AuthorizationFilter(filters.FilterSet):
-    expiring = filters.NumberFilter(method="filter_expiring", help_text="Ends within N days.")
+    # Bounded like every schedule date: ?expiring=64020016 overflowed the date (a 500).
+    expiring = filters.NumberFilter(
+        method="filter_expiring",
+        min_value=0,
+        max_value=SCHEDULE_YEARS * 366,
+        help_text="Ends within N days.",
+    )
     alert = filters.BooleanFilter(method="filter_alert", help_text="At or above threshold.")
 
     class Meta:
@@ -46,6 +58,7 @@ class AuthorizationFilter(filters.FilterSet):
 
 
 class AuthorizationViewSet(
+    AuditedAPIMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -150,6 +163,7 @@ class ReserveView(LineActionView):
             reference=data.validated_data["reference"],
             idempotency_key=request.headers.get("Idempotency-Key") or None,
         )
+        audit.record(request, audit.CREATE, reservation)
         return Response(s.ReservationSerializer(reservation).data, status=status.HTTP_201_CREATED)
 
 
@@ -165,6 +179,7 @@ class ReleaseView(LineActionView):
         data.is_valid(raise_exception=True)
         reservation = self.reservation(line, data.validated_data.get("reservation"))
         released = services.units_release(reservation=reservation, by=request.user)
+        audit.record(request, audit.UPDATE, released, fields=["state"])
         return Response(s.ReservationSerializer(released).data)
 
 
@@ -183,6 +198,7 @@ class ConsumeView(LineActionView):
         if v.get("reservation") is not None:
             reservation = self.reservation(line, v["reservation"])
             consumed = services.units_consume(reservation=reservation, by=request.user)
+            audit.record(request, audit.UPDATE, consumed, fields=["state"])
             return Response(s.ReservationSerializer(consumed).data)
         if not v.get("units"):
             raise ValidationError({"reservation": ["Give a reservation, or units used."]})
@@ -194,4 +210,140 @@ class ConsumeView(LineActionView):
             reference=v["reference"],
             idempotency_key=request.headers.get("Idempotency-Key") or None,
         )
+        audit.record(request, audit.CREATE, used)
         return Response(s.ReservationSerializer(used).data, status=status.HTTP_201_CREATED)
+
+
+def _requesting_patient(request: Request, patient: Patient | None) -> Patient:
+    """Whose request it is: a patient asks for themselves only (their own record when the
+    body names none); staff with `add` name the patient, within their grant's scope."""
+    user = request.user
+    if user.has_perm(ADD_REQUEST):
+        if patient is None:
+            raise ValidationError({"patient": ["Name the patient."]})
+        if not row_in_scope(user=user, permission=ADD_REQUEST, patient=patient):
+            raise PermissionDeniedError("This patient's requests are not yours to make.")
+        return patient
+    own = patient_get_for_user(user=user) if isinstance(user, User) else None
+    if own is None:
+        raise PermissionDeniedError("Your account is not linked to a patient record.")
+    if patient is not None and patient.pk != own.pk:
+        raise PermissionDeniedError("Patients ask only for themselves.")
+    return own
+
+
+ADD_REQUEST = "authorizations.add_authorizationrequest"
+
+
+class AuthorizationRequestViewSet(
+    AuditedAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Requests for an assessment / authorization: the front desk's queue (oldest first).
+    A patient asks for themselves (`POST`, one open request per code: asking again answers
+    the open one, 200) and reads their own; the front desk and clinic admins approve
+    (creating the authorization) or decline with a reason the patient reads; a decided
+    request answers 409 `authorization-request-decided`."""
+
+    permission_model = "authorizations.authorizationrequest"
+    permission_actions: ClassVar[dict[str, str]] = {"approve": "change", "decline": "change"}
+    self_service_actions = ("list", "retrieve", "metadata", "create")
+    serializer_class = s.AuthorizationRequestSerializer
+    filterset_fields: ClassVar[list[str]] = ["status", "patient"]
+    ordering_fields = ["requested_at", "decided_at"]
+    ordering = ["requested_at", "id"]
+
+    def get_queryset(self) -> QuerySet[AuthorizationRequest]:
+        permission = required_permission(self.request, self) or (
+            "authorizations.view_authorizationrequest"
+        )
+        if permission == ADD_REQUEST:
+            permission = "authorizations.view_authorizationrequest"
+        return rows_in_scope(
+            AuthorizationRequest.objects.select_related("service_code", "authorization"),
+            user=self.request.user,
+            permission=permission,
+            patient="patient",
+        )
+
+    def _render(self, found: AuthorizationRequest, *, code: int = status.HTTP_200_OK):
+        fresh = self.get_queryset().get(pk=found.pk)
+        return Response(self.get_serializer(fresh).data, status=code)
+
+    @extend_schema(
+        request=s.AuthorizationRequestCreateSerializer,
+        responses={
+            201: s.AuthorizationRequestSerializer,
+            200: OpenApiResponse(
+                s.AuthorizationRequestSerializer, description="the request already open"
+            ),
+        },
+    )
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        data = s.AuthorizationRequestCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        patient = _requesting_patient(request, v.get("patient"))
+        open_before = AuthorizationRequest.objects.filter(
+            patient=patient,
+            service_code=v["service_code"],
+            status=AuthorizationRequest.Status.PENDING,
+        ).exists()
+        made = services.authorization_request_create(
+            patient=patient,
+            service_code=v["service_code"],
+            by=request.user,
+            visit_name=v.get("visit_name", ""),
+            message=v.get("message", ""),
+        )
+        code = status.HTTP_200_OK if open_before else status.HTTP_201_CREATED
+        return self._render(made, code=code)
+
+    @extend_schema(
+        request=s.AuthorizationRequestApproveSerializer,
+        responses={
+            200: s.AuthorizationRequestSerializer,
+            409: OpenApiResponse(description="authorization-request-decided"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk=None) -> Response:
+        """Approve: creates the authorization (number, dates, units for the requested code,
+        the request's coverage unless another of the patient's is named)."""
+        found = self.get_object()
+        data = s.AuthorizationRequestApproveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        coverage = v.get("coverage")
+        if coverage is not None and coverage.patient_id != found.patient_id:
+            raise ValidationError({"coverage": ["Not a coverage of this patient."]})
+        decided = services.authorization_request_approve(
+            request=found,
+            number=v["number"],
+            start_date=v["start_date"],
+            end_date=v["end_date"],
+            units_authorized=v["units_authorized"],
+            weekly_cap=v.get("weekly_cap"),
+            coverage=coverage,
+            by=request.user,
+        )
+        assert decided.authorization is not None
+        audit.record(request, audit.CREATE, decided.authorization)
+        return self._render(decided)
+
+    @extend_schema(
+        request=s.AuthorizationRequestDeclineSerializer,
+        responses={
+            200: s.AuthorizationRequestSerializer,
+            409: OpenApiResponse(description="authorization-request-decided"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def decline(self, request: Request, pk=None) -> Response:
+        """Decline with a `reason` the patient reads on their pages."""
+        found = self.get_object()
+        data = s.AuthorizationRequestDeclineSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        decided = services.authorization_request_decline(
+            request=found, reason=data.validated_data["reason"], by=request.user
+        )
+        return self._render(decided)

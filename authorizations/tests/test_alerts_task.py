@@ -16,9 +16,12 @@ from tests.fixtures import in_clinic
 
 
 def _mails_to(folder: Path, address: str, timeout: float = 30) -> list[str]:
+    """The messages to ``address``: Django's file backend appends every message a connection
+    sends within one second to one file, each followed by a line of 79 dashes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [p.read_text() for p in folder.iterdir() if address in p.read_text()]
+        messages = [m for p in folder.iterdir() for m in p.read_text().split("-" * 79 + "\n")]
+        found = [m for m in messages if f"To: {address}" in m]
         if found:
             return found
         time.sleep(0.2)

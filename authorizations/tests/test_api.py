@@ -42,6 +42,17 @@ def test_list_retrieve_with_lines_counters_remaining_and_alerts(ctx):
     assert ctx["desk"].get("/api/v1/authorizations/", {"expiring": 30}).json()["count"] == 0
 
 
+@pytest.mark.parametrize("days", ["64020016.870624855", "-3.369878693024107e+16", "-1", "4000"])
+def test_expiring_far_beyond_any_schedule_is_a_400_naming_expiring(ctx, days):
+    """Found by tests/test_fuzz_api.py: ?expiring=64020016.870624855 overflowed the date
+    (a 500 for staff and patients alike)."""
+    for reader in ("desk", "patient"):
+        response = ctx[reader].get("/api/v1/authorizations/", {"expiring": days})
+        assert response.status_code == 400, response.content
+        assert list(response.json()["errors"]) == ["expiring"]
+    assert ctx["desk"].get("/api/v1/authorizations/", {"expiring": 3660}).status_code == 200
+
+
 def test_patient_sees_own_authorizations_only_and_cannot_write(ctx):
     assert ctx["patient"].get("/api/v1/authorizations/").json()["count"] == 1
     assert ctx["other"].get("/api/v1/authorizations/").json()["count"] == 0

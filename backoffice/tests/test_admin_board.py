@@ -57,7 +57,7 @@ def test_staff_see_every_practitioner_in_columns_with_status_and_hours(role, adm
     assert 'class="sb-working"' in body  # working hours shaded
     assert "sb-status-booked" in body and str(world.patient) in body
     assert "America/New_York" in body  # the clinic's zone, named
-    assert "10:00–11:00" in body  # times on the clinic's wall clock
+    assert "10:00 AM–11:00 AM" in body  # the clinic's wall clock, in its locale (en-US)
     data = board_data(page)
     assert set(map(int, data["appointments"])) == {world.alpha_visit.pk, world.beta_visit.pk}
 
@@ -374,6 +374,6 @@ def test_the_board_shows_the_clinics_day_across_a_dst_change(acme, admin_as):
         world = build_world(None, day=date(2027, 11, 7))
     page = admin_as("front_desk").get(BOARD, {"date": "2027-11-07"})
     body = page.content.decode()
-    assert "10:00–11:00" in body and "11:00–12:00" in body
-    assert "Sunday 07 November 2027" in body
+    assert "10:00 AM–11:00 AM" in body and "11:00 AM–12:00 PM" in body
+    assert "Sunday, November 7, 2027" in body
     assert world.alpha_visit.start.utcoffset() == timedelta(hours=-5)

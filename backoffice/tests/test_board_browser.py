@@ -8,14 +8,14 @@ import re
 from datetime import date, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.utils import timezone
-
 from authorizations.tests import factories as af
 from practice.models import Patient
 from scheduling import services
 from scheduling.models import Appointment, TimeOff, WorkingHours
 from scheduling.tests import factories as f
+from tests import clock
 from tests.fixtures import in_clinic
+from tests.live import csp_watch
 
 from .live_board import SCREENSHOTS, chromium_browser, live_servers
 
@@ -112,7 +112,8 @@ def test_front_desk_books_on_the_board_and_sees_an_api_booking_appear_live(
                      full_name="Fran Desk")  # fmt: skip
     make_user(acme, "integrator", email="ehr@acme.test", password=PASSWORD)
     day = f.next_weekday(2)
-    today = timezone.now().astimezone(ZoneInfo(acme.timezone)).date()
+    # The run's instant, which the live servers follow too (the board's "today", check-in).
+    today = clock.run_instant().astimezone(ZoneInfo(acme.timezone)).date()
     with in_clinic(acme):
         seed = seed_day(day)
         # A visit today, booked earlier in the day (an explicit `now`: the run's hour varies).
@@ -126,6 +127,7 @@ def test_front_desk_books_on_the_board_and_sees_an_api_booking_appear_live(
 
     with live_servers() as live, chromium_browser() as browser:
         context = browser.new_context(viewport={"width": 1280, "height": 800})
+        csp_watch(context)  # the board and the admin under the Content Security Policy
         page = context.new_page()
         page.goto(live.url("acme", f"/admin/login/?next=/admin/scheduling/board/%3Fdate%3D{day}"))
         page.fill("#id_username", desk.email)
@@ -147,7 +149,7 @@ def test_front_desk_books_on_the_board_and_sees_an_api_booking_appear_live(
             f'.sb-col[data-practitioner="{lopez.pk}"] .sb-appt', has_text="Noah Okafor"
         )
         expect(booked).to_be_visible(timeout=EXPECT_MS)
-        expect(booked).to_contain_text("13:00–14:00")
+        expect(booked).to_contain_text("1:00 PM–2:00 PM")  # the clinic's clock (en-US)
         with in_clinic(acme):
             row = Appointment.objects.get(patient=noah, start=f.local(day, 13))
             assert row.source == "staff" and row.unit_reservation.units == 4
@@ -237,6 +239,7 @@ def test_front_desk_books_on_the_board_and_sees_an_api_booking_appear_live(
             has_touch=True,
             storage_state=context.storage_state(),
         )
+        csp_watch(phone)
         mobile = phone.new_page()
         mobile.goto(live.url("acme", f"/admin/scheduling/board/?date={day}"))
         mobile.wait_for_selector(".sb-day")

@@ -3,8 +3,11 @@
 import re
 from datetime import date
 
+import pytest
+
 from accounts.models import User
 from practice.models import Patient
+from practice.services import consent_texts_current
 from scheduling.tests import factories as f
 from tests.fixtures import ClinicClient, in_clinic
 
@@ -19,7 +22,15 @@ SIGNUP = {
     "password1": "correct horse battery staple",
     "password2": "correct horse battery staple",
     "timezone": "America/Chicago",
+    "signed_name": "Nora Quinn",
 }
+
+
+@pytest.fixture(autouse=True)
+def _consents_signed(acme):
+    """Sign-up signs every consent the clinic currently asks for (issue 18)."""
+    with in_clinic(acme):
+        SIGNUP["consents"] = [str(text.pk) for text in consent_texts_current()]
 
 
 def _confirm_link(mail) -> str:

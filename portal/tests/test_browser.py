@@ -14,6 +14,7 @@ from django.utils.http import urlsafe_base64_encode
 from playwright.sync_api import expect
 
 from accounts.models import User
+from practice import formats
 from scheduling import services
 from scheduling.models import Appointment
 from scheduling.tests import factories as f
@@ -101,11 +102,20 @@ def test_sign_up_find_book_see_download_and_cancel(live_servers, world, browser,
     expect(page.get_by_label("Times shown in")).to_have_value("America/Chicago")
     slot = page.locator("a.slot").first
     start = slot.locator("time").get_attribute("datetime")
-    shown = slot.inner_text()
+    assert slot.locator("time").inner_text() == formats.time_format(
+        datetime.fromisoformat(start), locale="en-US", zone="America/Chicago"
+    )  # the picker: the browser's zone, then the place and its own time in its own zone
+    expect(slot.locator(".slot-where")).to_have_text(world.location.name)
+    expect(slot.locator(".slot-zone")).to_contain_text("New York time")
+    # Once picked, an in-person visit reads in its location's zone, labelled (issue 18).
+    shown = formats.time_format(
+        datetime.fromisoformat(start), locale="en-US", zone="America/New_York"
+    )
     slot.click()
 
     expect(page.get_by_role("heading", name="Confirm your booking")).to_be_visible()
-    expect(page.locator(".summary")).to_contain_text(shown)
+    expect(page.locator(".summary")).to_contain_text(f"{shown} –")
+    expect(page.locator(".summary")).to_contain_text("New York time")
     save_screenshots(page, "confirm")
     page.get_by_role("button", name="Confirm booking").click()
 
@@ -318,7 +328,9 @@ def test_the_patient_can_change_the_time_zone_of_the_slots(live_servers, world, 
     expect(page.get_by_label("Times shown in")).to_have_value("America/New_York")
     first = page.locator("a.slot").first
     moment = first.locator("time").get_attribute("datetime")
-    expect(first).to_have_text("8:00 AM")
+    expect(first.locator("time")).to_have_text("8:00 AM")
+    expect(first.locator(".slot-where")).to_have_text(world.location.name)
+    expect(first.locator(".slot-zone")).to_have_count(0)  # the viewer's zone is the place's
     page.get_by_label("Times shown in").select_option("Europe/Berlin")  # from the keyboard ...
     page.get_by_role("button", name="Change").click()  # ... the button applies it
     expect(page.get_by_label("Times shown in")).to_have_value("Europe/Berlin")
@@ -326,3 +338,56 @@ def test_the_patient_can_change_the_time_zone_of_the_slots(live_servers, world, 
     expect(same).to_have_text(re.compile(r"^(1|2|3):00 PM$"))  # 14:00 in Berlin (±1 h near DST)
     page.get_by_role("link", name="Next week").click()  # the choice sticks
     expect(page.get_by_label("Times shown in")).to_have_value("Europe/Berlin")
+
+
+def test_repeated_wrong_passwords_lock_sign_in_with_a_page_saying_when_to_retry(
+    live_servers, world, browser
+):
+    """accounts.lockout: the fifth wrong password of an account answers 429 with a page in the
+    portal's look; the admin's sign-in then refuses the same account in the admin's look."""
+    page = open_page(browser)
+    base = live_servers.url("acme")
+    page.goto(f"{base}/signin/")
+    for attempt in range(5):
+        page.get_by_label("Email").fill(world.user.email)
+        page.get_by_label("Password").fill("not-the-password")
+        with page.expect_response(lambda r: r.request.method == "POST") as answer:
+            page.get_by_role("button", name="Sign in").click()
+        if attempt < 4:
+            assert answer.value.status == 200
+            expect(page.get_by_text("do not match an account")).to_be_visible()
+    assert answer.value.status == 429
+    assert 0 < int(answer.value.headers["retry-after"]) <= 900
+    expect(page.get_by_role("heading", name="Too many attempts")).to_be_visible()
+    expect(page.get_by_text("Please try again in 15 minutes.")).to_be_visible()
+    save_screenshots(page, "signin-locked")
+    page.goto(f"{base}/admin/login/")
+    page.get_by_label("Email").fill(world.user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.get_by_role("button", name="Log in").click()
+    assert answer.value.status == 429
+    expect(page.get_by_role("heading", name="Too many sign-in attempts")).to_be_visible()
+    save_screenshots(page, "admin-login-locked")
+
+
+def test_the_patient_downloads_their_data_and_asks_to_be_erased(live_servers, world, browser):
+    page = open_page(browser)
+    base = live_servers.url("acme")
+    sign_in(page, base, world.user.email)
+    page.get_by_role("link", name="Your data").click()
+    expect(page.get_by_role("heading", name="Your data", exact=True)).to_be_visible()
+    save_screenshots(page, "your-data")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download (JSON, complete)").click()
+    copy = json.loads(open(download.value.path(), encoding="utf-8").read())
+    assert copy["patient"]["id"] == world.patient.pk and copy["audience"] == "patient"
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download (PDF summary)").click()
+    assert open(download.value.path(), "rb").read(4) == b"%PDF"
+    page.get_by_label("Anything the clinic should know (optional)").fill("Moving abroad")
+    page.get_by_role("button", name="Ask to erase my data").click()
+    expect(page.get_by_text("Your request was sent.")).to_be_visible()
+    expect(page.get_by_text("Pending")).to_be_visible()
+    expect(page.get_by_role("button", name="Ask to erase my data")).to_have_count(0)
+    save_screenshots(page, "your-data-requested")

@@ -3,12 +3,14 @@ page (websocket and polling URLs), completed and failed jobs, and whose job it i
 
 from datetime import timedelta
 
+import time_machine
 from django.conf import settings
 from django.utils import timezone
 
 from scheduling.models import Appointment, SmartBookingJob
 from scheduling.smart.job import smart_job_run
 from scheduling.tests import factories as f
+from tests import clock
 from tests.fixtures import in_clinic
 
 from .conftest import signed_in
@@ -97,17 +99,20 @@ def test_a_completed_job_shows_the_booking_and_why(world, patient_client):
 def test_a_failed_job_says_why_and_offers_the_nearest_options(world, patient_client):
     from scheduling.models import TimeOff
 
-    now = timezone.now()
-    with in_clinic(world.clinic):
-        for practitioner in (world.maya, world.sam):  # both away for the whole window
-            TimeOff.objects.create(
-                practitioner=practitioner, start=now, end=now + timedelta(days=18)
-            )
-    patient_client.post("/smart/", form(world))
-    with in_clinic(world.clinic):
-        job = SmartBookingJob.objects.get()
-        assert smart_job_run(job.pk) == "failed"
-    page = text(patient_client.get(f"/smart/{job.pk}/"))
+    # The run's instant, held still: the time off, the form's window and the job's search
+    # all start from the same moment.
+    now = clock.run_instant()
+    with time_machine.travel(now, tick=False):
+        with in_clinic(world.clinic):
+            for practitioner in (world.maya, world.sam):  # both away for the whole window
+                TimeOff.objects.create(
+                    practitioner=practitioner, start=now, end=now + timedelta(days=18)
+                )
+        patient_client.post("/smart/", form(world))
+        with in_clinic(world.clinic):
+            job = SmartBookingJob.objects.get()
+            assert smart_job_run(job.pk) == "failed"
+        page = text(patient_client.get(f"/smart/{job.pk}/"))
     assert "We could not book a time for this request." in page
     assert "No free Speech session slot" in page
     options = page.split('class="option-list"', 1)[1].split("</ul>", 1)[0]

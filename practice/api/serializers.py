@@ -40,7 +40,7 @@ class LocationBriefSerializer(ModelSerializer):
 class LocationPublicSerializer(ModelSerializer):
     class Meta:
         model = Location
-        fields = ["id", "name", "address", "phone", "timezone"]
+        fields = ["id", "name", "address", "phone", "email", "timezone"]
         read_only_fields = fields
 
 

@@ -16,5 +16,6 @@ router.register("service-codes", views.ServiceCodeViewSet, basename="service-cod
 
 urlpatterns = [
     path("me/patient/", views.MyPatientView.as_view(), name="me-patient"),
+    path("me/export/", views.MyDataExportView.as_view(), name="me-export"),
     *router.urls,
 ]

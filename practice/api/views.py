@@ -9,22 +9,36 @@ class, clinic.permissions.GrantPermission); see the README's role table.
 from typing import Any, ClassVar
 
 from django.db.models import QuerySet
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clinic.api import AnswerCache, JSONRenderer, StableOrderingFilter, WindowCountPagination
+from audit import services as audit
+from audit.mixins import AuditedAPIMixin, changed_fields, changes_tracked
+from clinic.api import (
+    AnswerCache,
+    JSONRenderer,
+    PDFRenderer,
+    StableOrderingFilter,
+    WindowCountPagination,
+)
 from clinic.errors import NotFoundError
 from clinic.permissions import SIGNED_IN, required_permission
 
-from .. import selectors, services
+from .. import rights, selectors, services
 from ..models import Coverage, Location, Patient, Payer, Practitioner, ServiceCode, Specialty
 from . import serializers as s
 
@@ -286,6 +300,50 @@ class PatientFilter(filters.FilterSet):
         return queryset
 
 
+EXPORT_SCHEMA = extend_schema(
+    parameters=[
+        OpenApiParameter(
+            "format",
+            str,
+            enum=list(rights.EXPORT_FORMATS),
+            description="`json` (default): the whole copy; `pdf`: a readable summary.",
+        )
+    ],
+    responses={
+        (200, "application/json"): OpenApiResponse(
+            OpenApiTypes.OBJECT,
+            description=(
+                f"`{rights.EXPORT_FORMAT}` version {rights.EXPORT_VERSION}: `patient`, "
+                "`account`, `coverages`, `access_log`, `erasure_requests`, `authorizations` "
+                "(lines and their `usage`), `appointments`, `series`, `smart_booking_jobs`; "
+                "times in the clinic's zone. See the README."
+            ),
+        ),
+        (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="Summary."),
+    },
+)
+
+
+def export_negotiation(view, request: Request, force: bool):
+    """DRF's negotiation, but an unknown `?format=` is a 400 naming the field (DRF answers
+    404, as if the page were missing)."""
+    try:
+        return APIView.perform_content_negotiation(view, request, force)
+    except Http404:
+        formats = ", ".join(rights.EXPORT_FORMATS)
+        raise serializers.ValidationError({"format": [f"Give one of: {formats}."]}) from None
+
+
+def export_answer(request: Request, patient: Patient, *, staff: bool) -> Response:
+    """A patient's data as the renderer asked (`?format=json|pdf`)."""
+    document = rights.patient_export(patient=patient, staff=staff, request=request)
+    fmt = request.accepted_renderer.format
+    if fmt != "pdf":
+        return Response(document)
+    content, _media_type, filename = rights.patient_export_file(document, "pdf")
+    return Response(content, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
 @_crud_schema("patient", s.PatientInputSerializer, s.PatientSerializer)
 @extend_schema_view(
     list=extend_schema(
@@ -301,9 +359,14 @@ class PatientFilter(filters.FilterSet):
         )
     ),
 )
-class PatientViewSet(PracticeViewSet):
+class PatientViewSet(AuditedAPIMixin, PracticeViewSet):
     permission_model = "practice.patient"
-    self_service_actions = ("list", "retrieve", "metadata", "update", "partial_update")
+    permission_actions: ClassVar[dict[str, str]] = {
+        **PracticeViewSet.permission_actions,
+        "export": "export",
+    }
+    self_service_actions = ("list", "retrieve", "metadata", "update", "partial_update", "export")
+    audit_own_actions = ("export",)  # an `export` event (practice.rights), not a read
     entity = "patient"
     serializer_class = s.PatientSerializer
     input_serializer_class = s.PatientInputSerializer
@@ -325,6 +388,24 @@ class PatientViewSet(PracticeViewSet):
         )
         return self.render(patient)
 
+    @extend_schema(
+        description=(
+            "Everything the clinic holds about the patient (GDPR Art. 15/20, LGPD, HIPAA "
+            "access). Staff who may export (clinic admin, front desk, integrator) get every "
+            "field; the patient, their own record only, without what staff wrote (notes, "
+            "who booked, alert settings)."
+        )
+    )
+    @EXPORT_SCHEMA
+    @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer, PDFRenderer])
+    def export(self, request: Request, *args, **kwargs) -> Response:
+        return export_answer(request, self.get_object(), staff=self.can("export"))
+
+    def perform_content_negotiation(self, request: Request, force: bool = False):
+        if self.action == "export":
+            return export_negotiation(self, request, force)
+        return super().perform_content_negotiation(request, force)
+
 
 class CoverageFilter(filters.FilterSet):
     active_on = filters.DateFilter(method="filter_active_on", label="In effect on this date")
@@ -342,7 +423,7 @@ class CoverageFilter(filters.FilterSet):
 
 
 @_crud_schema("coverage", s.CoverageInputSerializer, s.CoverageSerializer)
-class CoverageViewSet(PracticeViewSet):
+class CoverageViewSet(AuditedAPIMixin, PracticeViewSet):
     """`/patients/{patient_pk}/coverages/`: a patient's insurance coverage."""
 
     permission_model = "practice.coverage"
@@ -442,14 +523,33 @@ class MyPatientView(APIView):
         responses={200: s.PatientSerializer, 404: OpenApiResponse(description="No record.")}
     )
     def get(self, request: Request) -> Response:
-        return Response(s.PatientSerializer(self.patient(request)).data)
+        patient = self.patient(request)
+        audit.record(request, audit.READ, patient)
+        return Response(s.PatientSerializer(patient).data)
 
     @extend_schema(request=s.PatientSelfInputSerializer, responses=s.PatientSerializer)
     def patch(self, request: Request) -> Response:
         patient = self.patient(request)
+        before = changes_tracked(patient)
         serializer = s.PatientSelfInputSerializer(patient, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         patient = services.patient_update(
             patient=patient, data=serializer.validated_data, by_patient=True
         )
+        audit.record(request, audit.UPDATE, patient, fields=changed_fields(before, patient))
         return Response(s.PatientSerializer(patient).data)
+
+
+class MyDataExportView(MyPatientView):
+    """`/me/export/`: the signed-in patient's own copy of their data (never staff fields)."""
+
+    http_method_names = ["get", "head", "options"]
+    renderer_classes = [JSONRenderer, PDFRenderer]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False):
+        return export_negotiation(self, request, force)
+
+    @extend_schema(description="The signed-in patient's data; see `/patients/{id}/export/`.")
+    @EXPORT_SCHEMA
+    def get(self, request: Request) -> Response:
+        return export_answer(request, self.patient(request), staff=False)

@@ -25,6 +25,7 @@ class LocationFactory(DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Location {n:03d}")
     address = factory.Sequence(lambda n: f"{n} Main Street")
+    phone = factory.Sequence(lambda n: f"+1 212 555 {n % 10000:04d}")  # takes bookings
     timezone = "America/New_York"
 
 

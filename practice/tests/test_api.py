@@ -80,7 +80,7 @@ def test_staff_get_internal_practitioner_fields(role, clients, directory):
 
 def test_public_lists_of_locations_and_specialties_hide_internal_flags(clients, directory):
     location = clients[ANONYMOUS].get("/api/v1/locations/").json()["results"][0]
-    assert set(location) == {"id", "name", "address", "phone", "timezone"}
+    assert set(location) == {"id", "name", "address", "phone", "email", "timezone"}
     specialty = clients[ANONYMOUS].get("/api/v1/specialties/").json()["results"][0]
     assert set(specialty) == {"id", "slug", "name"}
     staff = clients["front_desk"].get("/api/v1/locations/").json()["results"][0]

@@ -46,7 +46,11 @@ def _resources(directory, coverage, service_code):
             Location,
             "/api/v1/locations/",
             f"/api/v1/locations/{directory.downtown.pk}/",
-            lambda: {"name": f"Annex {_n()}", "timezone": "America/New_York"},
+            lambda: {
+                "name": f"Annex {_n()}",
+                "timezone": "America/New_York",
+                "phone": "+1 212 555 0199",
+            },
             {"phone": "+1 212 555 0100"},
             EVERYONE,
             ADMIN_ONLY,

@@ -108,10 +108,21 @@ def test_each_filter(params, expected, people, client_for, acme):
 
 
 def test_location_filter(people, client_for, acme):
+    """practice's own filter keeps the practitioners linked to the location; scheduling's
+    extension narrows it to those with working hours there (none here: they have no hours;
+    portal/tests/test_locations.py tries it with hours)."""
     downtown = people["downtown"].pk
-    assert _search(client_for(acme), location=downtown) == _ids(people, "aoife", "carmen")
-    both = _search(client_for(acme), location=downtown, specialty="cardiology", verified="true")
-    assert both == _ids(people, "aoife", "carmen")
+    assert _search(client_for(acme), location=downtown) == []
+    at_location = next(
+        e for e in selectors.practitioner_search_extensions() if e.name == "slots-at-location"
+    )
+    selectors.practitioner_search_unextend(at_location.name)
+    try:
+        assert _search(client_for(acme), location=downtown) == _ids(people, "aoife", "carmen")
+        both = _search(client_for(acme), location=downtown, specialty="cardiology", verified="true")
+        assert both == _ids(people, "aoife", "carmen")
+    finally:
+        selectors.practitioner_search_extend(at_location)
 
 
 @pytest.mark.parametrize(
@@ -297,8 +308,10 @@ def test_list_query_counts_of_other_resources_are_constant(acme, clients, direct
             LocationFactory()
             CoverageFactory(patient=directory.other_patient, payer=PayerFactory())
     assert counts() == before
-    # SET search_path, user with roles, COUNT, page (+ the patient for coverages)
-    assert before == [4, 5, 4, 4]
+    # SET search_path, user with roles, COUNT, page (+ the patient for coverages); patients and
+    # coverages then write their audit events after the response, in one INSERT (SET LOCAL
+    # synchronous_commit, then the INSERT, between a SAVEPOINT and its RELEASE in a test)
+    assert before == [4 + 4, 5 + 4, 4, 4]
 
 
 # The extension hook (scheduling's `next_available`) -----------------------------------------
@@ -336,3 +349,81 @@ def test_a_search_extension_adds_a_field_and_a_filter_without_extra_queries(
     finally:
         selectors.practitioner_search_unextend("test-first-location")
     assert "first_location" not in client.get("/api/v1/practitioners/").json()["results"][0]
+
+
+# Conditions: what patients search for -------------------------------------------------------
+
+
+@pytest.fixture
+def clinicians(acme):
+    """An ABA / speech / cardiology directory, and the conditions the clinic ships with."""
+    with in_clinic(acme):
+        aba = SpecialtyFactory(slug="behavior-analysis", name="Behavior analysis")
+        speech = SpecialtyFactory(slug="speech-therapy", name="Speech therapy")
+        rhythm = SpecialtyFactory(slug="electrophysiology", name="Heart rhythm")
+        people = {
+            "bcba": PractitionerFactory(
+                display_name="Maya Lopez", specialties=[aba], rating_average=Decimal("4.9")
+            ),
+            "slp": PractitionerFactory(
+                display_name="Tom Reid", specialties=[speech], rating_average=Decimal("4.1")
+            ),
+            "ep": PractitionerFactory(
+                display_name="Cian Murphy", specialties=[rhythm], rating_average=Decimal("4.5")
+            ),
+            "gp": PractitionerFactory(display_name="Ann Hale", rating_average=Decimal("5.0")),
+        }
+    return people
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("autism", ["bcba", "slp"]),  # ABA and speech therapy treat it: rating decides
+        ("Autism", ["bcba", "slp"]),
+        ("autisim", ["bcba", "slp"]),  # a misspelling
+        ("ASD", ["bcba", "slp"]),  # a synonym
+        ("my son has autism", ["bcba", "slp"]),  # the condition inside a sentence
+        ("ADHD", ["bcba"]),  # psychology, psychiatry and ABA: only ABA is in this clinic
+        ("stuttering", ["slp"]),
+        ("stutering", ["slp"]),
+        ("stammer", ["slp"]),
+        ("arrhythmia", ["ep"]),
+        ("arrythmia", ["ep"]),
+        ("palpitations", ["ep"]),
+        ("afib", ["ep"]),
+        ("sunburn", []),
+    ],
+)
+def test_a_condition_finds_the_practitioners_who_treat_it(
+    q, expected, clinicians, client_for, acme
+):
+    assert _search(client_for(acme), q=q) == [clinicians[name].pk for name in expected]
+
+
+def test_a_clinic_extends_the_conditions_and_links_practitioners(clinicians, client_for, acme):
+    from practice.models import Condition
+
+    client = client_for(acme)
+    assert _search(client, q="selective mutism") == []
+    with in_clinic(acme):
+        mutism = Condition.objects.create(
+            name="Selective mutism", synonyms=["mutism"], specialty_slugs=["speech-therapy"]
+        )
+        # the generalist is linked to it by name, and so ranks above the specialty's
+        mutism.practitioners.add(clinicians["gp"])
+        Condition.objects.filter(name="Stuttering").update(is_active=False)
+    assert _search(client, q="selective mutism") == [clinicians["gp"].pk, clinicians["slp"].pk]
+    assert _search(client, q="mutisim") == [clinicians["gp"].pk, clinicians["slp"].pk]
+    assert _search(client, q="stuttering") == []  # deactivated: no longer understood
+
+
+def test_a_condition_search_keeps_to_one_query_per_page(clinicians, client_for, acme):
+    client = client_for(acme)
+    assert _queries(client, {"q": "autism"}) == _queries(client, {"q": "lopez"}) == 2
+
+
+def test_the_portal_search_box_finds_practitioners_by_condition(clinicians, client_for, acme):
+    page = client_for(acme).get("/practitioners/", {"q": "stutering"})
+    assert page.status_code == 200
+    assert "Tom Reid" in page.content.decode() and "Maya Lopez" not in page.content.decode()

@@ -67,10 +67,13 @@ def test_a_token_socket_opens_from_anywhere_and_a_junk_token_unlocks_no_cookie(
     assert (frames, code) == ([], 4401)
 
 
-def test_an_anonymous_socket_is_checked_against_allowed_hosts_as_before(live_servers, committed):
+def test_an_anonymous_socket_opens_only_from_the_clinics_own_pages(live_servers, committed):
     def ping(origin):
         return refused_at_handshake(live_servers, "acme", "/ws/ping/", origin=origin)
 
     assert ping(live_servers.url("acme")) is None
+    assert ping("https://acme.localhost") is None  # behind the proxy
     assert ping("http://evil.example") == 403
+    assert ping(live_servers.url("globex")) == 403  # a sibling clinic's pages (issue 16)
+    assert ping(f"http://localhost:{live_servers.http_port}") == 403  # the platform
     assert ping(None) == 403

@@ -16,10 +16,12 @@ from ..models import (
     Appointment,
     AppointmentSeries,
     AppointmentType,
+    Closure,
     SmartBookingJob,
     TimeOff,
     WorkingHours,
 )
+from ..smart.job import JOB_STAFF_FIELDS
 from ..smart.request import (
     LOCATIONS,
     MAX_SESSIONS_PER_WEEK,
@@ -257,6 +259,11 @@ class CancelSerializer(serializers.Serializer):
 
 class RescheduleSerializer(serializers.Serializer):
     start = ScheduleDateTimeField()
+    practitioner = serializers.PrimaryKeyRelatedField(
+        queryset=Practitioner.objects.all(),
+        required=False,
+        help_text="Move to another practitioner (default: the visit's own).",
+    )
     overbook = serializers.BooleanField(required=False, default=False)
 
 
@@ -374,6 +381,21 @@ class TimeOffSerializer(ModelSerializer):
         return attrs
 
 
+class ClosureSerializer(ModelSerializer):
+    class Meta:
+        model = Closure
+        fields = ["id", "name", "start_date", "end_date", "location"]
+
+    def validate(self, attrs):
+        first = attrs.get("start_date", getattr(self.instance, "start_date", None))
+        last = attrs.get("end_date", getattr(self.instance, "end_date", None))
+        if first and last and last < first:
+            raise serializers.ValidationError(
+                {"end_date": "The last day must not be before the first."}
+            )
+        return attrs
+
+
 class CalendarFeedSerializer(serializers.Serializer):
     practitioner = serializers.PrimaryKeyRelatedField(queryset=Practitioner.objects.all())
 
@@ -463,7 +485,8 @@ class SmartBookingRequestSerializer(serializers.Serializer):
         return self.validated_data["smart_request"].to_job_request()
 
 
-class SmartBookingJobSerializer(ModelSerializer):
+class SmartBookingJobSerializer(StaffOnlyFieldsMixin, ModelSerializer):
+    staff_only_fields = JOB_STAFF_FIELDS
     job_id = serializers.UUIDField(source="id", read_only=True)
     status_url = serializers.SerializerMethodField()
 

@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from audit.mixins import AuditedAPIMixin
 from clinic.permissions import required_permission
 from clinic.tenancy import request_tenant
 from practice.selectors import rows_in_scope
@@ -22,7 +23,7 @@ from .views import BOOK, acting_patient
 
 
 class SmartBookingViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    AuditedAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """Describe a need; a worker finds and books the best slot. Watch the job at `status_url`
     or, live, at `websocket_url`. Asking for one (and withdrawing it while queued) needs the
@@ -56,6 +57,7 @@ class SmartBookingViewSet(
         job = smart_job_create(
             patient=patient, request=data.to_job_request(), requested_by=request.user
         )
+        self.audit_serve([job])
         return Response(
             {
                 "job_id": str(job.pk),

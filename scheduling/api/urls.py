@@ -9,6 +9,7 @@ router.register("appointment-series", views.SeriesViewSet, basename="appointment
 router.register("appointment-types", views.AppointmentTypeViewSet, basename="appointment-type")
 router.register("working-hours", views.WorkingHoursViewSet, basename="working-hours")
 router.register("time-off", views.TimeOffViewSet, basename="time-off")
+router.register("closures", views.ClosureViewSet, basename="closure")
 router.register(
     r"patients/(?P<patient_id>\d+)/appointments",
     views.PatientAppointmentsView,

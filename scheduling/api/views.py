@@ -18,6 +18,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit import services as audit
+from audit.mixins import AuditedAPIMixin
 from clinic.errors import PermissionDeniedError
 from clinic.permissions import required_permission
 from practice.models import Patient, Practitioner
@@ -30,6 +32,7 @@ from ..models import (
     AppointmentSeries,
     AppointmentType,
     CalendarFeed,
+    Closure,
     TimeOff,
 )
 from ..models import WorkingHours as WorkingHoursModel
@@ -65,6 +68,14 @@ def _source(request: Request) -> str:
     return Appointment.Source.API
 
 
+def _may_book_with(user, practitioner) -> bool:
+    """Staff book in the columns their grant reaches; a patient moves their own visit to
+    any practitioner (the booking rules still apply)."""
+    if not user.has_perm(BOOK):
+        return True
+    return row_in_scope(user=user, permission=BOOK, practitioner=practitioner)
+
+
 def _activate_tz(request: Request) -> None:
     name = request.query_params.get("tz")
     if name:
@@ -96,7 +107,9 @@ def _appointments_in_scope(view, queryset: QuerySet) -> QuerySet:
     )
 
 
-class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class AppointmentViewSet(
+    AuditedAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Appointments. Create with `POST` (an `Idempotency-Key` header makes a retry safe);
     change with the actions; never deleted (cancel instead). Each action needs the
     appointment's permission its row of the state machine names (scheduling.states); a
@@ -203,9 +216,14 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     def reschedule(self, request: Request, pk=None) -> Response:
         data = s.RescheduleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        appointment = self.get_object()
+        practitioner = data.validated_data.get("practitioner")
+        if practitioner is not None and not _may_book_with(request.user, practitioner):
+            raise PermissionDeniedError("Your role does not book in this column.")
         appointment = services.appointment_reschedule(
-            appointment=self.get_object(),
+            appointment=appointment,
             start=data.validated_data["start"],
+            practitioner=practitioner,
             by=request.user,
             overbook=data.validated_data["overbook"],
         )
@@ -238,7 +256,7 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         return response
 
 
-class PatientAppointmentsView(mixins.ListModelMixin, viewsets.GenericViewSet):
+class PatientAppointmentsView(AuditedAPIMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """`/patients/{id}/appointments/`: for whoever may see the patient (staff; a practitioner
     the patients they see, and then their own visits; a patient their own record). Another
     patient is a 403."""
@@ -260,7 +278,7 @@ class PatientAppointmentsView(mixins.ListModelMixin, viewsets.GenericViewSet):
         return _appointments_in_scope(self, selectors.appointment_list(patient=patient))
 
 
-class MyAppointmentsView(mixins.ListModelMixin, viewsets.GenericViewSet):
+class MyAppointmentsView(AuditedAPIMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """`/me/appointments/`: the signed-in user's own visits: as a patient, or the column of a
     practitioner."""
 
@@ -284,7 +302,7 @@ class MyAppointmentsView(mixins.ListModelMixin, viewsets.GenericViewSet):
         return _appointments_in_scope(self, mine)
 
 
-class SeriesViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class SeriesViewSet(AuditedAPIMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Recurring bookings (RFC 5545 rules), all or nothing unless `partial`. Booking and
     cancelling a series need the appointment's `book` and `cancel`."""
 
@@ -331,6 +349,7 @@ class SeriesViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             telehealth=v.get("telehealth"),
             partial=v["partial"],
         )
+        self.audit_serve([result.series, *result.booked])
         body = {
             "series": s.SeriesSerializer(result.series).data if result.series else None,
             "booked": s.AppointmentSerializer(
@@ -352,6 +371,7 @@ class SeriesViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             reason=data.validated_data["reason"],
             after=data.validated_data.get("after"),
         )
+        self.audit_serve(cancelled)
         return Response(
             s.AppointmentSerializer(
                 cancelled, many=True, context=self.get_serializer_context()
@@ -427,6 +447,23 @@ class TimeOffViewSet(PractitionerRowsViewSet):
     filterset_fields = ["practitioner"]
 
 
+class ClosureViewSet(viewsets.ModelViewSet):
+    """Days the clinic, or one location, is closed (holidays, closures): availability, the
+    booking rules, the board, smart booking and series leave them out. Anyone may read; the
+    front desk and the clinic admin keep them. `?location=`, `?end_date__gte=` (those still
+    to come), `?start_date__lte=`."""
+
+    permission_model = "scheduling.closure"
+    public_actions = ("list", "retrieve", "metadata")
+    serializer_class = s.ClosureSerializer
+    filterset_fields: ClassVar = {
+        "location": ["exact"],
+        "end_date": ["gte"],
+        "start_date": ["lte"],
+    }
+    queryset = Closure.objects.order_by("start_date", "id")
+
+
 class CalendarFeedView(APIView):
     """Create (or rotate) a practitioner's secret iCalendar subscription URL: the practitioner
     their own, the clinic admin anyone's."""
@@ -466,4 +503,6 @@ def calendar_feed(request, token: str) -> HttpResponse:
         .order_by("start")
     )
     body = practitioner_feed_ics(f"{feed.practitioner.display_name} – Clinic", appointments)
+    for appointment in appointments:  # evaluated by the feed: initials and times
+        audit.record(request, audit.READ, appointment, label="calendar feed")
     return HttpResponse(body, content_type="text/calendar; charset=utf-8")

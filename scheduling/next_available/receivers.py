@@ -1,14 +1,14 @@
 """The signal receivers that keep the next-available rows right when a schedule rule changes:
-working hours, time off, an appointment type, who offers it, a practitioner or the clinic's
-settings. Each queues, once the change commits, a refresh of the practitioners it can move.
-Appointments queue their own (`services`, only when they can move the slot)."""
+working hours, time off, an appointment type, who offers it, a practitioner, the clinic's
+settings or a closure. Each queues, once the change commits, a refresh of the practitioners
+it can move. Appointments queue their own (`services`, only when they can move the slot)."""
 
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from practice.models import ClinicSettings, Practitioner
 
-from ..models import AppointmentType, TimeOff, WorkingHours
+from ..models import AppointmentType, Closure, TimeOff, WorkingHours
 from .tasks import refresh_next_available_task
 
 
@@ -46,6 +46,12 @@ def _settings_saved(sender, **kwargs) -> None:
     _refresh_next_available(None)
 
 
+def _closure_changed(sender, **kwargs) -> None:
+    """A holiday or closure added, changed or removed: everyone (a clinic-wide one reaches
+    them all, and a location's whoever works there)."""
+    _refresh_next_available(None)
+
+
 def _offering_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
     """Practitioners added to or removed from an appointment type (from either side)."""
     if not action.startswith("post_"):
@@ -68,3 +74,5 @@ def connect() -> None:
     )
     post_save.connect(_practitioner_saved, sender=Practitioner, dispatch_uid="next")
     post_save.connect(_settings_saved, sender=ClinicSettings, dispatch_uid="next")
+    for signal in (post_save, post_delete):
+        signal.connect(_closure_changed, sender=Closure, dispatch_uid="next")

@@ -7,7 +7,8 @@ Celery task) marks it running, scores every free slot of the eligible practition
 constraint and unit reservation as a direct booking — falling through to the next slot when
 another booking wins the race. Booking and completion commit together, and appointments carry
 the job id, so a re-run never books twice. Every change is published to the job's group as
-`job_payload`, the JSON the API shows.
+`job_payload`, the JSON the API shows staff; the socket drops `JOB_STAFF_FIELDS` for a patient,
+as the API's serializer does.
 """
 
 import logging
@@ -23,6 +24,8 @@ from django.db import transaction
 from django.db.models import Avg, F, Q
 from django.utils import timezone
 
+import usage
+from authorizations import selectors as auth_selectors
 from authorizations.errors import (
     AuthorizationExhaustedError,
     AuthorizationNotValidError,
@@ -32,14 +35,16 @@ from authorizations.errors import (
 from clinic.errors import ApplicationError
 from clinic.inputs import schedule_date_error
 from clinic.tenancy import tenant_connection
-from practice.models import Patient, Practitioner
+from practice import formats
+from practice.models import ClinicSettings, Patient, Practitioner
 from realtime.groups import group_name, publish
 from tenants.selectors import schemas_where
 
 from .. import availability, services
 from ..errors import SlotUnavailableError
 from ..models import Appointment, AppointmentType, SmartBookingJob
-from .scoring import Candidate, Need, eligible_practitioners, score_slots
+from ..signals import smart_booking_finished
+from .scoring import Candidate, Need, eligible_practitioners, score_slots, units_of
 
 logger = logging.getLogger(__name__)
 Status = SmartBookingJob.Status
@@ -55,6 +60,11 @@ AUTH_ERRORS = (
 )
 
 
+# Which worker process ran the job and how often it was restarted: the clinic's operations, of no
+# use to the patient (and a host name is nobody's business outside the clinic's staff).
+JOB_STAFF_FIELDS = ("worker_id", "retry_count")
+
+
 def job_group(job_id, schema: str | None = None) -> str:
     return group_name("job", job_id, schema=schema)
 
@@ -68,10 +78,11 @@ def _datetime(moment: datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def job_payload(job: SmartBookingJob) -> dict:
-    """The job as the API (`SmartBookingJobSerializer`) and the websocket show it: one shape
-    for both, the same JSON, built here without the API's serializer."""
-    return {
+def job_payload(job: SmartBookingJob, *, staff: bool) -> dict:
+    """The job as the API (`SmartBookingJobSerializer`) and the websocket show it to staff
+    (`staff`) or to the patient: one shape for both paths, the same JSON, built here without
+    the API's serializer."""
+    payload = {
         "job_id": str(job.pk),
         "status": str(job.status),
         "patient": job.patient_id,
@@ -87,10 +98,16 @@ def job_payload(job: SmartBookingJob) -> dict:
         "nearest_options": job.nearest_options,
         "status_url": f"/api/v1/smart-bookings/{job.pk}/",
     }
+    return payload if staff else for_patient(payload)
+
+
+def for_patient(payload: dict) -> dict:
+    """A job's JSON without `JOB_STAFF_FIELDS` (the order of the others kept)."""
+    return {key: value for key, value in payload.items() if key not in JOB_STAFF_FIELDS}
 
 
 def _publish(job: SmartBookingJob) -> None:
-    payload = job_payload(job)
+    payload = job_payload(job, staff=True)  # each socket trims it for its reader
     group = job_group(job.pk)
     # robust: the change is committed; a failed notice is logged, never the caller's error.
     transaction.on_commit(lambda: publish(group, payload), robust=True)
@@ -122,6 +139,7 @@ def smart_job_create(*, patient: Patient, request: dict, requested_by=None) -> S
         # robust: if the broker is down the job stays queued and the sweep queues it later;
         # the caller still gets its 202 for the committed job.
         transaction.on_commit(lambda: _queue(job_id), robust=True)
+        transaction.on_commit(lambda: usage.count(usage.SMART_BOOKING_JOB), robust=True)
         _publish(job)
     return job
 
@@ -230,7 +248,55 @@ def _window_error(request: dict) -> str:
     return ""
 
 
+def authorization_need_of(need: Need) -> auth_selectors.AuthorizationNeed | None:
+    """What the patient's authorizations say about the visit type, where the clinic refuses
+    visits without one (None: nothing to check)."""
+    kind = need.appointment_type
+    code = kind.service_code
+    if code is None or not code.requires_authorization:
+        return None
+    if ClinicSettings.load().authorization_policy != ClinicSettings.AuthorizationPolicy.REFUSE:
+        return None
+    return auth_selectors.authorization_need(
+        patient=need.patient,
+        service_code=code,
+        units=units_of(kind),
+        today=timezone.localdate(),
+    )
+
+
+def _authorization_blocks(need: Need) -> str:
+    """The true reason no slot can be booked on the patient's authorizations ("" when some
+    can): none at all (and whether a request is open), or too few units left."""
+    covered = authorization_need_of(need)
+    if covered is None or not covered.blocks_booking:
+        return ""
+    name = need.appointment_type.name
+    if covered.state == "exhausted":
+        line = max(covered.lines, key=lambda x: x.units_remaining)
+        return (
+            f"Your insurance authorization {line.authorization.number} has "
+            f"{line.units_remaining} unit(s) left and one {name} needs {covered.units}. "
+            "The front desk can ask your insurer to renew it."
+        )
+    request = covered.request
+    if request is not None and request.status == request.Status.PENDING:
+        return (
+            f"{name} needs an authorization from your insurer, and you have none yet. Your "
+            f"request of {formats.message_date(request.requested_at)} is with the clinic: you "
+            "can book once "
+            "it is approved."
+        )
+    return (
+        f"{name} needs an authorization from your insurer, and you have none yet. Request an "
+        "assessment / authorization from the practitioner's page (or call the clinic): you "
+        "can book once it is approved."
+    )
+
+
 def _book_best(job: SmartBookingJob, need: Need) -> tuple[list[Appointment], list[str]]:
+    if blocked := _authorization_blocks(need):
+        raise NothingFound(blocked)
     practitioners = eligible_practitioners(need)
     if not practitioners:
         raise NothingFound(
@@ -249,19 +315,24 @@ def _book_best(job: SmartBookingJob, need: Need) -> tuple[list[Appointment], lis
         return [appointment], reasons
     if need.blocked_by_authorization and not candidates:
         raise NothingFound(
-            "Your insurance authorization has no units left for this kind of visit in the "
-            "dates asked for. The front desk can help renew it."
+            "Your insurance authorization does not cover any free time in the dates asked for "
+            "(its dates, or the units left on those days). Try other dates, or ask the front "
+            "desk to extend it."
         )
     raise NothingFound(
-        f"No free {need.appointment_type.name} slot between {need.earliest:%d %b} and "
-        f"{need.latest - timedelta(days=1):%d %b %Y} matches this request."
+        f"No free {need.appointment_type.name} slot between "
+        f"{formats.message_date(need.earliest, style='daynum', zone=need.tz)} and "
+        f"{formats.message_date(need.latest - timedelta(days=1), zone=need.tz)} matches this "
+        "request."
     )
 
 
 def _summary(candidate: Candidate) -> list[str]:
     local = candidate.start.astimezone(ZoneInfo(candidate.practitioner.timezone))
     return [
-        f"Booked with {candidate.practitioner.display_name} on {local:%A %d %B at %H:%M} "
+        f"Booked with {candidate.practitioner.display_name} on "
+        f"{formats.message_date(local, style='long', zone=local.tzinfo)} at "
+        f"{formats.message_time(local, zone=local.tzinfo)} "
         "(the best match for your request)."
     ]
 
@@ -353,6 +424,7 @@ def _complete(job: SmartBookingJob, appointments: list[Appointment], reasons: li
     job.reasons = list(dict.fromkeys(reasons))[:8]
     job.error_message = ""
     job.save(update_fields=["status", "completed_at", "result", "reasons", "error_message"])
+    smart_booking_finished.send(sender=SmartBookingJob, job=job)
     _publish(job)
 
 
@@ -366,6 +438,7 @@ def _fail(job_id, message: str, *, need_for_options: SmartBookingJob) -> None:
         job.completed_at = timezone.now()  # once the options are found: the job ends here
         job.error_message = message
         job.save(update_fields=["status", "completed_at", "error_message", "nearest_options"])
+        smart_booking_finished.send(sender=SmartBookingJob, job=job)
         _publish(job)
 
 
@@ -377,18 +450,37 @@ def _nearest_options(job: SmartBookingJob) -> list[dict]:
         need = Need.from_request(job.patient, job.request)
     except (KeyError, ValueError, AppointmentType.DoesNotExist):
         return []
+    # Never offer times that would fail the same way: only days the patient's authorization
+    # covers with a visit's units (searched from its first day), and none when it covers none.
+    covered = authorization_need_of(need)
+    if covered is not None and covered.blocks_booking:
+        return []
+    start = timezone.now()
+    if covered is not None and covered.lines:
+        first_day = min(line.authorization.start_date for line in covered.lines)
+        start = max(start, datetime.combine(first_day, datetime.min.time(), need.tz))
     practitioners = availability.practitioners_offering(
         appointment_type=need.appointment_type, specialty=need.specialty,
         practitioner_ids=need.practitioner_ids,
     )  # fmt: skip
     results = availability.availability(
         appointment_type=need.appointment_type,
-        start=timezone.now(),
-        end=need.latest + timedelta(days=30),
+        start=start,
+        end=max(need.latest, start) + timedelta(days=30),
         practitioner_ids=list(practitioners.values_list("pk", flat=True)[:50]),
-        limit_per_practitioner=3,
+        limit_per_practitioner=3 if covered is None else 20,
     )
-    slots = sorted((s for r in results for s in r.slots), key=lambda s: s.start)[:5]
+    zones = {r.practitioner.pk: ZoneInfo(r.practitioner.timezone) for r in results}
+    slots = sorted(
+        (
+            s
+            for r in results
+            for s in r.slots
+            if covered is None
+            or covered.covers(s.start.astimezone(zones[s.practitioner_id]).date(), covered.units)
+        ),
+        key=lambda s: s.start,
+    )[:5]
     names = {r.practitioner.pk: r.practitioner.display_name for r in results}
     return [
         {

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from authorizations import selectors as auth_selectors
 from authorizations.services import units_for_visit
+from practice import formats
 from practice.models import ClinicSettings, Patient, Practitioner
 
 from ..availability import availability, practitioners_offering
@@ -163,7 +164,7 @@ def score_slots(need: Need, practitioners: list[Practitioner]) -> list[Candidate
         if weekdays and local.weekday() in weekdays:
             reasons.append(f"On a preferred day ({local:%A}).")
         if hours and any(lo <= local.hour < hi for lo, hi in hours):
-            reasons.append(f"At a preferred time of day ({local:%H:%M}).")
+            reasons.append(f"At a preferred time of day ({formats.message_time(local, zone=tz)}).")
         rating = float(p.rating_average or 0)
         if rating >= 4.5:
             reasons.append(f"{p.display_name} is rated {rating:.1f}/5.")
@@ -207,6 +208,12 @@ def score_slots(need: Need, practitioners: list[Practitioner]) -> list[Candidate
             candidates.append(Candidate(p, slot.start, slot.end, slot.location_id, score, explain))
     candidates.sort(key=lambda c: (-c.score, c.start, c.practitioner.pk))
     return candidates
+
+
+def units_of(kind: AppointmentType) -> int:
+    """Authorization units of one visit of `kind` (0 without a service code)."""
+    code = kind.service_code
+    return units_for_visit(minutes=kind.duration_minutes, service_code=code) if code else 0
 
 
 def _units_left_by_day(need: Need):

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from scheduling.models import Appointment, CalendarFeed
+from scheduling.models import Appointment, AppointmentSeries, CalendarFeed
 from scheduling.tests import factories as f
 from tests.fixtures import ClinicClient, in_clinic
 
@@ -186,10 +186,14 @@ def test_two_unknown_ids_are_both_named(world):
 
 
 def test_booking_reads_its_parties_and_rules_in_few_queries(world, django_assert_max_num_queries):
-    # search path, user, patient+practitioner+type, rules+lock, insert, event, then on commit
-    # nothing more (the next-available row came with the rules); the test transaction wraps it.
+    # search path, user, patient+practitioner+type, rules+lock, insert, event, the patient's
+    # notice and reminders (one statement: notifications.planning), the clinic's webhook
+    # subscriptions to the event (one indexed read; none here, so no delivery is written), then
+    # on commit nothing more (the next-available row came with the rules); the test transaction
+    # wraps it. After the response, the audit event: SET LOCAL synchronous_commit and one INSERT
+    # (here between a SAVEPOINT and its RELEASE).
     assert _book(world, hour=9).status_code == 201
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(11 + 4):
         assert _book(world, hour=11).status_code == 201
 
 
@@ -452,7 +456,8 @@ def test_a_zone_asked_for_by_one_request_does_not_leak_into_the_next(world):
 
 def test_the_smart_job_json_is_the_apis_byte_for_byte(world):
     """The job's JSON for the websocket (`job_payload`) is built without the API's serializer:
-    it must stay what the API answers, in every state and with another zone active."""
+    it must stay what the API answers, to staff and to the patient (without the worker's
+    fields), in every state and with another zone active."""
     from django.utils import timezone as django_timezone
 
     from clinic.api import JSONRenderer
@@ -478,9 +483,14 @@ def test_the_smart_job_json_is_the_apis_byte_for_byte(world):
     for job in jobs:
         answer = world["desk"].get(f"/api/v1/smart-bookings/{job.pk}/")
         assert answer.status_code == 200
-        assert answer.content == JSONRenderer().render(job_payload(job))
+        assert answer.content == JSONRenderer().render(job_payload(job, staff=True))
+        own = world["patient"].get(f"/api/v1/smart-bookings/{job.pk}/")
+        assert own.status_code == 200
+        assert own.content == JSONRenderer().render(job_payload(job, staff=False))
+        assert "worker_id" not in own.json() and "retry_count" not in own.json()
         with django_timezone.override(ZoneInfo("America/New_York")):
-            assert job_payload(job) == SmartBookingJobSerializer(job).data
+            # no request in the context: read as a patient's
+            assert job_payload(job, staff=False) == SmartBookingJobSerializer(job).data
 
 
 FAR = ["9999-12-31T10:00:00Z", "0001-01-01T00:00:00Z", "2090-01-01T10:00:00Z"]
@@ -519,6 +529,36 @@ def test_a_series_far_from_today_or_in_no_zone_is_a_400_naming_the_field(world, 
     assert field in response.json()["errors"]
     with in_clinic(world["acme"]):
         assert Appointment.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("rule", "code"),
+    [
+        ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30;COUNT=5", "rrule-empty"),  # 30 February
+        ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30;COUNT=5", "rrule-empty"),
+        ("FREQ=DAILY;BYMONTH=4;BYMONTHDAY=31;UNTIL=20301231T000000", "rrule-empty"),
+        ("FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=30;COUNT=5", "rrule-frequency"),
+        ("FREQ=YEARLY;BYEASTER=0;COUNT=2", "rrule-frequency"),
+        ("FREQ=YEARLY;COUNT=40", "rrule-too-far"),
+        ("FREQ=YEARLY;INTERVAL=900;COUNT=2", "rrule-too-far"),
+        ("FREQ=DAILY;COUNT=201", "rrule-too-long"),
+        ("FREQ=WEEKLY;UNTIL=99991231T000000", "rrule-too-long"),
+        ("FREQ=WEEKLY;COUNT=2;BYDAY=XX", "rrule-invalid"),
+        ("FREQ=WEEKLY", "rrule-unbounded"),
+    ],
+)
+def test_a_rule_with_no_bounded_series_is_a_400_naming_rrule(world, rule, code):
+    """Issue 16: a patient's 30-February rule cost seconds of CPU (dateutil walked to the year
+    9999 for a date); now every rule is expanded within a bounded walk (see
+    test_series.py) and one with no date, too many or too far answers 400 on `rrule`."""
+    body = {"practitioner": world["p"].pk, "appointment_type": world["t"].pk,
+            "start": _at(world, 9), "rrule": rule}  # fmt: skip
+    response = world["patient"].post("/api/v1/appointment-series/", body, "application/json")
+    assert response.status_code == 400, response.json()
+    problem = response.json()
+    assert problem["type"].endswith(code) and list(problem["errors"]) == ["rrule"], problem
+    with in_clinic(world["acme"]):
+        assert not Appointment.objects.exists() and not AppointmentSeries.objects.exists()
 
 
 @pytest.mark.parametrize(

@@ -215,7 +215,7 @@ def test_each_row_is_allowed_only_when_its_rule_says(visit, action, who, moment,
 def test_a_check_in_on_another_day_says_which_day_it_is_for(visit):
     with time_machine.travel(_on(-2, 12), tick=False), pytest.raises(InvalidTransitionError) as e:
         services.appointment_check_in(appointment=visit.appointment, by=visit.users["front_desk"])
-    assert "Mon 08 Feb 2027" in e.value.detail and "America/New_York" in e.value.detail
+    assert "Monday, February 8, 2027" in e.value.detail and "America/New_York" in e.value.detail
 
 
 def test_late_staff_cancels_are_marked_late_and_the_window_is_one_definition(visit):

@@ -125,6 +125,8 @@
         if (wasDown) refreshSoon(); // events may have been missed while away
       } else if (message.type && message.type.startsWith("appointment.")) {
         refreshSoon(message.appointment && message.appointment.id);
+      } else if (message.type && message.type.startsWith("waitlist.")) {
+        refreshSoon(); // a slot held for a waitlist patient, or released
       }
     });
     socket.addEventListener("close", (event) => {
@@ -255,6 +257,7 @@
   });
 
   function openBook(slot) {
+    document.getElementById("sb-book-title").textContent = "Book a visit";
     bookForm.reset();
     bookProblem.hidden = true;
     field("overbook").value = "";
@@ -348,13 +351,17 @@
       ...rows.flatMap(([label, value]) => [el("dt", null, label), el("dd", null, value)]));
     document.getElementById("sb-appt-admin").href = a.admin_url;
     const actions = document.getElementById("sb-appt-actions");
-    actions.replaceChildren(...a.actions.map((action) => el("button", {
+    moveForm.hidden = true;
+    moving = null;
+    actions.replaceChildren(...(a.movable ? [el("button", {
+      type: "button", class: "sb-btn", "data-action": "move", onclick: () => openMove(a),
+    }, "Move")] : []), ...a.actions.map((action) => el("button", {
       type: "button",
       class: `sb-btn ${action.name === "cancel" ? "sb-danger" : action.name === "no-show" ? "" : "sb-primary"}`,
       "data-action": action.name,
       onclick: (event) => act(a, action.name, event.currentTarget),
     }, action.label)));
-    apptDialog.showModal();
+    if (!apptDialog.open) apptDialog.showModal();
   }
 
   async function act(a, action, button) {
@@ -379,9 +386,141 @@
     }
   }
 
+  // --- Moving a visit: the Move dialog, and drag and drop on the day view -----------------
+  // Both post to the board's move endpoint (the API's reschedule service): a taken slot
+  // answers 409 with alternatives, each a button that moves the visit there instead.
+
+  const moveForm = document.getElementById("sb-move");
+  const movePractitioner = document.getElementById("sb-move-practitioner");
+  const moveDate = document.getElementById("sb-move-date");
+  const moveTime = document.getElementById("sb-move-time");
+  let moving = null;
+
+  function practitionersFor(typeId) {
+    return Object.entries(data.practitioners)
+      .filter(([, p]) => p.types.some((t) => String(t.id) === String(typeId)));
+  }
+
+  function openMove(a) {
+    moving = a;
+    cancelRow.hidden = true;
+    apptProblem.hidden = true;
+    movePractitioner.replaceChildren(...practitionersFor(a.type_id).map(([id, p]) =>
+      el("option", { value: id }, p.name)));
+    movePractitioner.value = String(a.practitioner_id);
+    moveDate.value = a.local_date;
+    moveTime.value = a.local_time;
+    const grid = board.querySelector(".sb-day");
+    if (grid) moveTime.step = String(Number(grid.dataset.step) * 60);
+    moveForm.hidden = false;
+    moveTime.focus();
+  }
+
+  async function move(a, practitionerId, start, options) {
+    const body = new FormData();
+    body.append("start", start);
+    if (practitionerId && String(practitionerId) !== String(a.practitioner_id)) {
+      body.append("practitioner", practitionerId);
+    }
+    if (options && options.overbook) body.append("overbook", "true");
+    const url = root.dataset.moveUrl.replace("/0/", `/${a.id}/`);
+    const result = await post(url, body);
+    if (result.ok) {
+      const moved = result.body.appointment;
+      if (apptDialog.open) apptDialog.close();
+      showToast(`Moved ${a.patient} to ${moved.practitioner.display_name} · ${when(moved.start)}`);
+      refreshSoon(a.id);
+      return true;
+    }
+    if (!apptDialog.open) openAppointment(a.id);
+    openMove(a);
+    showProblem(apptProblem, result.body, moveAlternatives(a, result.body));
+    return false;
+  }
+
+  function moveAlternatives(a, body) {
+    const wrap = el("div");
+    const options = body.suggested_alternatives || [];
+    if (options.length) {
+      wrap.append(el("p", null, el("strong", null, "Free instead:")));
+      wrap.append(el("ul", null, options.map((option) => el("li", null,
+        el("button", {
+          type: "button", class: "sb-alt",
+          onclick: () => move(a, option.practitioner, option.start),
+        }, el("span", null, option.practitioner_name), el("strong", null, when(option.start)))))));
+    }
+    if (body.code === "slot-unavailable" && data.can && data.can.overbook) {
+      wrap.append(el("p", null, el("button", {
+        type: "button", class: "sb-btn sb-danger",
+        onclick: () => move(a, movePractitioner.value, `${moveDate.value}T${moveTime.value}`, { overbook: true }),
+      }, "Move anyway (overbook)")));
+    }
+    return wrap.childNodes.length ? wrap : null;
+  }
+
+  moveForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!moving || !moveDate.value || !moveTime.value) return;
+    const submit = document.getElementById("sb-move-submit");
+    submit.disabled = true;
+    move(moving, movePractitioner.value, `${moveDate.value}T${moveTime.value}`)
+      .finally(() => { submit.disabled = false; });
+  });
+
+  // Drag a visit within the day grid: where it is dropped (snapped to the clinic's step, on
+  // the wall clock the grid is drawn in) and in whose column is where it moves.
+  let drag = null;
+  board.addEventListener("dragstart", (event) => {
+    const node = event.target.closest && event.target.closest(".sb-appt[draggable=true]");
+    if (!node) return;
+    const a = data.appointments[node.dataset.appointment];
+    if (!a) return;
+    drag = { a, grab: event.clientY - node.getBoundingClientRect().top };
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", String(a.id));
+    node.classList.add("sb-dragging");
+  });
+  board.addEventListener("dragend", (event) => {
+    const node = event.target.closest && event.target.closest(".sb-appt");
+    if (node) node.classList.remove("sb-dragging");
+    board.querySelectorAll(".sb-drop").forEach((col) => col.classList.remove("sb-drop"));
+  });
+  board.addEventListener("dragover", (event) => {
+    const col = drag && event.target.closest(".sb-col");
+    if (!col) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "move";
+    board.querySelectorAll(".sb-drop").forEach((other) => { if (other !== col) other.classList.remove("sb-drop"); });
+    col.classList.add("sb-drop");
+  });
+  board.addEventListener("drop", (event) => {
+    const col = drag && event.target.closest(".sb-col");
+    if (!col) return;
+    event.preventDefault();
+    col.classList.remove("sb-drop");
+    const grid = col.closest(".sb-day");
+    const ppm = parseFloat(getComputedStyle(grid).getPropertyValue("--ppm")) || 1.25;
+    const step = Number(grid.dataset.step) || 15;
+    const y = event.clientY - col.getBoundingClientRect().top - drag.grab;
+    let minutes = Number(grid.dataset.first) + Math.round(y / ppm / step) * step;
+    minutes = Math.max(0, Math.min(24 * 60 - step, minutes));
+    const clock = `${String(Math.floor(minutes / 60)).padStart(2, "0")}:${String(minutes % 60).padStart(2, "0")}`;
+    const { a } = drag;
+    drag = null;
+    const target = col.dataset.practitioner;
+    if (String(target) === String(a.practitioner_id) && clock === a.local_time) return;
+    move(a, target, `${grid.dataset.day}T${clock}`);
+  });
+
   // --- Wiring -------------------------------------------------------------------------------
 
   board.addEventListener("click", (event) => {
+    const walkIn = event.target.closest(".sb-walkin");
+    if (walkIn) {
+      openBook({ practitioner: walkIn.dataset.practitioner, start: walkIn.dataset.start, location: "" });
+      document.getElementById("sb-book-title").textContent = "Walk-in visit";
+      return;
+    }
     const free = event.target.closest(".sb-free");
     if (free) { openBook(free.dataset); return; }
     const appointment = event.target.closest("[data-appointment]");
@@ -393,6 +532,13 @@
   document.querySelectorAll(".sb-dialog").forEach((dialog) => {
     dialog.addEventListener("click", (event) => { if (event.target === dialog) dialog.close(); });
   });
+
+  // The admin's Move (`?move=<id>`): open that visit's Move dialog at once.
+  const askedToMove = new URL(window.location.href).searchParams.get("move");
+  if (askedToMove && data.appointments[askedToMove] && data.appointments[askedToMove].movable) {
+    openAppointment(askedToMove);
+    openMove(data.appointments[askedToMove]);
+  }
 
   connect();
 })();

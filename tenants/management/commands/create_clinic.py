@@ -14,6 +14,11 @@ class Command(BaseCommand):
         parser.add_argument("--admin-email", required=True)
         parser.add_argument("--admin-password", required=True)
         parser.add_argument("--admin-name", default="")
+        parser.add_argument(
+            "--published",
+            action="store_true",
+            help="Open the patient pages at once (otherwise the clinic's admin publishes them).",
+        )
 
     def handle(self, *args, **opts):
         try:
@@ -26,6 +31,7 @@ class Command(BaseCommand):
                     password=opts["admin_password"],
                     full_name=opts["admin_name"],
                 ),
+                published=opts["published"],
             )
         except ValidationError as exc:
             message = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())

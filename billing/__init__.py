@@ -1,0 +1,1 @@
+"""Billing: fees, charges, claims, remittances and balances (issue 17)."""

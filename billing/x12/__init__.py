@@ -1,0 +1,1 @@
+"""X12 5010 files: 837P claims out; 835, 999 and 277CA in."""

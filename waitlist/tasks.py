@@ -1,0 +1,62 @@
+"""Waitlist tasks: offer a freed slot, send an offer's message, expire a hold at its time, and
+the beat's sweep of holds a crashed worker left past their expiry. Each is safe to run twice
+(an offer is made under row locks and constraints; expiry is a conditional change)."""
+
+import redis
+from django.db import InterfaceError, OperationalError
+from django_tenants.utils import tenant_context
+from kombu.exceptions import OperationalError as BrokerError
+
+from clinic.celery import app
+from tenants.selectors import clinic_list
+
+from . import messages, services
+
+TRANSIENT = (OperationalError, InterfaceError, BrokerError, redis.RedisError)
+
+
+@app.task(
+    name="waitlist.offer_slot",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=1,
+    max_retries=5,
+)
+def offer_slot_task(slot_args: list) -> int | None:
+    """Offer a freed slot to the waitlist; returns the offer's id, or None."""
+    offer = services.slot_offer(slot=services.FreedSlot.from_task_args(slot_args))
+    return offer.pk if offer else None
+
+
+@app.task(
+    name="waitlist.send_offer",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(messages.OfferMessageError, *TRANSIENT),
+    retry_backoff=2,
+    max_retries=6,
+)
+def send_offer_task(offer_id: int) -> str:
+    """Email the offer's patient with its signed accept / decline links."""
+    return messages.offer_message_send(offer_id=offer_id)
+
+
+@app.task(name="waitlist.expire_offer", acks_late=True, autoretry_for=TRANSIENT, max_retries=5)
+def expire_offer_task(offer_id: int) -> bool:
+    """At the hold's expiry: end it and pass the slot on (nothing if it was decided)."""
+    return services.offer_expire(offer_id=offer_id)
+
+
+@app.task(name="waitlist.sweep_everywhere", public_ok=True, ignore_result=True)
+def sweep_offers_task() -> int:
+    """Beat: in every active clinic, expire holds past their time whose task a crashed
+    worker lost. Returns how many it expired."""
+    expired = 0
+    for clinic in clinic_list():
+        if not clinic.is_active or clinic.schema_name == "public":
+            continue
+        with tenant_context(clinic):
+            for offer_id in services.offers_due():
+                expired += services.offer_expire(offer_id=offer_id)
+    return expired
