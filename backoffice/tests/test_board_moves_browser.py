@@ -5,6 +5,7 @@ Move dialog offers the 409's alternatives; a same-day walk-in is booked inside t
 two-hour notice; a holiday removes its day from the board, availability, smart booking and a
 treatment plan's series. Screenshots at 1280x800 and 390x844 in artifacts/screenshots/."""
 
+import time as monotonic_clock
 from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -33,18 +34,47 @@ def _sign_in(page, live, email: str, path: str) -> None:
     page.wait_for_selector("#schedule-board")
 
 
+def _settle(page, quiet_s: float = 0.6, within_s: float = 10.0) -> None:
+    """Wait until the board has stopped re-rendering: no refetch of the grid for `quiet_s` and
+    no animation running (a moved visit flashes, scaled, for 2.4 s). A live event makes the
+    board replace its grid, which detaches the node a drag is about to grab."""
+    deadline = monotonic_clock.monotonic() + within_s
+    seen, quiet_since = None, monotonic_clock.monotonic()
+    while monotonic_clock.monotonic() < deadline:
+        state = page.evaluate(
+            "[document.getElementById('schedule-board').dataset.refreshes || '0',"
+            " document.getAnimations().length]"
+        )
+        if state != seen or state[1]:
+            seen, quiet_since = state, monotonic_clock.monotonic()
+        elif monotonic_clock.monotonic() - quiet_since >= quiet_s:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the board kept re-rendering for {within_s} s: {seen}")
+
+
 def _drag(page, appointment_id: int, practitioner_id: int, hour: int, minute: int = 0) -> None:
     """Drag the visit by its top edge to the column of `practitioner_id` at hour:minute, with
-    the mouse (the page scrolled so that both ends are in view)."""
-    grid = page.locator(".sb-day")
-    first = int(grid.get_attribute("data-first"))
-    ppm = page.evaluate(
-        "parseFloat(getComputedStyle(document.querySelector('.sb-day')).getPropertyValue('--ppm'))"
-    )
-    column = page.locator(f'.sb-col[data-practitioner="{practitioner_id}"]')
-    page.locator(f'[data-appointment="{appointment_id}"]').scroll_into_view_if_needed()
-    source = page.locator(f'[data-appointment="{appointment_id}"]').bounding_box()
-    target = column.bounding_box()
+    the mouse (the page scrolled so that both ends are in view), once the board is still."""
+    from playwright.sync_api import Error
+
+    for attempt in range(3):
+        _settle(page)
+        try:
+            grid = page.locator(".sb-day")
+            first = int(grid.get_attribute("data-first"))
+            ppm = page.evaluate(
+                "parseFloat(getComputedStyle(document.querySelector('.sb-day'))"
+                ".getPropertyValue('--ppm'))"
+            )
+            column = page.locator(f'.sb-col[data-practitioner="{practitioner_id}"]')
+            page.locator(f'[data-appointment="{appointment_id}"]').scroll_into_view_if_needed()
+            source = page.locator(f'[data-appointment="{appointment_id}"]').bounding_box()
+            target = column.bounding_box()
+            break
+        except Error:  # the grid was re-rendered by a late live event: settle and look again
+            if attempt == 2:
+                raise
     assert source and target
     page.mouse.move(source["x"] + 10, source["y"] + 4)
     page.mouse.down()
