@@ -17,7 +17,7 @@ sweep for a crashed worker), and then the slot passes to the next entry.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
@@ -35,6 +35,7 @@ from scheduling import services as scheduling
 from scheduling.booking_rules import slot_validate
 from scheduling.models import Appointment, AppointmentType
 from scheduling.smart.scoring import units_of
+from webhooks.services import events_emit
 
 from .errors import EntryRefusedError, OfferClosedError
 from .models import WaitlistEntry, WaitlistOffer
@@ -369,6 +370,7 @@ def _hold(entry: WaitlistEntry, slot: FreedSlot, *, now: datetime) -> WaitlistOf
         status=WaitlistEntry.Status.OFFERED, updated_at=now
     )
     clinic_data_changed()  # cached availability answers must leave the held slot out
+    _tell_integrators(offer, "waitlist.offer_sent")
     transaction.on_commit(lambda: _announce(offer.pk, "waitlist.held"), robust=True)
     return offer
 
@@ -417,6 +419,7 @@ def offer_accept(*, offer: WaitlistOffer, by=None, now: datetime | None = None) 
     WaitlistEntry.objects.filter(pk=offer.entry_id).update(
         status=WaitlistEntry.Status.BOOKED, appointment=appointment, updated_at=now
     )
+    _tell_integrators(offer, "waitlist.offer_accepted")
     transaction.on_commit(lambda: _announce(offer.pk, "waitlist.accepted"), robust=True)
     return appointment
 
@@ -453,6 +456,8 @@ def _close(offer: WaitlistOffer, status: str, *, now: datetime) -> WaitlistOffer
     off) and, after commit, the slot is offered to the next entry."""
     offer.status, offer.decided_at = status, now
     offer.save(update_fields=["status", "decided_at"])
+    if event := CLOSED_EVENTS.get(status):
+        _tell_integrators(offer, event)
     clinic_data_changed()  # the slot is free again in cached availability answers
     WaitlistEntry.objects.filter(pk=offer.entry_id, status=WaitlistEntry.Status.OFFERED).update(
         status=WaitlistEntry.Status.WAITING, updated_at=now
@@ -493,7 +498,39 @@ def offers_due(*, now: datetime | None = None) -> list[int]:
     )
 
 
-# --- Telling the board -------------------------------------------------------------------------
+# --- Telling the board and the integrators -----------------------------------------------------
+
+# An offer withdrawn because its entry was taken off is no event: the entry's owner did it.
+CLOSED_EVENTS = {Held.DECLINED: "waitlist.offer_declined", Held.EXPIRED: "waitlist.offer_expired"}
+
+
+def offer_data(offer: WaitlistOffer) -> dict:
+    """The offer as `GET /api/v1/waitlist/offers/{id}/` shows it (the API's serializer is not
+    imported here: the pages import these services, and never an app's API)."""
+
+    def iso(moment: datetime | None) -> str | None:
+        return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+    return {
+        "id": offer.pk,
+        "entry": offer.entry_id,
+        "patient": offer.patient_id,
+        "practitioner": offer.practitioner_id,
+        "appointment_type": offer.appointment_type_id,
+        "start": iso(offer.start),
+        "end": iso(offer.end),
+        "status": offer.status,
+        "expires_at": iso(offer.expires_at),
+        "appointment": offer.appointment_id,
+        "created_at": iso(offer.created_at),
+        "decided_at": iso(offer.decided_at),
+    }
+
+
+def _tell_integrators(offer: WaitlistOffer, type_: str) -> None:
+    """The clinic's webhook subscriptions to `type_` get `offer_data(offer)`, in this change's
+    transaction, ordered per offer (built only when a subscription wants it)."""
+    events_emit(type=type_, items=lambda: [(offer_data(offer), f"waitlist_offer:{offer.pk}")])
 
 
 def offer_payload(offer: WaitlistOffer, kind: str) -> dict:

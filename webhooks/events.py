@@ -4,10 +4,9 @@
 row per active subscription of the clinic that asked for its type, inside the transaction of the
 change, and queue their sends after commit. Domain apps do not import webhooks: they send their
 own signals (`scheduling.signals`, `authorizations.signals`, `billing.signals`), and
-`webhooks.receivers` turns those into events. The waitlist (being built) calls
-`event_emit(type="waitlist.offer_sent", data=<the offer as its API shows it>,
-ordering_key=f"waitlist_offer:{offer.pk}")` in its service's transaction (an app above webhooks
-imports it; one below sends a signal of its own, connected in `WebhooksConfig.ready`). A new
+`webhooks.receivers` turns those into events. The waitlist, the one app above webhooks, calls
+`events_emit` itself in its services' transactions (`waitlist.services._tell_integrators`: the
+offer as its API shows it, ordered per offer). A new
 type is added here and to the constraint `webhook_subscription_known_events` (a migration).
 """
 
@@ -30,7 +29,7 @@ CLAIM_EVENTS = (
     "claim.denied",
 )
 REMITTANCE_EVENTS = ("remittance.posted",)
-# For the waitlist (being built): an offer made to a patient, taken, declined or run out.
+# The waitlist's: an offer made to a patient, taken, declined or run out.
 WAITLIST_EVENTS = (
     "waitlist.offer_sent",
     "waitlist.offer_accepted",

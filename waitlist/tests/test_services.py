@@ -1,7 +1,7 @@
 """The waitlist's rules against the real database: who is offered a freed slot and in what
 order, what a hold refuses and for how long, and what accepting, declining and expiry do."""
 
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 import time_machine
@@ -12,8 +12,16 @@ from scheduling.models import Appointment
 from scheduling.selectors import appointments_overlapping
 from scheduling.tests import factories as f
 from tests.fixtures import in_clinic
+from webhooks import delivery as sending
+from webhooks.events import WAITLIST_EVENTS
+from webhooks.models import WebhookDelivery, WebhookEvent
+from webhooks.tests.factories import subscribe
+from webhooks.tests.receiver import Receiver
+from webhooks.tests.receiver import start as start_receiver
+from webhooks.tests.receiver import stop as stop_receiver
 
 from .. import services
+from ..api.serializers import WaitlistOfferSerializer
 from ..errors import EntryRefusedError, OfferClosedError
 from ..models import WaitlistEntry, WaitlistOffer
 from .factories import waiting_world
@@ -227,3 +235,65 @@ def test_availability_leaves_a_held_slot_out_until_the_hold_ends(acme):
             assert world.start in free_starts(world)  # past the expiry, before any task
         services.offer_decline(offer=offer)
         assert world.start in free_starts(world)
+
+
+def test_offers_are_webhook_events_ordered_per_offer_and_received_signed(acme):
+    """Issue 20's `waitlist.offer_*`: each offer's life as events, written in the change's
+    transaction with the offer as its API shows it; a withdrawn offer is none."""
+    receiver = start_receiver(Receiver())
+    try:
+        with in_clinic(acme):
+            subscribe(receiver, "/waitlist", events=WAITLIST_EVENTS)
+            world = waiting_world()
+            first, second, third = world.entry(), world.entry(), world.entry()
+            declined = _cancel_and_offer(world)
+            services.offer_decline(offer=declined)
+            slot = services.freed_slot_of(world.visit, "cancelled", {})
+            expired = services.slot_offer(slot=slot)
+            later = expired.expires_at + timedelta(seconds=1)
+            assert services.offer_expire(offer_id=expired.pk, now=later)
+            with time_machine.travel(later):
+                accepted = services.slot_offer(slot=slot)
+                booked = services.offer_accept(offer=accepted)
+            assert (declined.entry_id, expired.entry_id, accepted.entry_id) == (
+                first.pk, second.pk, third.pk,
+            )  # fmt: skip
+            events = list(
+                WebhookEvent.objects.order_by("created_at", "pk").values_list(
+                    "type", "ordering_key", "data"
+                )
+            )
+            assert [(t, k) for t, k, _ in events] == [
+                ("waitlist.offer_sent", f"waitlist_offer:{declined.pk}"),
+                ("waitlist.offer_declined", f"waitlist_offer:{declined.pk}"),
+                ("waitlist.offer_sent", f"waitlist_offer:{expired.pk}"),
+                ("waitlist.offer_expired", f"waitlist_offer:{expired.pk}"),
+                ("waitlist.offer_sent", f"waitlist_offer:{accepted.pk}"),
+                ("waitlist.offer_accepted", f"waitlist_offer:{accepted.pk}"),
+            ]
+            last = events[-1][2]
+            assert (last["id"], last["status"]) == (accepted.pk, "accepted")
+            assert last["appointment"] is not None
+            assert datetime.fromisoformat(last["start"]) == world.start
+            accepted.refresh_from_db()
+            assert last == dict(WaitlistOfferSerializer(accepted).data)  # as the API shows it
+            assert [d for _, _, d in events][1]["status"] == "declined"
+            # an entry taken off while offered withdraws its offer: no event
+            world.visit.refresh_from_db()
+            fourth = world.entry()
+            with time_machine.travel(later):
+                cancelled = scheduling.appointment_cancel(appointment=booked, reason="Away")
+            withdrawn = services.slot_offer(
+                slot=services.freed_slot_of(cancelled, "cancelled", {}), now=later
+            )
+            assert withdrawn is not None and withdrawn.entry_id == fourth.pk
+            before = WebhookEvent.objects.count()
+            services.entry_cancel(entry=fourth, now=later)
+            assert WebhookEvent.objects.count() == before
+            with time_machine.travel(later + timedelta(minutes=1)):  # all due
+                for row in WebhookDelivery.objects.order_by("pk"):
+                    assert sending.delivery_send(delivery_id=row.pk) == "succeeded"
+        assert len(receiver.accepted()) == before
+        assert all(r.signed for r in receiver.received)
+    finally:
+        stop_receiver(receiver)
