@@ -27,6 +27,9 @@ SECRET_KEY, JWT_SIGNING_KEYS = keys_for(
     secret_key=env("SECRET_KEY", default=""),
     jwt_signing_keys=env("JWT_SIGNING_KEYS", default=""),
 )
+# Previous SECRET_KEYs, still accepted for sessions and links and still able to read the secrets
+# encrypted under them (clinic/crypto.py) until `manage.py secrets_reencrypt` has run.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 CLINIC_BASE_DOMAIN = env("CLINIC_BASE_DOMAIN", default="localhost")
 # Public URL pieces for absolute links (websocket_url etc.): the websocket server may live on

@@ -501,7 +501,10 @@ def offers_due(*, now: datetime | None = None) -> list[int]:
 # --- Telling the board and the integrators -----------------------------------------------------
 
 # An offer withdrawn because its entry was taken off is no event: the entry's owner did it.
-CLOSED_EVENTS = {Held.DECLINED: "waitlist.offer_declined", Held.EXPIRED: "waitlist.offer_expired"}
+CLOSED_EVENTS: dict[str, str] = {
+    Held.DECLINED: "waitlist.offer_declined",
+    Held.EXPIRED: "waitlist.offer_expired",
+}
 
 
 def offer_data(offer: WaitlistOffer) -> dict:

@@ -13,6 +13,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
+from clinic.crypto import EncryptedTextField
+
 from .events import EVENT_TYPES
 
 
@@ -25,8 +27,9 @@ class WebhookSubscription(models.Model):
         help_text="The event types sent to this URL.",
     )
     description = models.CharField(max_length=200, blank=True)
-    # The HMAC key: needed in clear to sign, shown once when made (or supplied by the clinic).
-    secret = models.CharField(max_length=200, editable=False)
+    # The HMAC key: needed in clear to sign, shown once when made (or supplied by the clinic),
+    # stored encrypted (clinic.crypto).
+    secret = EncryptedTextField(editable=False)
     is_active = models.BooleanField(default=True)
     consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
     disabled_at = models.DateTimeField(null=True, blank=True, editable=False)
