@@ -3,6 +3,7 @@ of public answers."""
 
 import copy
 import hashlib
+import json
 import uuid
 from collections.abc import Callable
 
@@ -11,14 +12,16 @@ from django.core.cache import cache
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import Page
 from django.db import models, transaction
-from django.db.models import Count, QuerySet, Window
+from django.db.models import Count, Q, QuerySet, Window
 from django.http import HttpResponse
 from django_tenants.utils import schema_context
 from rest_framework import serializers, throttling
-from rest_framework.exceptions import NotFound, ParseError
+from rest_framework.exceptions import NotFound, ParseError, ValidationError
 from rest_framework.filters import OrderingFilter
+from rest_framework.pagination import CursorPagination as DRFCursorPagination
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser as DRFJSONParser
 from rest_framework.renderers import BaseRenderer
@@ -211,6 +214,107 @@ class WindowCountPagination(Pagination):
         paginator.__dict__["count"] = getattr(rows[0], self.TOTAL) if rows else 0  # cached
         self.page = Page(rows, number, paginator)
         return rows
+
+
+class CursorPagination(DRFCursorPagination):
+    """Cursor pagination for the large lists (appointments, charges): `next` and `previous`
+    are links carrying an opaque `cursor`, and a page is found by where the last one ended,
+    never by an offset or a count, so it costs the same on page 1 as on page 5,000 and a row
+    added or removed meanwhile neither repeats nor skips one.
+
+    DRF's cursor positions on the first ordering field alone and steps over ties with an
+    offset (capped at 1,000: past that many visits of one start or charges of one day it
+    loses its place); here the position is every ordering field, ended by the primary key
+    (the view's `ordering`, or `?ordering=` among its `ordering_fields`), compared as a
+    whole: `(start, id) > (s, i)`. A cursor that is not one this API wrote is a 400 naming
+    `cursor`."""
+
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 200
+    ordering = ("pk",)
+    invalid_cursor_message = "Not a cursor of this list: follow the `next` or `previous` link."
+
+    def get_ordering(self, request, queryset, view) -> tuple[str, ...]:
+        ordering = list(super().get_ordering(request, queryset, view))
+        if not any(field.lstrip("-") in ("pk", "id") for field in ordering):
+            ordering.append("-pk" if ordering and ordering[0].startswith("-") else "pk")
+        return tuple(ordering)
+
+    def decode_cursor(self, request):
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError(
+                {self.cursor_query_param: [self.invalid_cursor_message]}
+            ) from None
+        return cursor
+
+    def _get_position_from_instance(self, instance, ordering) -> str:
+        values = []
+        for field in ordering:
+            value = getattr(instance, field.lstrip("-"))
+            values.append(None if value is None else str(value))
+        return json.dumps(values, separators=(",", ":"))
+
+    def _after(self, position: str, *, reverse: bool) -> Q:
+        """Rows after `position` in the ordering (before it when `reverse`): the ordering's
+        fields compared as one tuple, field by field."""
+        try:
+            values = json.loads(position)
+            if not isinstance(values, list) or len(values) != len(self.ordering):
+                raise ValueError
+        except ValueError:
+            raise ValidationError(
+                {self.cursor_query_param: [self.invalid_cursor_message]}
+            ) from None
+        after = Q(pk__in=[])
+        equal = Q()
+        for field, value in zip(self.ordering, values, strict=True):
+            name = field.lstrip("-")
+            lookup = "lt" if field.startswith("-") != reverse else "gt"
+            after |= equal & Q(**{f"{name}__{lookup}": value})
+            equal &= Q(**{name: value})
+        return after
+
+    def paginate_queryset(self, queryset, request, view=None):
+        """DRF's, with the whole ordering as the position (`_after`): then no two rows share a
+        position and the offset stays 0."""
+        self.request = request
+        self.page_size = self.get_page_size(request)
+        if not self.page_size:
+            return None
+        self.base_url = request.build_absolute_uri()
+        self.ordering = self.get_ordering(request, queryset, view)
+        self.cursor = self.decode_cursor(request)
+        offset, reverse, position = self.cursor or (0, False, None)
+        ordering = [_reversed(field) for field in self.ordering] if reverse else self.ordering
+        queryset = queryset.order_by(*ordering)
+        if position is not None:
+            try:
+                queryset = queryset.filter(self._after(position, reverse=reverse))
+            except (ValueError, TypeError, DjangoValidationError):
+                message = self.invalid_cursor_message
+                raise ValidationError({self.cursor_query_param: [message]}) from None
+        rows = list(queryset[offset : offset + self.page_size + 1])
+        self.page = rows[: self.page_size]
+        following = None
+        if len(rows) > len(self.page):
+            following = self._get_position_from_instance(rows[-1], self.ordering)
+        if reverse:
+            self.page.reverse()
+            self.has_next = position is not None or offset > 0
+            self.has_previous = following is not None
+            self.next_position, self.previous_position = position, following
+        else:
+            self.has_next = following is not None
+            self.has_previous = position is not None or offset > 0
+            self.next_position, self.previous_position = following, position
+        return self.page
+
+
+def _reversed(field: str) -> str:
+    return field[1:] if field.startswith("-") else f"-{field}"
 
 
 class JSONRenderer(DRFJSONRenderer):

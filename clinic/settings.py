@@ -306,7 +306,7 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "clinic.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "clinic.errors.problem_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["clinic.api.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["clinic.api.JSONParser"],
@@ -386,6 +386,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for each choice set several serializers use.
+    "ENUM_NAME_OVERRIDES": {
+        "ClaimStatusEnum": "billing.models.Claim.Status",
+        "PartyEnum": "billing.models.LedgerEntry.Party",
+        "WriteOffReasonEnum": "billing.models.WriteOffReason",
+    },
+    # Every error is a problem document (clinic/openapi.py): documented on every operation.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "clinic.openapi.problem_responses",
+    ],
     # The token endpoint of API clients (integrations/api/oauth.py) takes HTTP Basic.
     "APPEND_COMPONENTS": {
         "securitySchemes": {

@@ -26,7 +26,7 @@ from rest_framework.routers import SimpleRouter
 
 from audit import services as audit
 from audit.mixins import AuditedAPIMixin
-from clinic.api import ModelSerializer, Serializer
+from clinic.api import CursorPagination, ModelSerializer, Pagination, Serializer
 from clinic.errors import PermissionDeniedError
 from clinic.permissions import required_permission
 from practice.models import Coverage, Patient, Payer, ServiceCode
@@ -373,6 +373,7 @@ class ChargeViewSet(
     self_service_actions = ("list", "retrieve", "metadata")
     serializer_class = ChargeSerializer
     filterset_class = ChargeFilter
+    pagination_class = CursorPagination
     ordering_fields = ["service_date", "created_at", "amount"]
     ordering = ["-service_date", "-id"]
 
@@ -440,7 +441,13 @@ class ChargeViewSet(
         filters=False,
         parameters=[OpenApiParameter("patient", OpenApiTypes.INT, description="One patient's.")],
     )
-    @action(detail=False, methods=["get"], filterset_class=None, ordering_fields=[])
+    @action(
+        detail=False,
+        methods=["get"],
+        filterset_class=None,
+        ordering_fields=[],
+        pagination_class=Pagination,  # a list of visits, not a queryset: pages by number
+    )
     def unbilled(self, request: Request) -> Response:
         """Completed visits without a live charge, oldest first, each with every reason it
         cannot be charged yet (`billable` when none: the next run charges it)."""

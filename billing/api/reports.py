@@ -7,7 +7,12 @@ from typing import Any
 
 from django.urls import URLPattern, path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import renderers, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -66,6 +71,7 @@ class AgingSerializer(serializers.Serializer):
     total = _money()
 
 
+@extend_schema_serializer(component_name="DenialReason")
 class ReasonSerializer(serializers.Serializer):
     group = serializers.CharField()
     code = serializers.CharField()

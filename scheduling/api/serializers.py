@@ -3,6 +3,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from clinic.api import ModelSerializer, ScheduleDateTimeField, Serializer
@@ -46,6 +47,12 @@ def parse_zone(value: str) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(value)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}],
+        "description": "A day (YYYY-MM-DD: the whole day in the request's zone) or a datetime.",
+    }
+)
 class DateOrDateTimeField(serializers.Field):
     """`2027-03-14` (a whole local day in the request's zone) or an ISO datetime."""
 

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from audit import services as audit
 from audit.mixins import AuditedAPIMixin
+from clinic.api import CursorPagination
 from clinic.errors import PermissionDeniedError
 from clinic.permissions import required_permission
 from practice.models import Patient, Practitioner
@@ -129,6 +130,7 @@ class AppointmentViewSet(
     )
     serializer_class = s.AppointmentSerializer
     filterset_class = AppointmentFilter
+    pagination_class = CursorPagination
     ordering_fields = ["start", "created_at"]
     ordering = ["start", "id"]
 
@@ -265,6 +267,8 @@ class PatientAppointmentsView(AuditedAPIMixin, mixins.ListModelMixin, viewsets.G
     self_service_actions = ("list", "metadata")
     serializer_class = s.AppointmentSerializer
     filterset_class = AppointmentFilter
+    pagination_class = CursorPagination
+    ordering_fields = ["start", "created_at"]
     ordering = ["start", "id"]
 
     def get_queryset(self) -> QuerySet[Appointment]:
@@ -286,6 +290,8 @@ class MyAppointmentsView(AuditedAPIMixin, mixins.ListModelMixin, viewsets.Generi
     self_service_actions = ("list", "metadata")
     serializer_class = s.AppointmentSerializer
     filterset_class = AppointmentFilter
+    pagination_class = CursorPagination
+    ordering_fields = ["start", "created_at"]
     ordering = ["start", "id"]
 
     def initial(self, request, *args, **kwargs):
@@ -360,7 +366,7 @@ class SeriesViewSet(AuditedAPIMixin, mixins.RetrieveModelMixin, viewsets.Generic
         return Response(body, status=status.HTTP_201_CREATED if result.booked else 409)
 
     @extend_schema(request=s.SeriesCancelSerializer, responses=s.AppointmentSerializer(many=True))
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
     def cancel(self, request: Request, pk=None) -> Response:
         """Cancel the rest of the series (from `after`, default now)."""
         data = s.SeriesCancelSerializer(data=request.data)

@@ -289,7 +289,7 @@ def test_lists_filter_and_patients_see_only_their_own(world):
     refused = world["patient"].get(f"/api/v1/patients/{world['other_patient'].pk}/appointments/")
     assert refused.status_code == 403
     cancelled = world["desk"].get("/api/v1/appointments/", {"status": "cancelled"}).json()
-    assert cancelled["count"] == 0
+    assert cancelled["results"] == [] and cancelled["next"] is None
 
 
 def test_series_endpoint_all_or_nothing_then_partial(world):
@@ -343,7 +343,7 @@ def test_another_clinic_cannot_see_book_or_change_these_appointments(world, glob
         g_desk.post(f"/api/v1/appointments/{a['id']}/cancel/", {}, "application/json").status_code
         == 404
     )
-    assert g_desk.get("/api/v1/appointments/").json()["count"] == 0
+    assert g_desk.get("/api/v1/appointments/").json()["results"] == []
     booking = g_desk.post("/api/v1/appointments/", {
         "patient": world["me"].pk, "practitioner": world["p"].pk,
         "appointment_type": world["t"].pk, "start": _at(world, 15),
