@@ -121,6 +121,15 @@ def practitioners(request: HttpRequest) -> HttpResponse:
     for practitioner in cards:
         slot, kind = next_free.get(practitioner.pk, (None, None))
         practitioner.next_slot = slot
+        # where that slot is held (the filter's location, when there is one)
+        practitioner.next_slot_place = next(
+            (
+                place["name"]
+                for place in practitioner.location_list or ()
+                if slot is not None and place["id"] == slot.location_id
+            ),
+            None,
+        )
         practitioner.next_slot_url = (
             _practitioner_url(practitioner.pk, kind.pk, slot.start, location=location)
             if slot

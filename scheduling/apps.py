@@ -14,7 +14,14 @@ class SchedulingConfig(AppConfig):
             practitioner_search_extend,
         )
 
-        from .models import Appointment, AppointmentType, NextAvailable, TimeOff, WorkingHours
+        from .models import (
+            Appointment,
+            AppointmentType,
+            NextAvailable,
+            NextAvailableAt,
+            TimeOff,
+            WorkingHours,
+        )
         from .next_available import receivers
         from .next_available import tasks as _next_available_tasks  # noqa: F401
         from .rights import PARTS
@@ -27,14 +34,16 @@ class SchedulingConfig(AppConfig):
 
         # The two tasks modules are imported for Celery, which finds only `<app>.tasks` itself.
         # next_available_refresh writes NextAvailable in bulk (no signal): it says so itself.
-        watch_for_answers(Appointment, AppointmentType, NextAvailable, TimeOff, WorkingHours)
+        watch_for_answers(
+            Appointment, AppointmentType, NextAvailable, NextAvailableAt, TimeOff, WorkingHours
+        )
         receivers.connect()
 
         practitioner_search_extend(
             PractitionerSearchExtension(
                 name="next-available",
                 apply=search_with_next_available,
-                params=("available_before",),
+                params=("available_before", "location"),
                 fields=("next_available",),
             )
         )

@@ -311,6 +311,41 @@ class AvailabilityQuery:
             results.append(found)
         return results
 
+    def first_per_location(self) -> dict[int, dict[int, Slot]]:
+        """The earliest free slot of each practitioner at each location of their working
+        hours (blocks without a location left out): what `availability(location_id=...,
+        limit_per_practitioner=1)` answers for each location, from this one read."""
+        duration = timedelta(minutes=self.appointment_type.duration_minutes)
+        earliest_us, latest_us = _us(self.earliest), _us(self.latest_start)
+        found: dict[int, dict[int, Slot]] = {}
+        for practitioner in self.practitioners:
+            pk = practitioner.pk
+            lows, highs = _merge(self.forbidden.get(pk, []))
+            first: dict[int, Slot] = {}
+            blocks = working_blocks(
+                practitioner.working_hours.all(),
+                tz=ZoneInfo(practitioner.timezone),
+                start=self.earliest,
+                end=self.end,
+                closures=self.closures,
+            )
+            for block_start, block_end, location in sorted(blocks, key=lambda b: b[0]):
+                if location is None or location in first:
+                    continue
+                for moment in _block_grid(block_start, block_end, self.step, duration):
+                    if moment < earliest_us:
+                        continue
+                    if moment > latest_us:
+                        break
+                    index = bisect.bisect_left(lows, moment) - 1
+                    if index >= 0 and moment < highs[index]:
+                        continue  # strictly inside a forbidden interval
+                    slot_start = _EPOCH + timedelta(microseconds=moment)
+                    first[location] = Slot(pk, slot_start, slot_start + duration, location)
+                    break
+            found[pk] = first
+        return found
+
 
 def availability_query(
     *,

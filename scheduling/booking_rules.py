@@ -15,7 +15,14 @@ from practice.models import ClinicSettings, Location, Patient, Practitioner
 
 from .availability import Closed, closed_on, covering_block
 from .errors import BookingRefusedError
-from .models import AppointmentType, Closure, NextAvailable, TimeOff, WorkingHours
+from .models import (
+    AppointmentType,
+    Closure,
+    NextAvailable,
+    NextAvailableAt,
+    TimeOff,
+    WorkingHours,
+)
 from .next_available.refresh import NextAvailableReach
 
 
@@ -43,7 +50,11 @@ def _slot_facts_sql(lock: bool) -> str:
                                             h.effective_from, h.effective_to))
              FROM {WorkingHours._meta.db_table} h WHERE h.practitioner_id = p.id),
           (SELECT json_build_array(n.start, t.duration_minutes + t.buffer_before_minutes
-                                            + t.buffer_after_minutes)
+                                            + t.buffer_after_minutes,
+                                   (SELECT max(a.start) FROM {NextAvailableAt._meta.db_table} a
+                                     WHERE a.practitioner_id = p.id),
+                                   EXISTS (SELECT 1 FROM {NextAvailableAt._meta.db_table} a
+                                            WHERE a.practitioner_id = p.id AND a.start IS NULL))
              FROM {NextAvailable._meta.db_table} n
              LEFT JOIN {AppointmentType._meta.db_table} t ON t.id = n.appointment_type_id
              WHERE n.practitioner_id = p.id),
@@ -98,6 +109,8 @@ def slot_facts(
         next_available=NextAvailableReach(
             start=datetime.fromisoformat(next_available[0]) if next_available[0] else None,
             reach=timedelta(minutes=next_available[1]) if next_available[1] else None,
+            latest=datetime.fromisoformat(next_available[2]) if next_available[2] else None,
+            location_without_slot=bool(next_available[3]),
         )
         if next_available
         else NextAvailableReach(None, None),

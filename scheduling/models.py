@@ -476,3 +476,29 @@ class NextAvailable(models.Model):
 
     def __str__(self) -> str:
         return f"{self.practitioner_id}: {self.start}"
+
+
+class NextAvailableAt(models.Model):
+    """Each practitioner's earliest free slot at each location where they hold working hours
+    (current or to come), for the same appointment type as their `NextAvailable` row, written
+    by the same refresh: the practitioner search filtered by a location shows and filters on
+    this one (`start` null: no free slot there within the refresh's window)."""
+
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.CASCADE, related_name="next_available_at"
+    )
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="+")
+    start = models.DateTimeField(null=True, blank=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "next available at a location"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["practitioner", "location"], name="next_available_at_one_per_location"
+            ),
+        ]
+        indexes = [models.Index(fields=["location", "start"], name="next_available_at_loc_start")]
+
+    def __str__(self) -> str:
+        return f"{self.practitioner_id} at {self.location_id}: {self.start}"

@@ -23,6 +23,7 @@ from .models import (
     Appointment,
     AppointmentType,
     NextAvailable,
+    NextAvailableAt,
     SmartBookingJob,
     TimeOff,
     WorkingHours,
@@ -102,15 +103,36 @@ def appointments_overlapping() -> list[tuple[int, int]]:
         return [tuple(row) for row in cursor.fetchall()]
 
 
+def _location_param(params) -> int | None:
+    raw = params.get("location")
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError({"location": "Give a location id."}) from None
+
+
 def search_with_next_available(queryset, params):
     """The practitioner search's `next_available` (earliest free slot, kept by
     `next_available.refresh`) and its `available_before=<datetime>` filter: one
-    correlated subquery inside the search's own query, never a query per practitioner."""
+    correlated subquery inside the search's own query, never a query per practitioner.
+    With `location=`, the earliest free slot at that location (`NextAvailableAt`, kept by the
+    same refresh), and `available_before` filters on that one."""
     from django.core.exceptions import ValidationError
     from django.db.models import OuterRef, Subquery
     from django.utils.dateparse import parse_date, parse_datetime
 
-    soonest = NextAvailable.objects.filter(practitioner=OuterRef("pk"), start__gt=timezone.now())
+    location_id = _location_param(params)
+    now = timezone.now()
+    if location_id is None:
+        soonest = NextAvailable.objects.filter(practitioner=OuterRef("pk"), start__gt=now)
+    else:
+        soonest = NextAvailableAt.objects.filter(
+            practitioner=OuterRef("pk"), location_id=location_id, start__gt=now
+        )
     queryset = queryset.annotate(next_available=Subquery(soonest.values("start")[:1]))
     raw = params.get("available_before")
     if raw:
@@ -130,16 +152,11 @@ def search_slots_at_location(queryset, params):
     when some of their working hours (current or to come) are held at that location, not
     merely because they are linked to it (practice's own filter, which this narrows). One
     `EXISTS` in the search's own query."""
-    from django.core.exceptions import ValidationError
     from django.db.models import Exists, OuterRef, Q
 
-    raw = params.get("location")
-    if not raw:
+    location_id = _location_param(params)
+    if location_id is None:
         return queryset
-    try:
-        location_id = int(raw)
-    except (TypeError, ValueError):
-        raise ValidationError({"location": "Give a location id."}) from None
     hours = WorkingHours.objects.filter(practitioner=OuterRef("pk"), location_id=location_id)
     hours = hours.filter(Q(effective_to__isnull=True) | Q(effective_to__gte=timezone.localdate()))
     return queryset.filter(Exists(hours))

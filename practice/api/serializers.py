@@ -168,7 +168,14 @@ class PractitionerSearchParamsSerializer(serializers.Serializer):
         required=False,
         help_text="ISO 639-1 code the practitioner speaks; several separated by commas match any.",
     )
-    location = serializers.IntegerField(required=False, min_value=1, help_text="Location id.")
+    location = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text=(
+            "Location id: practitioners with working hours there; `next_available` is then "
+            "the earliest free slot at that location, and `available_before` filters on it."
+        ),
+    )
     telehealth = serializers.BooleanField(required=False, allow_null=True, default=None)
     accepting = serializers.BooleanField(
         required=False, allow_null=True, default=None, help_text="Accepts new patients."
