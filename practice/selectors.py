@@ -140,14 +140,39 @@ def _query_words(text: str) -> list[str]:
 # be nearly all there (0.7), or "heart" would name "weak heart" (0.55) and "pain" "back pain".
 CONDITION_SIMILARITY = 0.5
 CONDITION_PHRASE_SIMILARITY = 0.7
-# Whether condition `c` is named by the query. Parameters: phrase, the phrase similarity, the
-# word similarity.
+# Two swapped letters ("autsim") leave too few trigrams in common (0.27): the query is also
+# read with each pair of neighbouring letters of a long word swapped back, at most this many
+# readings in all (a swap inside a correct word names nothing it did not already name).
+SWAP_MIN_LETTERS = 5
+MAX_PHRASE_READINGS = 40
+# Whether condition `c` is named by the query. Parameters: the phrase's readings (an array),
+# the phrase similarity, the word similarity.
 _CONDITION_MATCH = """
     c.is_active AND EXISTS (
-        SELECT 1 FROM unnest(c.name || c.synonyms) AS t(term)
-         WHERE strict_word_similarity(lower(t.term), %s)
+        SELECT 1 FROM unnest(c.name || c.synonyms) AS t(term), unnest(%s::text[]) AS q(phrase)
+         WHERE strict_word_similarity(lower(t.term), q.phrase)
                >= CASE WHEN t.term ~ '[^[:alnum:]]' THEN %s ELSE %s END)
 """
+
+
+def _phrase_readings(words: list[str]) -> list[str]:
+    """The query as typed, then with one pair of neighbouring letters swapped in one of its
+    words of `SWAP_MIN_LETTERS` or more ("autsim" -> "autism"), at most
+    `MAX_PHRASE_READINGS`."""
+    readings = [" ".join(words)]
+    for at, word in enumerate(words):
+        if len(word) < SWAP_MIN_LETTERS:
+            continue
+        for i in range(len(word) - 1):
+            if word[i] == word[i + 1]:
+                continue
+            swapped = word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+            readings.append(" ".join([*words[:at], swapped, *words[at + 1 :]]))
+            if len(readings) >= MAX_PHRASE_READINGS:
+                return readings
+    return readings
+
+
 # Practitioners of the named conditions' specialties, and those linked to them: each one
 # uncorrelated ARRAY of ids (an InitPlan PostgreSQL runs once per search), so a row costs a
 # look in a short array, whatever the number of conditions and words.
@@ -208,7 +233,8 @@ def _text_match(queryset: QuerySet[Practitioner], words: list[str]) -> QuerySet[
     names), when every word is a prefix of a word in the name, title or bio (full text on the
     stored `search_document`), when a specialty's name contains the words, or when the words
     name a condition (`Condition`: its name or a synonym, by trigram similarity, so "stutering"
-    finds stuttering) that the practitioner treats, linked to it or through a specialty. The
+    finds stuttering, and with two neighbouring letters swapped back, so "autsim" finds
+    autism) that the practitioner treats, linked to it or through a specialty. The
     rank adds twice the name similarity (a name is the strongest signal; counted only when it
     is a match, so unrelated names add no noise), the full-text rank (name > title > bio), a
     bonus for the specialty, and one for the condition (more for a practitioner linked to it
@@ -222,7 +248,7 @@ def _text_match(queryset: QuerySet[Practitioner], words: list[str]) -> QuerySet[
     phrase = " ".join(words)
     tsquery = " & ".join(f"{word}:*" for word in words)  # letters and digits: no syntax
     # `phrase` is letters, digits and spaces: nothing in it is a LIKE wildcard.
-    condition = (phrase, CONDITION_PHRASE_SIMILARITY, CONDITION_SIMILARITY)
+    condition = (_phrase_readings(words), CONDITION_PHRASE_SIMILARITY, CONDITION_SIMILARITY)
     params = (phrase, NAME_SIMILARITY, phrase, tsquery, tsquery, f"%{phrase}%", *condition * 2)
     return queryset.annotate(
         match_rank=RawSQL(_MATCH_RANK, params, output_field=FloatField())  # noqa: S611

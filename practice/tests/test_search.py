@@ -382,6 +382,9 @@ def clinicians(acme):
         ("autism", ["bcba", "slp"]),  # ABA and speech therapy treat it: rating decides
         ("Autism", ["bcba", "slp"]),
         ("autisim", ["bcba", "slp"]),  # a misspelling
+        ("autsim", ["bcba", "slp"]),  # two letters swapped (trigrams alone: 0.27)
+        ("my son has autsim", ["bcba", "slp"]),
+        ("arrhythmai", ["ep"]),
         ("ASD", ["bcba", "slp"]),  # a synonym
         ("my son has autism", ["bcba", "slp"]),  # the condition inside a sentence
         ("ADHD", ["bcba"]),  # psychology, psychiatry and ABA: only ABA is in this clinic
