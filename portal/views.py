@@ -253,6 +253,7 @@ def practitioner(request: HttpRequest, pk: int) -> HttpResponse:
             "need": need,
             "signed_in_patient": patient,
             "zones": zone_choices(request.viewer_zone.key, request.tenant.timezone),
+            "place": place,  # the location the times keep to: its number to call first
             "nav": "find",
         },
     )

@@ -152,3 +152,13 @@ def test_rows_follow_the_hours_and_the_beat_heals_missing_ones(niamh):
         }
     client = ClinicClient(niamh["clinic"])
     assert _next(client, location=niamh["dun"].pk) == {}
+
+
+def test_the_slot_picker_at_a_location_gives_its_number_to_call(niamh):
+    """The clinic has no number of its own here: the picker kept to Dún Laoghaire said only
+    "Please call the clinic." under its late-change rule; it gives Dún Laoghaire's."""
+    client = ClinicClient(niamh["clinic"])
+    url = f"/practitioners/{niamh['niamh'].pk}/"
+    page = client.get(url, {"type": niamh["visit"].pk, "location": niamh["dun"].pk})
+    policy = page.content.decode().split("data-change-policy", 1)[1].split("</div>", 1)[0]
+    assert 'href="tel:012"' in policy and "(Dún Laoghaire)" in policy, policy
