@@ -15,6 +15,8 @@ meet on its way through the stack:
 - 400: a body or a query parameter that is not valid, naming the field (`errors`);
 - 409: a write the database refused (`constraint-violation`: a constraint no rule checked);
 - 413 and 415: a body over `DATA_UPLOAD_MAX_MEMORY_SIZE`, or of a media type not parsed.
+
+It also links a creating `POST`'s 201 to the created row's own operations (`_created_links`).
 """
 
 import copy
@@ -95,7 +97,35 @@ def problem_responses(result: dict[str, Any], generator, request, public) -> dic
                 if status[0] in "45" and not response.get("content"):
                     response["content"] = _problem_content()
             operation["responses"] = dict(sorted(responses.items()))
+    _created_links(result.get("paths", {}), result["components"]["schemas"])
     return result
+
+
+def _has_id(response: dict[str, Any], components: dict[str, Any]) -> bool:
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    name = schema.get("$ref", "").rpartition("/")[2]
+    return "id" in components.get(name, {}).get("properties", {})
+
+
+def _created_links(paths: dict[str, Any], components: dict[str, Any]) -> None:
+    """OpenAPI links from what a `POST` to a collection creates to the operations on it
+    (`POST /closures/` 201 -> `GET`, `PATCH`, `DELETE /closures/{id}/` with the answer's `id`):
+    Swagger UI shows them, and a stateful fuzzer follows them."""
+    for path, item in paths.items():
+        created = item.get("post", {}).get("responses", {}).get("201")
+        detail = paths.get(f"{path}{{id}}/")
+        if created is None or detail is None or "{" in path or not _has_id(created, components):
+            continue
+        links = {}
+        for method in ("get", "patch", "put", "delete"):
+            if method in detail:
+                target = detail[method]["operationId"]
+                links[target] = {
+                    "operationId": target,
+                    "parameters": {"id": "$response.body#/id"},
+                }
+        if links:
+            created["links"] = links
 
 
 # A time of day as the API writes and reads it: a wall-clock time without an offset

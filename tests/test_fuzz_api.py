@@ -14,8 +14,11 @@ built once when the module loads; drf-spectacular builds it without a warning
 requests that follow the schema and requests that break it, through the real WSGI application
 (every middleware, real PostgreSQL and Redis) with real commits. Hypothesis is derandomized
 and keeps no example database: the same cases on every run, nothing written into the
-repository. `FUZZ_EXAMPLES` cases per operation and role (default 3: over 1,000 cases in all,
-about two minutes on two cores); the number of cases run is printed in pytest's summary.
+repository. `FUZZ_EXAMPLES` cases per operation and role (default 3: over 1,000 cases in all),
+a third of those that follow the schema on rows that exist (`_known_ids`); then, for each
+collection whose `POST` 201 has links (`clinic.openapi`), `FUZZ_STATEFUL_SCENARIOS` scenarios
+(default 5) create a row and follow the links to the row's own operations. The number of
+cases run is printed in pytest's summary (`make test` shows it).
 """
 
 import os
@@ -44,6 +47,7 @@ from scheduling.tests.factories import build_world
 from tests.fixtures import ClinicClient, host_of, in_clinic, refresh_token_for
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3"))
+STATEFUL_SCENARIOS = int(os.environ.get("FUZZ_STATEFUL_SCENARIOS", "5"))
 ROLES = ["clinic_admin", "patient"]
 CHECKS = [
     not_a_server_error,
@@ -73,21 +77,33 @@ class FuzzReport:
     def __init__(self):
         self.cases: dict[str, int] = {}
         self.statuses: Counter[str] = Counter()  # "2xx", "4xx"...
+        self.stateful = 0  # calls of the stateful scenarios
+        self.followed = 0  # of which on a row a POST created (a link followed)
         self.operations = len(OPERATIONS)
 
     def pytest_terminal_summary(self, terminalreporter):
-        if not self.cases:
+        if not (self.cases or self.stateful):
             return
-        total = sum(self.cases.values())
+        total = sum(self.cases.values()) + self.stateful
         by_role = ", ".join(f"{role} {count:,}" for role, count in self.cases.items())
         terminalreporter.write_sep("-", "API fuzz (tests/test_fuzz_api.py)")
         terminalreporter.write_line(
-            f"{total:,} generated cases over {self.operations} operations ({by_role}), "
-            f"{FUZZ_EXAMPLES} per operation and role, each checked for 5xx, status, "
-            "content type and body against the OpenAPI schema"
+            f"{total:,} generated cases, each checked for 5xx, status, content type and body "
+            "against the OpenAPI schema:"
         )
+        if self.cases:
+            terminalreporter.write_line(
+                f"  {sum(self.cases.values()):,} over the {self.operations} operations "
+                f"({FUZZ_EXAMPLES} per operation and role: {by_role})"
+            )
+        if self.stateful:
+            terminalreporter.write_line(
+                f"  {self.stateful:,} in stateful scenarios ({STATEFUL_SCENARIOS} per linked "
+                f"collection: a POST, then its links; {self.followed:,} answered 2xx on a "
+                "created row)"
+            )
         answers = ", ".join(f"{n:,} {kind}" for kind, n in sorted(self.statuses.items()))
-        terminalreporter.write_line(f"answers: {answers}")
+        terminalreporter.write_line(f"  answers: {answers}")
 
 
 @pytest.fixture(scope="session")
@@ -233,6 +249,69 @@ def test_every_generated_request_answers_as_the_schema_says(
     fuzz_report.cases[role] = ran
     assert not errors, f"{len(errors)} failed checks:\n" + "\n".join(errors)
     assert ran >= 500  # with the other role's, over 1,000
+
+
+def _links() -> list[tuple[object, list]]:
+    """(creating `POST`, the operations its 201 links to) for every collection with links."""
+    by_id = {op.definition.raw["operationId"]: op for op in OPERATIONS}
+    found = []
+    for item in API_SCHEMA["paths"].values():
+        created = item.get("post", {}).get("responses", {}).get("201", {})
+        if links := created.get("links"):
+            targets = [by_id[link["operationId"]] for link in links.values()]
+            found.append((by_id[item["post"]["operationId"]], targets))
+    return found
+
+
+def test_created_rows_answer_as_the_schema_says(committed_acme, make_user, fuzz_report):
+    """Stateful: a `POST` that creates a row, then the operations its 201 links to (`GET`,
+    `PATCH`, `PUT`, `DELETE` of that row, the answer's `id` in the path), as a clinic admin,
+    with the same checks on every answer. Every request is drawn before any is sent (the
+    draws never depend on an answer, so the seeded run stays reproducible)."""
+    acme = committed_acme
+    user = make_user(acme, "clinic_admin")
+    with in_clinic(acme):
+        build_world()
+    linked = _links()
+    assert len(linked) >= 15
+    base_url = f"http://{host_of(acme)}"
+    calls: list[str] = []
+    followed: list[str] = []
+    errors: list[str] = []
+
+    headers: dict[str, str] = {}  # signed in afresh for each collection
+
+    def send(case):
+        response = case.call(base_url=base_url, headers=headers)
+        calls.append(f"{case.operation.label} -> {response.status_code}")
+        fuzz_report.statuses[f"{response.status_code // 100}xx"] += 1
+        try:
+            case.validate_response(response, checks=CHECKS)
+        except BaseExceptionGroup as group:
+            errors.extend(f"{calls[-1]}: {failure}" for failure in group.exceptions)
+        return response
+
+    for create, targets in linked:
+        headers["Authorization"] = f"Bearer {_signed_in(acme, user)}"
+        follows = st.tuples(
+            *(op.as_strategy(generation_mode=GenerationMode.POSITIVE) for op in targets)
+        )
+
+        @settings(FUZZ_SETTINGS, max_examples=STATEFUL_SCENARIOS)
+        @given(case=create.as_strategy(generation_mode=GenerationMode.POSITIVE), then=follows)
+        def walk(case, then) -> None:
+            created = send(case)
+            if created.status_code != 201:
+                return
+            for follow in then:
+                follow.path_parameters = {"id": created.json()["id"]}
+                if send(follow).status_code < 300:
+                    followed.append(calls[-1])
+
+        walk()
+    fuzz_report.stateful, fuzz_report.followed = len(calls), len(followed)
+    assert not errors, "\n".join(errors)
+    assert len(followed) >= 20, calls  # links were followed to rows that exist
 
 
 def _signed_in(clinic, user: User) -> str:
