@@ -533,6 +533,15 @@ CELERY_BEAT_SCHEDULE = {
 STAFF_SESSION_IDLE_MINUTES = env.int("STAFF_SESSION_IDLE_MINUTES", default=30)
 STAFF_SESSION_MAX_HOURS = env.int("STAFF_SESSION_MAX_HOURS", default=12)
 
+# An inbound 835 of more segments than this is checked by billing's own structural check
+# (billing/x12/structure.py) rather than walked through pyx12's full map (~1 ms of CPU per
+# segment); unset (X12_PYX12_MAX_SEGMENTS=) to have pyx12 validate every file whole.
+X12_PYX12_MAX_SEGMENTS = (
+    env.int("X12_PYX12_MAX_SEGMENTS", default=2000)
+    if env("X12_PYX12_MAX_SEGMENTS", default="2000")
+    else None
+)
+
 
 def _totp_issuer(device) -> str:
     """The name an authenticator app shows beside a staff member's code: their clinic's."""

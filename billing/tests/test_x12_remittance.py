@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -41,7 +42,16 @@ def refusal(text: str) -> list[str]:
     return [str(finding) for finding in refused.value.findings]
 
 
-def test_aba835_parses_and_balances():
+@pytest.fixture(params=["pyx12", "structure"])
+def reader(request):
+    """Each test that takes it runs with pyx12's full validation and with our structural
+    check (what files over X12_PYX12_MAX_SEGMENTS get): both refuse the same files, naming
+    the same segments."""
+    with override_settings(X12_PYX12_MAX_SEGMENTS=None if request.param == "pyx12" else 0):
+        yield request.param
+
+
+def test_aba835_parses_and_balances(reader):
     [remittance] = parse_835(fixture("aba835.txt"))
     assert remittance.trace == ("EFT0000123", "1512345678")
     assert remittance.payment.amount == Decimal("380.00")
@@ -97,7 +107,7 @@ def test_pr2_is_patient_responsibility():
     assert "the patient owes it" in pr.explain()
 
 
-def test_bad835_is_refused_naming_the_unknown_codes_and_segments():
+def test_bad835_is_refused_naming_the_unknown_codes_and_segments(reader):
     findings = refusal(fixture("bad835.txt"))
     assert any(f.startswith("CAS at segment 24") and "ZZ9" in f for f in findings)
     assert any(f.startswith("LQ at segment 26") and "Q999" in f for f in findings)
@@ -114,37 +124,37 @@ def test_every_shipped_code_has_a_description():
     assert "unknown reason code ZZ9" in reasons.explain("CO", "ZZ9")
 
 
-def test_an_unbalanced_line_is_refused_naming_its_segment():
+def test_an_unbalanced_line_is_refused_naming_its_segment(reader):
     text = fixture("aba835.txt").replace("CAS*CO*45*80.00", "CAS*CO*45*81.00")
     findings = refusal(text)
     assert any(f.startswith("SVC at segment 16") for f in findings)
     assert any(f.startswith("CLP at segment 12") for f in findings)
 
 
-def test_an_unbalanced_payment_is_refused_naming_bpr():
+def test_an_unbalanced_payment_is_refused_naming_bpr(reader):
     text = fixture("aba835.txt").replace("BPR*I*380.00", "BPR*I*381.00")
     [finding] = refusal(text)
     assert finding.startswith("BPR at segment 2")
 
 
-def test_a_truncated_file_is_refused_naming_the_missing_trailers():
+def test_a_truncated_file_is_refused_naming_the_missing_trailers(reader):
     text = fixture("aba835.txt")
     findings = refusal(text[: text.index("SVC*HC:97155")])
     assert any(f.startswith("SE segment") for f in findings)
     assert any("Transaction Set Trailer" in f for f in findings)
 
 
-def test_a_wrong_st01_is_refused_naming_st():
+def test_a_wrong_st01_is_refused_naming_st(reader):
     findings = refusal(fixture("aba835.txt").replace("ST*835*0001", "ST*837*0001"))
     assert "ST at segment 1: expected a 835 transaction set, not '837'" in findings
 
 
-def test_a_bad_amount_is_refused_naming_the_element():
+def test_a_bad_amount_is_refused_naming_the_element(reader):
     findings = refusal(fixture("aba835.txt").replace("CLP*PATACCT001*1*560.00", "CLP*X*1*5X0"))
     assert any(f.startswith("CLP at segment 12") and "CLP03" in f for f in findings)
 
 
-def test_not_x12_is_refused():
+def test_not_x12_is_refused(reader):
     assert refusal("hello") == ["ISA segment: the file does not begin with an ISA segment"]
 
 
@@ -411,3 +421,72 @@ def test_timing_of_1000_claim_payments(capsys):
     assert len(read.claims) == 1000
     with capsys.disabled():
         print(f"\n835 with 1,000 claim payments read and checked in {seconds:.2f} s")
+
+
+# The structural check (billing/x12/structure.py) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (("DTM*232*20240110~", "DTM*232*20240110~ZZZ*1~"), "ZZZ at segment 16"),
+        (("LX*1~", "LX*1~SVC*HC:1*1*1~"), "SVC at segment 12"),
+        (("CAS*CO*45*80.00", "CAS*XX*45*80.00"), "CAS at segment 18"),
+        (("CLP*PATACCT001", "CLP*"), "CLP at segment 12"),
+        (("SE*27*0001", "SE*26*0001"), "SE "),
+        (("BPR*I*380.00", "XPR*I*380.00"), "XPR at segment 2"),
+        (("NM1*QC", "NM1*QQ"), "NM1 at segment 13"),
+        (("N1*PE*", "N1*XX*"), "N1 at segment 9"),
+        (("SVC*HC:97155", "SVC*ZZ:97155"), "SVC at segment 22"),
+        (("REF*6R*LINE2", "REF*6R*LI\x07NE2"), "REF at segment 25"),
+        (("TRN*1*EFT0000123", "TRN*1*"), "TRN at segment 3"),
+        (("GE*1*", "GE*2*"), ("GS segment", "GE segment")),
+        (("N1*PR*BLUE CROSS~", ""), "N3 at segment 5"),
+    ],
+)
+def test_the_structural_check_refuses_what_pyx12_refuses(reader, change, named):
+    """A segment out of place or unknown, a code outside the guide's list, a missing required
+    element or segment, a control character, a wrong count: refused by both, each naming the
+    segment (the structural check's finding may be worded otherwise than pyx12's)."""
+    findings = refusal(fixture("aba835.txt").replace(*change))
+    assert any(f.startswith(named) for f in findings), findings
+
+
+@GENERATED
+@given(remittances())
+def test_the_structural_check_reads_what_pyx12_reads(remittance):
+    text = write_835([remittance], when=WHEN)
+    with override_settings(X12_PYX12_MAX_SEGMENTS=None):
+        full = parse_835(text)
+    with override_settings(X12_PYX12_MAX_SEGMENTS=0):
+        structural = parse_835(text)
+    assert structural == full == [remittance]
+
+
+@GENERATED
+@given(remittances(), st.data())
+def test_the_structural_check_refuses_any_amount_off(remittance, data):
+    path, change = data.draw(st.sampled_from(amounts(remittance)), label="amount")
+    with override_settings(X12_PYX12_MAX_SEGMENTS=0):
+        findings = refusal(write_835([change(Decimal("0.01"))], when=WHEN))
+    assert findings and all(f.split(" at segment ")[0] in {"SVC", "CLP", "BPR"} for f in findings)
+
+
+@override_settings(X12_PYX12_MAX_SEGMENTS=40)
+def test_a_large_file_is_read_by_the_structural_check():
+    """Over X12_PYX12_MAX_SEGMENTS segments (8 claims here, ~130 segments), pyx12's map is not
+    walked: the same file reads the same, and is still refused whole when it does not balance."""
+    [remittance] = parse_835(fixture("aba835.txt"))
+    claims = tuple(dataclasses.replace(remittance.claims[0], claim_id=f"C{i}") for i in range(8))
+    big = dataclasses.replace(
+        remittance,
+        claims=claims,
+        payment=dataclasses.replace(remittance.payment, amount=claims[0].paid * 8),
+    )
+    text = write_835([big], when=WHEN)
+    [read] = parse_835(text)
+    assert read.claims == claims
+    with override_settings(X12_PYX12_MAX_SEGMENTS=None):
+        assert parse_835(text) == [read]
+    findings = refusal(text.replace("CLP*C3*1*560.00", "CLP*C3*1*561.00"))
+    assert any(f.startswith("CLP at segment ") and "claim C3" in f for f in findings)

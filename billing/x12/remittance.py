@@ -19,6 +19,7 @@ from typing import Protocol, TypeVar
 
 from billing.x12 import reasons
 from billing.x12.reading import Finding, Segment, X12Refused, read_transactions
+from billing.x12.structure import check_835
 
 VERSION = "005010X221A1"
 REVERSAL = "22"  # CLP02: reversal of a previous payment
@@ -152,7 +153,9 @@ class Remittance:
 def parse_835(text: str) -> list[Remittance]:
     """Every remittance (transaction set) of an 835 file, once the file is well formed, every
     amount balances and every code is known; `X12Refused` naming the segments otherwise."""
-    transactions = read_transactions(text, functional_id="HP", version=VERSION, transaction="835")
+    transactions = read_transactions(
+        text, functional_id="HP", version=VERSION, transaction="835", structure=check_835
+    )
     findings: list[Finding] = []
     remittances = [_remittance(segments, findings) for segments in transactions]
     for remittance in remittances:
