@@ -775,6 +775,8 @@ SCHEDULE_STEPS: list[Step] = [
     Step("appointments", lambda s: s.appointments, appointments_count, appointments_seed),
     Step("next available", lambda s: s.practitioners, next_available_count, next_available_seed),
     Step("charges", lambda s: s.charges, billing_data.charges_count, billing_data.charges_seed),
+    Step("claims of the paid charges", lambda s: 1 if s.charges else 0,
+         billing_data.claims_count, billing_data.claims_seed),
 ]  # fmt: skip
 
 

@@ -179,6 +179,17 @@ class AgingRows:
     def __iter__(self) -> Iterator[AgingRow]:
         return iter(self[0 : self.count()])
 
+    def totals(self) -> tuple[Decimal, ...]:
+        """The whole report's sum per bucket. By payer, the rows' (they cover every balance:
+        each payer's and the patients' own share), so an answer reads the rollup once."""
+        if self.by != "payer":
+            return ar_aging_totals(as_of=self.as_of)
+        totals = [ZERO] * len(BUCKETS)
+        for row in self._payer_rows():
+            for index, amount in enumerate(row.buckets):
+                totals[index] += amount
+        return tuple(totals)
+
     def _payer_rows(self) -> list[AgingRow]:
         if self._payers is None:
             sums = _bucket_sums(_aging_sql("payer"), self.as_of)

@@ -1,7 +1,8 @@
 """Billing (issue 17) on a clinic with 100,000 charges (bench/billing_data.py):
 
 (a) the A/R aging through the API at 100 req/s offered, p95 ≤ 20 ms: by payer, and by patient
-    a page of 20 at a time (of ~5,000 patients owing: each page names and audits 20);
+    a page of 20 at a time (of ~5,000 patients owing: each page names and audits 20); and the
+    claims list (`/api/v1/claims/`, pages 1-10 of ~23,000 claims) at the same rate;
 (b) 837P generation for 1,000 claims (bench/x837.py's batch: build, then pyx12's validation),
     timed in-process: ≤ 5 s;
 (c) 835 posting of 1,000 claim payments (billing.posting.remittance_post on 1,000 fresh
@@ -212,6 +213,36 @@ def billing(ctx: Context) -> list[Row]:
             ],
             notes="the page's patients from the per-patient rollup, their buckets from their "
             "open balances; every patient a page names is an audited read",
+        )
+    )
+    # The claims list a page at a time (pages 1-10, 20 claims each, newest first).
+    listed: list[int] = []
+
+    def count_listed(i: int, request: Request, status: int, body: bytes) -> None:
+        if status == 200:
+            listed.append(len(json.loads(body)["results"]))
+
+    result = ctx.latency(
+        lambda i: Request(f"/api/v1/claims/?page={i % 10 + 1}", headers=headers),
+        rate=RATE,
+        ok_statuses=(200,),
+        on_response=count_listed,
+    )
+    rows.append(
+        row_from(
+            "billing",
+            "billing (a): claims list, a page of 20 (pages 1-10)",
+            result,
+            target=AGING_TARGET,
+            checks=[
+                Check(
+                    "a page lists at most 20 claims",
+                    bool(listed) and max(listed) <= 20,
+                    f"{len(listed)} pages, at most {max(listed, default=0)} claims each",
+                )
+            ],
+            notes="bench/billing_data.py's claims (one per visit older than 30 days) and the "
+            "835 runs' own; the count a query of its own on the claims alone",
         )
     )
     count = 50 if ctx.smoke else CLAIMS

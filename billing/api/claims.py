@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from audit import services as audit
 from audit.mixins import AuditedAPIMixin
-from clinic.api import ModelSerializer, WindowCountPagination
+from clinic.api import ModelSerializer, Pagination
 from clinic.permissions import required_permission
 from practice.models import Patient, Payer
 from practice.selectors import rows_in_scope
@@ -226,7 +226,9 @@ class ClaimViewSet(
     }
     serializer_class = ClaimSerializer
     filterset_class = ClaimFilter
-    pagination_class = WindowCountPagination
+    # The count is its own query on the claims alone: a window count over the page's query
+    # joined every claim to its patient, payer and provider first (470 ms at 23,000 claims).
+    pagination_class = Pagination
     ordering_fields = ["id", "created_at", "submitted_at", "total_charge"]
     ordering = ["-id"]
     http_method_names = ["get", "post", "patch", "head", "options"]

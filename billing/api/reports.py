@@ -189,7 +189,7 @@ class ArAgingView(ReportView):
         )
         if by == "patient":
             self.audit_patients(request, [r.key for r in page], "A/R aging by patient")
-        totals = reports.ar_aging_totals(as_of=rows.as_of)
+        totals = rows.totals()
         data = {
             "count": len(rows),
             "next": paginator.get_next_link(),
