@@ -934,6 +934,18 @@ def claim_list() -> QuerySet[Claim]:
     return Claim.objects.select_related("patient", "payer", "rendering").order_by("-id")
 
 
+def claim_page() -> QuerySet[Claim]:
+    """The API's claims list: each claim's own columns with only its patient's and payer's
+    names (the list shows the rendering provider by id): narrower rows, a third fewer model
+    instances per page than `claim_list`."""
+    own = [field.name for field in Claim._meta.concrete_fields]
+    return (
+        Claim.objects.select_related("patient", "payer")
+        .only(*own, "patient__first_name", "patient__last_name", "payer__name")
+        .order_by("-id")
+    )
+
+
 def claim_detail() -> QuerySet[Claim]:
     """A claim with its lines and their charges (two queries whatever the line count)."""
     lines = ClaimLine.objects.select_related("charge__service_code").order_by("number")

@@ -234,7 +234,7 @@ class ClaimViewSet(
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Claim]:
-        base = services.claim_detail() if self.action != "list" else services.claim_list()
+        base = services.claim_detail() if self.action != "list" else services.claim_page()
         permission = required_permission(self.request, self) or "billing.view_claim"
         if permission == SUBMIT:  # the rows are the claims the caller may change
             permission = "billing.change_claim"
