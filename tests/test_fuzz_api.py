@@ -6,7 +6,8 @@ self-service actions). Every generated request's answer is held to the schema:
 - its status is one the operation documents (`status_code_conformance`), and so is its
   content type (`content_type_conformance`): an error is `application/problem+json`;
 - its body validates against the documented schema of that status and content type
-  (`response_schema_conformance`): a 4xx is a problem document (`clinic.openapi`).
+  (`response_schema_conformance`): a 4xx is a problem document (`clinic.openapi`);
+- a request that breaks the schema is refused with a 4xx (`negative_data_rejection`).
 
 The schema is the one `/api/schema/` serves (`test_the_fuzzed_schema_is_the_served_one`),
 built once when the module loads; drf-spectacular builds it without a warning
@@ -33,6 +34,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
+    negative_data_rejection,
     not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
@@ -54,6 +56,7 @@ CHECKS = [
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
+    negative_data_rejection,
 ]
 
 API_SCHEMA = SchemaGenerator(urlconf="clinic.urls_tenants").get_schema(request=None, public=True)
@@ -89,7 +92,7 @@ class FuzzReport:
         terminalreporter.write_sep("-", "API fuzz (tests/test_fuzz_api.py)")
         terminalreporter.write_line(
             f"{total:,} generated cases, each checked for 5xx, status, content type and body "
-            "against the OpenAPI schema:"
+            "against the OpenAPI schema (and a request breaking it refused):"
         )
         if self.cases:
             terminalreporter.write_line(
@@ -164,7 +167,11 @@ def _failures(
     if (params := _on_known_rows(operation, known)) is not None:
 
         def on_rows(case):
-            case.path_parameters = {**(case.path_parameters or {}), **params}
+            drawn = case.path_parameters or {}
+            case.path_parameters = {  # of the type the schema gives (a string for `patient_pk`)
+                **drawn,
+                **{k: str(v) if isinstance(drawn.get(k), str) else v for k, v in params.items()},
+            }
             return case
 
         strategies.insert(0, strategies[0].map(on_rows))
