@@ -1,6 +1,7 @@
 from django.utils.functional import SimpleLazyObject
 
 from practice.models import ClinicSettings
+from practice.selectors import location_list
 
 
 def portal(request) -> dict:
@@ -11,6 +12,10 @@ def portal(request) -> dict:
     return {
         "clinic": getattr(request, "tenant", None),
         "clinic_settings": SimpleLazyObject(ClinicSettings.load),
+        # the numbers "call the clinic" gives when neither a location nor the clinic has one
+        "clinic_phones": SimpleLazyObject(
+            lambda: list(location_list().exclude(phone="").only("name", "phone"))
+        ),
         "viewer_zone": zone.key if zone else "",
         "viewer_zone_source": getattr(request, "viewer_zone_source", ""),
     }

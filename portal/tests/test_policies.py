@@ -125,3 +125,18 @@ def test_the_migration_gives_phoneless_locations_the_clinics_number(world):
         empty.refresh_from_db()
         assert ClinicSettings.objects.get(id=1).phone == "+1 212 555 0140"
         assert empty.phone == "+1 212 555 0140"
+
+
+def test_a_clinic_with_no_number_of_its_own_gives_each_locations(world, patient_client):
+    """Issue 18: the slot picker of every location (no one location to name) at a clinic with
+    no number of its own said "Please call the clinic." with none: it lists the locations'."""
+    _contact(world, clinic_phone="", location_phone="+1 201 555 0130")
+    with in_clinic(world.clinic):
+        Location.objects.create(name="Annex", timezone="America/New_York", phone="+1 212 555 0177")
+    with time_machine.travel(MORNING, tick=False):
+        page = text(patient_client.get(f"/practitioners/{world.maya.pk}/?type={world.visit.pk}"))
+    assert "Please call the clinic." not in page
+    assert (
+        'Please call the clinic: <a href="tel:+12125550177">+1 212 555 0177</a> (Annex), '
+        f'<a href="tel:+12015550130">+1 201 555 0130</a> ({world.location.name})'
+    ) in page
