@@ -762,6 +762,8 @@ class LedgerEntry(models.Model):
             models.Index(fields=["patient", "party"], name="ledger_patient_party"),
             models.Index(fields=["charge", "party"], name="ledger_charge_party"),
             models.Index(fields=["claim"], name="ledger_claim"),
+            # `/ledger-entries/` pages by (posted_on, id), newest first
+            models.Index(fields=["posted_on", "id"], name="ledger_posted_on_id"),
         ]
 
     def __str__(self) -> str:

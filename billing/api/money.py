@@ -1,7 +1,8 @@
 """billing's API: money. 835 remittances (upload and post, list, detail with the unmatched
 claim payments and the provider-level adjustments), payments (list, take, refund), balances (a
 patient's, and the signed-in patient's own), and a biller's transfers between payer and
-patient, write-offs and credit application.
+patient, write-offs and credit application, and the ledger itself (`/ledger-entries/`, by
+cursor).
 
 `POST /remittances/` takes the 835 as a multipart `file`, as `x12` in a JSON or form body, or
 as a `text/plain` body. 201 with what it posted; a file whose every trace was posted before
@@ -17,6 +18,7 @@ from typing import Any, ClassVar
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path
+from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -34,7 +36,7 @@ from rest_framework.views import APIView
 
 from audit import services as audit
 from audit.mixins import AuditedAPIMixin
-from clinic.api import JSONParser
+from clinic.api import CursorPagination, JSONParser
 from clinic.errors import NotFoundError, PermissionDeniedError
 from clinic.permissions import required_permission
 from practice.models import Patient
@@ -50,7 +52,7 @@ from ..models import (
     RemittanceClaim,
     WriteOffReason,
 )
-from ..x12.reasons import explain_provider_adjustment
+from ..x12.reasons import explain, explain_provider_adjustment
 
 IDEMPOTENCY = OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER)
 MAX_835_BYTES = 20 * 1024 * 1024
@@ -518,6 +520,11 @@ class MyBalanceView(_BalanceView):
 
 
 class LedgerEntrySerializer(serializers.ModelSerializer):
+    explanation = serializers.SerializerMethodField(
+        help_text="The adjustment's group and reason codes (CARC, RARCs) in plain English; "
+        "empty for an entry without codes."
+    )
+
     class Meta:
         model = LedgerEntry
         fields = [
@@ -526,17 +533,65 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
             "party",
             "payer",
             "charge",
+            "claim",
+            "claim_line",
+            "remittance",
             "payment",
             "kind",
             "amount",
             "group_code",
             "reason_code",
+            "remark_codes",
+            "explanation",
+            "reverses",
             "write_off_reason",
             "memo",
             "posted_on",
             "created_at",
         ]
         read_only_fields = fields
+
+    def get_explanation(self, entry: LedgerEntry) -> str:
+        if not (entry.group_code and entry.reason_code):
+            return ""
+        return explain(entry.group_code, entry.reason_code, entry.remark_codes)
+
+
+class LedgerEntryFilter(filters.FilterSet):
+    posted_from = filters.DateFilter(field_name="posted_on", lookup_expr="gte")
+    posted_to = filters.DateFilter(field_name="posted_on", lookup_expr="lte")
+    kind = filters.MultipleChoiceFilter(choices=LedgerEntry.Kind.choices)
+
+    class Meta:
+        model = LedgerEntry
+        fields = ["patient", "party", "payer", "kind", "charge", "claim", "remittance", "payment"]
+
+
+class LedgerEntryViewSet(
+    AuditedAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """`/ledger-entries/`: the money ledger itself, append-only (balances are its sums), for
+    the staff who read balances and for integrators reconciling with their books: charges,
+    payments, adjustments with their reason codes in plain English, transfers, refunds and
+    reversals. By cursor, newest posting first (a clinic writes hundreds of thousands); filter
+    by patient, party, payer, kind, charge, claim, remittance, payment and posting dates.
+    Patients read their balance and statements instead (`/me/balance/`): entries carry the
+    billers' memos."""
+
+    permission_model = "billing.ledgerentry"
+    serializer_class = LedgerEntrySerializer
+    filterset_class = LedgerEntryFilter
+    pagination_class = CursorPagination
+    ordering_fields = ["posted_on", "created_at", "amount"]
+    ordering = ["-posted_on", "-id"]
+
+    def get_queryset(self) -> QuerySet[LedgerEntry]:
+        return rows_in_scope(
+            LedgerEntry.objects.all(),
+            user=self.request.user,
+            permission=required_permission(self.request, self) or "billing.view_ledgerentry",
+            patient="patient",
+        )
 
 
 class TransferSerializer(serializers.Serializer):
@@ -697,3 +752,4 @@ def register(router: SimpleRouter) -> None:
     """Register this module's viewsets on the billing router."""
     router.register("remittances", RemittanceViewSet, basename="remittance")
     router.register("payments", PaymentViewSet, basename="payment")
+    router.register("ledger-entries", LedgerEntryViewSet, basename="ledger-entry")
