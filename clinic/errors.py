@@ -6,13 +6,14 @@ DRF's own exceptions and anything unexpected into `application/problem+json`.
 
 import logging
 import math
+import re
 import sys
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError
+from django.db import DataError, IntegrityError, InternalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -157,6 +158,32 @@ def database_unavailable_response(request: HttpRequest, error: BaseException) ->
     return response
 
 
+DATABASE_INTERNAL_DETAIL = (
+    "The database could not complete this request and rolled it back: nothing was saved. "
+    "Please try again in a few seconds."
+)
+
+
+def is_database_internal_error(error: BaseException | None) -> bool:
+    """An `InternalError` with SQLSTATE XX000: raised by the database itself rather than by
+    the request, e.g. by Citus when a distributed transaction fails on a worker at COMMIT (its
+    transaction is rolled back). Worth a retry, never a 500."""
+    cause = getattr(error, "__cause__", None)
+    return isinstance(error, InternalError) and getattr(cause, "sqlstate", None) == "XX000"
+
+
+def database_internal_response(request: HttpRequest, error: BaseException) -> HttpResponse:
+    """503 with `Retry-After` for an XX000 (`is_database_internal_error`): problem JSON for
+    API clients, the error page for browsers. Not marked for the retry of idempotent reads:
+    the database did answer."""
+    logger.error("database internal error for %s %s: %s", request.method, request.path, error)
+    response = error_response(
+        request, status=503, code="database-internal-error", detail=DATABASE_INTERNAL_DETAIL
+    )
+    response["Retry-After"] = str(settings.DB_UNAVAILABLE_RETRY_AFTER)
+    return response
+
+
 def problem_exception_handler(exc: Exception, context: dict) -> Response:
     headers: dict[str, str] = {}
     if is_database_unavailable(exc):
@@ -166,6 +193,12 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
         unavailable.database_error = exc  # type: ignore[attr-defined]
         logger.warning("database unavailable in an API view: %s", exc)
         return unavailable
+    if is_database_internal_error(exc):
+        logger.error("database internal error in an API view: %s", exc)
+        body = problem(status=503, code="database-internal-error", detail=DATABASE_INTERNAL_DETAIL)
+        internal = Response(body, status=503, content_type=PROBLEM_CONTENT_TYPE)
+        internal["Retry-After"] = str(settings.DB_UNAVAILABLE_RETRY_AFTER)
+        return internal
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             messages = {
@@ -238,10 +271,31 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
     return response
 
 
+# What PostgreSQL writes when a constraint refuses a row ("... violates exclusion constraint
+# "appointment_no_overlap""), and the suffix Citus gives a shard's copy of it (its shard id).
+_VIOLATES_CONSTRAINT = re.compile(r'violates (?:[a-z -]+ )?constraint "([^"]+)"')
+_SHARD_SUFFIX = re.compile(r"_\d{6,}$")
+
+
 def constraint_name(exc: Exception) -> str:
-    """The name of the constraint a database error reports ("" when it names none)."""
+    """The name of the constraint a database error reports ("" when it names none).
+
+    PostgreSQL gives it in the error's diagnostics. Citus does not for a violation raised on a
+    worker (`diag.constraint_name` is None there): the message still names the shard's
+    constraint, e.g. `appointment_no_overlap_102104`, read back to `appointment_no_overlap`."""
     diag = getattr(exc.__cause__, "diag", None)
-    return getattr(diag, "constraint_name", None) or ""
+    name = getattr(diag, "constraint_name", None)
+    if name:
+        return name
+    primary = getattr(diag, "message_primary", None) or str(exc.__cause__ or exc)
+    return constraint_name_in_message(primary)
+
+
+def constraint_name_in_message(message: str) -> str:
+    """The constraint a violation message names, without a Citus shard suffix (`_<6+ digits>`;
+    shard ids start at 102008): "" when the message names none."""
+    match = _VIOLATES_CONSTRAINT.search(message)
+    return _SHARD_SUFFIX.sub("", match.group(1)) if match else ""
 
 
 def _code_for(exc: Exception, code_status: int) -> str:
@@ -300,6 +354,9 @@ def handler500(request: HttpRequest) -> HttpResponse:
     if is_database_unavailable(error):
         assert error is not None
         return database_unavailable_response(request, error)
+    if is_database_internal_error(error):
+        assert error is not None
+        return database_internal_response(request, error)
     return error_response(
         request,
         status=status.HTTP_500_INTERNAL_SERVER_ERROR,

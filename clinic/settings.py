@@ -36,6 +36,11 @@ CLINIC_BASE_DOMAIN = env("CLINIC_BASE_DOMAIN", default="localhost")
 # another port locally; behind a proxy both are the same origin.
 CLINIC_HTTP_PORT = env.int("CLINIC_HTTP_PORT", default=8000)
 CLINIC_WS_PORT = env.int("CLINIC_WS_PORT", default=8001)
+# The migrated schema new clinics are cloned from. On Citus (schema-based sharding) it is created
+# with `citus.enable_schema_based_sharding` off (tenants.services.template_sync), so it stays a
+# local schema on the coordinator: Citus refuses some migrations in distributed schemas (`ALTER
+# COLUMN ... TYPE` on identity/serial columns; tests/test_citus_ready.py fails on a tenant app's
+# migration that does it). Each clinic cloned from it is the distributed schema.
 CLINIC_TEMPLATE_SCHEMA = "clinic_template"
 # Seconds a host -> clinic lookup is cached per process (0 turns the cache off).
 CLINIC_DOMAIN_CACHE_SECONDS = env.float("CLINIC_DOMAIN_CACHE_SECONDS", default=5.0)

@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from authorizations import services as ledger
+from clinic.errors import constraint_name
 from clinic.inputs import schedule_date_error
 from clinic.tenancy import tenant_connection
 from practice.models import ClinicSettings, Location, Patient, Practitioner
@@ -55,8 +56,7 @@ def _overbook_check(user) -> None:
 
 
 def _constraint_name(error: IntegrityError) -> str:
-    diag = getattr(error.__cause__, "diag", None)
-    return (getattr(diag, "constraint_name", None) or "") if diag else ""
+    return constraint_name(error)  # from the diagnostics, or the message (Citus shards)
 
 
 HELD = "appointment_no_overlap_held"  # raised by the waitlist's hold trigger

@@ -57,7 +57,11 @@ def template_sync(*, verbosity: int = 0) -> None:
     template = settings.CLINIC_TEMPLATE_SCHEMA
     with schema_context("public"):
         if not schema_exists(template):
-            with connection.cursor() as cursor:
+            # A local schema on Citus (settings.CLINIC_TEMPLATE_SCHEMA): its tables stay on the
+            # coordinator, where every migration may run. Plain PostgreSQL keeps the setting as
+            # a placeholder, for this transaction only.
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL citus.enable_schema_based_sharding TO off")
                 cursor.execute(f'CREATE SCHEMA "{template}"')
         call_command(
             "migrate_schemas",
