@@ -32,10 +32,14 @@ check: $(BIN)/.installed
 	$(WITH) $(BIN)/python manage.py makemigrations --check --dry-run
 
 # The browser tests drive Debian's Chromium through Playwright (Playwright's own browser download
-# does not work here) and the load-generator tests drive wrk: both installed when missing.
+# does not work here), the load-generator tests drive wrk, and tests/test_deploy.py checks deploy/
+# with nginx -t and systemd-analyze verify: all installed when missing (on a host running systemd,
+# Debian's nginx package also starts its own nginx.service: `systemctl disable --now nginx`).
 test-deps:
 	@missing=""; [ -x $(CHROMIUM) ] || missing="$$missing chromium"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	[ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
 	  echo "installing$$missing for the tests"; \

@@ -61,6 +61,9 @@ def pytest_configure(config) -> None:
         "markers", "clock: reads the time; `make test-clock` runs it at each instant"
     )
     config.addinivalue_line("markers", "live: drives the live servers or a browser (tests/live.py)")
+    config.addinivalue_line(
+        "markers", "deploy: checks deploy/ with nginx -t and systemd-analyze (make test-deps)"
+    )
 
 
 def pytest_collection_modifyitems(config, items) -> None:
