@@ -162,6 +162,30 @@ def _fail_in_transaction():
         cursor.execute(RAISE_XX000)
 
 
+# The same error where Citus raises it: at COMMIT (a deferred trigger of a temporary table).
+FAIL_AT_COMMIT = [
+    "CREATE TEMP TABLE IF NOT EXISTS citus_commit_probe (n int)",
+    "CREATE OR REPLACE FUNCTION pg_temp.citus_commit_fail() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'could not commit transaction on any active node' "
+    "USING ERRCODE = 'XX000'; END $$",
+    "DROP TRIGGER IF EXISTS citus_commit_fail ON citus_commit_probe",
+    "CREATE CONSTRAINT TRIGGER citus_commit_fail AFTER INSERT ON citus_commit_probe "
+    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.citus_commit_fail()",
+]
+
+
+class _FailingAtCommitApiView(APIView):
+    authentication_classes = ()
+    permission_classes = ()
+
+    def post(self, request):
+        with transaction.atomic(), connection.cursor() as cursor:
+            for statement in FAIL_AT_COMMIT:
+                cursor.execute(statement)
+            cursor.execute("INSERT INTO citus_commit_probe VALUES (1)")  # accepted until COMMIT
+        return Response({})
+
+
 class _FailingApiView(APIView):
     authentication_classes = ()
     permission_classes = ()
@@ -178,6 +202,7 @@ def _failing_page(request):
 
 urlpatterns = [
     path("api/v1/citus-probe/", _FailingApiView.as_view()),
+    path("api/v1/citus-commit-probe/", _FailingAtCommitApiView.as_view()),
     path("citus-probe/", _failing_page),
 ]
 handler500 = "clinic.errors.handler500"
@@ -188,6 +213,15 @@ def test_an_internal_error_in_an_api_view_is_a_503_problem(acme):
     response = ClinicClient(acme).post("/api/v1/citus-probe/", {}, content_type="application/json")
     assert response.status_code == 503
     assert response["Content-Type"] == "application/problem+json"
+    assert response["Retry-After"] == str(settings.DB_UNAVAILABLE_RETRY_AFTER)
+    assert response.json()["code"] == "database-internal-error"
+
+
+@pytest.mark.urls("tests.test_citus_ready")
+def test_an_internal_error_at_commit_is_a_503_problem(committed_acme):
+    client = ClinicClient(committed_acme)
+    response = client.post("/api/v1/citus-commit-probe/", {}, content_type="application/json")
+    assert response.status_code == 503
     assert response["Retry-After"] == str(settings.DB_UNAVAILABLE_RETRY_AFTER)
     assert response.json()["code"] == "database-internal-error"
 
