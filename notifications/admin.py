@@ -21,9 +21,11 @@ class NotificationAdmin(AuditedAdminMixin, OutOfScopeIsForbidden, admin.ModelAdm
     """The log: filter by visit (`?appointment__id__exact=`) or patient (`?patient__id__exact=`);
     a practitioner sees the messages of their own column's visits."""
 
-    list_display = ("due_at", "kind", "channel", "status", "attempts", "appointment", "patient")
+    list_display = (
+        "due_at", "kind", "channel", "status", "attempts", "appointment", "about", "patient",
+    )  # fmt: skip
     list_filter = ("status", "kind", "channel", "appointment__id", "patient__id")
-    search_fields = ("=appointment__id", "=patient__id", "patient__last_name")
+    search_fields = ("=appointment__id", "=patient__id", "patient__last_name", "=about")
     list_select_related = ("appointment", "patient")
     raw_id_fields = ("appointment", "patient", "rule")
     date_hierarchy = "due_at"
@@ -73,6 +75,8 @@ _SAMPLE = {
     "confirm_url": "https://example.clinic/n/…/",
     "cancel_url": "https://example.clinic/n/…/",
     "reschedule_url": "https://example.clinic/n/…/",
+    "until": "Dec 8, 2026, 10:15 AM",
+    "offer_url": "https://example.clinic/w/…/",
 }
 
 

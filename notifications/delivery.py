@@ -32,9 +32,16 @@ from .links import action_links_create, action_links_create_many
 from .models import Channel, ChannelOptOut, Kind, Notification
 from .rendering import Rendered, render, template_for, visit_context
 from .sms import SmsError, sms_backend
+from .subjects import subject_for
 
 log = logging.getLogger(__name__)
 Status = Notification.Status
+
+
+_ROWS = (
+    "patient", "appointment__patient", "appointment__practitioner", "appointment__appointment_type",
+    "appointment__location",
+)  # fmt: skip
 
 
 class DeliveryError(Exception):
@@ -56,11 +63,20 @@ def notifications_queue(ids: list[int]) -> None:
             send_notifications_task.apply_async((chunk,), queue=settings.NOTIFICATIONS_QUEUE)
 
 
-def _skip_reason(row: Notification, opted_out: set[tuple[int, str]] | None = None) -> str:
+def _skip_reason(
+    row: Notification, opted_out: set[tuple[int, str]] | None = None, *, now: datetime
+) -> str:
     """Why the row is not sent now ("" if it is): `opted_out`, a batch's (patient, channel)
-    opt-outs read at once, else this row's looked up."""
+    opt-outs read at once, else this row's looked up. A row about no visit asks its
+    subject's registered check (a waitlist offer: still held)."""
     appointment = row.appointment
-    if row.kind != Kind.CANCELLATION:
+    subject = subject_for(row.kind)
+    if subject is not None:
+        if reason := subject.check(row, now):
+            return reason
+    elif appointment is None:
+        return "The message is about nothing this clinic sends."
+    elif row.kind != Kind.CANCELLATION:
         if appointment.status != Appointment.Status.BOOKED:
             return f"The visit is {appointment.get_status_display().lower()}."
         if appointment.start != row.start:
@@ -78,7 +94,7 @@ def _skip_reason(row: Notification, opted_out: set[tuple[int, str]] | None = Non
 
 
 def _recipient(row: Notification) -> str:
-    patient = row.appointment.patient
+    patient = row.patient
     return patient.email if row.channel == Channel.EMAIL else patient.phone
 
 
@@ -101,7 +117,8 @@ def _deliver(row: Notification, message: Rendered, mail=None) -> str:
         connection=mail,
         headers={"Message-ID": f"<{row.uid}@{tenant_connection.schema_name}.clinic>"},
     )
-    email.attach("visit.ics", appointment_ics(row.appointment), "text/calendar")
+    if row.appointment is not None:
+        email.attach("visit.ics", appointment_ics(row.appointment), "text/calendar")
     try:
         email.send()
     except OSError as error:
@@ -110,7 +127,11 @@ def _deliver(row: Notification, message: Rendered, mail=None) -> str:
 
 
 def notification_message(row: Notification, *, now: datetime) -> Rendered:
-    """The row's words, with fresh signed links (not on a cancellation)."""
+    """The row's words, with fresh signed links (not on a cancellation; a row about no visit
+    gets its subject's own)."""
+    subject = subject_for(row.kind)
+    if subject is not None:
+        return render(kind=row.kind, channel=row.channel, context=subject.context(row, now))
     appointment = row.appointment
     links = (
         {}
@@ -132,11 +153,8 @@ def notification_send(*, notification_id: int, mail=None) -> str:
     )
     if not claimed:
         return "not-pending"
-    row = Notification.objects.select_related(
-        "appointment__patient", "appointment__practitioner", "appointment__appointment_type",
-        "appointment__location",
-    ).get(pk=notification_id)  # fmt: skip
-    if reason := _skip_reason(row):
+    row = Notification.objects.select_related(*_ROWS).get(pk=notification_id)
+    if reason := _skip_reason(row, now=now):
         _finish(row, claim, status=Status.SKIPPED, reason=reason, claim=None)
         return "skipped"
     with transaction.atomic():
@@ -163,10 +181,6 @@ def notification_send(*, notification_id: int, mail=None) -> str:
     return "sent"
 
 
-_ROWS = (
-    "appointment__patient", "appointment__practitioner", "appointment__appointment_type",
-    "appointment__location",
-)  # fmt: skip
 # The outcome of each row of a batch, written in one statement where the claim is still its.
 _FINISH = """
 UPDATE notifications_notification n
@@ -205,7 +219,7 @@ def notifications_send_batch(
     results: list[tuple] = []
     to_send = []
     for row in rows:
-        if reason := _skip_reason(row, opted_out):
+        if reason := _skip_reason(row, opted_out, now=now):
             results.append((row.pk, Status.SKIPPED, reason, "", "", None))
         else:
             to_send.append(row)
@@ -214,19 +228,29 @@ def notifications_send_batch(
     templates: dict[tuple[str, str], tuple[str, str]] = {}
     with transaction.atomic():
         links = action_links_create_many(
-            appointments=[r.appointment for r in to_send if r.kind != Kind.CANCELLATION], now=now
+            appointments=[
+                r.appointment
+                for r in to_send
+                if r.appointment is not None and r.kind != Kind.CANCELLATION
+            ],
+            now=now,
         )
     retry: list[int] = []
     for row in to_send:
         key = (row.kind, row.channel)
         if key not in templates:
             templates[key] = template_for(row.kind, row.channel)
-        context = visit_context(
-            row.appointment,
-            start=row.start,
-            links={} if row.kind == Kind.CANCELLATION else links[row.appointment_id],
-            locale=style.locale,
-            clinic_settings=clinic_settings,
+        subject = subject_for(row.kind)
+        context = (
+            subject.context(row, now)
+            if subject is not None
+            else visit_context(
+                row.appointment,
+                start=row.start,
+                links={} if row.kind == Kind.CANCELLATION else links[row.appointment_id],
+                locale=style.locale,
+                clinic_settings=clinic_settings,
+            )
         )
         message = render(
             kind=row.kind, channel=row.channel, context=context, template=templates[key],

@@ -5,6 +5,11 @@ receivers of `scheduling.signals.appointment_changed`), then sent after commit b
 claims it (pending -> sending, a conditional UPDATE) so two workers never send one row. A
 reminder is planned as a row per (appointment, rule, start): the unique constraint
 `notification_one_reminder_per_rule_start` keeps it to one however often it is planned.
+
+A message about something that is not a visit yet (a waitlist offer: a held slot) has no
+appointment but names what it is about in `about` (`waitlist_offer:<id>`), once per channel
+(`notification_once_per_subject`); the app that owns the subject registers how to check and
+word it (`notifications.subjects`), since notifications imports no app above it.
 """
 
 import uuid
@@ -23,6 +28,7 @@ class Kind(models.TextChoices):
     CHANGE = "change", "Change notice"
     CANCELLATION = "cancellation", "Cancellation notice"
     REMINDER = "reminder", "Reminder"
+    WAITLIST_OFFER = "waitlist_offer", "Waitlist offer"
 
 
 class ReminderRule(models.Model):
@@ -118,17 +124,30 @@ class Notification(models.Model):
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     appointment = models.ForeignKey(
-        "scheduling.Appointment", on_delete=models.CASCADE, related_name="notifications"
+        "scheduling.Appointment",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        help_text="Empty for a message about no visit yet (see `about`).",
     )
     patient = models.ForeignKey(
         "practice.Patient", on_delete=models.CASCADE, related_name="notifications"
+    )
+    about = models.CharField(
+        max_length=60,
+        blank=True,
+        db_default="",
+        help_text="What a message about no visit is about: `waitlist_offer:<offer id>`.",
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     rule = models.ForeignKey(
         ReminderRule, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    start = models.DateTimeField(help_text="The visit's start this message is about.")
+    start = models.DateTimeField(
+        help_text="The visit's start this message is about (an offer's: the offered slot's)."
+    )
     due_at = models.DateTimeField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -163,6 +182,16 @@ class Notification(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="sending") | Q(claim__isnull=False),
                 name="notification_sending_is_claimed",
+            ),
+            models.CheckConstraint(
+                condition=Q(appointment__isnull=False, about="")
+                | Q(appointment__isnull=True, kind="waitlist_offer") & ~Q(about=""),
+                name="notification_about_a_visit_or_an_offer",
+            ),
+            models.UniqueConstraint(
+                fields=("kind", "about", "channel"),
+                condition=~Q(about=""),
+                name="notification_once_per_subject",
             ),
         )
 

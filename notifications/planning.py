@@ -147,3 +147,49 @@ def reminders_plan(*, now: datetime | None = None, horizon: timedelta = PLAN_HOR
     with connection.cursor() as cursor:
         cursor.execute(sql, {"now": now, "until": now + horizon, "clinic_zone": _clinic_zone()})
         return int(cursor.fetchone()[0])
+
+
+# A message about no visit (a waitlist offer) on each channel: pending, or skipped with the
+# reason; once per (kind, subject, channel) by the unique index.
+_SUBJECT_NOTICES = f"""
+  INSERT INTO notifications_notification ({_COLUMNS}, about)
+  SELECT gen_random_uuid(), NULL, %(patient)s, %(kind)s, c.channel, NULL, %(start)s, %(now)s,
+         CASE WHEN o.id IS NOT NULL OR c.address = '' THEN 'skipped' ELSE 'pending' END, 0,
+         '', '',
+         CASE WHEN o.id IS NOT NULL THEN 'The patient opted out of ' || c.label || '.'
+              WHEN c.address = '' THEN 'The patient has no ' || c.missing || '.'
+              ELSE '' END,
+         %(now)s, %(about)s
+    FROM (VALUES ('email', %(email)s, 'Email', 'email address'),
+                 ('sms', %(phone)s, 'SMS', 'mobile number'))
+         AS c(channel, address, label, missing)
+    LEFT JOIN notifications_channeloptout o ON o.patient_id = %(patient)s AND o.channel = c.channel
+  ON CONFLICT DO NOTHING
+  RETURNING id, status
+"""
+
+
+def subject_notices_write(
+    *, kind: str, about: str, patient, start: datetime, now: datetime | None = None
+) -> list[int]:
+    """Write, in the caller's transaction, the message of `kind` about `about` (no visit: a
+    waitlist offer's `waitlist_offer:<id>`) on each of the patient's channels, in one
+    statement (pending, or skipped: an opt-out, no address; a second write of one subject is
+    dropped by `notification_once_per_subject`), and queue the pending ones after commit.
+    The sender asks the subject's registered check and context (`subjects.py`). Returns the
+    pending ids."""
+    now = now or timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SUBJECT_NOTICES,
+            {
+                "patient": patient.pk, "kind": str(kind), "about": about, "start": start,
+                "now": now, "email": patient.email or "", "phone": patient.phone or "",
+            },
+        )  # fmt: skip
+        ids = sorted(pk for pk, status in cursor.fetchall() if status == Status.PENDING)
+    if ids:
+        from .delivery import notifications_queue
+
+        transaction.on_commit(lambda: notifications_queue(ids), robust=True)
+    return ids

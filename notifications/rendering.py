@@ -29,7 +29,9 @@ from .models import Channel, Kind, MessageTemplate
 
 CONTEXT_HELP = (
     "patient (first name), clinic, visit_type, practitioner, date, time, zone, place, "
-    "confirm_url, cancel_url, reschedule_url, phone"
+    "confirm_url, cancel_url, reschedule_url, phone; a waitlist offer: patient, clinic, "
+    "visit_type, practitioner, date, time, zone, place, phone, until (the hold's end), "
+    "offer_url (the signed page to book the time or let it go)"
 )
 
 _SUBJECTS = {
@@ -56,8 +58,29 @@ _SMS = (
 )
 
 
+# Kinds with wording of their own (not about a booked visit): subject, email body, SMS body.
+_OWN = {
+    Kind.WAITLIST_OFFER: (
+        "An earlier visit is free: {{ date }} at {{ time }}",
+        "Hello {{ patient }},\n\nA time has opened up at {{ clinic }} that matches your "
+        "waitlist request:\n\n  {{ visit_type }} with {{ practitioner }}\n"
+        "  {{ date }} at {{ time }} ({{ zone }}), {{ place }}\n\n"
+        "We are holding it for you until {{ until }}. To book it, or to let it go to the next "
+        "person:\n\n  {{ offer_url }}\n\n"
+        "If you do nothing, it passes to the next patient on the waitlist then, and you stay on "
+        "the waitlist for another time.\n\nQuestions? Call {{ clinic }} on {{ phone }}.\n",
+        "{{ clinic }}: a {{ visit_type }} with {{ practitioner }} is free on {{ date }} "
+        "{{ time }} ({{ zone }}), held for you until {{ until }}. Book it or let it go: "
+        "{{ offer_url }}",
+    ),
+}
+
+
 def default_template(kind: str, channel: str) -> tuple[str, str]:
     """(subject, body) of the built-in wording."""
+    if (own := _OWN.get(Kind(kind))) is not None:
+        subject, email, sms = own
+        return (subject, email) if channel == Channel.EMAIL else ("", sms)
     lead = _LEADS[Kind(kind)]
     body = (_EMAIL if channel == Channel.EMAIL else _SMS).replace("{lead}", lead)
     return (_SUBJECTS[Kind(kind)] if channel == Channel.EMAIL else ""), body

@@ -33,6 +33,7 @@ def _notification_rows(patient: Patient, context: ExportContext) -> list[Row]:
             "id": row.pk,
             "uid": str(row.uid),
             "appointment": row.appointment_id,
+            "about": row.about,
             "kind": row.kind,
             "channel": row.channel,
             "status": row.status,

@@ -6,12 +6,15 @@ class WaitlistConfig(AppConfig):
     verbose_name = "Waitlist"
 
     def ready(self) -> None:
+        from notifications.subjects import subject_register
         from scheduling.busy import busy_source_register
         from scheduling.signals import appointment_changed
 
         from . import tasks as _tasks  # noqa: F401
+        from .messages import OFFER_SUBJECT
         from .receivers import on_appointment_changed
         from .selectors import holds_busy
 
         appointment_changed.connect(on_appointment_changed, dispatch_uid="waitlist")
         busy_source_register(holds_busy)  # held slots are not offered in availability
+        subject_register(OFFER_SUBJECT)  # the notifications sender checks and words offers

@@ -1,63 +1,87 @@
-"""The offer's message: an email to the patient with the time, how long it is held, and the
-signed accept / decline links (links.py), in the clinic's formats and the practitioner's zone.
-Sent by a task after the hold commits; a provider's refusal retries."""
+"""The offer's message is a notification of its own kind (`waitlist_offer`): its rows are
+written in the hold's transaction (`services._hold`, through `notifications.planning`) and
+sent after commit by the notifications sender on the patient's channels (email and SMS,
+opt-outs kept), worded by the clinic's template or the built-in one. notifications imports no
+app above it, so the waitlist registers here what the sender asks of an offer's row (its
+`about` is `waitlist_offer:<id>`): whether the hold still stands, and the template's context
+(the offered time in the practitioner's zone and the clinic's formats, how long it is held,
+the signed link to book it or let it go, links.py)."""
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.mail import EmailMessage
-from django.template.loader import render_to_string
 
 from clinic.tenancy import tenant_connection
+from notifications.models import Kind, Notification
+from notifications.subjects import Subject
 from practice import formats
+from practice.models import ClinicSettings
 from tenants.services import clinic_host
 
 from .links import offer_link_path
 from .models import WaitlistOffer
 
-
-class OfferMessageError(Exception):
-    """The mail server did not take the message; the task retries."""
+PREFIX = "waitlist_offer:"
 
 
-def offer_message_send(*, offer_id: int) -> str:
-    """Send the offer's email if the hold is still open; returns what happened."""
-    offer = (
-        WaitlistOffer.objects.select_related("patient", "practitioner", "appointment_type")
-        .filter(pk=offer_id)
+def offer_about(offer: WaitlistOffer) -> str:
+    """What an offer's notification rows name in `about`."""
+    return f"{PREFIX}{offer.pk}"
+
+
+def _offer(row: Notification) -> WaitlistOffer | None:
+    if not row.about.startswith(PREFIX):
+        return None
+    return (
+        WaitlistOffer.objects.select_related(
+            "patient", "practitioner", "appointment_type", "location"
+        )
+        .filter(pk=int(row.about.removeprefix(PREFIX) or 0))
         .first()
     )
-    if offer is None or offer.status != WaitlistOffer.Status.HELD:
-        return "closed"
-    patient = offer.patient
-    if not patient.email:
-        return "no-email"
+
+
+def offer_notice_check(row: Notification, now: datetime) -> str:
+    """Why the offer's message is not sent now ("" when the hold still stands)."""
+    offer = _offer(row)
+    if offer is None:
+        return "The offer no longer exists."
+    if offer.status != WaitlistOffer.Status.HELD:
+        return f"The offer was {offer.get_status_display().lower()} before its message went out."
+    if offer.expires_at <= now:
+        return "The hold expired before its message went out."
+    return ""
+
+
+def offer_notice_context(row: Notification, now: datetime) -> dict:
+    """What the offer's template reads (notifications.rendering.CONTEXT_HELP)."""
+    offer = _offer(row)
+    assert offer is not None  # checked just before
     tenant = tenant_connection.tenant
     zone = ZoneInfo(offer.practitioner.timezone)
+    locale = formats.style_load().locale
     base = f"{settings.NOTIFICATION_LINK_SCHEME}://{clinic_host(getattr(tenant, 'slug', ''))}"
-    with formats.style_override(formats.style_load()):
-        context = {
-            "patient": patient.first_name,
-            "clinic": getattr(tenant, "name", "") or "the clinic",
-            "visit_type": offer.appointment_type.name,
-            "practitioner": offer.practitioner.display_name,
-            "when": formats.datetime_format(offer.start, zone=zone),
-            "zone": offer.start.astimezone(zone).tzname(),
-            "until": formats.datetime_format(offer.expires_at, zone=zone),
-            "link": base + offer_link_path(offer),
-        }
-        subject = f"An earlier visit is free: {context['when']}"
-        body = render_to_string("notifications/waitlist_offer.txt", context)
-    email = EmailMessage(
-        subject=subject,
-        body=body,
-        to=[patient.email],
-        headers={
-            "Message-ID": f"<waitlist-offer-{offer.pk}@{tenant_connection.schema_name}.clinic>"
-        },
+    location = offer.location
+    clinic_settings = ClinicSettings.objects.filter(id=1).first()
+    phone = (location.phone if location is not None and location.phone else "") or (
+        clinic_settings.phone if clinic_settings else ""
     )
-    try:
-        email.send()
-    except OSError as error:
-        raise OfferMessageError(str(error)) from error
-    return "sent"
+    return {
+        "patient": offer.patient.first_name,
+        "clinic": getattr(tenant, "name", "") or "the clinic",
+        "visit_type": offer.appointment_type.name,
+        "practitioner": offer.practitioner.display_name,
+        "date": formats.date_format(offer.start, style="long", zone=zone, locale=locale),
+        "time": formats.time_format(offer.start, zone=zone, locale=locale),
+        "zone": formats.zone_label(offer.start, zone),
+        "place": f"at {location.name}" if location is not None else "at the clinic",
+        "phone": phone or "the clinic",
+        "until": formats.datetime_format(offer.expires_at, zone=zone, locale=locale),
+        "offer_url": base + offer_link_path(offer),
+    }
+
+
+OFFER_SUBJECT = Subject(
+    kind=Kind.WAITLIST_OFFER, check=offer_notice_check, context=offer_notice_context
+)

@@ -28,6 +28,8 @@ from authorizations import selectors as auth_selectors
 from clinic.api import clinic_data_changed
 from clinic.errors import ApplicationError
 from clinic.inputs import schedule_date_error
+from notifications.models import Kind as NotificationKind
+from notifications.planning import subject_notices_write
 from practice.models import ClinicSettings, Patient, Practitioner, Specialty
 from realtime.groups import group_name, publish
 from scheduling import availability
@@ -38,6 +40,7 @@ from scheduling.smart.scoring import units_of
 from webhooks.services import events_emit
 
 from .errors import EntryRefusedError, OfferClosedError
+from .messages import offer_about
 from .models import WaitlistEntry, WaitlistOffer
 
 Held = WaitlistOffer.Status
@@ -371,6 +374,14 @@ def _hold(entry: WaitlistEntry, slot: FreedSlot, *, now: datetime) -> WaitlistOf
     )
     clinic_data_changed()  # cached availability answers must leave the held slot out
     _tell_integrators(offer, "waitlist.offer_sent")
+    # the offer's message, one row per channel, in the hold's transaction; sent after commit
+    subject_notices_write(
+        kind=NotificationKind.WAITLIST_OFFER,
+        about=offer_about(offer),
+        patient=entry.patient,
+        start=offer.start,
+        now=now,
+    )
     transaction.on_commit(lambda: _announce(offer.pk, "waitlist.held"), robust=True)
     return offer
 
@@ -552,7 +563,8 @@ def offer_payload(offer: WaitlistOffer, kind: str) -> dict:
 
 def _announce(offer_id: int, kind: str) -> None:
     """After commit: the schedule groups hear of the hold (the board shows held slots), and
-    the offer's email is queued when a hold begins."""
+    the hold's expiry is queued when it begins (its message is a notification row, queued by
+    notifications after the same commit)."""
     offer = WaitlistOffer.objects.get(pk=offer_id)
     publish(
         [
@@ -562,9 +574,8 @@ def _announce(offer_id: int, kind: str) -> None:
         offer_payload(offer, kind),
     )
     if kind == "waitlist.held":
-        from .tasks import expire_offer_task, send_offer_task
+        from .tasks import expire_offer_task
 
-        send_offer_task.delay(offer_id)
         expire_offer_task.apply_async((offer_id,), eta=offer.expires_at)
 
 

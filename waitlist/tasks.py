@@ -1,6 +1,7 @@
-"""Waitlist tasks: offer a freed slot, send an offer's message, expire a hold at its time, and
-the beat's sweep of holds a crashed worker left past their expiry. Each is safe to run twice
-(an offer is made under row locks and constraints; expiry is a conditional change)."""
+"""Waitlist tasks: offer a freed slot, expire a hold at its time, and the beat's sweep of holds
+a crashed worker left past their expiry (an offer's message is a notification row, sent by
+notifications' tasks). Each is safe to run twice (an offer is made under row locks and
+constraints; expiry is a conditional change)."""
 
 import redis
 from django.db import InterfaceError, OperationalError
@@ -10,7 +11,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from clinic.celery import app
 from tenants.selectors import clinic_list
 
-from . import messages, services
+from . import services
 
 TRANSIENT = (OperationalError, InterfaceError, BrokerError, redis.RedisError)
 
@@ -27,19 +28,6 @@ def offer_slot_task(slot_args: list) -> int | None:
     """Offer a freed slot to the waitlist; returns the offer's id, or None."""
     offer = services.slot_offer(slot=services.FreedSlot.from_task_args(slot_args))
     return offer.pk if offer else None
-
-
-@app.task(
-    name="waitlist.send_offer",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(messages.OfferMessageError, *TRANSIENT),
-    retry_backoff=2,
-    max_retries=6,
-)
-def send_offer_task(offer_id: int) -> str:
-    """Email the offer's patient with its signed accept / decline links."""
-    return messages.offer_message_send(offer_id=offer_id)
 
 
 @app.task(name="waitlist.expire_offer", acks_late=True, autoretry_for=TRANSIENT, max_retries=5)
