@@ -133,6 +133,7 @@ def notification_message(row: Notification, *, now: datetime) -> Rendered:
     if subject is not None:
         return render(kind=row.kind, channel=row.channel, context=subject.context(row, now))
     appointment = row.appointment
+    assert appointment is not None  # a row about no visit has its subject (_skip_reason)
     links = (
         {}
         if row.kind == Kind.CANCELLATION
@@ -241,17 +242,17 @@ def notifications_send_batch(
         if key not in templates:
             templates[key] = template_for(row.kind, row.channel)
         subject = subject_for(row.kind)
-        context = (
-            subject.context(row, now)
-            if subject is not None
-            else visit_context(
+        if subject is not None:
+            context = subject.context(row, now)
+        else:
+            assert row.appointment is not None  # a row about no visit has its subject
+            context = visit_context(
                 row.appointment,
                 start=row.start,
-                links={} if row.kind == Kind.CANCELLATION else links[row.appointment_id],
+                links={} if row.kind == Kind.CANCELLATION else links[row.appointment.pk],
                 locale=style.locale,
                 clinic_settings=clinic_settings,
             )
-        )
         message = render(
             kind=row.kind, channel=row.channel, context=context, template=templates[key],
             style=style,
