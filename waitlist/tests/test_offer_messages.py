@@ -155,3 +155,20 @@ def test_the_offers_messages_are_in_the_api_for_staff_and_the_patient(acme, clie
         ("waitlist_offer", "sms", offer_about(offer)),
     }
     assert all(r["appointment"] is None for r in listed)
+
+
+def test_the_admin_starts_an_offers_template_from_the_built_in_one_and_previews_it(acme, admin_as):
+    from notifications.models import MessageTemplate
+
+    client = admin_as("clinic_admin")
+    added = client.get("/admin/notifications/messagetemplate/add/?kind=waitlist_offer&channel=sms")
+    assert added.status_code == 200
+    assert "{{ offer_url }}" in added.content.decode()
+    with in_clinic(acme):
+        own = MessageTemplate.objects.create(
+            kind=Kind.WAITLIST_OFFER,
+            channel=Channel.SMS,
+            body="Held until {{ until }}: {{ offer_url }}",
+        )
+    shown = client.get(f"/admin/notifications/messagetemplate/{own.pk}/change/").content.decode()
+    assert "Held until Dec 8, 2026, 10:15 AM: https://example.clinic/w/" in shown
