@@ -27,6 +27,7 @@ from rest_framework.parsers import JSONParser as DRFJSONParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
 
+from . import metrics
 from .client_address import client_address
 from .inputs import plausible_date_error, schedule_date_error
 from .resilience import redis_call
@@ -519,6 +520,7 @@ class AnswerCache:
         """The JSON answer for `params`: from the cache, or `compute()` -> (body, the seconds
         it holds at most, 0 for `ANSWER_CACHE_SECONDS`), stored before it is returned."""
         body, version = self._get(params)
+        metrics.answer_cache_lookup(self.name, body is not None)
         if body is None:
             body, seconds = compute()
             self._put(params, version, body, seconds)

@@ -14,6 +14,7 @@ from django.db import connection
 from tenant_schemas_celery.app import CeleryApp, get_schema_name_from_task
 from tenant_schemas_celery.task import TenantTask
 
+from clinic import metrics
 from clinic.requestlog import current_request_id, tasks_log
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
@@ -69,6 +70,7 @@ def _task_context(task_id=None, task=None, **kwargs) -> None:
 @task_postrun.connect
 def _task_log(task_id=None, task=None, state=None, **kwargs) -> None:
     started, token = _task_started.pop(task_id, (None, None))
+    metrics.task_finished(task.name, state, time.perf_counter() - started if started else None)
     tasks_log.info(
         "task",
         extra={

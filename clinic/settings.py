@@ -122,6 +122,8 @@ MIDDLEWARE = [
     "audit.middleware.AuditMiddleware",
     # Inside the audit middleware (which gives the request its id): one JSON line per request.
     "clinic.requestlog.RequestLogMiddleware",
+    # Requests, latency and queries by route and status class, in-process (clinic.metrics).
+    "clinic.metrics.MetricsMiddleware",
     "tenants.middleware.ClinicMiddleware",
     "clinic.middleware.TimezoneResetMiddleware",
     "tenants.middleware.AdminTimezoneMiddleware",
@@ -196,6 +198,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Public answers (practitioner search, availability) shared through Redis until a write they
 # depend on commits, for at most this long (clinic.api.AnswerCache); 0 turns the cache off.
 ANSWER_CACHE_SECONDS = env.int("ANSWER_CACHE_SECONDS", default=30)
+
+# `/metrics` on the platform host (clinic.metrics) wants `Authorization: Bearer METRICS_TOKEN`;
+# without a token it is open outside production and absent (404) in production.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # Redis down or hung costs a request at most about this much (clinic.resilience): every Redis

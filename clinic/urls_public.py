@@ -4,12 +4,16 @@ from django.urls import path
 
 from accounts.lockout import door_limits
 from tenants.admin import platform_site
+from usage.metrics import usage_collector
 
-from . import views
+from . import metrics, views
+
+metrics.scrape_collector(usage_collector)
 
 urlpatterns = [
     path("", views.landing, name="landing"),
     path("health/", views.health, name="health"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/login/", door_limits("login")(platform_site.login)),
     path("admin/", platform_site.urls),
 ]

@@ -10,6 +10,7 @@ from django.db import InterfaceError, OperationalError
 from django_tenants.utils import tenant_context
 from kombu.exceptions import OperationalError as BrokerError
 
+from clinic import metrics
 from clinic.celery import app
 from tenants.selectors import clinic_list
 
@@ -36,7 +37,9 @@ TRANSIENT = (OperationalError, InterfaceError, BrokerError, redis.RedisError)
 )
 def send_notification_task(notification_id: int) -> str:
     """Send one notification row in its clinic (the row is claimed: a second run is a no-op)."""
-    return notification_send(notification_id=notification_id)
+    outcome = notification_send(notification_id=notification_id)
+    metrics.notification_outcomes(outcome)
+    return outcome
 
 
 @app.task(
@@ -55,6 +58,7 @@ def send_notifications_task(notification_ids: list[int]) -> dict[str, int]:
     which retries with backoff."""
     with get_connection() as mail:
         outcomes, retry = notifications_send_batch(notification_ids=notification_ids, mail=mail)
+    metrics.notification_outcomes(outcomes)
     for pk in retry:
         send_notification_task.apply_async((pk,), countdown=2, queue=settings.NOTIFICATIONS_QUEUE)
     return outcomes

@@ -22,6 +22,8 @@ from typing import Any
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 
+from clinic import metrics
+
 from .groups import group_name, group_send
 from .tenancy import clinic_database_sync_to_async
 
@@ -57,6 +59,18 @@ class SignedInConsumer(AsyncJsonWebsocketConsumer):
     then closes with `CLOSE_SIGNED_OUT` when its user is signed out everywhere."""
 
     user_group_name: str | None = None
+    _counted = False  # open, in the websocket gauge (clinic.metrics)
+
+    async def accept(self, subprotocol=None, headers=None):
+        await super().accept(subprotocol, headers)
+        self._counted = True
+        metrics.websocket_opened(type(self).__name__)
+
+    async def websocket_disconnect(self, message):
+        if self._counted:
+            self._counted = False
+            metrics.websocket_closed(type(self).__name__)
+        await super().websocket_disconnect(message)
 
     async def user_group_join(self) -> bool:
         user, clinic = self.scope["user"], self.scope["clinic"]

@@ -9,6 +9,7 @@ from django.db import InterfaceError, OperationalError
 from django_tenants.utils import tenant_context
 from kombu.exceptions import OperationalError as BrokerError
 
+from clinic import metrics
 from clinic.celery import app
 from tenants.selectors import clinic_list
 
@@ -32,7 +33,7 @@ def run_smart_booking_task(job_id: str) -> str:
     (database restart, Redis blip) retry with backoff and count in the job's retry_count."""
     # A re-run (retry, redelivery after a lost worker, sweep) finds the job `running` and
     # counts it in retry_count; appointments carry the job id, so it never books twice.
-    return smart_job_run(job_id)
+    return metrics.smart_booking_outcome(smart_job_run(job_id))
 
 
 @app.task(name="scheduling.sweep_smart_bookings", public_ok=True, ignore_result=True)
