@@ -220,8 +220,8 @@ def exposition() -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)
     else:
-        registry.register(_ThisProcess())  # type: ignore[arg-type]
-    registry.register(_ScrapeTime())  # type: ignore[arg-type]
+        registry.register(_ThisProcess())
+    registry.register(_ScrapeTime())
     return generate_latest(registry)
 
 
