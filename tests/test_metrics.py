@@ -2,24 +2,30 @@
 with the series of requests, queries, the answer cache, tasks, queues, outcomes and the usage
 metering's per-clinic counts (clinic/metrics.py, usage/metrics.py)."""
 
+import asyncio
 import time
 import uuid
 
 import pytest
 import time_machine
+from channels.testing import WebsocketCommunicator
 from django.core.cache import cache
 from django.test import Client
 from django_tenants.utils import schema_context
-from prometheus_client import CollectorRegistry, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 from prometheus_client.parser import text_string_to_metric_families
 
 import usage
+from accounts.auth import ClinicTokenObtainPairSerializer
 from clinic.api import ANSWERS_VERSION_KEY
+from clinic.asgi import application
+from clinic.permissions import FRONT_DESK
 from scheduling.smart.tasks import run_smart_booking_task
 from scheduling.tests import factories as f
 from tests.fixtures import (
     ClinicClient,
     _wait_for_worker,
+    host_of,
     in_clinic,
     start_worker,
     stop_worker,
@@ -196,3 +202,32 @@ def test_a_worker_task_shows_through_the_multiprocess_directory(committed_acme, 
     task = (("state", "SUCCESS"), ("task", "scheduling.run_smart_booking"))
     assert samples[("clinic_celery_task_duration_seconds_count", task)] == 2
     assert samples[("clinic_smart_booking_jobs_total", (("outcome", "skipped"),))] == 2
+
+
+def _open_sockets() -> float:
+    value = REGISTRY.get_sample_value(
+        "clinic_websocket_connections", {"consumer": "ScheduleConsumer"}
+    )
+    return value or 0.0
+
+
+async def _board_socket_counted(clinic, token: str) -> tuple[float, float]:
+    """(sockets open while the board's is, after it closed)"""
+    communicator = WebsocketCommunicator(
+        application, f"/ws/schedule/?token={token}", headers=[(b"host", host_of(clinic).encode())]
+    )
+    connected, _ = await communicator.connect(timeout=10)
+    assert connected
+    await communicator.receive_output(timeout=10)  # ready
+    during = _open_sockets()
+    await communicator.disconnect()
+    return during, _open_sockets()
+
+
+def test_the_websocket_gauge_counts_open_board_sockets(committed_acme, make_user):
+    user = make_user(committed_acme, FRONT_DESK)
+    with in_clinic(committed_acme):
+        token = str(ClinicTokenObtainPairSerializer.get_token(user).access_token)
+    before = _open_sockets()
+    during, after = asyncio.run(_board_socket_counted(committed_acme, token))
+    assert (during - before, after - before) == (1, 0)
