@@ -20,6 +20,7 @@ from accounts.auth import ClinicTokenObtainPairSerializer
 from clinic.api import ANSWERS_VERSION_KEY
 from clinic.asgi import application
 from clinic.permissions import FRONT_DESK
+from notifications.tasks import send_notification_task
 from scheduling.smart.tasks import run_smart_booking_task
 from scheduling.tests import factories as f
 from tests.fixtures import (
@@ -188,10 +189,14 @@ def test_a_worker_task_shows_through_the_multiprocess_directory(committed_acme, 
         with in_clinic(committed_acme):
             first = run_smart_booking_task.apply_async((str(uuid.uuid4()),), queue=queue)
             second = run_smart_booking_task.apply_async((str(uuid.uuid4()),), queue=queue)
-            assert first.get(timeout=60) == "skipped"
-            assert second.get(timeout=60) == "skipped"
+            # One worker process runs them in turn, each to its end (its postrun signal, which
+            # observes its duration) before the next: once the last has answered, the two
+            # before it are in the files.
+            last = send_notification_task.apply_async((0,), queue=queue)
+            assert first.get(timeout=60) == second.get(timeout=60) == "skipped"
+            assert last.get(timeout=60) == "not-pending"
     finally:
-        stop_worker(proc)  # a warm shutdown: each task's postrun signal (its duration) has run
+        stop_worker(proc)
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=str(tmp_path))
     samples = {
@@ -202,6 +207,7 @@ def test_a_worker_task_shows_through_the_multiprocess_directory(committed_acme, 
     task = (("state", "SUCCESS"), ("task", "scheduling.run_smart_booking"))
     assert samples[("clinic_celery_task_duration_seconds_count", task)] == 2
     assert samples[("clinic_smart_booking_jobs_total", (("outcome", "skipped"),))] == 2
+    assert samples[("clinic_notifications_total", (("outcome", "not-pending"),))] == 1
 
 
 def _open_sockets() -> float:
