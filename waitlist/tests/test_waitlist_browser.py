@@ -33,7 +33,11 @@ def _mail_link(folder, address: str, timeout: float = 60.0) -> str:
             if found:
                 return found.group(1)
         time.sleep(0.1)
-    raise AssertionError(f"no offer email to {address}")
+    files = sorted(folder.glob("*"))
+    raise AssertionError(
+        f"no offer email with a link to {address} in {len(files)} file(s): "
+        + "\n".join(f"{path.name}:\n{path.read_text()[:3000]}" for path in files)
+    )
 
 
 def test_a_waitlisted_patient_is_offered_a_cancelled_slot_and_books_it_from_the_email(
