@@ -81,8 +81,16 @@ NOTIFICATIONS = Counter(
 )
 
 
+# A label's values must be bounded: a client may send any method name.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def status_class(status: int) -> str:
     return f"{status // 100}xx"
+
+
+def method_label(method: str | None) -> str:
+    return method if method in _METHODS else "other"
 
 
 class MetricsMiddleware:
@@ -106,7 +114,7 @@ class MetricsMiddleware:
         seconds = time.perf_counter() - started
         route = _route(request) or "unmatched"
         status = status_class(response.status_code)
-        REQUESTS.labels(route, request.method, status).inc()
+        REQUESTS.labels(route, method_label(request.method), status).inc()
         REQUEST_SECONDS.labels(route, status).observe(seconds)
         REQUEST_QUERIES.labels(route).observe(queries[0])
         return response
