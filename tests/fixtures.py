@@ -219,11 +219,27 @@ def _wait_for_worker(timeout: float = 30.0, name: str | None = None) -> None:
     raise RuntimeError("the test Celery worker did not come up")
 
 
+SESSION_WORKER = "session"
+_session_worker: dict[str, subprocess.Popen] = {}
+
+
+def _session_worker_stop() -> None:
+    proc = _session_worker.pop("proc", None)
+    if proc is not None:
+        stop_worker(proc)
+
+
 def start_worker(
     *extra: str, name: str = "w1", env: dict | None = None, queue: str | None = None
 ) -> subprocess.Popen:
     """A real Celery worker process on this run's private queue (or `queue`), using the test
-    database."""
+    database. A test's own worker on the run's queue has it to itself: the session worker
+    (`celery_worker`), which would take its tasks (and send their email to another outbox,
+    claim their deliveries), is stopped first, and started again by the next test that asks
+    for it."""
+    queues = (queue or settings.CELERY_TASK_DEFAULT_QUEUE).split(",")
+    if name != SESSION_WORKER and settings.CELERY_TASK_DEFAULT_QUEUE in queues:
+        _session_worker_stop()
     env = {**os.environ, **(env or {})}
     db = settings.DATABASES["default"]
     port = f":{db['PORT']}" if db.get("PORT") else ""
@@ -254,20 +270,34 @@ def worker_mail_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, worker_mail_dir) -> Iterator[subprocess.Popen]:
-    """One real worker for the session (prefork, 2 processes)."""
-    proc = start_worker(
-        "--concurrency=2",
-        env={
-            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-            "EMAIL_FILE_PATH": str(worker_mail_dir),
-        },
-    )
-    try:
-        _wait_for_worker()
-        yield proc
-    finally:
-        stop_worker(proc)
+def _session_worker_reaper() -> Iterator[None]:
+    yield
+    _session_worker_stop()
+
+
+@pytest.fixture
+def celery_worker(
+    django_db_setup, worker_mail_dir, _session_worker_reaper
+) -> Iterator[subprocess.Popen]:
+    """One real worker shared by the tests that ask for it (prefork, 2 processes), kept
+    running between them; stopped while a test runs a worker of its own (`start_worker`)."""
+    proc = _session_worker.get("proc")
+    if proc is None or proc.poll() is not None:
+        proc = start_worker(
+            "--concurrency=2",
+            name=SESSION_WORKER,
+            env={
+                "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+                "EMAIL_FILE_PATH": str(worker_mail_dir),
+            },
+        )
+        _session_worker["proc"] = proc
+        try:
+            _wait_for_worker(name=SESSION_WORKER)
+        except BaseException:
+            _session_worker_stop()
+            raise
+    yield proc
 
 
 def session_client(clinic: Clinic, user: User | None) -> ClinicClient:
