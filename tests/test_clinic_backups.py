@@ -17,6 +17,7 @@ from django_tenants.utils import schema_exists
 
 from accounts.services import user_create
 from audit.models import AuditEvent
+from clinic.celery import app as celery_app
 from demo.billing import billing_seed
 from demo.notifications import notifications_seed
 from demo.practice import practice_seed
@@ -24,7 +25,7 @@ from demo.schedule import schedule_seed
 from practice.models import Coverage
 from tenants.backups import file_columns
 from tenants.models import Clinic
-from tests.fixtures import in_clinic
+from tests.fixtures import _session_worker_stop, in_clinic
 
 CARD = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 
@@ -64,7 +65,10 @@ def _sequences(schema: str) -> dict[str, int | None]:
 
 @pytest.fixture
 def demo_acme(committed_acme):
-    """Acme with the demo's data, staff, an audit event, a card photo and a usage row."""
+    """Acme with the demo's data, staff, an audit event, a card photo and a usage row. No
+    worker runs meanwhile (the shared one would send the seeded notifications, writing rows
+    into the source after its export); the tasks the seed queued are dropped after."""
+    _session_worker_stop()
     with in_clinic(committed_acme):
         practice_seed("acme")
         schedule_seed("acme")
@@ -87,6 +91,7 @@ def demo_acme(committed_acme):
         cursor.execute("DELETE FROM public.usage_usageday WHERE day = '2026-12-01'")
     coverage.card_front.storage.delete(coverage.card_front.name)  # ours only: the root is shared
     shutil.rmtree(Path(settings.PRIVATE_MEDIA_ROOT) / "acme_copy", ignore_errors=True)
+    celery_app.control.purge()
 
 
 def test_export_then_import_into_a_new_slug_gives_the_same_rows_and_files(demo_acme, tmp_path):
