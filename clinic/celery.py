@@ -11,6 +11,8 @@ import time
 
 from celery.signals import task_postrun, task_prerun
 from django.db import connection
+from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
 from tenant_schemas_celery.app import CeleryApp, get_schema_name_from_task
 from tenant_schemas_celery.task import TenantTask
 
@@ -18,6 +20,39 @@ from clinic import metrics
 from clinic.requestlog import current_request_id, tasks_log
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+
+
+class _RedisQoS(kombu_redis.QoS):
+    """kombu's Redis QoS, except that an ack or reject Redis does not answer (hung, restarting)
+    still frees the worker's prefetch slot. kombu frees it only after the round trip succeeds,
+    so with prefetch 1 one failed ack stopped the worker fetching for good: a 10 s Redis hang
+    left every later task queued (tests/test_faults.py). The message stays in Redis's unacked
+    index and is delivered again after the visibility timeout; every task is idempotent on the
+    row it works on (smart-booking job, notification, webhook delivery)."""
+
+    def ack(self, delivery_tag):
+        try:
+            super().ack(delivery_tag)
+        except self.channel.connection_errors:
+            virtual.QoS.ack(self, delivery_tag)
+            raise
+
+    def reject(self, delivery_tag, requeue=False):
+        try:
+            super().reject(delivery_tag, requeue=requeue)
+        except self.channel.connection_errors:
+            virtual.QoS.ack(self, delivery_tag)
+            raise
+
+
+class _RedisChannel(kombu_redis.Channel):
+    QoS = _RedisQoS
+
+
+class RedisTransport(kombu_redis.Transport):
+    """The broker transport (settings.CELERY_BROKER_TRANSPORT): kombu's Redis with `_RedisQoS`."""
+
+    Channel = _RedisChannel
 
 
 class PublicSchemaError(RuntimeError):

@@ -422,6 +422,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 CELERY_BROKER_URL = REDIS_URL
+# kombu's Redis transport, except that a failed ack frees the worker's prefetch slot.
+CELERY_BROKER_TRANSPORT = "clinic.celery:RedisTransport"
 CELERY_RESULT_BACKEND = REDIS_URL
 # One queue per deployment; test runs get their own so they never share a worker.
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="clinic")
