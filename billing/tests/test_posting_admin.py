@@ -1,11 +1,14 @@
 """The money admin: a biller uploads an 835 (posted, or refused naming the segment with
 nothing posted), reads what was posted in plain English, matches a worklist claim payment;
-the front desk takes a copay but never posts a remittance; a biller refunds."""
+the front desk takes a copay but never posts a remittance; a biller refunds, transfers a
+balance between payer and patient, writes a share off and applies a patient's credit (the front
+desk does none of these)."""
 
 from decimal import Decimal
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from audit.models import AuditEvent
 from billing import ledger
 from billing.models import Claim, LedgerEntry, Payment, Remittance, RemittanceClaim
 from billing.tests import factories
@@ -114,3 +117,73 @@ def test_a_biller_refunds_from_the_admin_never_beyond_the_payment(acme, make_use
         assert Payment.objects.get(kind="refund").amount == Decimal("15.00")
         assert ledger.patient_balance(patient=visit.patient).patient == Decimal("15.00")
     assert biller.get(f"/admin/billing/payment/{paid.pk}/change/").status_code == 200
+
+
+def _move(client, charge, key: str, **fields):
+    form = {"action": "to_patient", "amount": "", "reason": "", "reason_code": "", "memo": ""}
+    return client.post(
+        f"/admin/billing/ledgerentry/charge/{charge.pk}/move/", {**form, **fields, "key": key}
+    )
+
+
+def test_a_biller_transfers_and_writes_off_in_the_admin_once_per_form(acme, make_user):
+    biller = session_client(acme, make_user(acme, "biller"))
+    with in_clinic(acme):
+        charge = submitted_claim().lines.get().charge  # 200.00 owed by the payer
+    page = biller.get(f"/admin/billing/ledgerentry/charge/{charge.pk}/move/")
+    assert page.status_code == 200 and "200.00" in page.content.decode()
+    moved = _move(biller, charge, "admin-1", amount="50.00", memo="deductible")
+    assert moved.status_code == 302
+    assert moved["Location"].endswith(f"?patient={charge.patient_id}")
+    assert _move(biller, charge, "admin-1", amount="50.00").status_code == 302  # a double submit
+    unexplained = _move(biller, charge, "admin-2", action="write_off_payer", amount="10.00")
+    assert unexplained.status_code == 200
+    assert "Say why it is written off." in unexplained.content.decode()
+    too_much = _move(
+        biller, charge, "admin-3", action="write_off_payer", amount="150.01", reason="contractual"
+    )
+    assert too_much.status_code == 200 and "errorlist" in too_much.content.decode()
+    written = _move(
+        biller, charge, "admin-4", action="write_off_patient", amount="20.00", reason="courtesy"
+    )
+    assert written.status_code == 302, written.content.decode()[:2000]
+    with in_clinic(acme):
+        balance = ledger.charge_balance(charge=charge)
+        assert (balance.payers, balance.patient) == (Decimal("150.00"), Decimal("30.00"))
+        assert LedgerEntry.objects.filter(kind="transfer").count() == 2
+        write_off = LedgerEntry.objects.get(kind="adjustment")
+        assert (write_off.party, write_off.amount) == ("patient", Decimal("-20.00"))
+        assert write_off.write_off_reason == "courtesy"
+        audited = AuditEvent.objects.filter(action="create", content_type__model="ledgerentry")
+        assert audited.count() == 5  # each answer's entries, the double submit's too
+
+
+def test_a_biller_applies_a_patients_credit_in_the_admin(acme, make_user):
+    biller = session_client(acme, make_user(acme, "biller"))
+    with in_clinic(acme):
+        visit = factories.billable_visit()
+        charge = charge_of(visit, "97155", "80.00")
+        from billing import payments
+
+        payments.payment_take(patient=visit.patient, amount=Decimal("30.00"), method="cash")
+        payments.payment_take(patient=visit.patient, amount=Decimal("100.00"), method="card")
+    url = f"/admin/billing/ledgerentry/patient/{visit.patient.pk}/apply-credit/"
+    assert biller.get(url).status_code == 200
+    applied = biller.post(url)
+    assert applied.status_code == 302
+    with in_clinic(acme):
+        assert ledger.charge_balance(charge=charge).patient == Decimal(0)
+        assert ledger.patient_balance(patient=visit.patient).patient == Decimal("-50.00")
+    assert "Applied" in biller.get(applied["Location"]).content.decode()
+
+
+def test_the_front_desk_neither_moves_money_nor_applies_credit_in_the_admin(acme, make_user):
+    desk = session_client(acme, make_user(acme, "front_desk"))
+    with in_clinic(acme):
+        charge = submitted_claim().lines.get().charge
+    assert desk.get(f"/admin/billing/ledgerentry/charge/{charge.pk}/move/").status_code == 403
+    assert _move(desk, charge, "desk-1", amount="5.00").status_code == 403
+    credit = f"/admin/billing/ledgerentry/patient/{charge.patient_id}/apply-credit/"
+    assert desk.post(credit).status_code == 403
+    with in_clinic(acme):
+        assert ledger.charge_balance(charge=charge).patient == Decimal(0)
