@@ -36,7 +36,7 @@ class PatientBalance:
     currency: str
     payers: Decimal
     patient: Decimal
-    credit: Decimal  # payments not allocated to a charge (negative)
+    credit: Decimal  # payments allocated to no charge and no fee (negative)
     charges: list[ChargeBalance] = field(default_factory=list)
     fees: list = field(default_factory=list)  # MissedVisitFee rows (billing.visit_fees)
 
@@ -63,20 +63,21 @@ def patient_balance_by_charge(*, patient: Patient) -> PatientBalance:
         )
         .order_by("charge__service_date", "charge_id")
     )
-    from .visit_fees import FEE_ENTRIES, fees_of
+    from .visit_fees import FEE_ENTRIES, fees_paid_from_credit
 
     credit = (
         LedgerEntry.objects.filter(patient=patient, charge__isnull=True)
         .exclude(FEE_ENTRIES)
         .aggregate(total=Sum("amount", default=ZERO))["total"]
     )
+    fees, credit = fees_paid_from_credit(patient=patient, credit=credit)
     return PatientBalance(
         patient_id=patient.pk,
         currency=clinic_settings_get().currency,
         payers=account.payers,
         patient=account.patient,
         credit=credit,
-        fees=fees_of(patient=patient),
+        fees=fees,
         charges=[
             ChargeBalance(
                 charge=row["charge_id"],

@@ -47,7 +47,7 @@ class Statement:
     patient: Patient
     as_of: date
     lines: tuple[StatementLine, ...]
-    credits: Decimal  # money on the account not applied to a charge (negative: a credit)
+    credits: Decimal  # money on the account applied to no charge and no fee (negative: a credit)
     balance: Balance
     fees: tuple = ()  # no-show and late-cancel fees (billing.visit_fees), newest first
 
@@ -105,15 +105,16 @@ def statement_build(*, patient: Patient, as_of: date | None = None) -> Statement
                 patient_owes=row.get("patient_owes", ZERO),
             )
         )
-    from .visit_fees import FEE_ENTRIES, fees_of
+    from .visit_fees import FEE_ENTRIES, fees_paid_from_credit
 
     credits = (
         LedgerEntry.objects.filter(patient=patient, charge__isnull=True)
         .exclude(FEE_ENTRIES)
         .aggregate(total=Coalesce(Sum("amount"), ZERO))["total"]
     )
+    fees, credits = fees_paid_from_credit(patient=patient, credit=credits)
     return Statement(
-        fees=tuple(fees_of(patient=patient)),
+        fees=tuple(fees),
         patient=patient,
         as_of=as_of or timezone.localdate(),
         lines=tuple(lines),

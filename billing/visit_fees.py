@@ -177,6 +177,22 @@ def fees_of(*, patient) -> list[MissedVisitFee]:
     )
 
 
+def fees_paid_from_credit(*, patient, credit: Decimal) -> tuple[list[MissedVisitFee], Decimal]:
+    """The patient's fees (newest first), each with `owed`: what is still owed on it. A fee is
+    on the account, not on a charge, so a payment the patient makes for it stays money on the
+    account; that money pays the fees in force first, oldest first, and only what is left is
+    credit. Returns the fees and that credit (`credit` is the account's money not applied to a
+    charge, fees excluded: negative when the patient has paid in)."""
+    fees = fees_of(patient=patient)
+    available = -credit if credit < ZERO else ZERO
+    for fee in reversed(fees):
+        due = fee.amount if fee.status == Status.CHARGED else ZERO
+        paid = min(due, available)
+        available -= paid
+        fee.owed = due - paid  # type: ignore[attr-defined]
+    return fees, (-available if credit < ZERO else credit)
+
+
 def on_appointment_changed(sender, *, appointment, kind: str, by=None, data=None, **kwargs):
     """Receiver of scheduling's `appointment_changed` (in the change's transaction)."""
     data = data or {}

@@ -461,6 +461,9 @@ class MissedVisitFeeSerializer(serializers.Serializer):
         help_text="`charged` (owed), `reversed` (the no-show was undone) or `waived` (with "
         "`reason`)."
     )
+    owed = serializers.DecimalField(
+        12, 2, help_text="What is still owed on it: payments on the account pay fees first."
+    )
     reason = serializers.CharField()
     created_at = serializers.DateTimeField()
 
@@ -473,7 +476,9 @@ class BalanceSerializer(serializers.Serializer):
         12, 2, help_text="What the patient owes (negative: a credit)."
     )
     total = serializers.DecimalField(12, 2)
-    credit = serializers.DecimalField(12, 2, help_text="Payments not yet allocated to a charge.")
+    credit = serializers.DecimalField(
+        12, 2, help_text="Payments allocated to no charge and no fee (negative: a credit)."
+    )
     charges = ChargeBalanceSerializer(many=True)
     fees = MissedVisitFeeSerializer(
         many=True, help_text="No-show and late-cancellation fees on the account, newest first."

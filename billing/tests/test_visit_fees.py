@@ -12,7 +12,7 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
-from billing import ledger, visit_fees
+from billing import ledger, payments, visit_fees
 from billing.models import LedgerEntry, MissedVisitFee, MissedVisitPolicy
 from practice.models import ClinicSettings
 from practice.rights import patient_erase
@@ -257,3 +257,34 @@ def test_the_booking_page_states_the_visit_types_fees_before_booking(acme, make_
     assert 'data-testid="fee-policy"' in text
     assert "costs $50.00; a missed visit costs $75.00" in text
     assert "within 15 minutes of booking is free" in text
+
+
+def test_payments_on_the_account_pay_the_fees_first_and_only_the_rest_is_credit(
+    acme, make_user, client_for
+):
+    with in_clinic(acme):
+        doctor, kind, _, patient = _world()
+        user = make_user(acme, "patient")
+        patient.user = user
+        patient.save(update_fields=["user"])
+        MissedVisitPolicy.objects.create(no_show_fee=D("40.00"), late_cancel_fee=D("20.00"))
+        first = _book(doctor, kind, patient)
+        services.appointment_no_show(appointment=first, now=first.start + timedelta(hours=1))
+        payments.payment_take(patient=patient, amount=D("25.00"), method="cash")
+    me = client_for(acme, user)
+
+    def owed() -> tuple[D, D, list]:
+        body = me.get("/api/v1/me/balance/").json()
+        return D(body["patient"]), D(body["credit"]), [D(x["owed"]) for x in body["fees"]]
+
+    assert owed() == (D("15.00"), D("0.00"), [D("15.00")])
+    with in_clinic(acme):
+        payments.payment_take(patient=patient, amount=D("30.00"), method="card")
+    assert owed() == (D("-15.00"), D("-15.00"), [D("0.00")])
+    page = session_client(acme, user).get("/balance/").content.decode()
+    assert "Paid" in page and "$15.00" in page
+    with in_clinic(acme):  # waived: the money that paid it is credit again
+        visit_fees.fee_waive(
+            fee=MissedVisitFee.objects.get(appointment=first), reason="Storm", by=None
+        )
+    assert owed() == (D("-55.00"), D("-55.00"), [D("0.00")])
