@@ -328,7 +328,7 @@ def _profile_findings(profile: BillingProfile | None) -> list[dict[str, str]]:
             "billing-profile-incomplete",
             f"billing_profile.{name}",
             location,
-            f"The billing profile has no {what}: fill it in in the admin's Billing profile.",
+            f"The billing profile lacks {what}: fill it in in the admin's Billing profile.",
         )
         for name, (location, what) in required.items()
         if not getattr(profile, name)
