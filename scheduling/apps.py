@@ -30,6 +30,7 @@ class SchedulingConfig(AppConfig):
             search_slots_at_location,
             search_with_next_available,
         )
+        from .signals import connect as send_schedule_opened
         from .smart import tasks as _smart_tasks  # noqa: F401
 
         # The two tasks modules are imported for Celery, which finds only `<app>.tasks` itself.
@@ -38,6 +39,7 @@ class SchedulingConfig(AppConfig):
             Appointment, AppointmentType, NextAvailable, NextAvailableAt, TimeOff, WorkingHours
         )
         receivers.connect()
+        send_schedule_opened()  # hours added or widened, time off removed or shortened
 
         practitioner_search_extend(
             PractitionerSearchExtension(

@@ -13,6 +13,16 @@ change itself, and a receiver's error fails the change (receivers queue their si
 - `data`: the event's data ("previous" start / end / practitioner for a move, "reason" and
   "late" for a cancel, "source" for a booking).
 
+`schedule_opened` is sent when a practitioner's working hours are added or widened (created,
+or changed so that they cover more), or a time off is removed or shortened (deleted, or changed
+so that it covers less), by any writer that saves the models (the API, the admin, a service):
+from the models' own save and delete signals (`connect`, below), inside the change's
+transaction, so a receiver queues its work with `transaction.on_commit`. Keyword arguments:
+`practitioner_id`, and `opened`, an `OpenedTime` whose `spans(start, end)` are the instants
+that became working time between `start` and `end` (the opened time, whether or not visits or
+other time off take it: availability says what of it is free). Hours narrowed and time off
+added or lengthened send nothing (they open nothing).
+
 `smart_booking_finished` is sent by `smart.job` when a job ends `completed` or `failed`, inside
 the transaction that saves that status (for webhooks). Keyword argument: `job`, the
 SmartBookingJob as saved.
@@ -20,7 +30,135 @@ SmartBookingJob as saved.
 Model save signals carry no business rules; these are the contract.
 """
 
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import Signal
 
 appointment_changed = Signal()
+schedule_opened = Signal()
 smart_booking_finished = Signal()
+
+Span = tuple[datetime, datetime]
+
+
+def spans_minus(spans: list[Span], taken: list[Span]) -> list[Span]:
+    """The parts of `spans` outside every one of `taken` (half-open intervals), sorted."""
+    left: list[Span] = []
+    for lo, hi in sorted(spans):
+        pieces = [(lo, hi)]
+        for t_lo, t_hi in taken:
+            pieces = [
+                piece
+                for p_lo, p_hi in pieces
+                for piece in ((p_lo, min(p_hi, t_lo)), (max(p_lo, t_hi), p_hi))
+                if piece[0] < piece[1]
+            ]
+        left += pieces
+    return sorted(left)
+
+
+@dataclass(frozen=True)
+class OpenedTime:
+    """Time a change gave a practitioner: weekly `hours` (as saved) beyond the blocks that
+    already worked (`hours_before`, expanded in the practitioner's `zone`), or the instants
+    `freed` of a time off removed or shortened."""
+
+    zone: str = "UTC"
+    hours: tuple = ()  # WorkingHours rows (saved or in memory)
+    hours_before: tuple = ()
+    freed: tuple[Span, ...] = ()
+
+    def spans(self, start: datetime, end: datetime) -> list[Span]:
+        """The opened instants within [start, end), sorted."""
+        from .availability import working_blocks
+
+        def blocks(rows) -> list[Span]:
+            zone = ZoneInfo(self.zone)
+            found = working_blocks(rows, tz=zone, start=start, end=end)
+            return [(max(lo, start), min(hi, end)) for lo, hi, _ in found]
+
+        # hours without a location serve no in-person visit: they do not cover located ones
+        located = any(row.location_id is not None for row in self.hours)
+        before = [row for row in self.hours_before if row.location_id or not located]
+        opened = spans_minus(blocks(self.hours), blocks(before)) if self.hours else []
+        opened += [(max(lo, start), min(hi, end)) for lo, hi in self.freed]
+        return sorted(span for span in opened if span[0] < span[1])
+
+
+def _hours_cover(before, after) -> bool:
+    """Whether the weekly block `before` covered all of `after` (a change that opens nothing)."""
+    return (
+        before.practitioner_id == after.practitioner_id
+        and before.weekday == after.weekday
+        and before.start_time <= after.start_time
+        and after.end_time <= before.end_time
+        and (before.location_id == after.location_id or after.location_id is None)
+        and (before.effective_from is None or (
+            after.effective_from is not None and before.effective_from <= after.effective_from
+        ))
+        and (before.effective_to is None or (
+            after.effective_to is not None and after.effective_to <= before.effective_to
+        ))
+    )  # fmt: skip
+
+
+def _remember(sender, instance, raw=False, **kwargs) -> None:
+    """Before an hours or time off row is changed: its stored version, to compare."""
+    if raw or instance._state.adding or not schedule_opened.has_listeners():
+        return
+    instance._schedule_before = sender.objects.filter(pk=instance.pk).first()
+
+
+def _hours_saved(sender, instance, created, raw=False, **kwargs) -> None:
+    before = instance.__dict__.pop("_schedule_before", None)
+    if raw or not schedule_opened.has_listeners():
+        return
+    if before is not None and _hours_cover(before, instance):
+        return  # unchanged or narrowed
+    from practice.models import Practitioner
+
+    kept = list(sender.objects.filter(practitioner_id=instance.practitioner_id).exclude(
+        pk=instance.pk
+    ))  # fmt: skip
+    if before is not None and before.practitioner_id == instance.practitioner_id:
+        kept.append(before)
+    zone = (
+        Practitioner.objects.filter(pk=instance.practitioner_id)
+        .values_list("timezone", flat=True)
+        .first()
+    )
+    opened = OpenedTime(zone=zone or "UTC", hours=(instance,), hours_before=tuple(kept))
+    schedule_opened.send(sender=sender, practitioner_id=instance.practitioner_id, opened=opened)
+
+
+def _time_off_saved(sender, instance, created, raw=False, **kwargs) -> None:
+    before = instance.__dict__.pop("_schedule_before", None)
+    if raw or before is None or not schedule_opened.has_listeners():
+        return
+    still_off = [(instance.start, instance.end)]
+    if before.practitioner_id != instance.practitioner_id:
+        still_off = []  # moved to someone else: the whole of it is given back
+    if freed := spans_minus([(before.start, before.end)], still_off):
+        opened = OpenedTime(freed=tuple(freed))
+        schedule_opened.send(sender=sender, practitioner_id=before.practitioner_id, opened=opened)
+
+
+def _time_off_deleted(sender, instance, **kwargs) -> None:
+    if schedule_opened.has_listeners():
+        opened = OpenedTime(freed=((instance.start, instance.end),))
+        schedule_opened.send(sender=sender, practitioner_id=instance.practitioner_id, opened=opened)
+
+
+def connect() -> None:
+    """Send `schedule_opened` from the hours' and time off's saves and deletes (from
+    `SchedulingConfig.ready`)."""
+    from .models import TimeOff, WorkingHours
+
+    for model in (WorkingHours, TimeOff):
+        pre_save.connect(_remember, sender=model, dispatch_uid="opened")
+    post_save.connect(_hours_saved, sender=WorkingHours, dispatch_uid="opened")
+    post_save.connect(_time_off_saved, sender=TimeOff, dispatch_uid="opened")
+    post_delete.connect(_time_off_deleted, sender=TimeOff, dispatch_uid="opened")

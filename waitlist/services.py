@@ -1,5 +1,6 @@
-"""Waitlist writes: add and withdraw entries; offer a freed slot; accept, decline and expire
-offers. Each function owns its transaction.
+"""Waitlist writes: add and withdraw entries; offer a freed slot (a visit cancelled or moved
+away) and the free slots of time that opened (working hours added or widened, time off removed
+or shortened); accept, decline and expire offers. Each function owns its transaction.
 
 The order of offers (documented in the README): among the waiting entries whose wishes the
 freed slot meets (its practitioner, or any practitioner of the entry's specialty who offers the
@@ -16,12 +17,13 @@ accepts one books), declined, or expired (its own Celery task at `expires_at`; t
 sweep for a crashed worker), and then the slot passes to the next entry.
 """
 
+import bisect
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from authorizations import selectors as auth_selectors
@@ -36,6 +38,7 @@ from scheduling import availability
 from scheduling import services as scheduling
 from scheduling.booking_rules import slot_validate
 from scheduling.models import Appointment, AppointmentType
+from scheduling.signals import OpenedTime
 from scheduling.smart.scoring import units_of
 from webhooks.services import events_emit
 
@@ -194,7 +197,7 @@ def entry_cancel(*, entry: WaitlistEntry, now: datetime | None = None) -> Waitli
 @dataclass(frozen=True)
 class FreedSlot:
     """Time a cancellation or a move gave back: `practitioner`'s [lo, hi) (buffers included),
-    whose visit began at `start`."""
+    whose visit began at `start`; or a free slot of time that opened (`freed_by_id` None)."""
 
     practitioner_id: int
     start: datetime
@@ -275,6 +278,19 @@ def _bookable(entry: WaitlistEntry, practitioner: Practitioner, start: datetime,
     return True
 
 
+def _waiting_for(practitioner: Practitioner):
+    """Waiting entries `practitioner` could see: theirs, or any of their specialty, for a visit
+    type they offer."""
+    return WaitlistEntry.objects.filter(
+        status=WaitlistEntry.Status.WAITING,
+        appointment_type__practitioners=practitioner,
+        appointment_type__is_active=True,
+    ).filter(
+        Q(practitioner=practitioner)
+        | Q(practitioner__isnull=True, specialty__in=practitioner.specialties.all())
+    )
+
+
 def candidates_for(slot: FreedSlot, *, now: datetime) -> list[WaitlistEntry]:
     """The waiting entries the slot meets, in the order they are offered it (earliest created
     first), leaving out entries already offered this slot."""
@@ -287,18 +303,8 @@ def candidates_for(slot: FreedSlot, *, now: datetime) -> list[WaitlistEntry]:
         practitioner_id=slot.practitioner_id, start=slot.start
     ).values("entry_id")
     entries = (
-        WaitlistEntry.objects.filter(
-            status=WaitlistEntry.Status.WAITING,
-            earliest_date__lte=day,
-            latest_date__gte=day,
-            appointment_type__practitioners=practitioner,
-            appointment_type__is_active=True,
-        )
-        .filter(
-            # their practitioner, or any of their specialty
-            Q(practitioner=practitioner)
-            | Q(practitioner__isnull=True, specialty__in=practitioner.specialties.all())
-        )
+        _waiting_for(practitioner)
+        .filter(earliest_date__lte=day, latest_date__gte=day)
         .exclude(pk__in=offered_here)
         .select_related("patient", "appointment_type")
         .order_by("created_at", "id")
@@ -384,6 +390,131 @@ def _hold(entry: WaitlistEntry, slot: FreedSlot, *, now: datetime) -> WaitlistOf
     )
     transaction.on_commit(lambda: _announce(offer.pk, "waitlist.held"), robust=True)
     return offer
+
+
+# --- Offering time that opened: hours added or widened, time off removed or shortened ----------
+
+# One change of hours or time off makes at most this many offers, from the earliest of at most
+# this many opened spans: the task stays bounded whatever the change and the waitlist.
+OPENED_OFFERS_MAX = 20
+OPENED_SPANS_MAX = 200
+
+Span = tuple[datetime, datetime]
+
+
+def opened_spans(
+    *, practitioner_id: int, opened: OpenedTime, now: datetime | None = None
+) -> list[Span]:
+    """What of the time a change opened (`scheduling.signals.schedule_opened`) the waitlist
+    could want: from now to the end of the widest dates of the entries waiting for this
+    practitioner, no further than the longest horizon of their visit types; the earliest
+    `OPENED_SPANS_MAX` spans. [] when nobody waits (then nothing is queued). Run in the
+    change's transaction, by the receiver: three small queries and interval arithmetic."""
+    now = now or timezone.now()
+    practitioner = Practitioner.objects.filter(pk=practitioner_id, is_active=True).first()
+    if practitioner is None:
+        return []
+    zone = ZoneInfo(practitioner.timezone)
+    bounds = (
+        _waiting_for(practitioner)
+        .filter(latest_date__gte=now.astimezone(zone).date())
+        .aggregate(
+            first=Min("earliest_date"),
+            last=Max("latest_date"),
+            horizon=Max("appointment_type__horizon_days"),
+        )
+    )
+    if bounds["last"] is None:
+        return []
+    start = max(now, datetime.combine(bounds["first"], time(), tzinfo=zone))
+    end = min(
+        datetime.combine(bounds["last"] + timedelta(days=1), time(), tzinfo=zone),
+        now + timedelta(days=bounds["horizon"] + 1),
+    )
+    if end <= start:
+        return []
+    return opened.spans(start, end)[:OPENED_SPANS_MAX]
+
+
+def _merged(spans: list[Span]) -> tuple[list[datetime], list[datetime]]:
+    lows: list[datetime] = []
+    highs: list[datetime] = []
+    for lo, hi in sorted(spans):
+        if highs and lo <= highs[-1]:
+            highs[-1] = max(highs[-1], hi)
+        else:
+            lows.append(lo)
+            highs.append(hi)
+    return lows, highs
+
+
+def _opened_slots(
+    practitioner: Practitioner, kind: AppointmentType, spans: list[Span], now: datetime
+) -> list[FreedSlot]:
+    """The free slots of `kind` with `practitioner` (availability, as booking reads it: visits,
+    holds, time off, closures, notice, horizon) whose visit touches the opened `spans`."""
+    lows, highs = _merged(spans)
+    duration = timedelta(minutes=kind.duration_minutes)
+    found = availability.availability(
+        appointment_type=kind,
+        start=lows[0] - duration,
+        end=highs[-1] + duration,
+        practitioner_ids=[practitioner.pk],
+        now=now,
+    )
+    slots = []
+    for free in (slot for result in found for slot in result.slots):
+        index = bisect.bisect_left(lows, free.end) - 1  # the last span starting before its end
+        if index >= 0 and highs[index] > free.start:
+            lo, hi = availability.blocked_bounds(kind, free.start, free.end)
+            slots.append(FreedSlot(practitioner.pk, free.start, lo, hi))
+    return slots
+
+
+def opened_time_offer(
+    *, practitioner_id: int, spans: list[Span], now: datetime | None = None
+) -> list[WaitlistOffer]:
+    """Offer the free slots of time that opened (`opened_spans`) to the waitlist: the entries
+    waiting for this practitioner, earliest created first, are each offered the earliest free
+    slot in that time that meets their wishes, through `slot_offer` (so a slot goes to the
+    earliest created entry it meets, is held once, and an entry holds one offer at a time); at
+    most `OPENED_OFFERS_MAX` offers."""
+    now = now or timezone.now()
+    practitioner = Practitioner.objects.filter(pk=practitioner_id, is_active=True).first()
+    if practitioner is None or not spans:
+        return []
+    zone = ZoneInfo(practitioner.timezone)
+    first_day = min(lo for lo, _ in spans).astimezone(zone).date()
+    last_day = max(hi for _, hi in spans).astimezone(zone).date()
+    entries = (
+        _waiting_for(practitioner)
+        .filter(earliest_date__lte=last_day, latest_date__gte=first_day)
+        .select_related("patient", "appointment_type")
+        .order_by("created_at", "id")
+        .distinct()
+    )
+    free: dict[int, list[FreedSlot]] = {}
+    held: list[Span] = []
+    offers: list[WaitlistOffer] = []
+    for entry in entries:
+        if len(offers) >= OPENED_OFFERS_MAX:
+            break
+        kind = entry.appointment_type
+        if kind.pk not in free:
+            free[kind.pk] = _opened_slots(practitioner, kind, spans, now)
+        for slot in free[kind.pk]:
+            if any(slot.lo < hi and lo < slot.hi for lo, hi in held):
+                continue  # held by this task already
+            if not (_fits(entry, slot, zone) and _bookable(entry, practitioner, slot.start, now)):
+                continue
+            offer = slot_offer(slot=slot, now=now)
+            if offer is None:
+                continue  # taken since (a booking, another hold)
+            held.append((offer.blocked.lower, offer.blocked.upper))
+            offers.append(offer)
+            if offer.entry_id == entry.pk or len(offers) >= OPENED_OFFERS_MAX:
+                break  # or it went to an earlier entry: this one tries the next slot
+    return offers
 
 
 # --- Deciding ---------------------------------------------------------------------------------

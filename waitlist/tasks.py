@@ -1,7 +1,10 @@
-"""Waitlist tasks: offer a freed slot, expire a hold at its time, and the beat's sweep of holds
+"""Waitlist tasks: offer a freed slot, offer the free slots of time new hours or a removed time
+off opened, expire a hold at its time, and the beat's sweep of holds
 a crashed worker left past their expiry (an offer's message is a notification row, sent by
 notifications' tasks). Each is safe to run twice (an offer is made under row locks and
 constraints; expiry is a conditional change)."""
+
+from datetime import datetime
 
 import redis
 from django.db import InterfaceError, OperationalError
@@ -28,6 +31,25 @@ def offer_slot_task(slot_args: list) -> int | None:
     """Offer a freed slot to the waitlist; returns the offer's id, or None."""
     offer = services.slot_offer(slot=services.FreedSlot.from_task_args(slot_args))
     return offer.pk if offer else None
+
+
+@app.task(
+    name="waitlist.offer_opened_time",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=1,
+    max_retries=5,
+)
+def offer_opened_time_task(practitioner_id: int, spans: list) -> list[int]:
+    """Offer the free slots of time that opened for a practitioner (hours added or widened,
+    time off removed or shortened: `spans`, ISO 8601 pairs) to the waitlist; returns the
+    offers' ids."""
+    offers = services.opened_time_offer(
+        practitioner_id=practitioner_id,
+        spans=[(datetime.fromisoformat(lo), datetime.fromisoformat(hi)) for lo, hi in spans],
+    )
+    return [offer.pk for offer in offers]
 
 
 @app.task(name="waitlist.expire_offer", acks_late=True, autoretry_for=TRANSIENT, max_retries=5)
