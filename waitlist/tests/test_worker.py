@@ -1,6 +1,7 @@
 """The waitlist through a real Celery worker and Redis: a cancellation is offered to the right
-entry within 2 s (p95, measured and printed), the offer's email carries its signed link, and a
-decline passes the slot to the next entry."""
+entry within 2 s (p95, measured and printed), the offer's email carries its signed link, a
+decline passes the slot to the next entry, and time that opens (hours added through the API,
+a time off removed in the admin) is offered."""
 
 import re
 import statistics
@@ -12,9 +13,10 @@ import pytest
 from django.test import Client
 
 from scheduling import services as scheduling
+from scheduling.models import TimeOff
 from scheduling.services import appointment_book
 from scheduling.tests import factories as f
-from tests.fixtures import host_of, in_clinic
+from tests.fixtures import host_of, in_clinic, session_client
 
 from .. import services
 from ..models import WaitlistEntry, WaitlistOffer
@@ -128,3 +130,59 @@ def test_a_decline_passes_the_slot_to_the_next_entry_through_the_worker(committe
         _wait_for(lambda: WaitlistOffer.objects.filter(entry=second, status="held").exists())
         assert WaitlistEntry.objects.get(pk=first.pk).status == "waiting"
         assert WaitlistOffer.objects.get(entry=first).status == "declined"
+
+
+def test_hours_added_through_the_api_are_offered_through_the_worker(
+    committed_acme, make_user, client_for
+):
+    admin = client_for(committed_acme, make_user(committed_acme, "clinic_admin"))
+    with in_clinic(committed_acme):
+        practitioner = f.practitioner(name="Dr. Saturday", weekdays=(0, 1, 2, 3, 4))
+        kind = f.appointment_type(practitioner, minutes=60)
+        day = f.next_weekday(5)
+        first, second, third = (
+            services.entry_create(
+                patient=f.patient(first=name), practitioner=practitioner, appointment_type=kind,
+                earliest_date=day, latest_date=day,
+            )
+            for name in ("First", "Second", "Third")
+        )  # fmt: skip
+        location = practitioner.locations.get()
+    body = {"practitioner": practitioner.pk, "weekday": 5, "start_time": "09:00",
+            "end_time": "11:00", "location": location.pk}  # fmt: skip
+    answer = admin.post("/api/v1/working-hours/", body, "application/json")
+    assert answer.status_code == 201, answer.json()
+    with in_clinic(committed_acme):
+        waited = _wait_for(lambda: WaitlistOffer.objects.filter(entry=second).exists())
+        print(f"\nwaitlist offers after hours added through the API: {waited * 1000:.0f} ms")
+        offers = {offer.entry_id: offer for offer in WaitlistOffer.objects.filter(
+            practitioner=practitioner
+        )}  # fmt: skip
+        assert {pk: (o.status, o.start) for pk, o in offers.items()} == {
+            first.pk: ("held", f.local(day, 9)),
+            second.pk: ("held", f.local(day, 10)),
+        }
+        assert WaitlistEntry.objects.get(pk=third.pk).status == "waiting"
+
+
+def test_time_off_removed_in_the_admin_is_offered_through_the_worker(committed_acme, make_user):
+    desk = session_client(committed_acme, make_user(committed_acme, "clinic_admin"))
+    with in_clinic(committed_acme):
+        practitioner = f.practitioner(name="Dr. Back")
+        kind = f.appointment_type(practitioner, minutes=60)
+        day = f.next_weekday(3)
+        away = TimeOff.objects.create(
+            practitioner=practitioner, start=f.local(day, 9), end=f.local(day, 17)
+        )
+        entry = services.entry_create(
+            patient=f.patient(first="Afternoon"), practitioner=practitioner,
+            appointment_type=kind, earliest_date=day, latest_date=day,
+            preferred_start_time=time_of_day(14),
+        )  # fmt: skip
+    answer = desk.post(f"/admin/scheduling/timeoff/{away.pk}/delete/", {"post": "yes"})
+    assert answer.status_code == 302, answer.content[:1500]
+    with in_clinic(committed_acme):
+        assert not TimeOff.objects.filter(pk=away.pk).exists()
+        _wait_for(lambda: WaitlistOffer.objects.filter(entry=entry).exists())
+        offer = WaitlistOffer.objects.get(entry=entry)
+        assert (offer.status, offer.start, offer.freed_by_id) == ("held", f.local(day, 14), None)
