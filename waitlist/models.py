@@ -2,8 +2,9 @@
 
 A `WaitlistEntry` says what the patient wants (a practitioner or any practitioner of a
 specialty, a visit type, a date range, preferred weekdays and times). When a visit is cancelled
-or moved away, the freed slot is offered to the best-matching waiting entry (`matching`): a
-`WaitlistOffer` row *holds* the slot for that patient until `expires_at`.
+or moved away, or a practitioner's hours widen or time off shrinks, the freed slot is offered
+to the best-matching waiting entry (services.py): a `WaitlistOffer` row *holds* the slot for
+that patient until `expires_at`.
 
 What the database keeps true (migration 0001):
 
