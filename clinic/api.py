@@ -4,8 +4,11 @@ of public answers."""
 import copy
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -502,15 +505,19 @@ class AnswerCache:
     committed write the answer depends on sets a new version (`clinic_data_changed`). The
     version is read before the database, so an answer computed while a write commits is
     stored under the version before it: stale at once, never served. Entries also expire
-    (`ANSWER_CACHE_SECONDS`, less when the answer names a moment that will pass sooner), so
-    answers that depend on the clock move on. `ANSWER_CACHE_SECONDS=0` turns the cache off."""
+    (the kind's `ANSWER_CACHE_SECONDS_BY_KIND`, else `ANSWER_CACHE_SECONDS`; less when the
+    answer names a moment that will pass sooner), so answers that depend on the clock move
+    on. 0 seconds turns the kind's cache off. Each lookup is counted per clinic and kind
+    (`answer_stats_count`, once the answer is sent)."""
 
     def __init__(self, name: str):
+        if name not in settings.ANSWER_CACHE_KINDS:
+            raise ValueError(f"Unknown answer kind {name!r}: add it to ANSWER_CACHE_KINDS.")
         self.name = name
 
     @property
     def seconds(self) -> int:
-        return settings.ANSWER_CACHE_SECONDS
+        return answer_cache_seconds(self.name)
 
     def _key(self, params: tuple) -> str:
         digest = hashlib.blake2b(repr(params).encode(), digest_size=16).hexdigest()
@@ -518,13 +525,20 @@ class AnswerCache:
 
     def answer(self, params: tuple, compute: Callable[[], tuple[bytes, float]]) -> HttpResponse:
         """The JSON answer for `params`: from the cache, or `compute()` -> (body, the seconds
-        it holds at most, 0 for `ANSWER_CACHE_SECONDS`), stored before it is returned."""
+        it holds at most, 0 for the kind's seconds), stored before it is returned."""
         body, version = self._get(params)
-        metrics.answer_cache_lookup(self.name, body is not None)
+        hit = body is not None
+        metrics.answer_cache_lookup(self.name, hit)
         if body is None:
             body, seconds = compute()
             self._put(params, version, body, seconds)
-        return HttpResponse(body, content_type="application/json")
+        response = HttpResponse(body, content_type="application/json")
+        if self.seconds:
+            schema, kind = tenant_connection.schema_name, self.name
+            # counted once the server closes the answer: off its latency
+            closers = response._resource_closers  # type: ignore[attr-defined]  # Django's own
+            closers.append(lambda: answer_stats_count(schema, kind, hit))
+        return response
 
     def _get(self, params: tuple) -> tuple[bytes | None, str | None]:
         """`(body, version)`: the cached body or None, and the version to store a new one at."""
@@ -545,3 +559,108 @@ class AnswerCache:
         timeout = min(self.seconds, seconds) if seconds > 0 else self.seconds
         if version is not None and timeout >= 1:
             cache.set(self._key(params), (version, body), int(timeout))
+
+
+def answer_cache_seconds(kind: str) -> int:
+    """How long an answer of `kind` is shared at most (0: not cached)."""
+    return settings.ANSWER_CACHE_SECONDS_BY_KIND.get(kind, settings.ANSWER_CACHE_SECONDS)
+
+
+# Answer-cache statistics: hits and misses per clinic and kind, for the platform operator.
+# One Redis hash for the deployment, whatever the number of clinics (`answer_stats_key`); its
+# fields are `<schema> TAB <kind> TAB hits|misses|since`, `since` the first lookup counted
+# after the last reset (Unix seconds). A lookup is one pipelined round trip (HINCRBY, HSETNX)
+# through the Redis breaker: a Redis that does not answer loses the count, never the request.
+
+_STATS_SEPARATOR = "\t"
+
+
+def answer_stats_key() -> str:
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:answer-stats"
+
+
+def answer_stats_reset_key() -> str:
+    return f"{answer_stats_key()}:reset"
+
+
+def _stats_client():
+    return cache._cache.get_client(write=True)  # Django's RedisCache client
+
+
+def answer_stats_count(schema: str, kind: str, hit: bool) -> None:
+    """Count one lookup of `kind` in `schema`'s answers (a hit or a miss). Never raises for
+    Redis (clinic.resilience: failed open, counted under `answer-stats`)."""
+    prefix = f"{schema}{_STATS_SEPARATOR}{kind}{_STATS_SEPARATOR}"
+    pipe = _stats_client().pipeline(transaction=False)
+    pipe.hincrby(answer_stats_key(), prefix + ("hits" if hit else "misses"), 1)
+    pipe.hsetnx(answer_stats_key(), prefix + "since", f"{time.time():.3f}")
+    redis_call("answer-stats", pipe.execute)
+
+
+def _when(value) -> str | None:
+    if value is None:
+        return None
+    moment = datetime.fromtimestamp(float(value), tz=UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _rate(hits: int, misses: int) -> float | None:
+    return round(hits / (hits + misses), 4) if hits + misses else None
+
+
+def answer_stats() -> dict:
+    """Hits, misses, hit rate and the first lookup counted, per clinic (schema) and kind;
+    the same added up per kind, with each kind's seconds; when the counters were last reset.
+    Raises `RedisUnavailableError` when Redis does not answer."""
+    pipe = _stats_client().pipeline(transaction=False)
+    pipe.hgetall(answer_stats_key())
+    pipe.get(answer_stats_reset_key())
+    fields, reset_at = redis_call("answer-stats", pipe.execute, raising=True)
+    clinics: dict[str, dict[str, dict[str, Any]]] = {}
+    for field, value in fields.items():
+        schema, kind, name = _text(field).split(_STATS_SEPARATOR)
+        row = clinics.setdefault(schema, {}).setdefault(kind, {"hits": 0, "misses": 0})
+        row[name] = float(value) if name == "since" else int(value)
+    kinds: dict[str, dict[str, Any]] = {
+        kind: {"seconds": answer_cache_seconds(kind), "hits": 0, "misses": 0}
+        for kind in settings.ANSWER_CACHE_KINDS
+    }
+    for by_kind in clinics.values():
+        for kind, row in by_kind.items():
+            row["hit_rate"] = _rate(row["hits"], row["misses"])
+            row["since"] = _when(row.get("since"))
+            if kind in kinds:
+                kinds[kind]["hits"] += row["hits"]
+                kinds[kind]["misses"] += row["misses"]
+    for total in kinds.values():
+        total["hit_rate"] = _rate(total["hits"], total["misses"])
+    return {
+        "reset_at": _when(reset_at),
+        "kinds": kinds,
+        "clinics": {schema: clinics[schema] for schema in sorted(clinics)},
+    }
+
+
+def answer_stats_reset(schema: str | None = None) -> int:
+    """Zero the counters of `schema`, or of every clinic: returns how many counters (fields)
+    went. A full reset also notes when (`reset_at`). Raises `RedisUnavailableError` when Redis
+    does not answer."""
+    client = _stats_client()
+    key = answer_stats_key()
+
+    def reset() -> int:
+        if schema is None:
+            pipe = client.pipeline(transaction=True)  # MULTI: the count and the DEL as one
+            pipe.hlen(key)
+            pipe.delete(key)
+            pipe.set(answer_stats_reset_key(), f"{time.time():.3f}")
+            return pipe.execute()[0]
+        prefix = f"{schema}{_STATS_SEPARATOR}"
+        fields = [f for f in client.hkeys(key) if _text(f).startswith(prefix)]
+        return client.hdel(key, *fields) if fields else 0
+
+    return redis_call("answer-stats", reset, raising=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 from clinic.keys import keys_for
 
@@ -198,6 +199,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Public answers (practitioner search, availability) shared through Redis until a write they
 # depend on commits, for at most this long (clinic.api.AnswerCache); 0 turns the cache off.
 ANSWER_CACHE_SECONDS = env.int("ANSWER_CACHE_SECONDS", default=30)
+# The answer kinds, and the seconds of each where it differs from ANSWER_CACHE_SECONDS
+# (`availability=60,practitioner-search=300`; a kind's 0 turns that kind off).
+ANSWER_CACHE_KINDS = ("practitioner-search", "availability")
+ANSWER_CACHE_SECONDS_BY_KIND: dict[str, int] = {}
+for _kind, _seconds in env.dict("ANSWER_CACHE_SECONDS_BY_KIND", default={}).items():
+    if _kind not in ANSWER_CACHE_KINDS or not str(_seconds).isdigit():
+        raise ImproperlyConfigured(
+            f"ANSWER_CACHE_SECONDS_BY_KIND: {_kind}={_seconds} is not <kind>=<seconds>, "
+            f"a kind being one of {', '.join(ANSWER_CACHE_KINDS)}."
+        )
+    ANSWER_CACHE_SECONDS_BY_KIND[_kind] = int(_seconds)
 
 # `/metrics` on the platform host (clinic.metrics) wants `Authorization: Bearer METRICS_TOKEN`;
 # without a token it is open outside production and absent (404) in production.

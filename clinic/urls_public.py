@@ -14,6 +14,7 @@ urlpatterns = [
     path("", views.landing, name="landing"),
     path("health/", views.health, name="health"),
     path("metrics", metrics.metrics_view, name="metrics"),
+    path("answer-cache/", views.answer_cache_stats, name="answer-cache-stats"),
     path("admin/login/", door_limits("login")(platform_site.login)),
     path("admin/", platform_site.urls),
 ]

@@ -1,14 +1,21 @@
+import logging
 import time
 
 import redis
 from django.conf import settings
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django_tenants.utils import get_public_schema_name
+from django.views.decorators.http import require_http_methods
+from django_tenants.utils import get_public_schema_name, get_tenant_model
 
-from clinic.resilience import fail_open_counts
+from clinic.api import answer_stats, answer_stats_reset
+from clinic.errors import PROBLEM_CONTENT_TYPE, problem
+from clinic.resilience import RedisUnavailableError, fail_open_counts
 from clinic.tenancy import tenant_connection
+
+log = logging.getLogger(__name__)
 
 _redis = redis.Redis.from_url(
     settings.REDIS_URL,
@@ -86,3 +93,60 @@ def health(request: HttpRequest) -> JsonResponse:
 
 def landing(request: HttpRequest):
     return render(request, "platform/landing.html", {"base_domain": settings.CLINIC_BASE_DOMAIN})
+
+
+def _problem(status: int, code: str, detail: str, **kwargs) -> JsonResponse:
+    return JsonResponse(
+        problem(status=status, code=code, detail=detail, **kwargs),
+        status=status,
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
+
+
+def answer_cache_reset_record(request: HttpRequest, schema: str | None, removed: int) -> None:
+    """An operator's reset of the answer-cache statistics, in the platform admin's history of
+    operator actions (Django's LogEntry, public schema; "Recent actions") and the log."""
+    what = f"clinic {schema}" if schema else "every clinic"
+    LogEntry.objects.create(
+        user_id=request.user.pk,
+        content_type=None,
+        object_id=schema or "",
+        object_repr=f"Answer-cache statistics of {what}"[:200],
+        action_flag=CHANGE,
+        change_message=f"Reset the answer-cache statistics of {what} ({removed} counters).",
+    )
+    log.info("answer-cache statistics of %s reset by %s", what, request.user.pk)
+
+
+@require_http_methods(["GET", "DELETE"])
+def answer_cache_stats(request: HttpRequest) -> HttpResponse:
+    """`/answer-cache/` on the platform host, platform operators only (signed in to the
+    platform admin): `GET` the answer cache's hits, misses and hit rate per clinic and kind
+    (clinic.api.answer_stats); `DELETE` zeroes them (`?clinic=<schema>`: that clinic's only),
+    recorded as an operator action. 503 when Redis does not answer."""
+    if not _platform_operator(request):
+        return _problem(403, "permission-denied", "Platform operators only.")
+    try:
+        if request.method == "GET":
+            return JsonResponse(answer_stats())
+        schema = request.GET.get("clinic")
+        if schema is not None:
+            known = (
+                get_tenant_model()
+                .objects.filter(schema_name=schema)
+                .exclude(schema_name=get_public_schema_name())
+            )
+            if not known.exists() and schema not in answer_stats()["clinics"]:
+                return _problem(
+                    400,
+                    "validation-error",
+                    "No such clinic.",
+                    errors={"clinic": [f"No clinic has the schema {schema!r}."]},
+                )
+        removed = answer_stats_reset(schema)
+    except RedisUnavailableError:
+        response = _problem(503, "redis-unavailable", "Redis did not answer: try again.")
+        response["Retry-After"] = str(settings.REDIS_BREAKER_SECONDS)
+        return response
+    answer_cache_reset_record(request, schema, removed)
+    return HttpResponse(status=204)

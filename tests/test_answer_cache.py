@@ -1,20 +1,36 @@
 """The shared cache of public answers (practitioner search, availability): served while the
 clinic's data version holds, recomputed once a write it depends on commits, never crossing
-clinics, never serving staff the public answer."""
+clinics, never serving staff the public answer; its hits and misses counted per clinic and kind
+for the platform operator (`/answer-cache/` on the platform host), each kind kept its own
+seconds."""
 
+import os
+import subprocess
+import sys
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.conf import settings as django_settings
+from django.contrib.admin.models import LogEntry
 from django.core.cache import cache
+from django.db import connection
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django_tenants.utils import schema_context
 
+from accounts.models import User
+from clinic import api
 from clinic.api import ANSWERS_VERSION_KEY
+from clinic.permissions import CLINIC_ADMIN, FRONT_DESK, PATIENT
+from clinic.resilience import fail_open_counts, redis_breaker
+from integrations.tests.test_api_clients import bearer, create_client, token_for
 from scheduling.services import appointment_book
 from scheduling.tests import factories as f
-from tests.fixtures import ClinicClient, in_clinic
+from tests.fixtures import ClinicClient, in_clinic, session_client
 
 SEARCH = "/api/v1/practitioners/?specialty=cardiology"
 
@@ -145,3 +161,201 @@ def test_availability_answers_do_not_all_expire_at_the_clocks_minute(
     assert ask_all() <= 1  # at most that one
     clock[0] += 60
     assert ask_all() == 6
+
+
+# Statistics: hits and misses per clinic and kind, for the platform operator -----------------
+
+STATS = "/answer-cache/"
+
+
+@pytest.fixture
+def no_stats():
+    """Counters from nothing (other tests of the run count too), the Redis breaker closed."""
+    redis_breaker.reset()
+    api.answer_stats_reset()
+    yield
+    redis_breaker.reset()
+
+
+@pytest.fixture
+def operator(db) -> Client:
+    """A platform operator signed in on the platform host."""
+    with schema_context("public"):
+        user = User.objects.create_superuser("stats-op@platform.test", "operator-password-1")
+        client = Client(HTTP_HOST="localhost")
+        client.force_login(user)
+    return client
+
+
+def _availability(clinic, practitioner, visit) -> dict:
+    day = f.next_weekday(2).isoformat()
+    response = ClinicClient(clinic).get(
+        "/api/v1/availability/",
+        {"practitioner": practitioner.pk, "appointment_type": visit.pk, "start": day, "end": day},
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_hits_and_misses_are_counted_per_clinic_and_kind_and_reset(
+    answers, no_stats, operator, acme, globex, cardiologist
+):
+    with in_clinic(acme):
+        visit = f.appointment_type(cardiologist, minutes=60)
+    with in_clinic(globex):
+        f.practitioner(name="Dr. Globex", specialties=(f.specialty("cardiology"),))
+    now = timezone.now()  # the clock stands still (frozen_clock): every count is at this instant
+    for _ in range(3):
+        assert _names(ClinicClient(acme).get(SEARCH)) == ["Dr. Before"]  # a miss, then hits
+    assert _names(ClinicClient(acme).get(SEARCH + "&language=fr")) == []  # another answer
+    _availability(acme, cardiologist, visit)
+    assert _names(ClinicClient(globex).get(SEARCH)) == ["Dr. Globex"]
+
+    stats = operator.get(STATS)
+    assert stats.status_code == 200, stats.content
+    body = stats.json()
+    since = now.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    assert body["clinics"] == {
+        acme.schema_name: {
+            "practitioner-search": {"hits": 2, "misses": 2, "hit_rate": 0.5, "since": since},
+            "availability": {"hits": 0, "misses": 1, "hit_rate": 0.0, "since": since},
+        },
+        globex.schema_name: {
+            "practitioner-search": {"hits": 0, "misses": 1, "hit_rate": 0.0, "since": since},
+        },
+    }
+    assert body["kinds"]["practitioner-search"] == {
+        "seconds": 30, "hits": 2, "misses": 3, "hit_rate": 0.4,
+    }  # fmt: skip
+    assert body["kinds"]["availability"]["misses"] == 1
+
+    # One clinic's counters go; the other's stay. The reset is an operator action on record.
+    assert operator.delete(f"{STATS}?clinic={acme.schema_name}").status_code == 204
+    assert set(operator.get(STATS).json()["clinics"]) == {globex.schema_name}
+    with schema_context("public"):
+        entry = LogEntry.objects.latest("action_time")
+    assert entry.user.email == "stats-op@platform.test" and entry.object_id == acme.schema_name
+    assert "Reset the answer-cache statistics of clinic acme" in entry.change_message
+
+    # Counting starts again at the next lookup: a hit now (the answer is still cached).
+    ClinicClient(acme).get(SEARCH)
+    again = operator.get(STATS).json()["clinics"][acme.schema_name]
+    assert again == {"practitioner-search": {"hits": 1, "misses": 0, "hit_rate": 1.0,
+                                             "since": since}}  # fmt: skip
+
+    assert operator.delete(STATS).status_code == 204  # every clinic
+    after = operator.get(STATS).json()
+    assert after["clinics"] == {} and after["reset_at"] == since
+    assert after["kinds"]["practitioner-search"]["hit_rate"] is None
+
+
+def test_a_reset_names_an_unknown_clinic(answers, no_stats, operator, acme):
+    ClinicClient(acme).get(SEARCH)
+    refused = operator.delete(f"{STATS}?clinic=nosuch")
+    assert refused.status_code == 400
+    assert refused["Content-Type"] == "application/problem+json"
+    assert list(refused.json()["errors"]) == ["clinic"]
+    assert acme.schema_name in operator.get(STATS).json()["clinics"]  # nothing reset
+    assert operator.post(STATS).status_code == 405
+
+
+def test_only_platform_operators_read_or_reset_the_statistics(
+    answers, no_stats, acme, make_user, client_for
+):
+    ClinicClient(acme).get(SEARCH)
+    with schema_context("public"):
+        staff = User.objects.create_user("not-operator@platform.test", "a-long-test-password")
+        signed_in = Client(HTTP_HOST="localhost")
+        signed_in.force_login(staff)  # a platform user, not a superuser
+    admin_api = client_for(acme, make_user(acme, CLINIC_ADMIN))
+    created = create_client(admin_api, "scheduling:read", "practice:read")
+    client_token = token_for(acme, created)["access_token"]
+    visitors = {"anonymous": Client(HTTP_HOST="localhost"), "platform user": signed_in}
+    for role in (CLINIC_ADMIN, FRONT_DESK, PATIENT):  # their tokens, sent to the platform host
+        token = client_for(acme, make_user(acme, role)).defaults["HTTP_AUTHORIZATION"]
+        visitors[role] = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=token)
+    visitors["API client"] = Client(HTTP_HOST="localhost",
+                                    HTTP_AUTHORIZATION=f"Bearer {client_token}")  # fmt: skip
+    for who, client in visitors.items():
+        for method in ("get", "delete"):
+            response = getattr(client, method)(STATS)
+            assert response.status_code == 403, (who, method, response.status_code)
+            assert response.json()["code"] == "permission-denied"
+    # Not on a clinic's host, whoever asks (its clinic admin signed in there included).
+    clinic_admin = session_client(acme, make_user(acme, CLINIC_ADMIN))
+    for client in (ClinicClient(acme), clinic_admin, bearer(acme, client_token)):
+        assert client.get(STATS).status_code == 404
+        assert client.delete(STATS).status_code == 404
+    assert api.answer_stats()["clinics"][acme.schema_name]["practitioner-search"]["misses"] == 1
+
+
+def test_each_kind_has_its_own_seconds(answers, no_stats, settings, acme, cardiologist,
+                                       django_assert_num_queries):  # fmt: skip
+    """The search's answers kept 120 s, availability's not at all (0), the global 30 s for a
+    kind not named; at an instant the test chooses (a search answer holds until the soonest
+    next-available slot it names at most: there is none here)."""
+    settings.ANSWER_CACHE_SECONDS_BY_KIND = {"practitioner-search": 120, "availability": 0}
+    with in_clinic(acme):
+        visit = f.appointment_type(cardiologist, minutes=60)
+    redis = api._stats_client()
+    entries = f"{acme.schema_name}:{settings.CACHES['default']['KEY_PREFIX']}:*:answer:*"
+    for key in redis.scan_iter(match=entries):  # earlier tests' answers
+        redis.delete(key)
+    with time_machine.travel(datetime(2026, 12, 9, 15, 0, 7, tzinfo=UTC), tick=False):
+        assert _names(ClinicClient(acme).get(SEARCH)) == ["Dr. Before"]
+        keys = list(redis.scan_iter(match=entries))
+        assert [k.decode().rsplit(":", 2)[1] for k in keys] == ["practitioner-search"]
+        assert 110 < redis.ttl(keys[0]) <= 120  # Redis expires it: the kind's seconds
+        with django_assert_num_queries(0):
+            ClinicClient(acme).get(SEARCH)  # shared
+        first = _availability(acme, cardiologist, visit)
+        with CaptureQueriesContext(connection) as queries:
+            assert _availability(acme, cardiologist, visit) == first
+        assert len(queries) >= 5  # computed again (its five queries): availability not cached
+    stats = api.answer_stats()
+    assert stats["kinds"]["availability"]["seconds"] == 0
+    assert stats["kinds"]["practitioner-search"]["seconds"] == 120
+    assert "availability" not in stats["clinics"][acme.schema_name]  # a kind off is not counted
+    settings.ANSWER_CACHE_SECONDS_BY_KIND = {}
+    assert api.answer_cache_seconds("availability") == 30  # the global seconds again
+
+
+def test_the_seconds_by_kind_come_from_the_environment():
+    code = "from django.conf import settings; print(settings.ANSWER_CACHE_SECONDS_BY_KIND)"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "clinic.settings", "DEBUG": "1"}
+
+    def run(value: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+            env={**env, "ANSWER_CACHE_SECONDS_BY_KIND": value},
+        )  # fmt: skip
+
+    good = run("availability=60,practitioner-search=300")
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.strip() == "{'availability': 60, 'practitioner-search': 300}"
+    for bad in ("availability=soon", "calendar=60"):
+        refused = run(bad)
+        assert refused.returncode != 0 and "ANSWER_CACHE_SECONDS_BY_KIND" in refused.stderr
+
+
+def test_answers_and_counting_go_on_when_redis_does_not_answer(
+    answers, no_stats, operator, acme, cardiologist
+):
+    before = fail_open_counts["answer-stats"]
+    dead = {
+        "default": {
+            **django_settings.CACHES["default"],
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens: refused at once
+        }
+    }
+    with override_settings(CACHES=dead):
+        for _ in range(2):
+            started = time.perf_counter()
+            assert _names(ClinicClient(acme).get(SEARCH)) == ["Dr. Before"]  # computed
+            assert time.perf_counter() - started < 2
+        assert fail_open_counts["answer-stats"] > before  # the counts were lost, not the answers
+        unavailable = operator.get(STATS)
+        assert unavailable.status_code == 503 and unavailable["Retry-After"]
+        assert unavailable.json()["code"] == "redis-unavailable"
+    redis_breaker.reset()
+    assert api.answer_stats()["clinics"] == {}  # nothing was counted meanwhile
