@@ -4,6 +4,7 @@ of public answers."""
 import copy
 import hashlib
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -36,6 +37,8 @@ from .inputs import plausible_date_error, schedule_date_error
 from .resilience import redis_call
 from .tenancy import tenant_connection
 
+log = logging.getLogger(__name__)
+
 
 class _ClientPerPool(RedisCacheClient):
     def __init__(self, *args, **kwargs):
@@ -64,7 +67,7 @@ class FailOpenRedisCache(RedisCache):
     """`RedisCache` failing open (clinic.resilience): a read Redis does not answer is a miss, a
     write is skipped (`add` adds nothing), so answers are computed from PostgreSQL meanwhile. A
     data-version bump that could not be written (`clinic_data_changed`) lapses with the entries
-    it would have made stale (`ANSWER_CACHE_SECONDS`)."""
+    it would have made stale (their kind's seconds, `clinic.api.answer_cache_seconds`)."""
 
     def get(self, key, default=None, version=None):
         return redis_call("cache", super().get, key, default, version, default=default)
@@ -570,7 +573,8 @@ def answer_cache_seconds(kind: str) -> int:
 # One Redis hash for the deployment, whatever the number of clinics (`answer_stats_key`); its
 # fields are `<schema> TAB <kind> TAB hits|misses|since`, `since` the first lookup counted
 # after the last reset (Unix seconds). A lookup is one pipelined round trip (HINCRBY, HSETNX)
-# through the Redis breaker: a Redis that does not answer loses the count, never the request.
+# through the Redis breaker, after the answer is sent: a Redis that does not answer loses the
+# count, never the request, and while Redis is failing no count waits for it (`optional`).
 
 _STATS_SEPARATOR = "\t"
 
@@ -594,7 +598,7 @@ def answer_stats_count(schema: str, kind: str, hit: bool) -> None:
     pipe = _stats_client().pipeline(transaction=False)
     pipe.hincrby(answer_stats_key(), prefix + ("hits" if hit else "misses"), 1)
     pipe.hsetnx(answer_stats_key(), prefix + "since", f"{time.time():.3f}")
-    redis_call("answer-stats", pipe.execute)
+    redis_call("answer-stats", pipe.execute, optional=True)
 
 
 def _when(value) -> str | None:
@@ -645,10 +649,11 @@ def answer_stats() -> dict:
     }
 
 
-def answer_stats_reset(schema: str | None = None) -> int:
+def answer_stats_reset(schema: str | None = None, *, operator=None) -> int:
     """Zero the counters of `schema`, or of every clinic: returns how many counters (fields)
-    went. A full reset also notes when (`reset_at`). Raises `RedisUnavailableError` when Redis
-    does not answer."""
+    went. A full reset also notes when (`reset_at`). An `operator`'s reset is recorded in the
+    platform admin's history of operator actions (Django's LogEntry in the public schema: its
+    "Recent actions") and the log. Raises `RedisUnavailableError` when Redis does not answer."""
     client = _stats_client()
     key = answer_stats_key()
 
@@ -663,4 +668,18 @@ def answer_stats_reset(schema: str | None = None) -> int:
         fields = [f for f in client.hkeys(key) if _text(f).startswith(prefix)]
         return client.hdel(key, *fields) if fields else 0
 
-    return redis_call("answer-stats", reset, raising=True)
+    removed = redis_call("answer-stats", reset, raising=True)
+    if operator is not None:
+        from django.contrib.admin.models import CHANGE, LogEntry  # a model: not while apps load
+
+        what = f"clinic {schema}" if schema else "every clinic"
+        LogEntry.objects.create(
+            user_id=operator.pk,
+            content_type=None,
+            object_id=schema or "",
+            object_repr=f"Answer-cache statistics of {what}"[:200],
+            action_flag=CHANGE,
+            change_message=f"Reset the answer-cache statistics of {what} ({removed} counters).",
+        )
+        log.info("answer-cache statistics of %s reset by user %s", what, operator.pk)
+    return removed

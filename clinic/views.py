@@ -1,9 +1,7 @@
-import logging
 import time
 
 import redis
 from django.conf import settings
-from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -14,8 +12,6 @@ from clinic.api import answer_stats, answer_stats_reset
 from clinic.errors import PROBLEM_CONTENT_TYPE, problem
 from clinic.resilience import RedisUnavailableError, fail_open_counts
 from clinic.tenancy import tenant_connection
-
-log = logging.getLogger(__name__)
 
 _redis = redis.Redis.from_url(
     settings.REDIS_URL,
@@ -103,21 +99,6 @@ def _problem(status: int, code: str, detail: str, **kwargs) -> JsonResponse:
     )
 
 
-def answer_cache_reset_record(request: HttpRequest, schema: str | None, removed: int) -> None:
-    """An operator's reset of the answer-cache statistics, in the platform admin's history of
-    operator actions (Django's LogEntry, public schema; "Recent actions") and the log."""
-    what = f"clinic {schema}" if schema else "every clinic"
-    LogEntry.objects.create(
-        user_id=request.user.pk,
-        content_type=None,
-        object_id=schema or "",
-        object_repr=f"Answer-cache statistics of {what}"[:200],
-        action_flag=CHANGE,
-        change_message=f"Reset the answer-cache statistics of {what} ({removed} counters).",
-    )
-    log.info("answer-cache statistics of %s reset by %s", what, request.user.pk)
-
-
 @require_http_methods(["GET", "DELETE"])
 def answer_cache_stats(request: HttpRequest) -> HttpResponse:
     """`/answer-cache/` on the platform host, platform operators only (signed in to the
@@ -143,10 +124,9 @@ def answer_cache_stats(request: HttpRequest) -> HttpResponse:
                     "No such clinic.",
                     errors={"clinic": [f"No clinic has the schema {schema!r}."]},
                 )
-        removed = answer_stats_reset(schema)
+        answer_stats_reset(schema, operator=request.user)
     except RedisUnavailableError:
         response = _problem(503, "redis-unavailable", "Redis did not answer: try again.")
         response["Retry-After"] = str(settings.REDIS_BREAKER_SECONDS)
         return response
-    answer_cache_reset_record(request, schema, removed)
     return HttpResponse(status=204)

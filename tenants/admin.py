@@ -9,12 +9,16 @@ from django.contrib import admin, messages
 from django.contrib.admin import AdminSite
 from django.contrib.auth.password_validation import validate_password
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.html import format_html
 
 from accounts.admin import SignInFailureAdmin, UserAdmin
 from accounts.models import User
+from clinic.api import answer_stats, answer_stats_reset
+from clinic.resilience import RedisUnavailableError
 
 from . import services
 from .models import Clinic, Domain
@@ -28,6 +32,37 @@ class PlatformAdminSite(AdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
         # Only superusers of the public schema operate the platform.
         return bool(request.user.is_active and request.user.is_superuser)
+
+    def get_urls(self):
+        page = self.admin_view(self.answer_cache_view)
+        return [path("answer-cache/", page, name="answer_cache"), *super().get_urls()]
+
+    def answer_cache_view(self, request: HttpRequest) -> HttpResponse:
+        """The answer cache's hits, misses and hit rate per clinic and kind (the page of
+        `/answer-cache/`'s JSON), and its resets: one clinic's, or every clinic's."""
+        try:
+            if request.method == "POST":
+                schema = request.POST.get("clinic") or None
+                removed = answer_stats_reset(schema, operator=request.user)
+                what = f"of {schema}" if schema else "of every clinic"
+                messages.success(request, f"Reset the statistics {what} ({removed} counters).")
+                return redirect(request.path)
+            stats = answer_stats()
+        except RedisUnavailableError:
+            messages.error(request, "Redis did not answer: try again.")
+            stats = None
+        rows = [
+            {"clinic": schema, "kind": kind, **row}
+            for schema, kinds in (stats["clinics"] if stats else {}).items()
+            for kind, row in sorted(kinds.items())
+        ]
+        context = {
+            **self.each_context(request),
+            "title": "Answer cache",
+            "stats": stats,
+            "rows": rows,
+        }
+        return TemplateResponse(request, "platform/answer_cache.html", context)
 
 
 platform_site = PlatformAdminSite(name="platform")

@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 import time_machine
 from django.conf import settings as django_settings
 from django.contrib.admin.models import LogEntry
@@ -26,7 +27,7 @@ from accounts.models import User
 from clinic import api
 from clinic.api import ANSWERS_VERSION_KEY
 from clinic.permissions import CLINIC_ADMIN, FRONT_DESK, PATIENT
-from clinic.resilience import fail_open_counts, redis_breaker
+from clinic.resilience import fail_open_counts, redis_breaker, redis_call
 from integrations.tests.test_api_clients import bearer, create_client, token_for
 from scheduling.services import appointment_book
 from scheduling.tests import factories as f
@@ -297,15 +298,15 @@ def test_each_kind_has_its_own_seconds(answers, no_stats, settings, acme, cardio
     settings.ANSWER_CACHE_SECONDS_BY_KIND = {"practitioner-search": 120, "availability": 0}
     with in_clinic(acme):
         visit = f.appointment_type(cardiologist, minutes=60)
-    redis = api._stats_client()
+    client = api._stats_client()
     entries = f"{acme.schema_name}:{settings.CACHES['default']['KEY_PREFIX']}:*:answer:*"
-    for key in redis.scan_iter(match=entries):  # earlier tests' answers
-        redis.delete(key)
+    for key in client.scan_iter(match=entries):  # earlier tests' answers
+        client.delete(key)
     with time_machine.travel(datetime(2026, 12, 9, 15, 0, 7, tzinfo=UTC), tick=False):
         assert _names(ClinicClient(acme).get(SEARCH)) == ["Dr. Before"]
-        keys = list(redis.scan_iter(match=entries))
+        keys = list(client.scan_iter(match=entries))
         assert [k.decode().rsplit(":", 2)[1] for k in keys] == ["practitioner-search"]
-        assert 110 < redis.ttl(keys[0]) <= 120  # Redis expires it: the kind's seconds
+        assert 110 < client.ttl(keys[0]) <= 120  # Redis expires it: the kind's seconds
         with django_assert_num_queries(0):
             ClinicClient(acme).get(SEARCH)  # shared
         first = _availability(acme, cardiologist, visit)
@@ -359,3 +360,43 @@ def test_answers_and_counting_go_on_when_redis_does_not_answer(
         assert unavailable.json()["code"] == "redis-unavailable"
     redis_breaker.reset()
     assert api.answer_stats()["clinics"] == {}  # nothing was counted meanwhile
+
+    # Redis back, but the last call of this process failed (a hang's first timeout): a count
+    # does not try it (no second wait) until a needed call gets through again.
+    def refused():
+        raise redis.ConnectionError("refused")
+
+    redis_call("cache", refused)
+    assert redis_breaker.failure_count == 1 and not redis_breaker.opened
+    api.answer_stats_count(acme.schema_name, "availability", hit=True)
+    assert api.answer_stats()["clinics"] == {}  # skipped; this read got through
+    api.answer_stats_count(acme.schema_name, "availability", hit=True)
+    assert api.answer_stats()["clinics"][acme.schema_name]["availability"]["hits"] == 1
+
+
+def test_the_platform_admin_shows_the_statistics_and_resets_them(
+    answers, no_stats, operator, acme, globex
+):
+    ClinicClient(acme).get(SEARCH)
+    ClinicClient(acme).get(SEARCH)
+    ClinicClient(globex).get(SEARCH)
+    index = operator.get("/admin/")
+    assert index.status_code == 200 and b'href="/admin/answer-cache/"' in index.content
+    page = operator.get("/admin/answer-cache/")
+    assert page.status_code == 200
+    rows = {(row["clinic"], row["kind"]): (row["hits"], row["misses"])
+            for row in page.context["rows"]}  # fmt: skip
+    assert rows == {
+        (acme.schema_name, "practitioner-search"): (1, 1),
+        (globex.schema_name, "practitioner-search"): (0, 1),
+    }
+    assert b"50%" in page.content
+    reset = operator.post("/admin/answer-cache/", {"clinic": globex.schema_name})
+    assert reset.status_code == 302
+    assert set(api.answer_stats()["clinics"]) == {acme.schema_name}
+    with schema_context("public"):
+        assert LogEntry.objects.filter(object_id=globex.schema_name).exists()
+    # Clinic staff never reach it: the platform admin sends them to its sign-in.
+    assert Client(HTTP_HOST="localhost").get("/admin/answer-cache/").status_code == 302
+    assert Client(HTTP_HOST="localhost").post("/admin/answer-cache/").status_code == 302
+    assert set(api.answer_stats()["clinics"]) == {acme.schema_name}
