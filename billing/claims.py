@@ -15,6 +15,7 @@ construction, never a counter of ours.
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -275,27 +276,57 @@ def claim_update(*, claim: Claim, lines: Sequence[LineChange]) -> Claim:
 # --- Mapping a claim to the 837P's values -------------------------------------------------------
 
 
+def _plain(text: str) -> str:
+    """`text` in X12's character set: accents dropped (Gráinne Ó Briain → Grainne O Briain),
+    as payers and clearinghouses expect; pyx12 refuses an AN element holding "í"."""
+    decomposed = unicodedata.normalize("NFKD", text.replace("’", "'"))
+    return (
+        "".join(c for c in decomposed if not unicodedata.combining(c))
+        .encode("ascii", "ignore")
+        .decode()
+    )
+
+
+# Titles a display name may start with, and the particles that belong to a surname.
+_TITLES = {"dr", "dr.", "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "prof", "prof."}
+_PARTICLES = {"ní", "nic", "ó", "ua", "mac", "mc", "de", "del", "della", "di", "da", "du", "la",
+              "le", "van", "von", "der", "den", "st", "st."}  # fmt: skip
+
+
 def _split_name(name: str) -> tuple[str, str]:
-    """(last, first) of "Last, First" or "First Middle Last"."""
+    """(last, first) of "Last, First" or "[Title] First Middle [particle] Last", in X12's
+    character set: "Dr. Gráinne Ní Bhriain" → ("Ni Bhriain", "Grainne")."""
     if "," in name:
         last, first = name.split(",", 1)
-        return last.strip(), first.strip()
+        return _plain(last.strip()), _plain(first.strip())
     parts = name.split()
-    return (parts[-1], " ".join(parts[:-1])) if parts else ("", "")
+    while len(parts) > 2 and parts[0].lower() in _TITLES:
+        parts = parts[1:]
+    if not parts:
+        return "", ""
+    cut = len(parts) - 1
+    while cut > 1 and parts[cut - 1].lower() in _PARTICLES:
+        cut -= 1
+    return _plain(" ".join(parts[cut:])), _plain(" ".join(parts[:cut]))
 
 
 def _address(owner: Any) -> x12.Address:
     return x12.Address(
-        line1=owner.address_line1,
-        line2=owner.address_line2,
-        city=owner.city,
+        line1=_plain(owner.address_line1),
+        line2=_plain(owner.address_line2),
+        city=_plain(owner.city),
         state=owner.state,
         postal_code=owner.postal_code,
+        country=owner.country,
     )
 
 
 def _finding(code: str, field: str, location: str, message: str) -> dict[str, str]:
     return {"code": code, "field": field, "location": location, "message": message}
+
+
+# Where an address names a state (X12 N402); elsewhere N404 names the country instead.
+STATE_COUNTRIES = ("US", "CA")
 
 
 def _profile_findings(profile: BillingProfile | None) -> list[dict[str, str]]:
@@ -323,6 +354,8 @@ def _profile_findings(profile: BillingProfile | None) -> list[dict[str, str]]:
         "receiver_name": ("1000B NM103", "the clearinghouse's name"),
         "receiver_id": ("ISA08, 1000B NM109", "the clearinghouse's id"),
     }
+    if profile.country not in STATE_COUNTRIES:
+        del required["state"]
     return [
         _finding(
             "billing-profile-incomplete",
@@ -338,6 +371,8 @@ def _profile_findings(profile: BillingProfile | None) -> list[dict[str, str]]:
 def _patient_findings(patient: Patient, coverage: Coverage) -> list[dict[str, str]]:
     found = []
     for name in ("address_line1", "city", "state", "postal_code"):
+        if name == "state" and patient.country not in STATE_COUNTRIES:
+            continue
         if not getattr(patient, name):
             found.append(
                 _finding(
@@ -504,8 +539,8 @@ def _map(claim: Claim, context: _Context) -> _Mapped:
         total_charge=claim.total_charge,
         place_of_service=first.place_of_service if first else "11",
         subscriber=x12.Subscriber(
-            last_name=patient.last_name,
-            first_name=patient.first_name,
+            last_name=_plain(patient.last_name),
+            first_name=_plain(patient.first_name),
             member_id=coverage.member_id,
             address=_address(patient),
             birth_date=patient.date_of_birth,
@@ -514,7 +549,7 @@ def _map(claim: Claim, context: _Context) -> _Mapped:
             payer_responsibility=_PRIORITY.get(coverage.priority, "P"),
         ),
         payer=x12.Payer(
-            name=claim.payer.name,
+            name=_plain(claim.payer.name),
             payer_id=claim.payer.edi_payer_id,
             filing_indicator=claim.payer.claim_filing_code,
         ),
@@ -551,8 +586,12 @@ def _map(claim: Claim, context: _Context) -> _Mapped:
     filing = (payer_rules.timely_filing_days if payer_rules else None) or (
         profile.timely_filing_days if profile else None
     )
+    # The payer's rule applies to the codes that need an authorization (ServiceCode's flag):
+    # a cardiology visit billed to a payer that authorizes therapy needs none.
+    needs_authorization = any(line.charge.service_code.requires_authorization for line in lines)
     rules = ClaimRules(
-        payer_requires_authorization=payer_rules.requires_authorization if payer_rules else True,
+        payer_requires_authorization=needs_authorization
+        and (payer_rules.requires_authorization if payer_rules else True),
         authorization=_units_left(claim, lines, context),
         filing_limit_days=filing,
     )
@@ -565,19 +604,19 @@ def _batch(
     local = timezone.localtime(now)
     return x12.ClaimBatch(
         submitter=x12.Submitter(
-            name=profile.legal_name,
+            name=_plain(profile.legal_name),
             identifier=profile.submitter_id,
-            contact_name=profile.contact_name,
+            contact_name=_plain(profile.contact_name),
             phone=profile.contact_phone,
             interchange_id=profile.submitter_id,
         ),
         receiver=x12.Receiver(
-            name=profile.receiver_name,
+            name=_plain(profile.receiver_name),
             identifier=profile.receiver_id,
             interchange_id=profile.receiver_id,
         ),
         billing_provider=x12.BillingProvider(
-            name=profile.legal_name,
+            name=_plain(profile.legal_name),
             npi=profile.npi,
             tin=profile.tax_id,
             address=_address(profile),

@@ -22,7 +22,7 @@ from django.db.models.functions import Coalesce
 from authorizations.models import Authorization
 from clinic.inputs import stored_range
 from practice.models import Coverage, Patient, Payer, Practitioner, ServiceCode
-from practice.validators import validate_npi
+from practice.validators import validate_country, validate_npi
 from scheduling.models import Appointment
 
 
@@ -69,8 +69,13 @@ class BillingProfile(models.Model):
     address_line1 = models.CharField(max_length=55, blank=True)
     address_line2 = models.CharField(max_length=55, blank=True)
     city = models.CharField(max_length=30, blank=True)
-    state = models.CharField(max_length=2, blank=True)
+    state = models.CharField(
+        max_length=2, blank=True, help_text="Two letters; US and Canadian addresses only."
+    )
     postal_code = models.CharField(max_length=15, blank=True)
+    country = models.CharField(
+        max_length=2, default="US", validators=[validate_country], help_text="ISO 3166-1 alpha-2."
+    )
     contact_name = models.CharField(max_length=60, blank=True)
     contact_phone = models.CharField(max_length=20, blank=True)
     submitter_id = models.CharField(

@@ -15,6 +15,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from billing.charges import (
@@ -23,6 +24,7 @@ from billing.charges import (
     episode_create,
     fee_schedule_create,
 )
+from billing.claims import claim_scrub, claims_build, claims_submit
 from billing.models import BillingProfile, Charge, Claim, ClaimLine, LedgerEntry
 from billing.posting import remittance_post
 from billing.x12 import remittance as x12
@@ -32,18 +34,17 @@ from scheduling.models import Appointment
 
 CENT = Decimal("0.01")
 
-# clinic -> (legal name, NPI, tax id, city, state, diagnoses by rank)
+# clinic -> (legal name, NPI, tax id, city, state, postal code, country, diagnoses by rank)
 PROFILES = {
-    "acme": ("Acme Therapy LLC", "1234567893", "123456789", "New York", "NY", ("F84.0", "F80.2")),
+    "acme": (
+        "Acme Therapy LLC", "1234567893", "123456789", "New York", "NY", "10001", "US",
+        ("F84.0", "F80.2"),
+    ),
     "liffey": (
-        "Liffey Heart Clinic Ltd",
-        "1497758544",
-        "987654321",
-        "Dublin",
-        "",
+        "Liffey Heart Clinic Ltd", "1497758544", "987654321", "Dublin", "", "D02X285", "IE",
         ("I48.91", "I10"),
     ),
-}
+}  # fmt: skip
 # code -> (charge per unit, expected allowed per unit), clinic's currency
 FEES = {
     "97151": ("60.00", "48.00"), "97153": ("32.00", "25.00"), "97155": ("45.00", "36.00"),
@@ -59,11 +60,13 @@ def billing_seed(slug: str) -> dict[str, int]:
     if BillingProfile.objects.exists():
         return _counts()
     rng = random.Random(f"billing-{slug}")
-    legal, npi, tin, city, state, diagnoses = PROFILES.get(slug, PROFILES["acme"])
+    legal, npi, tin, city, state, postal, country, diagnoses = PROFILES.get(slug, PROFILES["acme"])
     BillingProfile.objects.create(
         legal_name=legal, npi=npi, tax_id=tin, city=city, state=state, address_line1="1 Main St",
-        postal_code="10001" if slug == "acme" else "D02", submitter_id=f"{slug.upper()}01",
-        receiver_name="Demo Clearinghouse", receiver_id="CLEARHOUSE",
+        postal_code=postal, country=country, contact_name="Billing Office",
+        contact_phone="2125550100" if country == "US" else "35315550100",
+        submitter_id=f"{slug.upper()}01", receiver_name="Demo Clearinghouse",
+        receiver_id="CLEARHOUSE",
     )  # fmt: skip
     _fee_schedules()
     _episodes(diagnoses)
@@ -123,36 +126,33 @@ def _episodes(diagnoses: tuple[str, ...]) -> None:
 
 
 def _claims() -> list[Claim]:
-    """The insured charges older than a week, one claim per patient, payer and rendering
-    provider, submitted (built with the ORM: the claims services are the claims side's)."""
+    """The insured charges older than a week, on claims as a biller makes them with the claims
+    services: built (one per patient, payer and rendering provider), scrubbed, and submitted in
+    one 837P per day, two days after the claims' last visit. A claim the scrubber finds fault
+    with stays a draft with its findings, as it would for the biller."""
     today = timezone.localdate()
-    batches: dict[tuple, list[Charge]] = defaultdict(list)
-    open_charges = Charge.objects.filter(
-        status=Charge.Status.OPEN, payer__isnull=False, service_date__lte=today - timedelta(days=7)
-    ).order_by("service_date", "id")
-    for charge in open_charges:
-        batches[(charge.patient_id, charge.payer_id, charge.rendering_id)].append(charge)
-    claims = []
-    for group in (batches[key] for key in sorted(batches)):
-        group = group[:50]
-        first = group[0]
-        claim = Claim.objects.create(
-            patient_id=first.patient_id, payer_id=first.payer_id, coverage_id=first.coverage_id,
-            episode_id=first.episode_id, rendering_id=first.rendering_id,
-            total_charge=sum((c.amount for c in group), Decimal(0)),
-        )  # fmt: skip
-        ClaimLine.objects.bulk_create(
-            ClaimLine(claim=claim, charge=c, number=n, amount=c.amount, units=c.units)
-            for n, c in enumerate(group, start=1)
-        )
-        Charge.objects.filter(pk__in=[c.pk for c in group]).update(status=Charge.Status.BILLED)
-        sent = datetime.combine(max(c.service_date for c in group) + timedelta(days=2), time(9))
-        Claim.objects.filter(pk=claim.pk).update(
-            status=Claim.Status.SUBMITTED, submitted_at=timezone.make_aware(sent)
-        )
+    charges = list(
+        Charge.objects.filter(
+            status=Charge.Status.OPEN,
+            payer__isnull=False,
+            service_date__lte=today - timedelta(days=7),
+        ).values_list("pk", flat=True)
+    )
+    if not charges:
+        return []
+    by_day: dict = defaultdict(list)
+    for claim in claims_build(charges=charges):
+        last = claim.lines.aggregate(last=Max("charge__service_date"))["last"]
+        by_day[last + timedelta(days=2)].append(claim)
+    submitted = []
+    for day, group in sorted(by_day.items()):
+        ready = [c for c in group if claim_scrub(claim=c, today=day).status == Claim.Status.READY]
+        if ready:
+            claims_submit(claims=ready, now=timezone.make_aware(datetime.combine(day, time(9))))
+            submitted += ready
+    for claim in submitted:
         claim.refresh_from_db()
-        claims.append(claim)
-    return claims
+    return submitted
 
 
 def _payments(rng: random.Random, claims: list[Claim]) -> None:

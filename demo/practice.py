@@ -55,6 +55,19 @@ class DirectorySpec:
     patients: int = 50
 
 
+STREETS = {
+    "US": ("Bergen Ave", "Grand St", "Madison Ave", "Court St", "Atlantic Ave"),
+    "IE": ("Baggot St", "Rathmines Rd", "Clontarf Rd", "Main St", "Sandymount Ave"),
+}
+
+
+def _street(country: str, index: int) -> str:
+    """A made-up street address (payers need the subscriber's), from the patient's index, so
+    the rest of the demo's random choices stay as they were."""
+    streets = STREETS[country]
+    return f"{index * 7 % 390 + 1} {streets[index % len(streets)]}"
+
+
 DIRECTORIES = {
     "acme": DirectorySpec(
         country="US",
@@ -400,7 +413,10 @@ def _seed_patients(spec, rng, payers) -> None:
             preferred_language=language,
             timezone=spec.timezone,
             country=spec.country,
+            address_line1=_street(spec.country, index),
             city="New York" if spec.country == "US" else "Dublin",
+            state="NY" if spec.country == "US" else "",
+            postal_code=f"100{index % 40 + 1:02d}" if spec.country == "US" else "D02X285",
             user=user,
         )
         services.coverage_create(

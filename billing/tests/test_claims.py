@@ -161,6 +161,37 @@ def test_scrubber_findings_are_stored_and_refuse_the_submission_naming_the_field
         assert claim.status == "draft" and Submission.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("name", "split"),
+    [
+        ("Dr. Gráinne Ní Bhriain", ("Ni Bhriain", "Grainne")),
+        ("Oisín Ó Briain", ("O Briain", "Oisin")),
+        ("Ludwig van Beethoven", ("van Beethoven", "Ludwig")),
+        ("Referring, Rita", ("Referring", "Rita")),
+        ("Mary Jane O’Neill", ("O'Neill", "Mary Jane")),
+        ("Madonna", ("Madonna", "")),
+        ("", ("", "")),
+    ],
+)
+def test_names_are_split_for_the_837p_in_its_character_set(name, split):
+    assert services._split_name(name) == split
+
+
+def test_the_payers_authorization_rule_covers_only_the_codes_that_need_one(acme):
+    with in_clinic(acme):
+        bf.billing_profile()
+        for needed in (True, False):
+            visit = bf.billable_visit()
+            visit.code.requires_authorization = needed
+            visit.code.save(update_fields=["requires_authorization"])
+            made = bf.charge(visit)
+            Charge.objects.filter(pk=made.pk).update(authorization=None, authorization_number="")
+            [claim] = services.claims_build(charges=[made.pk])
+            claim = services.claim_scrub(claim=claim)
+            found = [finding["code"] for finding in claim.findings]
+            assert ("authorization-missing" in found) is needed, (needed, claim.findings)
+
+
 def test_timely_filing_follows_the_payers_rule(acme):
     with in_clinic(acme):
         visit = bf.billable_visit()

@@ -210,6 +210,18 @@ def test_a_generated_batch_validates_with_pyx12_and_scrubs_clean():
     assert "SBR*P*18*******MC" in segments
 
 
+def test_an_address_outside_the_us_names_its_country_not_a_state():
+    dublin = Address("1 BAGGOT ST", "DUBLIN", "", "D02X285", country="IE")
+    subscriber = replace(SUBSCRIBER, address=dublin)
+    batch = _batch([_claim("IE-1", [_line("L1", "93000", "45.00", "1")], subscriber=subscriber)])
+    text = build_837p(batch)
+
+    assert validate(text).errors == ()
+    assert "N4*DUBLIN**D02X285*IE" in _segments(text)
+    assert "N4*SPRINGFIELD*IL*627011234" in _segments(text)  # a US address: no country
+    assert read_837p(text) == batch
+
+
 def test_the_builder_round_trips_through_the_reader():
     batch = _mixed_batch()
 

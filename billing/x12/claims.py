@@ -54,9 +54,10 @@ FREQUENCY_CODES = ("1", "7", "8")
 class Address:
     line1: str
     city: str
-    state: str
+    state: str  # N402: US and Canadian addresses only
     postal_code: str
     line2: str = ""
+    country: str = "US"  # ISO 3166-1 alpha-2; N404 is written for addresses outside the US
 
 
 @dataclass(frozen=True)
@@ -243,6 +244,7 @@ def _address(address: Address) -> list[str]:
             _text(address.city, "city"),
             _text(address.state, "state"),
             _text(address.postal_code, "postal code"),
+            "" if address.country == "US" else _text(address.country, "country"),
         ),
     ]
 
@@ -574,6 +576,7 @@ def _read_address(loop: _Loop, where: str, position: int) -> Address:
         city=_value(n4, "N401"),
         state=_value(n4, "N402"),
         postal_code=_value(n4, "N403"),
+        country=_value(n4, "N404") or "US",
     )
 
 
