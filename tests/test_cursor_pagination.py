@@ -1,5 +1,5 @@
-"""Issue 20: the large lists (appointments, a patient's and one's own visits, charges) page by
-cursor (`clinic.api.CursorPagination`): every row once, in a stable order, forwards and
+"""Issue 20: the large lists (appointments, a patient's and one's own visits, charges, claims)
+page by cursor (`clinic.api.CursorPagination`): every row once, in a stable order, forwards and
 backwards, whatever is added between two pages; no `count`; a cursor not written by the API is
 a 400 naming `cursor`. The other lists keep page numbers."""
 
@@ -108,6 +108,24 @@ def test_charges_of_one_day_page_by_cursor_without_losing_a_tie(acme, make_user,
     assert sorted(_ids(by_amount)) == sorted(made)
 
 
+def test_claims_page_by_cursor_newest_first_and_by_amount(acme, make_user, client_for):
+    biller = client_for(acme, make_user(acme, "biller"))
+    with in_clinic(acme):
+        bf.billing_profile()
+        visits = [bf.billable_visit() for _ in range(5)]
+        charges = [bf.charge(visit).pk for visit in visits]
+    built = biller.post("/api/v1/claims/", {"charges": charges}, content_type="application/json")
+    made = [claim["id"] for claim in built.json()["claims"]]
+    assert len(made) == 5, built.json()
+    pages, back = _walk(biller, "/api/v1/claims/", {"page_size": 2})
+    assert "count" not in pages[0] and len(pages) == 3
+    assert _ids(pages) == sorted(made, reverse=True)
+    assert _ids(reversed(back)) == _ids(pages)
+    by_amount = _walk(biller, "/api/v1/claims/", {"page_size": 2, "ordering": "total_charge"})[0]
+    amounts = [row["total_charge"] for page in by_amount for row in page["results"]]
+    assert sorted(_ids(by_amount)) == sorted(made) and amounts == sorted(amounts, key=float)
+
+
 def test_a_cursor_the_api_did_not_write_is_a_400_naming_cursor(acme, make_user, client_for):
     desk = client_for(acme, make_user(acme, "front_desk"))
     with in_clinic(acme):
@@ -130,7 +148,8 @@ def test_the_schema_says_which_lists_page_by_cursor(acme, client_for):
         "/api/v1/me/appointments/",
         "/api/v1/patients/{patient_id}/appointments/",
         "/api/v1/charges/",
+        "/api/v1/claims/",
     ]:
         assert {"cursor", "page_size"} <= params(path) and "page" not in params(path), path
-    for path in ["/api/v1/patients/", "/api/v1/charges/unbilled/", "/api/v1/claims/"]:
+    for path in ["/api/v1/patients/", "/api/v1/charges/unbilled/"]:
         assert "page" in params(path) and "cursor" not in params(path), path

@@ -160,3 +160,38 @@ def test_the_claims_list_costs_the_same_queries_for_one_claim_or_many(
         services.claims_build()
     with django_assert_max_num_queries(len(one.captured_queries)):
         assert len(api.get(CLAIMS).json()["results"]) == 2
+
+
+def test_a_claims_rows_are_what_drfs_fields_would_write_for_every_kind_of_claim(acme):
+    """ClaimSerializer writes its rows directly (for speed): the same as the declared fields,
+    for a draft with findings, a submitted claim, its replacement and a void, in UTC and in a
+    zone with an offset."""
+    from django.utils import timezone
+    from rest_framework import serializers
+
+    from billing.api.claims import ClaimDetailSerializer, ClaimSerializer
+
+    with in_clinic(acme):
+        bf.billing_profile()
+        draft = services.claim_scrub(
+            claim=services.claims_build(
+                charges=[
+                    bf.charge(bf.billable_visit(units_authorized=4), units=6, pointers=(1, 3)).pk
+                ]
+            )[0]
+        )
+        assert draft.findings
+        sent = services.claims_build(charges=[bf.charge(bf.billable_visit()).pk])[0]
+        services.claims_submit(claims=[sent])
+        Claim.objects.filter(pk=sent.pk).update(status="accepted", payer_claim_number="ICN77")
+        sent.refresh_from_db()
+        replacement = services.claim_correct(claim=sent, frequency="7", reason="units")
+        claims = list(services.claim_detail().filter(pk__in=[draft.pk, sent.pk, replacement.pk]))
+        assert len(claims) == 3 and any(c.replaces_id for c in claims)
+        for zone in ("UTC", "America/New_York"):
+            with timezone.override(zone):
+                for serializer_class in (ClaimSerializer, ClaimDetailSerializer):
+                    for claim in claims:
+                        serializer = serializer_class(claim)
+                        fields = serializers.ModelSerializer.to_representation(serializer, claim)
+                        assert serializer.data == fields, (zone, serializer_class, claim.status)
