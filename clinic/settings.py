@@ -43,6 +43,12 @@ CLINIC_WS_PORT = env.int("CLINIC_WS_PORT", default=8001)
 # COLUMN ... TYPE` on identity/serial columns; tests/test_citus_ready.py fails on a tenant app's
 # migration that does it). Each clinic cloned from it is the distributed schema.
 CLINIC_TEMPLATE_SCHEMA = "clinic_template"
+# Checks a new clinic's schema must pass before its domain is added (tenants.services,
+# `check(schema) -> list[str]` problems; a failing clinic is removed again). The default: the
+# template's tables are all there and, on Citus, every table is placed on a worker.
+CLINIC_PROVISION_CHECKS = env.list(
+    "CLINIC_PROVISION_CHECKS", default=["tenants.clone.tables_placed"]
+)
 # Seconds a host -> clinic lookup is cached per process (0 turns the cache off).
 CLINIC_DOMAIN_CACHE_SECONDS = env.float("CLINIC_DOMAIN_CACHE_SECONDS", default=5.0)
 

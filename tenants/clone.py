@@ -214,3 +214,45 @@ def _copy_sequence_position(cursor, source: str, dest: str, table: str, column: 
     old, new = sequence(source), sequence(dest)
     last_value, is_called = _fetch(cursor, f"SELECT last_value, is_called FROM {old}")[0]
     cursor.execute("SELECT setval(%s, %s, %s)", [new, last_value, is_called])
+
+
+# --- Checking what provisioning made ---------------------------------------------------------
+
+
+def citus_installed() -> bool:
+    """Whether this database runs Citus (schema-based sharding: each clinic a distributed
+    schema, docs/architecture.md "Growing past one machine")."""
+    with connection.cursor() as cursor:
+        return bool(_fetch(cursor, "SELECT 1 FROM pg_extension WHERE extname = 'citus'"))
+
+
+_TABLES = (
+    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = %s AND c.relkind IN ('r', 'p')"
+)
+# On Citus, a table of a distributed schema has its shard placed on a worker (group 0 is the
+# coordinator); one left on the coordinator is not part of the sharding.
+_OFF_THE_WORKERS = _TABLES + (
+    " AND NOT EXISTS (SELECT 1 FROM pg_dist_shard s JOIN pg_dist_placement p "
+    "ON p.shardid = s.shardid WHERE s.logicalrelid = c.oid AND p.groupid <> 0) ORDER BY 1"
+)
+
+
+def tables_placed(schema: str) -> list[str]:
+    """A provisioning check (settings.CLINIC_PROVISION_CHECKS): what is wrong with a new
+    clinic's schema, as sentences ([] when nothing). Every table of the template is in it,
+    and on Citus every one of its tables is placed on a worker."""
+    from django.conf import settings
+
+    problems = []
+    with connection.cursor() as cursor:
+        template = {row[0] for row in _fetch(cursor, _TABLES, [settings.TENANT_BASE_SCHEMA])}
+        made = {row[0] for row in _fetch(cursor, _TABLES, [schema])}
+        if missing := sorted(template - made):
+            problems.append(f"{schema} lacks the template's tables {', '.join(missing[:10])}")
+        if citus_installed():
+            if stayed := [row[0] for row in _fetch(cursor, _OFF_THE_WORKERS, [schema])]:
+                problems.append(
+                    f"{schema}'s tables {', '.join(stayed[:10])} are not on a Citus worker"
+                )
+    return problems

@@ -72,14 +72,15 @@ class Clinic(TenantMixin):
         tenants.clone copies the template at a cost that does not grow with the number of
         clinics; django-tenants' own clone function takes seconds once there are hundreds. A
         template holding objects that clone does not copy falls back to django-tenants. Then
-        only migrations the template lacked are run — for real, not faked.
+        only migrations the template lacked are run — for real, not faked. On Citus there is no
+        fallback (it would leave the tables on the coordinator): CloneUnsupported.
         """
         from django.conf import settings
         from django.core.management import call_command
         from django.db import connection
         from django_tenants.utils import schema_exists
 
-        from .clone import CloneUnsupported, schema_clone
+        from .clone import CloneUnsupported, citus_installed, schema_clone
         from .selectors import schemas_with_pending_migrations
 
         template = settings.TENANT_BASE_SCHEMA
@@ -90,6 +91,13 @@ class Clinic(TenantMixin):
         try:
             schema_clone(source=template, dest=self.schema_name)
         except CloneUnsupported as exc:
+            if citus_installed():
+                # django-tenants' clone_schema() leaves the tables on the coordinator there,
+                # silently: not a clinic of the sharded database.
+                raise CloneUnsupported(
+                    f"{exc}: on Citus a clinic is provisioned by tenants.clone only (make the "
+                    "template clonable)"
+                ) from exc
             logger.warning("cloning with django-tenants' clone_schema: %s", exc)
             return super().create_schema(check_if_exists, sync_schema, verbosity)
         if schemas_with_pending_migrations([self.schema_name]):

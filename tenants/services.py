@@ -8,11 +8,28 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone as django_timezone
+from django.utils.module_loading import import_string
 from django_tenants.utils import schema_context, schema_exists
 
 from .models import Clinic, Domain
 
 logger = logging.getLogger(__name__)
+
+
+class ProvisioningError(RuntimeError):
+    """A new clinic's schema failed a provisioning check: the clinic was removed again."""
+
+
+def provisioning_problems(schema: str) -> list[str]:
+    """What the checks of settings.CLINIC_PROVISION_CHECKS find wrong with a new clinic's
+    schema (each a dotted path to `check(schema) -> list[str]`; by default
+    `tenants.clone.tables_placed`: the template's tables are all there, and on Citus all on a
+    worker)."""
+    return [
+        problem
+        for path in settings.CLINIC_PROVISION_CHECKS
+        for problem in import_string(path)(schema)
+    ]
 
 
 @dataclass(frozen=True)
@@ -132,6 +149,8 @@ def clinic_create(
     with schema_context("public"):
         clinic.save(verbosity=0)  # django-tenants clones the template here
         try:
+            if problems := provisioning_problems(clinic.schema_name):
+                raise ProvisioningError("; ".join(problems))
             with transaction.atomic():
                 Domain.objects.create(domain=clinic_host(slug), tenant=clinic, is_primary=True)
                 for domain in extra_domains:

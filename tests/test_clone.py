@@ -1,6 +1,7 @@
 """tenants.clone copies the template schema exactly as django-tenants' clone_schema() does
 (structure, names, rows, identity positions), refuses what it cannot copy, and provisioning
-falls back to django-tenants then."""
+falls back to django-tenants then; a new clinic's schema passes the provisioning checks (the
+template's tables all there) or the clinic is removed again."""
 
 import re
 
@@ -8,8 +9,8 @@ import pytest
 from django.db import connection
 from django_tenants.clone import CloneSchema
 
-from tenants.clone import CloneUnsupported, schema_clone
-from tenants.services import ClinicAdminSpec, clinic_create, template_sync
+from tenants.clone import CloneUnsupported, citus_installed, schema_clone, tables_placed
+from tenants.services import ClinicAdminSpec, ProvisioningError, clinic_create, template_sync
 
 TEMPLATE = "clinic_template"
 
@@ -187,3 +188,39 @@ def test_provisioning_falls_back_to_django_tenants_for_a_view(committed):
         with connection.cursor() as cursor:
             cursor.execute(f"DROP VIEW {TEMPLATE}.probe_view")
     assert _rows("SELECT 1 FROM pg_views WHERE schemaname = 'viewco' AND viewname = 'probe_view'")
+
+
+# --- Provisioning checks (settings.CLINIC_PROVISION_CHECKS) -------------------------------------
+
+
+def refuse_every_schema(schema: str) -> list[str]:
+    """A provisioning check for the test below: finds fault with every new schema."""
+    return [f"{schema} refused by the test's check"]
+
+
+def test_a_clinics_schema_passes_the_check_until_a_template_table_is_missing(acme):
+    assert tables_placed(acme.schema_name) == []
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP TABLE "{acme.schema_name}".waitlist_waitlistoffer CASCADE')
+    assert tables_placed(acme.schema_name) == [
+        f"{acme.schema_name} lacks the template's tables waitlist_waitlistoffer"
+    ]
+    assert not citus_installed()  # plain PostgreSQL here: the placement check does not apply
+
+
+def test_a_clinic_failing_a_provisioning_check_is_removed_again(committed, settings):
+    from tenants.models import Clinic
+
+    template_sync()
+    settings.CLINIC_PROVISION_CHECKS = [
+        "tenants.clone.tables_placed",
+        "tests.test_clone.refuse_every_schema",
+    ]
+    with pytest.raises(ProvisioningError, match="checkco refused by the test's check"):
+        clinic_create(
+            slug="checkco",
+            name="Check Co",
+            admin=ClinicAdminSpec(email="a@checkco.test", password="a-long-admin-password"),
+        )
+    assert not Clinic.objects.filter(slug="checkco").exists()
+    assert not _rows("SELECT 1 FROM pg_namespace WHERE nspname = 'checkco'")
