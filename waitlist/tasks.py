@@ -62,11 +62,10 @@ def expire_offer_task(offer_id: int) -> bool:
 def sweep_offers_task() -> int:
     """Beat: in every active clinic, expire holds past their time whose task a crashed
     worker lost. Returns how many it expired."""
+    clinics = {c.schema_name: c for c in clinic_list() if c.is_active and not c.is_platform}
     expired = 0
-    for clinic in clinic_list():
-        if not clinic.is_active or clinic.schema_name == "public":
-            continue
-        with tenant_context(clinic):
+    for schema in services.clinics_with_offers_due(list(clinics)):
+        with tenant_context(clinics[schema]):
             for offer_id in services.offers_due():
                 expired += services.offer_expire(offer_id=offer_id)
     return expired

@@ -34,6 +34,7 @@ from django.utils import timezone
 import usage
 from clinic.permissions import CLINIC_ADMIN
 from clinic.tenancy import tenant_connection
+from tenants.selectors import schemas_where
 
 from .addresses import AddressRefused, Target, target_resolve
 from .models import WebhookDelivery, WebhookSubscription
@@ -258,6 +259,22 @@ def delivery_send(*, delivery_id: int) -> str:
         return "failed"
     deliveries_queue([row.pk], countdown=(again - done).total_seconds())
     return "retrying"
+
+
+def clinics_with_due_deliveries(
+    schemas: list[str], *, now: datetime | None = None, stuck_after: timedelta
+) -> list[str]:
+    """The schemas, of those given, where `deliveries_due` has work (a delivery pending and
+    due, or one a crash left `sending`): one query per 200 clinics, so the beat's minute
+    costs milliseconds, not a visit to every clinic."""
+    now = now or timezone.now()
+    return schemas_where(
+        schemas,
+        table=_TABLE,
+        sql=f"SELECT 1 FROM {{schema}}.{_TABLE} WHERE (status = 'pending' AND "  # noqa: S608
+        "next_attempt_at <= %s) OR (status = 'sending' AND claimed_at <= %s)",
+        params=[now, now - stuck_after],
+    )
 
 
 def deliveries_due(*, now: datetime | None = None, stuck_after: timedelta) -> list[int]:

@@ -12,7 +12,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from clinic.celery import app
 from tenants.selectors import clinic_list
 
-from .delivery import deliveries_due, delivery_send
+from .delivery import clinics_with_due_deliveries, deliveries_due, delivery_send
 
 TRANSIENT = (OperationalError, InterfaceError, BrokerError, redis.RedisError)
 
@@ -38,10 +38,9 @@ def send_due_webhooks_task() -> int:
     """Beat: in every active clinic, put back deliveries a crashed worker left `sending` and
     queue every pending one that is due and has its turn. Returns the deliveries queued."""
     stuck = timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
+    clinics = {c.schema_name: c for c in clinic_list() if c.is_active and not c.is_platform}
     queued = 0
-    for clinic in clinic_list():
-        if not clinic.is_active or clinic.schema_name == "public":
-            continue
-        with tenant_context(clinic):
+    for schema in clinics_with_due_deliveries(list(clinics), stuck_after=stuck):
+        with tenant_context(clinics[schema]):
             queued += len(deliveries_due(stuck_after=stuck))
     return queued

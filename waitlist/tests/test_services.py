@@ -145,6 +145,9 @@ def test_expiry_passes_the_slot_on_and_only_when_due(acme):
         assert services.offers_due() == []
         later = offer.expires_at + timedelta(seconds=1)
         assert services.offers_due(now=later) == [offer.pk]
+        # The beat visits only the clinics holding an offer past its time.
+        assert services.clinics_with_offers_due([acme.schema_name, "public"]) == []
+        assert services.clinics_with_offers_due([acme.schema_name], now=later) == [acme.schema_name]
         assert services.offer_expire(offer_id=offer.pk, now=later) is True
         assert services.offer_expire(offer_id=offer.pk, now=later) is False  # once
         offer.refresh_from_db()

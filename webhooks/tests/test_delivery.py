@@ -3,6 +3,7 @@ order per appointment, and never sent to a private address unless allowed: the s
 this process against a real HTTP receiver on 127.0.0.1 (test_worker.py drives real workers)."""
 
 import json
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -202,6 +203,26 @@ def test_the_sweep_queues_only_the_first_open_delivery_of_a_visit(acme, receiver
         booked, cancelled = WebhookDelivery.objects.order_by("pk")
         due = sending.deliveries_due(stuck_after=timedelta(minutes=5))
         assert booked.pk in due and cancelled.pk not in due
+
+
+def test_the_beat_visits_only_the_clinics_with_deliveries_due(acme, globex, receiver):
+    stuck = timedelta(minutes=5)
+    schemas = [acme.schema_name, globex.schema_name]
+    assert sending.clinics_with_due_deliveries(schemas, stuck_after=stuck) == []
+    with in_clinic(acme):
+        subscribe(receiver, "/beat")
+        _visit()
+        [row] = WebhookDelivery.objects.all()
+    assert sending.clinics_with_due_deliveries(schemas, stuck_after=stuck) == [acme.schema_name]
+    with in_clinic(acme):  # claimed by a worker: not due until its lease is past
+        WebhookDelivery.objects.filter(pk=row.pk).update(
+            status="sending", claimed_at=timezone.now(), claim=uuid.uuid4()
+        )
+    assert sending.clinics_with_due_deliveries(schemas, stuck_after=stuck) == []
+    later = timezone.now() + stuck + timedelta(seconds=1)
+    assert sending.clinics_with_due_deliveries(schemas, now=later, stuck_after=stuck) == [
+        acme.schema_name
+    ]
 
 
 def test_a_replay_sends_the_same_event_again_as_a_new_delivery(acme, receiver):
