@@ -540,6 +540,8 @@ WEBHOOK_SEND_DELAY = env.float("WEBHOOK_SEND_DELAY", default=0.0)
 CELERY_BEAT_SCHEDULE = {
     "webhooks-due": {"task": "webhooks.send_due_everywhere", "schedule": 60.0},
     "notifications-due": {"task": "notifications.send_due_everywhere", "schedule": 60.0},
+    # Reminders are planned by the booking and by a rule's save; this catches what they missed.
+    "notifications-plan": {"task": "notifications.plan_everywhere", "schedule": 3600.0},
     "smart-booking-sweep": {"task": "scheduling.sweep_smart_bookings", "schedule": 30.0},
     # Holds a crashed worker left past their expiry pass on (each hold's own task is first).
     "waitlist-sweep": {"task": "waitlist.sweep_everywhere", "schedule": 30.0},

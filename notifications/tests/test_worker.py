@@ -211,3 +211,30 @@ def test_the_beat_sends_due_rows_in_batches_each_row_once(committed, queue, tmp_
     assert attempts == {1}
     mine = [m for m in _messages(tmp_path) if any(uid in m for uid in uids)]
     assert len(mine) == 120
+
+
+def test_a_rule_saved_plans_the_reminders_of_visits_already_booked(committed, queue, tmp_path):
+    """No beat needed: saving a reminder rule queues the planning in its clinic, and the beat
+    (every minute) visits only the clinics with rows due (one query for them all)."""
+    from notifications.delivery import clinics_with_due_notifications
+
+    clinic = _clinic("acme")
+    worker = _worker(queue, "planner", tmp_path)
+    try:
+        with in_clinic(clinic):
+            _, practitioner, kind, patient = visit_world()
+            from scheduling.tests import factories as f
+
+            visit = book(practitioner, kind, patient, f.next_weekday(2), 10, "America/New_York")
+            reminders = Notification.objects.filter(appointment=visit, kind=Kind.REMINDER)
+            assert not reminders.exists()  # no rule when it was booked
+            rule(48 * 60)  # committed: its clinic's planning is queued
+            _wait(reminders.exists, "the rule's reminders were never planned")
+            [reminder] = reminders
+            stuck = timedelta(minutes=5)
+            due = clinics_with_due_notifications(
+                ["acme", "public"], now=reminder.due_at, stuck_after=stuck
+            )
+            assert due == ["acme"]  # public has no notifications table: never visited
+    finally:
+        stop_worker(worker)
