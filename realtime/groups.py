@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from clinic.requestlog import current_request_id
 from clinic.resilience import redis_call
 from clinic.tenancy import tenant_connection
 
@@ -59,7 +60,13 @@ def publish(groups: str | Iterable[str], event: dict) -> None:
     (errors are raised here, as before).
 
     Call it from `transaction.on_commit` so nobody hears of a change that was rolled back.
+    An event published while a request or a task runs carries its `request_id` (the one in
+    the request's `X-Request-ID` answer and in the task's log lines), so a change seen on a
+    socket can be traced to the request that made it.
     """
+    request_id = current_request_id.get()
+    if request_id and "request_id" not in event:
+        event = {**event, "request_id": request_id}
     group_send(groups, {"type": "event.forward", "event": event})
 
 

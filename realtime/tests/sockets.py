@@ -61,8 +61,8 @@ def frames_until_closed(websocket: ClientConnection, timeout: float = 60) -> tup
         return frames, closed.rcvd.code if closed.rcvd else None
 
 
-def api(live_servers, slug: str, method: str, path: str, *, token: str, body=None):
-    """(status, JSON) of a call to the live HTTP server, signed in by JWT."""
+def api(live_servers, slug: str, method: str, path: str, *, token: str, body=None, headers=None):
+    """(status, JSON) of a call to the live HTTP server, signed in by JWT (`headers`: more)."""
     connection = http.client.HTTPConnection("127.0.0.1", live_servers.http_port, timeout=30)
     try:
         connection.request(
@@ -74,6 +74,7 @@ def api(live_servers, slug: str, method: str, path: str, *, token: str, body=Non
                 "Authorization": f"Bearer {token}",
                 "Content-Type": "application/json",
                 "Accept": "application/json",
+                **(headers or {}),
             },
         )
         response = connection.getresponse()

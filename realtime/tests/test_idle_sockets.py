@@ -51,10 +51,12 @@ def test_idle_sockets_stay_open_and_deliver_the_next_event(
         status, booked = api(
             live_servers, "acme", "POST", "/api/v1/appointments/",
             token=integrator, body=world.booking(hour=16),
+            headers={"X-Request-ID": "idle-sockets-booking-1"},
         )  # fmt: skip
         assert status == 201, booked
         heard = next_frame(board)
         assert (heard["type"], heard["appointment"]["id"]) == ("appointment.booked", booked["id"])
+        assert heard["request_id"] == "idle-sockets-booking-1"  # traced to its request
 
         publish(group_name("ping", schema="acme"), {"type": "news", "text": "still there?"})
         assert next_frame(ping) == {"type": "news", "text": "still there?"}
