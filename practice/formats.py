@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from asgiref.local import Local
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone, translation
 
@@ -44,11 +45,18 @@ _active = Local()
 
 
 def style_load() -> Style:
-    """The current clinic's style, from its settings row (the schema must be set)."""
+    """The current clinic's style, from its settings row (the schema must be set). Raw SQL:
+    every page's request runs it (`StyleMiddleware`), and building it through the ORM cost
+    more CPU than the whole rest of a plain page's middleware (bench/results/
+    2026-12-06-request-path.md)."""
     from .models import ClinicSettings
 
-    row = ClinicSettings.objects.filter(id=1).values("locale", "currency").first()
-    return Style(**row) if row else Style()
+    meta = ClinicSettings._meta
+    columns = ", ".join(meta.get_field(name).column for name in ("locale", "currency"))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {meta.db_table} WHERE id = 1")
+        row = cursor.fetchone()
+    return Style(locale=row[0], currency=row[1]) if row else Style()
 
 
 def style_active() -> Style:
