@@ -1,6 +1,7 @@
 """Server CPU per request on the shared request path, in-process: `django.test.Client` against
 the seeded bench database (bench/seed.py), DEBUG=0, the bench servers' settings (bench/run.py
-server_env: LOG_LEVEL=WARNING, request log on). GET requests only: nothing is written.
+server_env and start_web: LOG_LEVEL=WARNING, request log on, a pool of 4 connections). GET
+requests only: nothing is written.
 
     export DATABASE_URL=postgres://postgres@127.0.0.1:5432/clinic_m_bench \\
            REDIS_URL=redis://127.0.0.1:6379/7
@@ -24,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 os.environ.setdefault("THROTTLE_ANON", "100000000/min")
 os.environ.setdefault("THROTTLE_USER", "100000000/min")
+os.environ.setdefault("DB_POOL_MAX_SIZE", "4")  # the web server's pool (bench/servers.py)
 
 import django  # noqa: E402
 
