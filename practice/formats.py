@@ -52,7 +52,8 @@ def style_load() -> Style:
     from .models import ClinicSettings
 
     meta = ClinicSettings._meta
-    columns = ", ".join(meta.get_field(name).column for name in ("locale", "currency"))
+    column = {field.name: field.column for field in meta.concrete_fields}
+    columns = f"{column['locale']}, {column['currency']}"
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {columns} FROM {meta.db_table} WHERE id = 1")
         row = cursor.fetchone()
