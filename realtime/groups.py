@@ -54,7 +54,7 @@ class _SenderLoop:
 _sender = _SenderLoop()
 
 
-def publish(groups: str | Iterable[str], event: dict) -> None:
+def publish(groups: str | Iterable[str], event: dict, *, trace: bool = True) -> None:
     """Send `event` (a JSON-able dict) to every socket in `groups` (one name or several: sent
     concurrently, one hand-off to the sender loop); returns once the channel layer has it
     (errors are raised here, as before).
@@ -62,9 +62,10 @@ def publish(groups: str | Iterable[str], event: dict) -> None:
     Call it from `transaction.on_commit` so nobody hears of a change that was rolled back.
     An event published while a request or a task runs carries its `request_id` (the one in
     the request's `X-Request-ID` answer and in the task's log lines), so a change seen on a
-    socket can be traced to the request that made it.
+    socket can be traced to the request that made it; `trace=False` for an event that is an
+    API document as it is (a smart-booking job's frame is its `GET` JSON).
     """
-    request_id = current_request_id.get()
+    request_id = current_request_id.get() if trace else ""
     if request_id and "request_id" not in event:
         event = {**event, "request_id": request_id}
     group_send(groups, {"type": "event.forward", "event": event})

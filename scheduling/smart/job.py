@@ -110,7 +110,8 @@ def _publish(job: SmartBookingJob) -> None:
     payload = job_payload(job, staff=True)  # each socket trims it for its reader
     group = job_group(job.pk)
     # robust: the change is committed; a failed notice is logged, never the caller's error.
-    transaction.on_commit(lambda: publish(group, payload), robust=True)
+    # The frame is the job's API JSON as it is (integrators compare the two): no request id.
+    transaction.on_commit(lambda: publish(group, payload, trace=False), robust=True)
 
 
 def estimated_completion(*, now: datetime | None = None) -> datetime:
