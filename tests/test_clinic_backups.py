@@ -12,7 +12,6 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.utils import timezone
 from django_tenants.utils import schema_exists
 
 from accounts.services import user_create
@@ -25,6 +24,7 @@ from demo.schedule import schedule_seed
 from practice.models import Coverage
 from tenants.backups import file_columns
 from tenants.models import Clinic
+from tests import clock
 from tests.fixtures import _session_worker_stop, in_clinic
 
 CARD = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
@@ -76,7 +76,7 @@ def demo_acme(committed_acme):
         notifications_seed("acme")
         user_create(email="frontdesk@acme.test", password=None, roles=["front_desk"])
         AuditEvent.objects.create(
-            occurred_at=timezone.now(), schema_name="acme", action="read", path="/backup-test/"
+            occurred_at=clock.run_instant(), schema_name="acme", action="read", path="/backup-test/"
         )
         coverage = Coverage.objects.order_by("pk").first()
         assert coverage is not None

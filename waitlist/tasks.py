@@ -17,30 +17,25 @@ from tenants.selectors import clinic_list
 from . import services
 
 TRANSIENT = (OperationalError, InterfaceError, BrokerError, redis.RedisError)
+# Offering tasks: acknowledged after they run, again after a lost worker, retried on a
+# transient database or broker error (they are idempotent: the holds' constraints decide).
+ROW_TASK = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": 1,
+    "max_retries": 5,
+}
 
 
-@app.task(
-    name="waitlist.offer_slot",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=1,
-    max_retries=5,
-)
+@app.task(name="waitlist.offer_slot", **ROW_TASK)
 def offer_slot_task(slot_args: list) -> int | None:
     """Offer a freed slot to the waitlist; returns the offer's id, or None."""
     offer = services.slot_offer(slot=services.FreedSlot.from_task_args(slot_args))
     return offer.pk if offer else None
 
 
-@app.task(
-    name="waitlist.offer_opened_time",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=1,
-    max_retries=5,
-)
+@app.task(name="waitlist.offer_opened_time", **ROW_TASK)
 def offer_opened_time_task(practitioner_id: int, spans: list) -> list[int]:
     """Offer the free slots of time that opened for a practitioner (hours added or widened,
     time off removed or shortened: `spans`, ISO 8601 pairs) to the waitlist; returns the

@@ -204,15 +204,22 @@ def test_staff_waive_a_fee_with_a_reason_once(acme, make_user):
         assert LedgerEntry.objects.filter(patient=patient).count() == 2
 
 
+def _signed_in_world(acme, make_user):
+    """`_world()`'s practitioner, visit type and patient, the patient signed up (their own
+    user) and the clinic's fees 40.00 for a no-show, 20.00 for a late cancel."""
+    doctor, kind, _, patient = _world()
+    user = make_user(acme, "patient")
+    patient.user = user
+    patient.save(update_fields=["user"])
+    MissedVisitPolicy.objects.create(no_show_fee=D("40.00"), late_cancel_fee=D("20.00"))
+    return doctor, kind, patient, user
+
+
 def test_the_balance_lists_fees_apart_from_credit_and_the_admin_waives(
     acme, make_user, client_for, admin_as
 ):
     with in_clinic(acme):
-        doctor, kind, _, patient = _world()
-        user = make_user(acme, "patient")
-        patient.user = user
-        patient.save(update_fields=["user"])
-        MissedVisitPolicy.objects.create(no_show_fee=D("40.00"), late_cancel_fee=D("20.00"))
+        doctor, kind, patient, user = _signed_in_world(acme, make_user)
         visit = _book(doctor, kind, patient)
         services.appointment_no_show(appointment=visit, now=visit.start + timedelta(hours=1))
         fee = MissedVisitFee.objects.get(appointment=visit)
@@ -263,11 +270,7 @@ def test_payments_on_the_account_pay_the_fees_first_and_only_the_rest_is_credit(
     acme, make_user, client_for
 ):
     with in_clinic(acme):
-        doctor, kind, _, patient = _world()
-        user = make_user(acme, "patient")
-        patient.user = user
-        patient.save(update_fields=["user"])
-        MissedVisitPolicy.objects.create(no_show_fee=D("40.00"), late_cancel_fee=D("20.00"))
+        doctor, kind, patient, user = _signed_in_world(acme, make_user)
         first = _book(doctor, kind, patient)
         services.appointment_no_show(appointment=first, now=first.start + timedelta(hours=1))
         payments.payment_take(patient=patient, amount=D("25.00"), method="cash")

@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from practice.models import Location
 from scheduling import services
 from scheduling.models import NextAvailable, NextAvailableAt, WorkingHours
 from scheduling.next_available import refresh
 from scheduling.tests import factories as f
+from tests import clock
 from tests.fixtures import ClinicClient, in_clinic
 
 DUBLIN = ZoneInfo("Europe/Dublin")
@@ -28,7 +28,7 @@ def niamh(globex):
     """Niamh: Swords on the weekday three days from now, Dún Laoghaire on the one five days
     from now (Dublin calendar), 09:00-17:00; a 30-minute visit, an hour's notice."""
     with in_clinic(globex):
-        today = timezone.now().astimezone(DUBLIN).date()
+        today = clock.run_instant().astimezone(DUBLIN).date()  # the run's chosen instant
         swords_day, dun_day = today + timedelta(days=3), today + timedelta(days=5)
         swords = Location.objects.create(name="Swords", timezone="Europe/Dublin", phone="01 1")
         dun = Location.objects.create(name="Dún Laoghaire", timezone="Europe/Dublin", phone="01 2")
