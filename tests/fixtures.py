@@ -3,6 +3,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -88,38 +89,71 @@ def globex(db) -> Clinic:
     return _clinic("globex")
 
 
+# How long a clean-up waits for another connection's lock before it names and ends that
+# connection: longer than any transaction a test's worker or server legitimately holds.
+LOCK_WAIT_SECONDS = 15
+
+
 def _reset_clinics(attempts: int = 5) -> None:
     """Truncate what a committed test wrote in the test clinics and drop clinics it made.
 
     A worker or server a test started may still be finishing a transaction (a booking's
-    row lock): TRUNCATE then loses a deadlock now and again, and is simply run again."""
+    row lock): TRUNCATE then loses a deadlock now and again, and is simply run again. A
+    connection that keeps its transaction open past LOCK_WAIT_SECONDS (a thread or process a
+    test left behind) is named in a warning and ended, so one leftover never hangs the run."""
     for attempt in range(attempts):
         try:
             return _truncate_clinics()
         except OperationalError as error:
-            if "deadlock" not in str(error) or attempt == attempts - 1:
+            if attempt == attempts - 1:
+                raise
+            if "lock timeout" in str(error):
+                _end_stuck_transactions()
+            elif "deadlock" not in str(error):
                 raise
             time.sleep(0.2)
+
+
+def _end_stuck_transactions() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, application_name, state, left(query, 200),"
+            " pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND xact_start < now() - make_interval(secs => %s)",
+            [LOCK_WAIT_SECONDS],
+        )
+        stuck = cursor.fetchall()
+    for pid, application, state, query, _ in stuck:
+        warnings.warn(
+            f"clean-up ended connection {pid} ({application or 'no name'}, {state}) that held "
+            f"a transaction open over {LOCK_WAIT_SECONDS} s; its last query: {query}",
+            stacklevel=2,
+        )
 
 
 def _truncate_clinics() -> None:
     connection.set_schema_to_public()
     with connection.cursor() as cursor:
-        for schema in TEST_CLINICS:
-            cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", [schema])
-            tables = [row[0] for row in cursor.fetchall() if row[0] not in KEEP_TABLES]
-            if tables:
-                names = ", ".join(f'"{schema}"."{table}"' for table in tables)
-                cursor.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-        # A test may suspend or unpublish a test clinic: the next finds its doors open again.
-        ours = Clinic.objects.filter(slug__in=list(TEST_CLINICS))
-        ours.update(is_active=True, suspended_reason="", suspended_at=None)
-        ours.filter(published_at=None).update(published_at=Now())
-        extra = list(
-            Clinic.objects.exclude(schema_name="public").exclude(slug__in=list(TEST_CLINICS))
-        )
-        for clinic in extra:
-            clinic.delete(force_drop=True)
+        cursor.execute(f"SET lock_timeout = '{LOCK_WAIT_SECONDS}s'")
+        try:
+            for schema in TEST_CLINICS:
+                cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", [schema])
+                tables = [row[0] for row in cursor.fetchall() if row[0] not in KEEP_TABLES]
+                if tables:
+                    names = ", ".join(f'"{schema}"."{table}"' for table in tables)
+                    cursor.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            # A test may suspend or unpublish a test clinic: the next finds its doors open.
+            ours = Clinic.objects.filter(slug__in=list(TEST_CLINICS))
+            ours.update(is_active=True, suspended_reason="", suspended_at=None)
+            ours.filter(published_at=None).update(published_at=Now())
+            extra = Clinic.objects.exclude(schema_name="public").exclude(
+                slug__in=list(TEST_CLINICS)
+            )
+            for clinic in list(extra):
+                clinic.delete(force_drop=True)
+        finally:
+            cursor.execute("RESET lock_timeout")
     selectors.clinic_cache_clear()
 
 
