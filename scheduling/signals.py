@@ -14,14 +14,17 @@ change itself, and a receiver's error fails the change (receivers queue their si
   "late" for a cancel, "source" for a booking).
 
 `schedule_opened` is sent when a practitioner's working hours are added or widened (created,
-or changed so that they cover more), or a time off is removed or shortened (deleted, or changed
-so that it covers less), by any writer that saves the models (the API, the admin, a service):
+or changed so that they cover more), a time off is removed or shortened (deleted, or changed
+so that it covers less), or a closure is removed, shortened or moved to another location (once
+for each practitioner it kept from work: every active one for a whole-clinic closure, those with
+hours at the location for a location's; the days it gave back, midnight to midnight on each
+practitioner's clock), by any writer that saves the models (the API, the admin, a service):
 from the models' own save and delete signals (`connect`, below), inside the change's
 transaction, so a receiver queues its work with `transaction.on_commit`. Keyword arguments:
 `practitioner_id`, and `opened`, an `OpenedTime` whose `spans(start, end)` are the instants
 that became working time between `start` and `end` (the opened time, whether or not visits or
-other time off take it: availability says what of it is free). Hours narrowed and time off
-added or lengthened send nothing (they open nothing).
+other time off take it: availability says what of it is free). Hours narrowed, time off
+added or lengthened and closures added or lengthened send nothing (they open nothing).
 
 `smart_booking_finished` is sent by `smart.job` when a job ends `completed` or `failed`, inside
 the transaction that saves that status (for webhooks). Keyword argument: `job`, the
@@ -31,7 +34,7 @@ Model save signals carry no business rules; these are the contract.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models.signals import post_delete, post_save, pre_save
@@ -152,13 +155,71 @@ def _time_off_deleted(sender, instance, **kwargs) -> None:
         schedule_opened.send(sender=sender, practitioner_id=instance.practitioner_id, opened=opened)
 
 
-def connect() -> None:
-    """Send `schedule_opened` from the hours' and time off's saves and deletes (from
-    `SchedulingConfig.ready`)."""
-    from .models import TimeOff, WorkingHours
+def _closure_practitioners(location_id: int | None) -> list[tuple[int, str]]:
+    """(id, zone) of the practitioners a closure of `location_id` (None: the whole clinic)
+    keeps from work."""
+    from practice.models import Practitioner
 
-    for model in (WorkingHours, TimeOff):
+    from .models import WorkingHours
+
+    practitioners = Practitioner.objects.filter(is_active=True)
+    if location_id is not None:
+        at = WorkingHours.objects.filter(location_id=location_id).values("practitioner_id")
+        practitioners = practitioners.filter(pk__in=at)
+    return list(practitioners.values_list("pk", "timezone"))
+
+
+def _days(start: date, end: date) -> set[date]:
+    return {start + timedelta(days=n) for n in range((end - start).days + 1)}
+
+
+def _closure_opened(before, after) -> None:
+    """What a closure changed or deleted (`after` None) gave back: its days no longer closed
+    for the practitioners it covered, as OpenedTime per practitioner."""
+    days = _days(before.start_date, before.end_date)
+    if after is not None and after.location_id == before.location_id:
+        days -= _days(after.start_date, after.end_date)
+    elif after is not None and after.location_id is None:
+        days = set()  # now the whole clinic: closed wider, nothing given back
+    if not days:
+        return
+    runs: list[tuple[date, date]] = []  # consecutive days, each [first, day after last)
+    for day in sorted(days):
+        if runs and runs[-1][1] == day:
+            runs[-1] = (runs[-1][0], day + timedelta(days=1))
+        else:
+            runs.append((day, day + timedelta(days=1)))
+    for practitioner_id, zone_name in _closure_practitioners(before.location_id):
+        zone = ZoneInfo(zone_name or "UTC")
+        freed = tuple(
+            (datetime.combine(lo, time(0), zone), datetime.combine(hi, time(0), zone))
+            for lo, hi in runs
+        )
+        opened = OpenedTime(zone=zone_name or "UTC", freed=freed)
+        schedule_opened.send(sender=type(before), practitioner_id=practitioner_id, opened=opened)
+
+
+def _closure_saved(sender, instance, created, raw=False, **kwargs) -> None:
+    before = instance.__dict__.pop("_schedule_before", None)
+    if raw or before is None or not schedule_opened.has_listeners():
+        return
+    _closure_opened(before, instance)
+
+
+def _closure_deleted(sender, instance, **kwargs) -> None:
+    if schedule_opened.has_listeners():
+        _closure_opened(instance, None)
+
+
+def connect() -> None:
+    """Send `schedule_opened` from the hours', time off's and closures' saves and deletes
+    (from `SchedulingConfig.ready`)."""
+    from .models import Closure, TimeOff, WorkingHours
+
+    for model in (WorkingHours, TimeOff, Closure):
         pre_save.connect(_remember, sender=model, dispatch_uid="opened")
     post_save.connect(_hours_saved, sender=WorkingHours, dispatch_uid="opened")
     post_save.connect(_time_off_saved, sender=TimeOff, dispatch_uid="opened")
     post_delete.connect(_time_off_deleted, sender=TimeOff, dispatch_uid="opened")
+    post_save.connect(_closure_saved, sender=Closure, dispatch_uid="opened")
+    post_delete.connect(_closure_deleted, sender=Closure, dispatch_uid="opened")

@@ -18,7 +18,7 @@ def on_appointment_changed(sender, *, appointment, kind: str, by=None, data=None
 
 
 def on_schedule_opened(sender, *, practitioner_id: int, opened, **kwargs) -> None:
-    """Working hours added or widened, a time off removed or shortened: once committed, a
+    """Working hours added or widened, a time off or closure removed or shortened: once committed, a
     worker offers the free slots of the opened time the waitlist could want
     (`offer_opened_time_task`; nothing is queued when nobody waits for that time)."""
     spans = opened_spans(practitioner_id=practitioner_id, opened=opened)

@@ -1,4 +1,5 @@
-"""Time that opens (working hours added or widened, time off removed or shortened) is offered to
+"""Time that opens (working hours added or widened, time off or a closure removed or shortened) is
+offered to
 the waitlist: what scheduling's `schedule_opened` says opened, what of it the waitlist wants
 (`opened_spans`, the receiver's part) and which free slots of it are held for whom
 (`opened_time_offer`, the task's part), at an instant each test chooses. The receiver's queueing
@@ -11,7 +12,7 @@ from zoneinfo import ZoneInfo
 import time_machine
 
 from scheduling import services as scheduling
-from scheduling.models import TimeOff, WorkingHours
+from scheduling.models import Closure, TimeOff, WorkingHours
 from scheduling.signals import schedule_opened
 from scheduling.tests import factories as f
 from tests.fixtures import in_clinic
@@ -118,6 +119,50 @@ def test_a_removed_time_off_is_offered_and_a_shortened_one_offers_what_it_gave_b
             away.delete()  # the morning too
         offers = _offer_opened(seen)
         assert [(o.entry_id, o.start) for o in offers] == [(morning.pk, f.local(WEDNESDAY, 9))]
+
+
+def test_a_closure_removed_or_shortened_offers_its_days_to_those_it_kept_from_work(acme):
+    THURSDAY = WEDNESDAY + timedelta(days=1)
+    with in_clinic(acme), time_machine.travel(NOW):
+        here = f.practitioner(weekdays=WEEKDAYS)
+        elsewhere = f.practitioner(weekdays=WEEKDAYS)  # works at another location
+        kind = f.appointment_type(here, minutes=60)
+        other_kind = f.appointment_type(elsewhere, minutes=60)
+        clinic_wide = Closure.objects.create(
+            name="Snow day", start_date=WEDNESDAY, end_date=WEDNESDAY
+        )
+        at_here = Closure.objects.create(
+            name="Repairs", start_date=WEDNESDAY, end_date=THURSDAY,
+            location=here.locations.get(),
+        )  # fmt: skip
+        wednesday = _entry(here, kind, WEDNESDAY)
+        thursday = _entry(here, kind, THURSDAY)
+        elsewhere_wednesday = _entry(elsewhere, other_kind, WEDNESDAY)
+        with opened_changes() as seen:
+            at_here.end_date = WEDNESDAY
+            at_here.save()  # Thursday given back, at this location only
+        assert [(pk, opened.freed) for pk, opened in seen] == [
+            (here.pk, ((f.local(THURSDAY, 0), f.local(THURSDAY + timedelta(days=1), 0)),))
+        ]
+        offers = _offer_opened(seen)
+        assert [(o.entry_id, o.start) for o in offers] == [(thursday.pk, f.local(THURSDAY, 9))]
+        with opened_changes() as seen:
+            clinic_wide.delete()  # Wednesday open for everyone but this location's repairs
+        assert {pk for pk, _ in seen} == {here.pk, elsewhere.pk}
+        offers = _offer_opened(seen)
+        assert [(o.entry_id, o.start) for o in offers] == [
+            (elsewhere_wednesday.pk, f.local(WEDNESDAY, 9))
+        ]
+        with opened_changes() as seen:
+            at_here.delete()
+        offers = _offer_opened(seen)
+        assert [(o.entry_id, o.start) for o in offers] == [(wednesday.pk, f.local(WEDNESDAY, 9))]
+        with opened_changes() as seen:  # closing more opens nothing
+            Closure.objects.create(name="Flood", start_date=WEDNESDAY, end_date=THURSDAY)
+            widened = Closure.objects.create(name="Works", start_date=THURSDAY, end_date=THURSDAY)
+            widened.start_date = WEDNESDAY
+            widened.save()
+        assert seen == []
 
 
 def test_a_change_outside_every_range_or_wish_offers_nothing(acme):
