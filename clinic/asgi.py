@@ -19,6 +19,7 @@ from realtime.tenancy import (  # noqa: E402
     ClinicWebsocketMiddleware,
 )
 from scheduling.routing import websocket_urlpatterns as scheduling_routes  # noqa: E402
+from waitlist.routing import websocket_urlpatterns as waitlist_routes  # noqa: E402
 
 from .wsgi import settle  # noqa: E402
 
@@ -35,6 +36,7 @@ class NoRouteConsumer(AsyncWebsocketConsumer):
 
 
 no_route = [re_path(r"", NoRouteConsumer.as_asgi())]
+routes = realtime_routes + scheduling_routes + waitlist_routes + no_route
 
 application = ProtocolTypeRouter(
     {
@@ -43,7 +45,9 @@ application = ProtocolTypeRouter(
         # sockets (integrators' servers send no Origin) unchecked (realtime.tenancy).
         "websocket": ClinicOriginValidator(
             ClinicWebsocketMiddleware(
-                ClinicAuthMiddleware(URLRouter(realtime_routes + scheduling_routes + no_route))
+                ClinicAuthMiddleware(
+                    URLRouter(realtime_routes + scheduling_routes + waitlist_routes + no_route)
+                )
             )
         ),
     }

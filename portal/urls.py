@@ -31,6 +31,7 @@ urlpatterns = [
         name="reschedule-confirm",
     ),
     path("waitlist/", waitlist.waitlist, name="waitlist"),
+    path("waitlist/live/", waitlist.waitlist_live, name="waitlist-live"),
     path("your-data/", views.my_data, name="my-data"),
     path("your-data/download.<str:fmt>", views.my_data_download, name="my-data-download"),
     path("balance/", billing.balance, name="balance"),

@@ -1,14 +1,18 @@
 """The patient's waitlist page: their entries, the offers held for them (each with its
 accept / let-go page, the same as the email's signed link), and a form to join the waitlist
-for a practitioner and visit type. Reads are recorded in the audit trail."""
+for a practitioner and visit type. The offers and entries follow the patient's waitlist
+socket (`/ws/waitlist/`): each change fetches them again (`waitlist_live`, the same part of
+the page, server-rendered). Reads are recorded in the audit trail."""
 
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from audit import services as audit
 from practice.models import Practitioner
+from realtime.links import websocket_url
 from scheduling.models import AppointmentType
 from waitlist import selectors, services
 from waitlist.errors import EntryRefusedError
@@ -62,17 +66,31 @@ def waitlist(request: HttpRequest) -> HttpResponse:
                 or "You are on the waitlist: we email you when a time opens up.",
             )
             return redirect("portal:waitlist")
-    entries = list(selectors.entry_list().filter(patient=patient).exclude(status="cancelled"))
-    offers = list(selectors.patient_offers_open(patient))
-    for row in [*entries, *offers]:
-        audit.record(request, audit.READ, row)
     return render(
         request,
         "portal/waitlist.html",
         {
+            **_status(request),
             "form": form,
-            "entries": entries,
-            "offers": [(offer, offer_link_path(offer)) for offer in offers],
             "nav": "waitlist",
+            "websocket_url": websocket_url(request, "/ws/waitlist/"),
+            "live_url": reverse("portal:waitlist-live"),
         },
     )
+
+
+@patient_required
+@in_viewer_zone
+def waitlist_live(request: HttpRequest) -> HttpResponse:
+    """The offers and entries part of the waitlist page, as it is now (fetched by the page
+    when its socket hears a change, and after every reconnect)."""
+    return render(request, "portal/partials/waitlist_status.html", _status(request))
+
+
+def _status(request: HttpRequest) -> dict:
+    patient = request.patient
+    entries = list(selectors.entry_list().filter(patient=patient).exclude(status="cancelled"))
+    offers = list(selectors.patient_offers_open(patient))
+    for row in [*entries, *offers]:
+        audit.record(request, audit.READ, row)
+    return {"entries": entries, "offers": [(offer, offer_link_path(offer)) for offer in offers]}

@@ -43,6 +43,7 @@ from scheduling.smart.scoring import units_of
 from tenants.selectors import schemas_where
 from webhooks.services import events_emit
 
+from .consumers import patient_group
 from .errors import EntryRefusedError, OfferClosedError
 from .messages import offer_about
 from .models import WaitlistEntry, WaitlistOffer
@@ -706,14 +707,15 @@ def offer_payload(offer: WaitlistOffer, kind: str) -> dict:
 
 
 def _announce(offer_id: int, kind: str) -> None:
-    """After commit: the schedule groups hear of the hold (the board shows held slots), and
-    the hold's expiry is queued when it begins (its message is a notification row, queued by
-    notifications after the same commit)."""
+    """After commit: the schedule groups hear of the hold (the board shows held slots) and so
+    does the patient's waitlist page (`/ws/waitlist/`), and the hold's expiry is queued when it
+    begins (its message is a notification row, queued by notifications after the same commit)."""
     offer = WaitlistOffer.objects.get(pk=offer_id)
     publish(
         [
             group_name("schedule"),
             group_name("schedule", "practitioner", offer.practitioner_id),
+            patient_group(offer.patient_id),  # the patient's waitlist page
         ],
         offer_payload(offer, kind),
     )

@@ -1,7 +1,7 @@
 /* Clinic patient pages: small progressive enhancements. Every page works without this file;
-   with it: the browser's time zone is detected, selects submit on change, and the smart-booking
-   status page follows its job live (websocket, reconnected when it drops; polling while the
-   socket is away). */
+   with it: the browser's time zone is detected, selects submit on change, the smart-booking
+   status page follows its job live and the waitlist page its offers (websockets, reconnected
+   when they drop; polling while the socket is away). */
 (function () {
   "use strict";
 
@@ -201,11 +201,92 @@
     connect();
   }
 
+  /* The waitlist page's offers and entries. The patient's socket says when one of their
+     offers is held, taken or released; the page then fetches that part of itself again
+     (server-rendered, in the viewer's zone; the latest request wins). Each (re)connect starts
+     with `ready`, which fetches too, so nothing that happened while the socket was away is
+     missed; meanwhile the page fetches every 15 s. */
+  function followWaitlist(box) {
+    var REFUSED = [4401, 4403];
+    var sequence = 0;
+    var pollTimer = null;
+    var reconnectTimer = null;
+    var attempts = 0;
+
+    function refresh() {
+      var mine = ++sequence;
+      fetch(box.getAttribute("data-fragment-url"), { credentials: "same-origin" })
+        .then(function (response) {
+          if (!response.ok) throw new Error("status " + response.status);
+          return response.text();
+        })
+        .then(function (html) {
+          if (mine === sequence) box.innerHTML = html;
+        })
+        .catch(function () {});
+    }
+
+    function startPolling() {
+      if (pollTimer) return;
+      box.setAttribute("data-channel", "polling");
+      pollTimer = window.setInterval(refresh, 15000);
+    }
+
+    function stopPolling() {
+      if (pollTimer) window.clearInterval(pollTimer);
+      pollTimer = null;
+    }
+
+    function connect() {
+      reconnectTimer = null;
+      var socket;
+      try {
+        socket = new WebSocket(box.getAttribute("data-ws-url"));
+      } catch (e) {
+        startPolling();
+        return;
+      }
+      socket.addEventListener("message", function (event) {
+        var frame;
+        try {
+          frame = JSON.parse(event.data);
+        } catch (e) {
+          return;
+        }
+        if (frame.type === "ready") {
+          attempts = 0;
+          stopPolling();
+          box.setAttribute("data-channel", "websocket");
+        }
+        refresh();
+      });
+      socket.addEventListener("close", function (event) {
+        startPolling();
+        if (REFUSED.indexOf(event.code) >= 0) return;
+        var delay = Math.min(30000, 1000 * Math.pow(2, attempts)) * (0.5 + Math.random() / 2);
+        attempts += 1;
+        reconnectTimer = window.setTimeout(connect, delay);
+      });
+    }
+
+    if (!("WebSocket" in window)) {
+      startPolling();
+      return;
+    }
+    window.addEventListener("online", function () {
+      if (!reconnectTimer) return;
+      window.clearTimeout(reconnectTimer);
+      connect();
+    });
+    connect();
+  }
+
   function start() {
     detectZone();
     autosubmit();
     foldOnPhone();
     document.querySelectorAll("[data-smart-job]").forEach(followJob);
+    document.querySelectorAll("[data-waitlist-live]").forEach(followWaitlist);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
