@@ -254,6 +254,8 @@ CHANNEL_LAYER_SOCKET_TIMEOUT = 15
 # shorter: a publish that gives up is an event lost, and a busy machine can be slow; a hung
 # Redis costs this only until the breaker opens (clinic.resilience), then nothing.
 REALTIME_PUBLISH_TIMEOUT = env.float("REALTIME_PUBLISH_TIMEOUT", default=5.0)
+# How often a process that lost events to a Redis fault tries to tell their groups to resync.
+REALTIME_RESYNC_RETRY_SECONDS = env.float("REALTIME_RESYNC_RETRY_SECONDS", default=2.0)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",

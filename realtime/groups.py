@@ -1,6 +1,14 @@
-"""Channel group names and the one `publish()` every app uses to push events."""
+"""Channel group names and the one `publish()` every app uses to push events.
+
+An event that could not be sent (Redis down or hung) is lost to the sockets of its groups,
+which stay open: the process remembers those groups and, once the channel layer answers again,
+sends each of them `RESYNC` (`{"type": "resync"}`), retrying every
+`REALTIME_RESYNC_RETRY_SECONDS` until it is through. A socket that hears it reads what it shows
+again (the board re-renders, a job's socket sends the job as it is now, the waitlist page
+fetches its offers), as after a reconnect."""
 
 import asyncio
+import logging
 import os
 import re
 import threading
@@ -10,10 +18,14 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from clinic.requestlog import current_request_id
-from clinic.resilience import redis_call
+from clinic.resilience import RedisUnavailableError, redis_call
 from clinic.tenancy import tenant_connection
 
+logger = logging.getLogger(__name__)
+
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
+RESYNC = {"type": "resync"}
+MISSED_GROUPS_MAX = 10_000  # past it, the oldest are dropped (their sockets stay stale)
 
 
 def group_name(*parts: object, schema: str | None = None) -> str:
@@ -91,5 +103,64 @@ def group_send(groups: str | Iterable[str], message: dict) -> None:
             raise
 
     # Redis down or hung: RedisUnavailableError within the budget (clinic.resilience); the
-    # callers publish from `on_commit(..., robust=True)`, and sockets resynchronise on reconnect.
-    redis_call("channel-layer", send_and_wait, raising=True)
+    # callers publish from `on_commit(..., robust=True)`. The groups are told to resync once
+    # Redis answers again (`_missed`), and a socket that dropped resynchronises on reconnect.
+    try:
+        redis_call("channel-layer", send_and_wait, raising=True)
+    except RedisUnavailableError:
+        _missed.add(names)
+        raise
+
+
+class _MissedGroups:
+    """The groups this process could not send an event to, told `RESYNC` from the sender loop
+    once the channel layer answers (one retry task at a time)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._names: dict[str, None] = {}  # insertion-ordered: the oldest dropped first
+        self._retrying = False
+        self._pid = os.getpid()
+
+    def add(self, names: list[str]) -> None:
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child: its parent's retry is not its own
+                self._names, self._retrying, self._pid = {}, False, os.getpid()
+            for name in names:
+                self._names.pop(name, None)
+                self._names[name] = None
+            while len(self._names) > MISSED_GROUPS_MAX:
+                self._names.pop(next(iter(self._names)))
+            if self._retrying:
+                return
+            self._retrying = True
+        asyncio.run_coroutine_threadsafe(self._retry(), _sender.get())
+
+    def pending(self) -> list[str]:
+        with self._lock:
+            return list(self._names)
+
+    async def _retry(self) -> None:
+        layer = get_channel_layer()
+        message = {"type": "event.forward", "event": RESYNC}
+        while True:
+            await asyncio.sleep(settings.REALTIME_RESYNC_RETRY_SECONDS)
+            names = self.pending()
+            try:
+                await asyncio.wait_for(
+                    asyncio.gather(*(layer.group_send(name, message) for name in names)),
+                    settings.REALTIME_PUBLISH_TIMEOUT,
+                )
+            except Exception as error:  # noqa: BLE001 - Redis still away: try again later
+                logger.info("resync of %d groups not sent yet: %r", len(names), error)
+                continue
+            with self._lock:
+                for name in names:
+                    self._names.pop(name, None)
+                if not self._names:
+                    self._retrying = False
+                    logger.warning("told %d socket groups to resync", len(names))
+                    return
+
+
+_missed = _MissedGroups()

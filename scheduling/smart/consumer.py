@@ -1,6 +1,7 @@
 """The smart-booking job's websocket: `/ws/jobs/<job_id>/`."""
 
 from practice.selectors import row_in_scope
+from realtime.groups import RESYNC
 from realtime.revocation import SignedInConsumer
 from realtime.tenancy import clinic_database_sync_to_async
 
@@ -34,7 +35,8 @@ class JobStatusConsumer(SignedInConsumer):
     closes after a final state. A patient gets the JSON without the job's staff fields, as from
     the API. Refuses (4401/4403/4404) unauthenticated sockets, other patients' jobs and other
     clinics' jobs; closes with 4401 when the user is signed out everywhere
-    (realtime.revocation)."""
+    (realtime.revocation). Told to resync (events lost to a Redis fault, realtime.groups), it
+    sends the job as it is now."""
 
     async def connect(self):
         user = self.scope.get("user")
@@ -43,7 +45,7 @@ class JobStatusConsumer(SignedInConsumer):
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        job_id = self.scope["url_route"]["kwargs"]["job_id"]
+        job_id = self.job_id = self.scope["url_route"]["kwargs"]["job_id"]
         self.staff = False  # until the job is read: no staff field reaches an unknown reader
         self.group = job_group(job_id, schema=clinic.schema_name)
         # Join first, then read: a transition between the two is sent twice, never lost.
@@ -65,6 +67,11 @@ class JobStatusConsumer(SignedInConsumer):
 
     async def event_forward(self, message):
         job = message["event"]  # the job's JSON, as the API shows it to staff
+        if job.get("type") == RESYNC["type"]:  # events may have been lost: the job as it is now
+            code, job, _ = await _job_for(self.scope["clinic"], self.job_id, self.scope["user"])
+            if code:
+                await self.close(code=code)
+                return
         await self.send_json(job if self.staff else for_patient(job))
         if job["status"] in SmartBookingJob.FINAL:
             await self.close()

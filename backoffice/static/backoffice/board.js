@@ -127,6 +127,8 @@
         refreshSoon(message.appointment && message.appointment.id);
       } else if (message.type && message.type.startsWith("waitlist.")) {
         refreshSoon(); // a slot held for a waitlist patient, or released
+      } else if (message.type === "resync") {
+        refreshSoon(); // events were lost to a Redis fault while this socket stayed open
       }
     });
     socket.addEventListener("close", (event) => {
