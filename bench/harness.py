@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.load import (
+    KindOf,
     LoadResult,
     Request,
     RequestSource,
@@ -327,8 +328,10 @@ class Context:
         ok_statuses: tuple[int, ...] = (),
         on_response: ResponseHook | None = None,
         duration_s: float | None = None,
+        kind_of: KindOf | None = None,
     ) -> LoadResult:
-        """Open loop at `rate` (capped in smoke runs) for the run's latency duration.
+        """Open loop at `rate` (capped in smoke runs) for the run's latency duration; with
+        `kind_of`, figures per kind too (`LoadResult.kind(name)`).
 
         It starts with a CHECKPOINT, so the dirty pages of what ran before (a capacity run
         writes thousands of rows a second) are written now, not during the measurement by the
@@ -346,6 +349,7 @@ class Context:
                 duration_s=duration_s or self.durations.latency_s,
                 ok_statuses=ok_statuses,
                 on_response=on_response,
+                kind_of=kind_of,
             )
         result.cpu = meter.result
         result.disk_fsync = disk.result

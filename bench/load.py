@@ -106,6 +106,9 @@ class LoadResult:
     note: str = SAME_MACHINE
     # Filled by the harness: machine CPU during the measurement (bench.servers.CpuMeter).
     cpu: dict[str, float] = field(default_factory=dict)
+    # open loop with `kind_of`: each kind's own figures (scheduled, requests, achieved_rps,
+    # offered_rps, statuses, transport_errors, p50/p95/p99/max_ms); `kind()` makes a result
+    by_kind: dict[str, dict] = field(default_factory=dict)
 
     def status_count(self, predicate: Callable[[int], bool]) -> int:
         return sum(n for code, n in self.statuses.items() if predicate(int(code)))
@@ -137,6 +140,29 @@ class LoadResult:
         data["errors"] = self.errors
         data["server_errors"] = self.server_errors
         return data
+
+    def kind(self, name: str, *, ok_statuses: tuple[int, ...] | None = None) -> LoadResult:
+        """One kind's figures (an open loop run with `kind_of`) as a result of its own, e.g.
+        for `row_from`. Machine CPU is not split by kind: the kind's result has none."""
+        figures = self.by_kind[name]
+        return LoadResult(
+            mode=self.mode,
+            generator=self.generator,
+            duration_s=self.duration_s,
+            requests=figures["requests"],
+            achieved_rps=figures["achieved_rps"],
+            statuses=dict(figures["statuses"]),
+            transport_errors=dict(figures["transport_errors"]),
+            p50_ms=figures["p50_ms"],
+            p95_ms=figures["p95_ms"],
+            p99_ms=figures["p99_ms"],
+            max_ms=figures["max_ms"],
+            offered_rps=figures["offered_rps"],
+            scheduled=figures["scheduled"],
+            max_dispatch_lag_ms=self.max_dispatch_lag_ms,
+            ok_statuses=self.ok_statuses if ok_statuses is None else ok_statuses,
+            note=self.note,
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -395,8 +421,35 @@ class _GcPauses:
         }
 
 
+@dataclass
+class _KindTally:
+    """One kind's share of an open-loop run (`open_loop(kind_of=...)`)."""
+
+    scheduled: int = 0
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    transport: Counter[str] = field(default_factory=Counter)
+
+    def figures(self, elapsed: float, offered_rps: float) -> dict:
+        self.latencies.sort()
+        answered = sum(self.statuses.values())
+        return {
+            "scheduled": self.scheduled,
+            "requests": answered,
+            "achieved_rps": round(answered / elapsed, 1),
+            "offered_rps": round(offered_rps, 2),
+            "statuses": dict(sorted(self.statuses.items())),
+            "transport_errors": dict(self.transport),
+            "p50_ms": _round(percentile(self.latencies, 50)),
+            "p95_ms": _round(percentile(self.latencies, 95)),
+            "p99_ms": _round(percentile(self.latencies, 99)),
+            "max_ms": _round(self.latencies[-1] if self.latencies else None),
+        }
+
+
 RequestSource = Callable[[int], Request]
 ResponseHook = Callable[[int, Request, int, bytes], None]
+KindOf = Callable[[int], str]  # request i's kind (e.g. "search"), for figures per kind
 
 
 async def _open_loop(
@@ -411,6 +464,7 @@ async def _open_loop(
     on_response: ResponseHook | None,
     ok_statuses: tuple[int, ...],
     warmup: int,
+    kind_of: KindOf | None = None,
 ) -> LoadResult:
     target = urlsplit(base_url)
     pool = _Pool(target.hostname or "127.0.0.1", target.port or 80, max_connections)
@@ -420,22 +474,32 @@ async def _open_loop(
     statuses: Counter[str] = Counter()
     transport: Counter[str] = Counter()
     finished_at = [0.0]
+    kinds: dict[str, _KindTally] = {}  # only with kind_of
 
     async def one(i: int, request: Request, scheduled: float) -> None:
         payload = request.encode(host)
+        mine = kinds[kind_of(i)] if kind_of is not None else None
         try:
             status, body = await pool.exchange(payload, timeout_s)
         except TimeoutError:
             transport["timeout"] += 1
             latencies.append((time.perf_counter() - scheduled) * 1000)
+            if mine is not None:
+                mine.transport["timeout"] += 1
+                mine.latencies.append(latencies[-1])
             return
         except (OSError, _ConnectionClosed, asyncio.IncompleteReadError, ValueError) as exc:
             transport[f"connection ({type(exc).__name__})"] += 1
+            if mine is not None:
+                mine.transport[f"connection ({type(exc).__name__})"] += 1
             return
         now = time.perf_counter()
         latencies.append((now - scheduled) * 1000)
         due.append((scheduled - start, latencies[-1]))
         statuses[str(status)] += 1
+        if mine is not None:
+            mine.latencies.append(latencies[-1])
+            mine.statuses[str(status)] += 1
         finished_at[0] = max(finished_at[0], now)
         if on_response is not None:
             on_response(i, request, status, body)
@@ -456,6 +520,8 @@ async def _open_loop(
         if delay > 0:
             await asyncio.sleep(delay)
         max_lag = max(max_lag, time.perf_counter() - scheduled)
+        if kind_of is not None:
+            kinds.setdefault(kind_of(i), _KindTally()).scheduled += 1
         tasks.append(asyncio.create_task(one(i, make_request(i), scheduled)))
     await asyncio.gather(*tasks)
     pool.close()
@@ -463,6 +529,7 @@ async def _open_loop(
     elapsed = max(end - start, 1e-9)
     latencies.sort()
     answered = sum(statuses.values())
+    by_kind = {name: t.figures(elapsed, rate * t.scheduled / total) for name, t in kinds.items()}
     return LoadResult(
         mode="latency",
         generator="bench/load.py open loop (asyncio streams, HTTP/1.1 keep-alive)",
@@ -482,6 +549,7 @@ async def _open_loop(
         slowest=sorted(
             (round(at, 2), round(ms, 1)) for at, ms in heapq.nlargest(20, due, key=itemgetter(1))
         ),
+        by_kind=by_kind,
     )
 
 
@@ -586,11 +654,14 @@ def open_loop(
     on_response: ResponseHook | None = None,
     ok_statuses: tuple[int, ...] = (),
     warmup: int = 4,
+    kind_of: KindOf | None = None,
 ) -> LoadResult:
     """Open loop: `rate` requests/s for `duration_s`; request i is `make_request(i)`, sent at
     its scheduled time and timed from it. `on_response(i, request, status, body)` sees every
     answer (to collect ids for a later check). At most `max_connections` are open; a request
-    that waits for one is still timed from its scheduled time.
+    that waits for one is still timed from its scheduled time. With `kind_of(i)` (request i's
+    kind: several kinds interleaved in one schedule) the result also holds each kind's own
+    figures (`LoadResult.by_kind`, `LoadResult.kind(name)`).
 
     The harness's own objects (Django, the request lists: hundreds of thousands) are frozen
     out of the garbage collector for the run: a full pass over them paused this process for
@@ -611,6 +682,7 @@ def open_loop(
                     on_response=on_response,
                     ok_statuses=ok_statuses,
                     warmup=warmup,
+                    kind_of=kind_of,
                 )
             )
     finally:

@@ -173,6 +173,43 @@ def test_open_loop_reports_timeouts_as_transport_errors(server):
     assert result.max_ms >= 300
 
 
+def test_open_loop_splits_figures_by_kind(server):
+    """With kind_of, each kind of an interleaved schedule gets its own counts, statuses,
+    transport errors and latencies (the busy-clinic scenario's rows); the totals are as
+    without it, and without it there is no split."""
+    kinds = ["read", "read", "read", "write"]  # 3:1
+    paths = {"read": "/status/200", "write": "/status/500"}
+
+    def make(i: int) -> Request:
+        return Request("/hang" if i == 3 else paths[kinds[i % 4]])
+
+    result = open_loop(
+        server.url,
+        make,
+        host="t",
+        rate=40,
+        duration_s=1,
+        timeout_s=0.3,
+        kind_of=lambda i: kinds[i % 4],
+    )
+    assert result.scheduled == 40
+    assert result.statuses == {"200": 30, "500": 9}
+    assert set(result.by_kind) == {"read", "write"}
+    read, write = result.kind("read"), result.kind("write")
+    assert (read.scheduled, read.requests, read.statuses) == (30, 30, {"200": 30})
+    assert read.server_errors == 0 and read.transport_errors == {}
+    assert (write.scheduled, write.requests, write.statuses) == (10, 9, {"500": 9})
+    assert write.server_errors == 9
+    assert write.transport_errors == {"timeout": 1}
+    assert write.max_ms >= 300 > read.max_ms  # the timed-out request is the write kind's
+    assert read.offered_rps == 30 and write.offered_rps == 10
+    assert read.achieved_rps > write.achieved_rps > 0
+    assert result.kind("write", ok_statuses=(500,)).errors == 1  # the timeout
+    assert read.cpu == {} and read.by_kind == {}
+    plain = open_loop(server.url, lambda i: Request("/status/200"), host="t", rate=20, duration_s=1)
+    assert plain.by_kind == {}
+
+
 def test_closed_loop_python_sends_every_request_in_turn(server):
     requests = [Request(f"/status/200?i={i}") for i in range(10)]
     result = closed_loop_python(server.url, requests, host="t", connections=4, duration_s=0.5)
