@@ -274,10 +274,13 @@ def notifications_send_batch(
     with connection.cursor() as cursor:
         cursor.execute(_FINISH.format(values=values), [*(v for one in results for v in one), claim])
         written = cursor.fetchall()
+    sent_by_channel: dict[str, int] = {}
     for _pk, channel, status in written:
         outcomes[status] = outcomes.get(status, 0) + 1
         if status == Status.SENT:
-            usage.count(usage.NOTIFICATION_SENT, group=channel)
+            sent_by_channel[channel] = sent_by_channel.get(channel, 0) + 1
+    for channel, n in sent_by_channel.items():  # one count per channel, not one per message
+        usage.count(usage.NOTIFICATION_SENT, n, group=channel)
     return outcomes, retry
 
 
