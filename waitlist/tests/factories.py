@@ -45,3 +45,14 @@ def waiting_world() -> Waiting:
         patient=holder, practitioner=practitioner, appointment_type=kind, start=f.local(day, 10)
     )
     return Waiting(practitioner, kind, day, visit, holder)
+
+
+def offers_by_hand(monkeypatch) -> None:
+    """For committed tests that make the offers themselves (`slot_offer`): the offer tasks a
+    cancellation or a release queue after commit are not sent, so a worker another test of
+    the run started cannot hold the slot first (the test's own offer then finds it taken)."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(
+        "waitlist.tasks.offer_slot_task", SimpleNamespace(delay=lambda *args, **kwargs: None)
+    )

@@ -5,6 +5,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
 import time_machine
 from django.db import close_old_connections, connection
 from django_tenants.utils import schema_context
@@ -18,7 +19,7 @@ from tests.fixtures import in_clinic
 
 from .. import services
 from ..models import WaitlistOffer
-from .factories import waiting_world
+from .factories import offers_by_hand, waiting_world
 
 
 def _race(clinic, jobs) -> list[str]:
@@ -43,6 +44,11 @@ def _race(clinic, jobs) -> list[str]:
         outcomes = list(pool.map(run, jobs))
     close_old_connections()
     return outcomes
+
+
+@pytest.fixture(autouse=True)
+def _no_offer_tasks(monkeypatch):
+    offers_by_hand(monkeypatch)
 
 
 def _held(clinic):

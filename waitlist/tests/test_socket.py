@@ -16,7 +16,7 @@ from tests.fixtures import host_of, in_clinic, session_client
 
 from .. import services
 from ..models import WaitlistOffer
-from .factories import waiting_world
+from .factories import offers_by_hand, waiting_world
 
 
 def _headers(clinic, client=None) -> list[tuple[bytes, bytes]]:
@@ -53,8 +53,9 @@ def test_strangers_staff_and_other_clinics_are_refused(committed_acme, make_user
 
 
 def test_a_patient_hears_their_own_offers_held_and_released_and_no_one_elses(
-    committed_acme, make_user
+    committed_acme, make_user, monkeypatch
 ):
+    offers_by_hand(monkeypatch)
     acme = committed_acme
     waiting_user, other_user = make_user(acme, "patient"), make_user(acme, "patient")
     with in_clinic(acme):
