@@ -9,6 +9,12 @@ the same functions in steps against its own database:
 
     bench/provision.py --database-url URL --no-reset --start 2 --clinics 999 --json
     bench/provision.py --database-url URL --no-reset --migrate-only --json
+    bench/provision.py --database-url URL --no-reset --beat-cost --json
+
+`--beat-cost` runs each task the beat sends at a fixed interval once, in this process (what a
+worker does when the beat sends it: find the clinics with work, queue their tasks), and reports
+its seconds and the beat's cost per minute: each task's time × its runs per minute. Tasks it
+queues go to a queue of their own that nothing consumes, purged afterwards.
 """
 
 import argparse
@@ -80,6 +86,33 @@ def noop_migrate() -> float:
     return time.perf_counter() - t0
 
 
+def beat_cost(rounds: int = 3) -> dict:
+    """Seconds of each interval task of `CELERY_BEAT_SCHEDULE` (the best of `rounds` runs, so
+    a first run's imports and cold caches do not count) and the total per minute."""
+    from django.conf import settings
+
+    from clinic.celery import app
+
+    app.loader.import_default_modules()  # every app's tasks module, as a worker loads them
+    seconds: dict[str, float] = {}
+    per_minute = 0.0
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        interval = entry["schedule"]
+        if not isinstance(interval, int | float):
+            continue  # a crontab: daily, not part of the per-minute cost
+        task = app.tasks[entry["task"]]
+        best = None
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            task.apply(throw=True)
+            took = time.perf_counter() - t0
+            best = took if best is None else min(best, took)
+        seconds[entry["task"]] = best or 0.0
+        per_minute += (best or 0.0) * 60 / interval
+    app.control.purge()  # what the tasks queued, on this run's own queue
+    return {"beat_s": seconds, "beat_per_minute_s": per_minute}
+
+
 def schema_count() -> int:
     from django.db import connection
 
@@ -96,6 +129,7 @@ def main() -> None:
     parser.add_argument("--start", type=int, default=1, help="number of the first clinic")
     parser.add_argument("--prefix", default="bench")
     parser.add_argument("--migrate-only", action="store_true")
+    parser.add_argument("--beat-cost", action="store_true", help="time the beat's interval tasks")
     parser.add_argument("--json", action="store_true", help="print figures as JSON")
     args = parser.parse_args()
 
@@ -107,9 +141,21 @@ def main() -> None:
         os.environ["DATABASE_URL"] = scratch_database_url()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
     os.environ.setdefault("CLINIC_FAST_PASSWORD_HASHER", "1")
+    if args.beat_cost:  # what the timed tasks queue goes nowhere a worker listens
+        for name in (
+            "CELERY_QUEUE",
+            "SMART_BOOKING_QUEUE",
+            "NOTIFICATIONS_QUEUE",
+            "WEBHOOKS_QUEUE",
+        ):
+            os.environ[name] = f"bench-beat-cost-{os.getpid()}"
     import django
 
     django.setup()
+
+    if args.beat_cost:
+        print(json.dumps({**beat_cost(), "clinics": schema_count()}))
+        return
 
     if args.migrate_only:
         seconds = noop_migrate()

@@ -6,7 +6,9 @@ each run and dropped afterwards) so the other scenarios keep their 21 clinics.
 2. provision clinics #2..#N from the template one by one, timing each (`clinic_create`: clone,
    domain, roles, first admin with the production password hasher);
 3. time a no-op `migrate_schemas` over all of them (public, N + 1 clinics, template);
-4. measure scenario 1's latency again with N + 1 clinics.
+4. measure scenario 1's latency again with N + 1 clinics;
+5. the beat's cost per minute (each interval task run once in-process, `provision.py
+   --beat-cost`: finding the clinics with work and queueing theirs) with 2 and N + 1 clinics.
 
 `--clinics N` sets N (default 1,000; smoke runs use 5)."""
 
@@ -54,6 +56,28 @@ def _provision(url: str, env: dict[str, str], start: int, count: int) -> list[fl
         env,
     )
     return json.loads(out.strip().splitlines()[-1])["provision_s"]
+
+
+def _beat_cost(url: str, env: dict[str, str]) -> dict:
+    out = _python(
+        ["bench/provision.py", "--database-url", url, "--no-reset", "--beat-cost", "--json"], env
+    )
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _beat_row(small: dict, large: dict) -> Row:
+    slowest = sorted(large["beat_s"].items(), key=lambda item: -item[1])[:3]
+    return Row(
+        scenario="tenant_scale",
+        label=f"the beat's cost per minute, {large['clinics']} clinics",
+        p50_ms=round(large["beat_per_minute_s"] * 1000, 1),
+        target="—",
+        notes=f"{large['beat_per_minute_s'] * 1000:.0f} ms of a worker per minute with "
+        f"{large['clinics']} clinics, {small['beat_per_minute_s'] * 1000:.0f} ms with "
+        f"{small['clinics']} (p50 column: ms per minute); slowest: "
+        + ", ".join(f"{task} {seconds * 1000:.0f} ms" for task, seconds in slowest),
+        data={"small": small, "large": large},
+    )
 
 
 def _schemas_consistent(url: str) -> Check:
@@ -108,6 +132,7 @@ def tenant_scale(ctx: Context) -> list[Row]:
                 ctx.stack.stop(server)
 
         lat_small = latency()
+        beat_small = _beat_cost(url, env)
         if n > 1:
             timings += _provision(url, env, 2, n - 1)
         migrate = json.loads(
@@ -126,6 +151,7 @@ def tenant_scale(ctx: Context) -> list[Row]:
             .splitlines()[-1]
         )
         lat_large = latency()
+        beat_large = _beat_cost(url, env)
         consistent = _schemas_consistent(url)
     finally:
         if not ctx.options.get("keep_scale_db"):
@@ -172,4 +198,4 @@ def tenant_scale(ctx: Context) -> list[Row]:
     large = row_from("tenant_scale", f"search latency, {n + 1} clinics", lat_large)
     large.target = "p95 within 10% of the 2-clinic run"
     large.passed = large_ok
-    return [provision_row, migrate_row, small, large]
+    return [provision_row, migrate_row, small, large, _beat_row(beat_small, beat_large)]
