@@ -302,15 +302,21 @@ def clinics_with_due_notifications(
 
 def notifications_due(*, now: datetime | None = None, stuck_after: timedelta) -> list[int]:
     """The sweep: rows a crash left `sending` for longer than `stuck_after` are pending again,
-    and every pending row that is due is queued. Returns the ids queued."""
+    and every pending row that is due is queued, read a page of `NOTIFICATION_SWEEP_BATCH` at
+    a time (all of them: a clinic whose 48-hour reminders fall due in the same minute, tens of
+    thousands, is not held to one page a minute). Returns the ids queued."""
     now = now or timezone.now()
     Notification.objects.filter(status=Status.SENDING, claimed_at__lte=now - stuck_after).update(
         status=Status.PENDING, claim=None
     )
-    ids = list(
-        Notification.objects.filter(status=Status.PENDING, due_at__lte=now)
-        .order_by("due_at")
-        .values_list("pk", flat=True)[: settings.NOTIFICATION_SWEEP_BATCH]
-    )
-    notifications_queue(ids)
-    return ids
+    due = Notification.objects.filter(status=Status.PENDING, due_at__lte=now).order_by("pk")
+    size = max(1, settings.NOTIFICATION_SWEEP_BATCH)
+    queued: list[int] = []
+    while page := list(
+        due.filter(pk__gt=queued[-1] if queued else 0)[:size].values_list("pk", flat=True)
+    ):
+        notifications_queue(page)
+        queued += page
+        if len(page) < size:
+            break
+    return queued

@@ -243,3 +243,24 @@ def test_a_batch_sends_skips_and_hands_back_refusals_with_a_handful_of_statement
         outcomes, retry = notifications_send_batch(notification_ids=[row.pk])
         row.refresh_from_db()
         assert retry == [row.pk] and (row.status, row.attempts) == (Status.PENDING, 1)
+
+
+def test_the_sweep_queues_every_due_row_a_page_at_a_time(acme, settings, monkeypatch):
+    """A backlog larger than a page (`NOTIFICATION_SWEEP_BATCH`) is queued whole by one sweep,
+    in pages: the 48-hour reminders of a busy clinic's morning are not held to a page a minute."""
+    from notifications import delivery
+
+    settings.NOTIFICATION_SWEEP_BATCH = 2
+    pages: list[list[int]] = []
+    monkeypatch.setattr(delivery, "notifications_queue", pages.append)
+    with in_clinic(acme):
+        _, practitioner, kind, patient = visit_world("America/New_York")
+        for hour in (9, 10, 11):
+            book(practitioner, kind, patient, f.next_weekday(2), hour, "America/New_York")
+        pending = Notification.objects.filter(status=Status.PENDING)
+        pending.update(due_at=timezone.now() - timedelta(minutes=1))
+        due = sorted(pending.values_list("pk", flat=True))
+        assert len(due) == 3  # the three confirmations (the patient has no mobile number)
+        queued = delivery.notifications_due(stuck_after=timedelta(minutes=5))
+    assert queued == due
+    assert pages == [due[:2], due[2:]]
