@@ -287,36 +287,52 @@ def notifications_send_batch(
 def clinics_with_due_notifications(
     schemas: list[str], *, now: datetime | None = None, stuck_after: timedelta
 ) -> list[str]:
-    """The schemas, of those given, where `notifications_due` has work (a pending row due, or
-    one a crash left `sending`): one query per 200 clinics."""
+    """The schemas, of those given, where `notifications_due` has work (a pending row due and
+    not queued within the lease, or one a crash left `sending`): one query per 200 clinics."""
     now = now or timezone.now()
     table = Notification._meta.db_table
     return schemas_where(
         schemas,
         table=table,
-        sql=f"SELECT 1 FROM {{schema}}.{table} WHERE (status = %s AND due_at <= %s) "  # noqa: S608
-        "OR (status = %s AND claimed_at <= %s)",
-        params=[Status.PENDING, now, Status.SENDING, now - stuck_after],
+        sql=f"SELECT 1 FROM {{schema}}.{table} WHERE (status = %s AND due_at <= %s "  # noqa: S608
+        "AND (queued_at IS NULL OR queued_at <= %s)) OR (status = %s AND claimed_at <= %s)",
+        params=[Status.PENDING, now, now - stuck_after, Status.SENDING, now - stuck_after],
     )
+
+
+# A page of the sweep: due pending rows not queued within the lease, marked queued in the
+# statement that picks them; rows another sweep is marking are skipped, not waited for.
+_QUEUE_PAGE = """
+UPDATE notifications_notification SET queued_at = %(now)s
+ WHERE id IN (SELECT id FROM notifications_notification
+               WHERE status = 'pending' AND due_at <= %(now)s AND id > %(after)s
+                 AND (queued_at IS NULL OR queued_at <= %(requeue)s)
+               ORDER BY id LIMIT %(size)s FOR UPDATE SKIP LOCKED)
+RETURNING id
+"""
 
 
 def notifications_due(*, now: datetime | None = None, stuck_after: timedelta) -> list[int]:
     """The sweep: rows a crash left `sending` for longer than `stuck_after` are pending again,
-    and every pending row that is due is queued, read a page of `NOTIFICATION_SWEEP_BATCH` at
-    a time (all of them: a clinic whose 48-hour reminders fall due in the same minute, tens of
-    thousands, is not held to one page a minute). Returns the ids queued."""
+    and every pending row that is due is queued, a page of `NOTIFICATION_SWEEP_BATCH` at a time
+    (all of them: a clinic whose 48-hour reminders fall due in the same minute, tens of
+    thousands, is not held to one page a minute). A row is marked `queued_at` as its page is
+    taken, and a later sweep leaves it alone for `stuck_after` (two overlapping beats queue it
+    once; a send the broker lost is queued again after the lease). Returns the ids queued."""
     now = now or timezone.now()
     Notification.objects.filter(status=Status.SENDING, claimed_at__lte=now - stuck_after).update(
-        status=Status.PENDING, claim=None
+        status=Status.PENDING, claim=None, queued_at=None
     )
-    due = Notification.objects.filter(status=Status.PENDING, due_at__lte=now).order_by("pk")
-    size = max(1, settings.NOTIFICATION_SWEEP_BATCH)
+    params = {
+        "now": now, "requeue": now - stuck_after, "size": max(1, settings.NOTIFICATION_SWEEP_BATCH),
+    }  # fmt: skip
     queued: list[int] = []
-    while page := list(
-        due.filter(pk__gt=queued[-1] if queued else 0)[:size].values_list("pk", flat=True)
-    ):
-        notifications_queue(page)
-        queued += page
-        if len(page) < size:
-            break
-    return queued
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(_QUEUE_PAGE, {**params, "after": queued[-1] if queued else 0})
+            page = sorted(pk for (pk,) in cursor.fetchall())
+        if page:
+            notifications_queue(page)
+            queued += page
+        if len(page) < params["size"]:
+            return queued

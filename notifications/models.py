@@ -153,6 +153,12 @@ class Notification(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     claim = models.UUIDField(null=True, blank=True, editable=False)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the sweep last queued this row's send: a later sweep leaves it for the "
+        "lease, so overlapping beats queue it once.",
+    )
     recipient = models.CharField(max_length=254, blank=True)
     provider_id = models.CharField(max_length=200, blank=True)
     reason = models.CharField(max_length=300, blank=True)

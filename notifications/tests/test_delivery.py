@@ -264,3 +264,72 @@ def test_the_sweep_queues_every_due_row_a_page_at_a_time(acme, settings, monkeyp
         queued = delivery.notifications_due(stuck_after=timedelta(minutes=5))
     assert queued == due
     assert pages == [due[:2], due[2:]]
+
+
+def test_a_queued_row_is_left_by_the_next_sweep_until_its_lease_passes(acme, monkeypatch):
+    """Two beats a minute apart while the workers are behind: the second queues nothing the
+    first queued; past the lease a row still pending (its task lost) is queued again."""
+    from notifications import delivery
+
+    pages: list[list[int]] = []
+    monkeypatch.setattr(delivery, "notifications_queue", pages.append)
+    lease = timedelta(minutes=5)
+    with in_clinic(acme):
+        _, practitioner, kind, patient = visit_world("America/New_York")
+        book(practitioner, kind, patient, f.next_weekday(2), 9, "America/New_York")
+        now = timezone.now()
+        pending = Notification.objects.filter(status=Status.PENDING)
+        pending.update(due_at=now - timedelta(minutes=1))
+        [row] = pending
+        assert delivery.notifications_due(now=now, stuck_after=lease) == [row.pk]
+        assert delivery.notifications_due(now=now + timedelta(minutes=1), stuck_after=lease) == []
+        later = now + timedelta(minutes=6)
+        mine = [acme.schema_name]
+        assert delivery.clinics_with_due_notifications(mine, now=later, stuck_after=lease) == mine
+        assert delivery.notifications_due(now=later, stuck_after=lease) == [row.pk]
+        assert delivery.clinics_with_due_notifications(mine, now=later, stuck_after=lease) == []
+    assert pages == [[row.pk], [row.pk]]
+
+
+def test_concurrent_sweeps_queue_each_due_row_once(committed_acme, settings, monkeypatch):
+    """Eight sweeps at once over 3,000 due rows, pages of 250: every row queued, by one."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import close_old_connections, connection
+    from django_tenants.utils import schema_context
+
+    from notifications import delivery
+
+    settings.NOTIFICATION_SWEEP_BATCH = 250
+    monkeypatch.setattr(delivery, "notifications_queue", lambda ids: None)
+    with in_clinic(committed_acme):
+        _, practitioner, kind, patient = visit_world("America/New_York")
+        visit = book(practitioner, kind, patient, f.next_weekday(2), 9, "America/New_York")
+        now = timezone.now()
+        Notification.objects.bulk_create(
+            Notification(appointment=visit, patient=patient, kind=Kind.CONFIRMATION,
+                         channel="email", start=visit.start, due_at=now - timedelta(minutes=1))
+            for _ in range(3000)
+        )  # fmt: skip
+        due = set(
+            Notification.objects.filter(status=Status.PENDING, due_at__lte=now).values_list(
+                "pk", flat=True
+            )
+        )
+    barrier = threading.Barrier(8)
+
+    def sweep(_: int) -> list[int]:
+        try:
+            with schema_context(committed_acme.schema_name):
+                barrier.wait(timeout=30)
+                return delivery.notifications_due(now=now, stuck_after=timedelta(minutes=5))
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        sweeps = list(pool.map(sweep, range(8)))
+    close_old_connections()
+    everything = [pk for queued in sweeps for pk in queued]
+    assert len(due) > 3000
+    assert sorted(everything) == sorted(due)  # each once: no duplicates, none missed
