@@ -246,11 +246,13 @@ def daphne(*, port: int, env: dict[str, str], log_dir: Path) -> Service:
     )
 
 
-def celery_worker(*, env: dict[str, str], log_dir: Path, queue: str) -> Service:
-    """The Procfile's `worker` line, on the bench's own queue."""
+def celery_worker(*, env: dict[str, str], log_dir: Path, queue: str, nice: int = 0) -> Service:
+    """The Procfile's `worker` line, on the bench's own queue (`nice`: at that CPU priority,
+    as deploy/systemd runs the notifications worker)."""
     return Service(
         name="worker",
         argv=[
+            *(["nice", "-n", str(nice)] if nice else []),
             str(BIN / "celery"),
             "-A",
             "clinic",
@@ -264,7 +266,8 @@ def celery_worker(*, env: dict[str, str], log_dir: Path, queue: str) -> Service:
         ],  # fmt: skip
         env={**env, "CONN_MAX_AGE": PERSISTENT_CONNECTIONS},
         log_path=log_dir / "worker.log",
-        description=f"celery worker, prefork concurrency {CELERY_CONCURRENCY}, queue {queue}",
+        description=f"celery worker, prefork concurrency {CELERY_CONCURRENCY}, queue {queue}"
+        + (f", nice {nice}" if nice else ""),
     )
 
 
