@@ -12,8 +12,8 @@ class AuditMiddleware:
     The trail is written when the server closes the response, after its last byte was sent
     (granian and Django's test client call `close()`; Django then fires `request_finished`,
     which may close the connection, so the write runs first, among the response's closers).
-    One INSERT per request, whatever the number of events; none for a request that recorded
-    nothing."""
+    No statement on the request's path: its events go to the process's batch writer (nothing
+    for a request that recorded nothing)."""
 
     def __init__(self, get_response):
         self.get_response = get_response

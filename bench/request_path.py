@@ -11,7 +11,8 @@ requests only: nothing is written.
 Prints CPU ms per request (time.process_time; N requests per round, 5 rounds: the best and the
 median) and the statements per request (`SET search_path` included) for the ceiling view, an
 authenticated GET (/api/v1/practitioners/ with the integrator's JWT: staff get the full
-directory, not the shared answer) and /api/v1/claims/ (its first page). `--profile NAME` runs
+directory, not the shared answer), /api/v1/claims/ (its first page) and the A/R aging by
+patient (its third page). `--profile NAME` runs
 cProfile over N requests of one of them instead (the stats also go to /tmp/rp-NAME.prof).
 """
 
@@ -67,6 +68,7 @@ def main() -> None:
         "ceiling": ("/bench/ceiling/", {}),
         "practitioners": ("/api/v1/practitioners/", auth),
         "claims": ("/api/v1/claims/", auth),
+        "aging-patient": ("/api/v1/reports/ar-aging/?by=patient&page=3", auth),
     }
     for name, (path, headers) in cases.items():
         if profile and name != profile:

@@ -94,26 +94,37 @@ FROM billing_arday b
 WHERE b.amount <> 0
 GROUP BY 1, 2
 """
-# A page of patients' own open balances (the partial index `charge_balance_open_patient`).
-_PATIENT_AGING_SQL = """
-SELECT b.patient_id, {bucket}, SUM(b.amount)
-FROM billing_chargebalance b
-WHERE b.amount <> 0 AND b.patient_id = ANY(%(ids)s)
-GROUP BY 1, 2
-"""
 _KEYS = {
     # the payer owing, or NULL for the patients' own share (party patient)
     "payer": "CASE WHEN b.party = 'payer' THEN b.payer_id END",
     "all": "NULL::int",
 }
-# The patients owing (any balance open), largest total first: a page of them (the partial
-# index `ar_patient_owing`), and how many there are.
-_PATIENTS_SQL = """
-SELECT p.patient_id FROM billing_arpatient p WHERE p.open_balances > 0
-ORDER BY p.amount DESC, p.patient_id
-LIMIT %(limit)s OFFSET %(offset)s
+# A page of the patients owing (any balance open), largest total first (the partial index
+# `ar_patient_owing`), with their names and their open balances' buckets (the partial index
+# `charge_balance_open_patient`): one statement, rows in the page's order.
+_PATIENT_PAGE_SQL = """
+WITH page AS (
+  SELECT p.patient_id, p.amount FROM billing_arpatient p WHERE p.open_balances > 0
+  ORDER BY p.amount DESC, p.patient_id
+  LIMIT %(limit)s OFFSET %(offset)s
+)
+SELECT page.patient_id, pt.first_name, pt.last_name, {bucket}, SUM(b.amount)
+FROM page
+JOIN practice_patient pt ON pt.id = page.patient_id
+JOIN billing_chargebalance b ON b.patient_id = page.patient_id AND b.amount <> 0
+GROUP BY page.patient_id, page.amount, pt.first_name, pt.last_name, 4
+ORDER BY page.amount DESC, page.patient_id
 """
-_PATIENTS_COUNT_SQL = "SELECT COUNT(*) FROM billing_arpatient p WHERE p.open_balances > 0"
+# How many patients owe, and the whole A/R per bucket (the rollup per age date): one
+# statement, what a page of the report by patient reads besides its rows.
+_PATIENTS_COUNT_AND_TOTALS_SQL = """
+SELECT c.n, t.bucket, t.amount
+FROM (SELECT COUNT(*) AS n FROM billing_arpatient p WHERE p.open_balances > 0) c
+LEFT JOIN (
+  SELECT {bucket} AS bucket, SUM(b.amount) AS amount FROM billing_arday b
+  WHERE b.amount <> 0 GROUP BY 1
+) t ON true
+"""
 
 
 def _bucket_sums(sql: str, as_of: date, **params) -> dict:
@@ -144,16 +155,25 @@ class AgingRows:
         self.by = by
         self.as_of = as_of
         self._count: int | None = None
+        self._totals: tuple[Decimal, ...] | None = None
         self._payers: list[AgingRow] | None = None
 
     def count(self) -> int:
         if self._count is None:
             if self.by == "payer":
                 self._count = len(self._payer_rows())
-            else:
+            else:  # the totals come with the count: an answer reads them next
+                totals = [ZERO] * len(BUCKETS)
                 with connection.cursor() as cursor:
-                    cursor.execute(_PATIENTS_COUNT_SQL)
-                    self._count = cursor.fetchone()[0]
+                    cursor.execute(
+                        _PATIENTS_COUNT_AND_TOTALS_SQL.format(bucket=_BUCKET), {"as_of": self.as_of}
+                    )
+                    for count, bucket, amount in cursor.fetchall():
+                        self._count = count
+                        if bucket is not None:
+                            totals[bucket] += amount
+                self._totals = tuple(totals)
+        assert self._count is not None
         return self._count
 
     def __len__(self) -> int:
@@ -183,7 +203,10 @@ class AgingRows:
         """The whole report's sum per bucket. By payer, the rows' (they cover every balance:
         each payer's and the patients' own share), so an answer reads the rollup once."""
         if self.by != "payer":
-            return ar_aging_totals(as_of=self.as_of)
+            if self._totals is None:
+                self.count()
+            assert self._totals is not None
+            return self._totals
         totals = [ZERO] * len(BUCKETS)
         for row in self._payer_rows():
             for index, amount in enumerate(row.buckets):
@@ -193,7 +216,7 @@ class AgingRows:
     def _payer_rows(self) -> list[AgingRow]:
         if self._payers is None:
             sums = _bucket_sums(_aging_sql("payer"), self.as_of)
-            labels = _labels("payer", [k for k in sums if k is not None])
+            labels = _payer_names([k for k in sums if k is not None])
             rows = [
                 AgingRow(
                     key=key, label=labels.get(key, "Patients (their own share)"), buckets=tuple(b)
@@ -208,17 +231,20 @@ class AgingRows:
     def _patient_rows(self, *, offset: int, limit: int) -> list[AgingRow]:
         if not limit:
             return []
+        rows: dict[int, tuple[str, list[Decimal]]] = {}
         with connection.cursor() as cursor:
-            cursor.execute(_PATIENTS_SQL, {"limit": limit, "offset": offset})
-            ids = [row[0] for row in cursor.fetchall()]
-        if not ids:
-            return []
-        sums = _bucket_sums(_PATIENT_AGING_SQL.format(bucket=_BUCKET), self.as_of, ids=ids)
-        labels = _labels("patient", ids)
+            cursor.execute(
+                _PATIENT_PAGE_SQL.format(bucket=_BUCKET),
+                {"limit": limit, "offset": offset, "as_of": self.as_of},
+            )
+            for pk, first_name, last_name, bucket, amount in cursor.fetchall():
+                _, buckets = rows.setdefault(
+                    pk, (f"{first_name} {last_name}", [ZERO] * len(BUCKETS))
+                )  # as Patient.full_name
+                buckets[bucket] += amount
         return [
-            AgingRow(key=pk, label=labels.get(pk, ""), buckets=tuple(sums[pk]))
-            for pk in ids
-            if pk in sums
+            AgingRow(key=pk, label=label, buckets=tuple(buckets))
+            for pk, (label, buckets) in rows.items()
         ]
 
 
@@ -247,10 +273,8 @@ def ar_aging(*, by: str = "payer", as_of: date | None = None) -> AgingReport:
     )
 
 
-def _labels(by: str, keys: list[int]) -> dict[int | None, str]:
-    if by == "payer":
-        return {p.pk: p.name for p in Payer.objects.filter(pk__in=keys).only("name")}
-    return {p.pk: p.full_name for p in Patient.objects.filter(pk__in=keys)}
+def _payer_names(keys: list[int]) -> dict[int | None, str]:
+    return dict(Payer.objects.filter(pk__in=keys).values_list("pk", "name"))
 
 
 # --- Claim lines and their money --------------------------------------------------------------

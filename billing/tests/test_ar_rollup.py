@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from billing import ledger, payments, reports
 from billing.models import ArDay, ArPatient, LedgerEntry
@@ -17,6 +18,7 @@ from billing.posting import remittance_post
 from billing.tests import factories
 from billing.tests.remit import Pay, charge_of, claim_payment, paying, remittance_835
 from billing.tests.rollup import rollup_from_scratch, rollup_kept
+from practice.models import Patient
 from tests.fixtures import in_clinic
 
 D = Decimal
@@ -84,6 +86,15 @@ def test_the_rollup_equals_the_ledger_after_every_kind_of_entry(acme):
         assert [row.key for row in reports.ar_aging_rows(by="patient", as_of=AS_OF)[1:3]] == [
             row.key for row in by_patient.rows[1:3]
         ]
+        # a page by patient, as the API reads it (count, rows, totals): two statements
+        with CaptureQueriesContext(connection) as read:
+            rows = reports.ar_aging_rows(by="patient", as_of=AS_OF)
+            count, page, totals = len(rows), rows[0:2], rows.totals()
+        assert len(read.captured_queries) == 2, [q["sql"] for q in read.captured_queries]
+        assert count == len(by_patient.rows) == 3
+        assert totals == reports.ar_aging_totals(as_of=AS_OF) == by_patient.totals
+        assert page == list(by_patient.rows[0:2])
+        assert page[0].label == Patient.objects.get(pk=page[0].key).full_name
 
 
 @pytest.mark.parametrize(
