@@ -14,6 +14,8 @@ authenticated GET (/api/v1/practitioners/ with the integrator's JWT: staff get t
 directory, not the shared answer), /api/v1/claims/ (its first page) and the A/R aging by
 patient (its third page). `--profile NAME` runs
 cProfile over N requests of one of them instead (the stats also go to /tmp/rp-NAME.prof).
+`--audit-write` times the audit writer instead: one write of 1,000 read events (as twenty claims
+pages record them) into the bench clinic, 5 times (the rows stay: the table is append-only).
 """
 
 import os
@@ -54,8 +56,45 @@ def token() -> str:
         return str(ClinicTokenObtainPairSerializer.get_token(user).access_token)
 
 
+def audit_write(n: int = 1000, rounds: int = 5) -> None:
+    """The audit writer's cost off the request path: `events_write` of `n` read events (as a
+    claims page records them) into the bench clinic, client CPU and wall per call."""
+    from django.utils import timezone
+
+    from audit import services
+
+    events = [
+        services.Event(
+            occurred_at=timezone.now(),
+            schema_name=BENCH_HOST_SLUG,
+            action=services.READ,
+            patient_id=i,
+            model=("billing", "claim"),
+            object_id=str(i),
+            ip="127.0.0.1",
+            request_id="bench-audit-write",
+            method="GET",
+            path="/api/v1/claims/",
+        )  # fmt: skip
+        for i in range(n)
+    ]
+    cpu, wall = [], []
+    for _ in range(rounds):
+        started, elapsed = time.process_time(), time.perf_counter()
+        services.events_write(events)
+        cpu.append((time.process_time() - started) * 1000)
+        wall.append((time.perf_counter() - elapsed) * 1000)
+    print(
+        f"audit write    {n} events per write       CPU ms best {min(cpu):5.2f} median "
+        f"{statistics.median(cpu):5.2f}  wall median {statistics.median(wall):5.2f}"
+    )
+
+
 def main() -> None:
     args = sys.argv[1:]
+    if "--audit-write" in args:
+        audit_write()
+        return
     profile = None
     if "--profile" in args:
         profile = args[args.index("--profile") + 1]
