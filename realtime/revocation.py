@@ -84,3 +84,50 @@ class SignedInConsumer(AsyncJsonWebsocketConsumer):
 
     async def user_signed_out(self, message: dict) -> None:
         await self.close(code=CLOSE_SIGNED_OUT)
+
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+class FeedConsumer(SignedInConsumer):
+    """A signed-in user's feed of committed events in the groups `feed_groups` names: refuses
+    with 4401 (not signed in) or 4403 (`feed_groups` gives None: not this user's feed), says
+    `{"type": "ready", ...}` once joined (a client that reconnects reads its page again then,
+    so nothing that happened while it was away is missed) and forwards every event; closes with
+    4401 when the user is signed out everywhere."""
+
+    groups_joined: tuple[str, ...] = ()
+
+    async def feed_groups(self, clinic, user) -> tuple[list[str] | None, dict[str, Any]]:
+        """The groups `user` listens to in `clinic` (None: refused) and what the `ready` frame
+        says besides its type."""
+        raise NotImplementedError
+
+    async def connect(self):
+        user = self.scope.get("user")
+        subprotocol = self.scope.get("accepted_subprotocol")
+        if user is None or not user.is_authenticated:
+            await self.accept(subprotocol=subprotocol)
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        groups, ready = await self.feed_groups(self.scope["clinic"], user)
+        await self.accept(subprotocol=subprotocol)
+        if groups is None:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        if not await self.user_group_join():
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.groups_joined = tuple(groups)
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.send_json({"type": "ready", **ready})
+
+    async def disconnect(self, code):
+        await self.user_group_leave()
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def event_forward(self, message):
+        await self.send_json(message["event"])

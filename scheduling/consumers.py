@@ -3,13 +3,10 @@ scheduling/smart/consumer.py)."""
 
 from practice.models import Practitioner
 from realtime.groups import group_name
-from realtime.revocation import SignedInConsumer
+from realtime.revocation import FeedConsumer
 from realtime.tenancy import clinic_database_sync_to_async
 
 from . import selectors
-
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
 
 
 @clinic_database_sync_to_async
@@ -28,40 +25,14 @@ def _schedule_groups(clinic, user) -> tuple[list[str] | None, str]:
     return [group_name("schedule", schema=schema)], "clinic"
 
 
-class ScheduleConsumer(SignedInConsumer):
+class ScheduleConsumer(FeedConsumer):
     """`/ws/schedule/`: the schedule board's live feed. Needs a signed-in staff user of this
     clinic (session cookie or JWT) allowed to view appointments; forwards every committed
     booking change (`{"type": "appointment.booked", "appointment": {...}}`, as published by
-    scheduling.services). Refuses with 4401 (not signed in) or 4403 (not allowed); closes with
-    4401 when the user is signed out everywhere (realtime.revocation)."""
+    scheduling.services) after `{"type": "ready", "scope": "clinic" | "own"}`. Refuses with 4401
+    (not signed in) or 4403 (not allowed); closes with 4401 when the user is signed out
+    everywhere (realtime.revocation)."""
 
-    groups_joined: list[str] = []
-
-    async def connect(self):
-        user = self.scope.get("user")
-        clinic = self.scope["clinic"]
-        subprotocol = self.scope.get("accepted_subprotocol")
-        if user is None or not user.is_authenticated:
-            await self.accept(subprotocol=subprotocol)
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
+    async def feed_groups(self, clinic, user):
         groups, scope = await _schedule_groups(clinic, user)
-        await self.accept(subprotocol=subprotocol)
-        if groups is None:
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
-        if not await self.user_group_join():
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        self.groups_joined = groups
-        for group in groups:
-            await self.channel_layer.group_add(group, self.channel_name)
-        await self.send_json({"type": "ready", "scope": scope})
-
-    async def disconnect(self, code):
-        await self.user_group_leave()
-        for group in self.groups_joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
-
-    async def event_forward(self, message):
-        await self.send_json(message["event"])
+        return groups, {"scope": scope}

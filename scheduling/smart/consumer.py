@@ -2,7 +2,7 @@
 
 from practice.selectors import row_in_scope
 from realtime.groups import RESYNC
-from realtime.revocation import SignedInConsumer
+from realtime.revocation import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SignedInConsumer
 from realtime.tenancy import clinic_database_sync_to_async
 
 from ..models import SmartBookingJob
@@ -11,8 +11,6 @@ from .job import for_patient, job_group, job_payload
 # The API's test for staff fields (clinic.privacy.reads_as_staff), on the socket's user.
 STAFF_VIEW = "scheduling.view_smartbookingjob"
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 
 

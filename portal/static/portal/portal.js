@@ -76,49 +76,145 @@
     if (phone.addEventListener) phone.addEventListener("change", fold);
   }
 
-  /* The smart-booking status page. Each status change fetches the server-rendered fragment
-     (translated, in the viewer's zone) and swaps it in; the latest request wins. A socket that
-     drops (a server restart, a network change) is opened again with growing, jittered delays;
-     the job's socket sends the job's current state first on every connect, so whatever
-     happened while it was away is shown at once. Meanwhile (and when the socket is refused or
-     says nothing) the page polls the status URL. */
-  function followJob(box) {
-    var FINAL = ["completed", "failed", "cancelled"];
-    var REFUSED = [4401, 4403, 4404]; // signed out, not theirs, gone: reconnecting cannot help
-    var status = box.getAttribute("data-status");
-    if (FINAL.indexOf(status) >= 0) return;
-    var seen = status;
-    var sequence = 0;
-    var finished = false;
-    var pollTimer = null;
-    var reconnectTimer = null;
+  /* A socket that is opened again when it drops (a server restart, a network change): after
+     1, 2, 4 ... 30 s, each delay between half and all of it so a restarted server is not met by
+     every page at the same instant, and at once when the browser is back online; never after
+     a close code in `refused` (signed out, not theirs, gone: reconnecting cannot help).
+     `onFrame(frame)` gets each JSON frame, `onLive()` comes with the first frame of each
+     connection (the socket works, again), `onLost()` when a socket closes, cannot be opened, or
+     says nothing for 4 s (a proxy swallowing it): the page then keeps itself current another
+     way until `onLive`. Returns `{stop}`, or null where the browser has no WebSocket. */
+  function liveSocket(url, refused, handlers) {
+    if (!("WebSocket" in window)) return null;
     var attempts = 0;
+    var reconnectTimer = null;
+    var stopped = false;
+    var socket = null;
 
-    function show(newStatus) {
-      if (!newStatus || newStatus === seen) return;
-      seen = newStatus;
-      var mine = ++sequence;
-      if (FINAL.indexOf(newStatus) >= 0) {
-        finished = true;
-        stopPolling();
-        window.clearTimeout(reconnectTimer);
+    function connect() {
+      reconnectTimer = null;
+      if (stopped) return;
+      var heard = false;
+      try {
+        socket = new WebSocket(url);
+      } catch (e) {
+        handlers.onLost();
+        return;
       }
+      socket.addEventListener("message", function (event) {
+        var frame;
+        try {
+          frame = JSON.parse(event.data);
+        } catch (e) {
+          return; // not one of ours
+        }
+        if (!heard) {
+          heard = true;
+          attempts = 0;
+          handlers.onLive();
+        }
+        handlers.onFrame(frame);
+      });
+      socket.addEventListener("close", function (event) {
+        if (stopped) return;
+        handlers.onLost();
+        if (refused.indexOf(event.code) >= 0) return;
+        var delay = Math.min(30000, 1000 * Math.pow(2, attempts)) * (0.5 + Math.random() / 2);
+        attempts += 1;
+        reconnectTimer = window.setTimeout(connect, delay);
+      });
+      window.setTimeout(function () {
+        if (!heard && !stopped) handlers.onLost();
+      }, 4000);
+    }
+
+    window.addEventListener("online", function () {
+      if (!reconnectTimer) return;
+      window.clearTimeout(reconnectTimer);
+      connect();
+    });
+    connect();
+    return {
+      stop: function () {
+        stopped = true;
+        window.clearTimeout(reconnectTimer);
+        if (socket) socket.close();
+      },
+    };
+  }
+
+  /* Fetch a server-rendered fragment (translated, in the viewer's zone) into `box`, the latest
+     request winning; `then(ok)` after it landed or failed. */
+  function fragmentLoader(box) {
+    var sequence = 0;
+    return function (then) {
+      var mine = ++sequence;
       fetch(box.getAttribute("data-fragment-url"), { credentials: "same-origin" })
         .then(function (response) {
           if (!response.ok) throw new Error("status " + response.status);
           return response.text();
         })
         .then(function (html) {
-          if (mine !== sequence) return; // a newer state is on its way
+          if (mine !== sequence) return; // a newer one is on its way
           box.innerHTML = html;
+          if (then) then(true);
+        })
+        .catch(function () {
+          if (mine === sequence && then) then(false);
+        });
+    };
+  }
+
+  /* A timer that calls `tick` every `ms` while on, first at once when `now` (the page's way to
+     stay current while its socket is away); `box` says which channel it is on. */
+  function poller(box, ms, tick, now) {
+    var timer = null;
+    return {
+      start: function () {
+        if (timer) return;
+        box.setAttribute("data-channel", "polling");
+        if (now) tick();
+        timer = window.setInterval(tick, ms);
+      },
+      stop: function () {
+        if (timer) window.clearInterval(timer);
+        timer = null;
+      },
+    };
+  }
+
+  /* The smart-booking status page. Each status change fetches the page's fragment; the job's
+     socket sends the job's current state first on every connect, so whatever happened while it
+     was away is shown at once. Meanwhile (and when the socket is refused or says nothing) the
+     page polls the status URL. */
+  function followJob(box) {
+    var FINAL = ["completed", "failed", "cancelled"];
+    var status = box.getAttribute("data-status");
+    if (FINAL.indexOf(status) >= 0) return;
+    var seen = status;
+    var finished = false;
+    var load = fragmentLoader(box);
+    var polling = poller(box, 1500, poll, true);
+    var live = null;
+
+    function show(newStatus) {
+      if (!newStatus || newStatus === seen) return;
+      seen = newStatus;
+      if (FINAL.indexOf(newStatus) >= 0) {
+        finished = true;
+        polling.stop();
+        if (live) live.stop();
+      }
+      load(function (ok) {
+        if (ok) {
           box.setAttribute("data-status", newStatus);
           var note = document.querySelector("[data-live-note]");
           if (note && finished) note.hidden = true;
-        })
-        .catch(function () {
-          if (mine === sequence) seen = null; // try again on the next message or poll
-          startPolling();
-        });
+        } else {
+          seen = null; // try again on the next message or poll
+          if (!finished) polling.start();
+        }
+      });
     }
 
     function poll() {
@@ -131,154 +227,33 @@
         .catch(function () {});
     }
 
-    function startPolling() {
-      if (pollTimer || finished) return;
-      box.setAttribute("data-channel", "polling");
-      poll();
-      pollTimer = window.setInterval(poll, 1500);
-    }
-
-    function stopPolling() {
-      if (pollTimer) window.clearInterval(pollTimer);
-      pollTimer = null;
-    }
-
-    function reconnectLater() {
-      // 1, 2, 4 ... 30 s, each between half and all of it, so a restarted server is not met
-      // by every page at the same instant.
-      var delay = Math.min(30000, 1000 * Math.pow(2, attempts)) * (0.5 + Math.random() / 2);
-      attempts += 1;
-      reconnectTimer = window.setTimeout(connect, delay);
-    }
-
-    function connect() {
-      reconnectTimer = null;
-      if (finished) return;
-      var socket;
-      var heard = false;
-      try {
-        socket = new WebSocket(box.getAttribute("data-ws-url"));
-      } catch (e) {
-        startPolling();
-        return;
-      }
-      socket.addEventListener("message", function (event) {
-        var job;
-        try {
-          job = JSON.parse(event.data);
-        } catch (e) {
-          return; // not a job frame
-        }
-        if (!heard) { // the job's current state: the socket is live (again)
-          heard = true;
-          attempts = 0;
-          stopPolling();
-          box.setAttribute("data-channel", "websocket");
-        }
-        show(job.status);
-      });
-      socket.addEventListener("close", function (event) {
-        if (finished) return;
-        startPolling();
-        if (REFUSED.indexOf(event.code) < 0) reconnectLater();
-      });
-      // A socket that says nothing (a proxy swallowing it) must not leave the page waiting.
-      window.setTimeout(function () {
-        if (!heard && !finished) startPolling();
-      }, 4000);
-    }
-
-    if (!("WebSocket" in window)) {
-      startPolling();
-      return;
-    }
-    // Back online: try at once instead of waiting out the delay.
-    window.addEventListener("online", function () {
-      if (!reconnectTimer) return;
-      window.clearTimeout(reconnectTimer);
-      connect();
+    live = liveSocket(box.getAttribute("data-ws-url"), [4401, 4403, 4404], {
+      onLive: function () {
+        polling.stop();
+        box.setAttribute("data-channel", "websocket");
+      },
+      onFrame: function (job) { show(job.status); },
+      onLost: function () { if (!finished) polling.start(); },
     });
-    connect();
+    if (!live) polling.start();
   }
 
   /* The waitlist page's offers and entries. The patient's socket says when one of their
-     offers is held, taken or released; the page then fetches that part of itself again
-     (server-rendered, in the viewer's zone; the latest request wins). Each (re)connect starts
-     with `ready`, which fetches too, so nothing that happened while the socket was away is
-     missed; meanwhile the page fetches every 15 s. */
+     offers is held, taken or released; the page then fetches that part of itself again. Each
+     (re)connect starts with `ready`, which fetches too, so nothing that happened while the
+     socket was away is missed; meanwhile the page fetches every 15 s. */
   function followWaitlist(box) {
-    var REFUSED = [4401, 4403];
-    var sequence = 0;
-    var pollTimer = null;
-    var reconnectTimer = null;
-    var attempts = 0;
-
-    function refresh() {
-      var mine = ++sequence;
-      fetch(box.getAttribute("data-fragment-url"), { credentials: "same-origin" })
-        .then(function (response) {
-          if (!response.ok) throw new Error("status " + response.status);
-          return response.text();
-        })
-        .then(function (html) {
-          if (mine === sequence) box.innerHTML = html;
-        })
-        .catch(function () {});
-    }
-
-    function startPolling() {
-      if (pollTimer) return;
-      box.setAttribute("data-channel", "polling");
-      pollTimer = window.setInterval(refresh, 15000);
-    }
-
-    function stopPolling() {
-      if (pollTimer) window.clearInterval(pollTimer);
-      pollTimer = null;
-    }
-
-    function connect() {
-      reconnectTimer = null;
-      var socket;
-      try {
-        socket = new WebSocket(box.getAttribute("data-ws-url"));
-      } catch (e) {
-        startPolling();
-        return;
-      }
-      socket.addEventListener("message", function (event) {
-        var frame;
-        try {
-          frame = JSON.parse(event.data);
-        } catch (e) {
-          return;
-        }
-        if (frame.type === "ready") {
-          attempts = 0;
-          stopPolling();
-          box.setAttribute("data-channel", "websocket");
-        }
-        refresh();
-      });
-      socket.addEventListener("close", function (event) {
-        startPolling();
-        if (REFUSED.indexOf(event.code) >= 0) return;
-        var delay = Math.min(30000, 1000 * Math.pow(2, attempts)) * (0.5 + Math.random() / 2);
-        attempts += 1;
-        reconnectTimer = window.setTimeout(connect, delay);
-      });
-    }
-
-    if (!("WebSocket" in window)) {
-      startPolling();
-      return;
-    }
-    window.addEventListener("online", function () {
-      if (!reconnectTimer) return;
-      window.clearTimeout(reconnectTimer);
-      connect();
+    var load = fragmentLoader(box);
+    var polling = poller(box, 15000, function () { load(); }, false);
+    var live = liveSocket(box.getAttribute("data-ws-url"), [4401, 4403], {
+      onLive: function () {
+        polling.stop();
+        box.setAttribute("data-channel", "websocket");
+      },
+      onFrame: function () { load(); },
+      onLost: polling.start,
     });
-    connect();
+    if (!live) polling.start();
   }
 
   function start() {
