@@ -253,3 +253,36 @@ def test_a_drf_request_is_freed_when_its_response_is_sent(acme, make_user, clien
         assert request() is None or vars(request()) == {}
     finally:
         gc.enable()
+
+
+def test_a_list_page_without_filter_parameters_builds_no_filter_form(
+    acme, make_user, client_for, monkeypatch
+):
+    """The filter backend is skipped when no filter is named (the filterset would return the
+    rows as they are); a named filter still filters, and a bad value is still the field's 400."""
+    from django_filters.filterset import BaseFilterSet
+
+    from practice import services as practice
+
+    with in_clinic(acme):
+        practice.payer_create(name="Aetna East", edi_payer_id="60054")
+        practice.payer_create(name="Cigna West", edi_payer_id="62308")
+    built: list[type] = []
+    real_init = BaseFilterSet.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(type(self))
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(BaseFilterSet, "__init__", counting_init)
+    client = client_for(acme, make_user(acme, "clinic_admin"))
+    everything = client.get("/api/v1/payers/?page=1&ordering=name")
+    assert everything.status_code == 200 and built == []
+    names = [row["name"] for row in everything.json()["results"]]
+    assert {"Aetna East", "Cigna West"} <= set(names) and names == sorted(names)
+    found = client.get("/api/v1/payers/?q=cigna")
+    assert found.status_code == 200 and len(built) == 1
+    assert [row["name"] for row in found.json()["results"]] == ["Cigna West"]
+    refused = client.get("/api/v1/patients/?date_of_birth=yesterday")
+    assert refused.status_code == 400, refused.content
+    assert "date_of_birth" in str(refused.json())

@@ -30,6 +30,7 @@ from audit import services as audit
 from audit.mixins import AuditedAPIMixin, changed_fields, changes_tracked
 from clinic.api import (
     AnswerCache,
+    FilterBackend,
     JSONRenderer,
     PDFRenderer,
     StableOrderingFilter,
@@ -60,7 +61,7 @@ class PracticeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     """
 
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
-    filter_backends = [filters.DjangoFilterBackend, StableOrderingFilter]
+    filter_backends = [FilterBackend, StableOrderingFilter]
     permission_model: str
     permission_actions: ClassVar[dict[str, str]] = {"deactivate": "change", "reactivate": "change"}
     entity: str
