@@ -115,15 +115,12 @@ JOIN billing_chargebalance b ON b.patient_id = page.patient_id AND b.amount <> 0
 GROUP BY page.patient_id, page.amount, pt.first_name, pt.last_name, 4
 ORDER BY page.amount DESC, page.patient_id
 """
-# How many patients owe, and the whole A/R per bucket (the rollup per age date): one
+# How many patients owe, and the whole A/R per bucket (`ar_aging_totals`' statement): one
 # statement, what a page of the report by patient reads besides its rows.
 _PATIENTS_COUNT_AND_TOTALS_SQL = """
 SELECT c.n, t.bucket, t.amount
 FROM (SELECT COUNT(*) AS n FROM billing_arpatient p WHERE p.open_balances > 0) c
-LEFT JOIN (
-  SELECT {bucket} AS bucket, SUM(b.amount) AS amount FROM billing_arday b
-  WHERE b.amount <> 0 GROUP BY 1
-) t ON true
+LEFT JOIN ({totals}) t(key, bucket, amount) ON true
 """
 
 
@@ -166,7 +163,8 @@ class AgingRows:
                 totals = [ZERO] * len(BUCKETS)
                 with connection.cursor() as cursor:
                     cursor.execute(
-                        _PATIENTS_COUNT_AND_TOTALS_SQL.format(bucket=_BUCKET), {"as_of": self.as_of}
+                        _PATIENTS_COUNT_AND_TOTALS_SQL.format(totals=_aging_sql("all")),
+                        {"as_of": self.as_of},
                     )
                     for count, bucket, amount in cursor.fetchall():
                         self._count = count
