@@ -301,14 +301,20 @@ def clinics_with_due_notifications(
 
 
 # A page of the sweep: due pending rows not queued within the lease, marked queued in the
-# statement that picks them; rows another sweep is marking are skipped, not waited for.
+# statement that picks them; rows another sweep is marking are skipped, not waited for. The
+# page is a MATERIALIZED CTE, taken once: as an `id IN (subquery)` the planner may put the
+# subquery on the inner side of a nested loop and run it again per outer row, and each rerun
+# (its first rows now locked and updated by this statement) reaches rows past the LIMIT.
 _QUEUE_PAGE = """
-UPDATE notifications_notification SET queued_at = %(now)s
- WHERE id IN (SELECT id FROM notifications_notification
-               WHERE status = 'pending' AND due_at <= %(now)s AND id > %(after)s
-                 AND (queued_at IS NULL OR queued_at <= %(requeue)s)
-               ORDER BY id LIMIT %(size)s FOR UPDATE SKIP LOCKED)
-RETURNING id
+WITH page AS MATERIALIZED (
+    SELECT id FROM notifications_notification
+     WHERE status = 'pending' AND due_at <= %(now)s AND id > %(after)s
+       AND (queued_at IS NULL OR queued_at <= %(requeue)s)
+     ORDER BY id LIMIT %(size)s FOR UPDATE SKIP LOCKED
+)
+UPDATE notifications_notification AS n SET queued_at = %(now)s
+  FROM page WHERE n.id = page.id
+RETURNING n.id
 """
 
 
