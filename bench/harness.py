@@ -363,9 +363,11 @@ class Context:
         env: dict[str, str] | None = None,
         settings_module: str | None = None,
         ready_path: str = "/health/",
+        cwd: Path | None = None,
     ) -> Service:
-        """Another granian with the identical flags (e.g. other settings or database); stop
-        it with `ctx.stack.stop(service)` (the run stops it anyway at the end)."""
+        """Another granian with the identical flags (e.g. other settings or database, or the
+        source tree of another commit in `cwd`); stop it with `ctx.stack.stop(service)` (the
+        run stops it anyway at the end)."""
         service = granian(
             name=name,
             port=port,
@@ -374,6 +376,7 @@ class Context:
             ready_host=self.host(),
             ready_path=ready_path,
             settings_module=settings_module,
+            **({"cwd": cwd} if cwd else {}),
         )
         self.stack.start(service)
         return service

@@ -38,6 +38,7 @@ from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
+from bench.bench_clinic import bench_ids, in_bench  # noqa: E402
 from bench.harness import BENCH_HOST_SLUG  # noqa: E402
 from bench.seed import INTEGRATOR_EMAIL  # noqa: E402
 from clinic.wsgi import settle  # noqa: E402
@@ -90,6 +91,17 @@ def audit_write(n: int = 1000, rounds: int = 5) -> None:
     )
 
 
+def _next_weekday() -> str:
+    """A working day after the seed's appointments thin out is not needed: any weekday ahead
+    (the bench's working hours are Monday to Friday)."""
+    from datetime import date, timedelta
+
+    day = date.today() + timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day.isoformat()
+
+
 def main() -> None:
     args = sys.argv[1:]
     if "--audit-write" in args:
@@ -103,8 +115,22 @@ def main() -> None:
     host = f"{BENCH_HOST_SLUG}.{settings.CLINIC_BASE_DOMAIN}"
     client = Client(HTTP_HOST=host)
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token()}"}
+    day, ids = _next_weekday(), bench_ids()
+    with in_bench():
+        from practice.models import Practitioner
+
+        one = Practitioner.objects.filter(specialties__slug=ids.specialty).order_by("pk")[0].pk
+    day_path = (
+        f"/api/v1/availability/?practitioner={one}&appointment_type={ids.visit_type}"
+        f"&start={day}&end={day}&tz=America/New_York"
+    )
     cases = {
         "ceiling": ("/bench/ceiling/", {}),
+        # the peer's unit of work: one practitioner's slots for one day (computed when the
+        # answer cache is off: ANSWER_CACHE_SECONDS=0 in the environment)
+        "availability-day": (day_path, {}),
+        "availability-day-auth": (day_path, auth),
+        "search": ("/api/v1/practitioners/?specialty=bench-twenty&language=es&page_size=20", {}),
         "practitioners": ("/api/v1/practitioners/", auth),
         "claims": ("/api/v1/claims/", auth),
         "aging-patient": ("/api/v1/reports/ar-aging/?by=patient&page=3", auth),
@@ -128,7 +154,7 @@ def main() -> None:
             import cProfile
             import pstats
 
-            profiler = cProfile.Profile()
+            profiler = cProfile.Profile(time.process_time)  # CPU, not waits
             profiler.enable()
             for _ in range(n):
                 client.get(path, **headers)

@@ -71,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--profile-format", choices=("flamegraph", "speedscope"), default="flamegraph"
     )
     parser.add_argument("--keep-scale-db", action="store_true", help="tenant_scale: keep its DB")
+    parser.add_argument(
+        "--before",
+        metavar="REF",
+        help="computed: also measure the computed rows on this git commit (a worktree of it), "
+        "in the same run, for a before/after ratio",
+    )
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     return parser.parse_args(argv)
 
@@ -394,7 +400,11 @@ def main(argv: list[str] | None = None) -> int:
             base_domain=env.get("CLINIC_BASE_DOMAIN", "localhost"),
             ports=ports,
             database_url=database_url,
-            options={"clinics": args.clinics, "keep_scale_db": args.keep_scale_db},
+            options={
+                "clinics": args.clinics,
+                "keep_scale_db": args.keep_scale_db,
+                "before": args.before,
+            },
             rss_at_start={pid: servers.memory_kb(pid) for pid in web.worker_pids()},
             pg_backends=backends_of(database_url),
             pg_data=servers.pg_data_directory(),

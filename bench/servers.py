@@ -66,6 +66,7 @@ class Service:
     started_at: float = 0.0
     description: str = ""
     worker_pids_at_start: list[int] = field(default_factory=list)
+    cwd: Path = ROOT  # the source tree it runs (another checkout for a before/after row)
 
     @property
     def pid(self) -> int:
@@ -115,7 +116,7 @@ class Stack:
         log = service.log_path.open("ab")
         service.proc = subprocess.Popen(
             service.argv,
-            cwd=ROOT,
+            cwd=service.cwd,
             env=service.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -199,8 +200,10 @@ def granian(
     ready_host: str,
     ready_path: str = "/health/",
     settings_module: str | None = None,
+    cwd: Path = ROOT,
 ) -> Service:
-    """The Procfile's `web` line: granian WSGI, 2 workers x 4 threads, pool of 4 per worker."""
+    """The Procfile's `web` line: granian WSGI, 2 workers x 4 threads, pool of 4 per worker
+    (of the source tree in `cwd`: this checkout unless a row measures another)."""
     env = {**env, "DB_POOL_MAX_SIZE": str(WEB_DB_POOL), "MALLOC_ARENA_MAX": WEB_MALLOC_ARENAS}
     if settings_module:
         env["DJANGO_SETTINGS_MODULE"] = settings_module
@@ -219,6 +222,7 @@ def granian(
         port=port,
         ready_path=ready_path,
         ready_host=ready_host,
+        cwd=cwd,
         description=(
             f"granian WSGI on :{port}, {WEB_WORKERS} workers x {WEB_THREADS} threads, "
             f"DB pool {WEB_DB_POOL} per worker"

@@ -1,35 +1,39 @@
 """The availability engine: free slots per practitioner, and what a refused booking is offered
 instead.
 
-An answer takes a fixed number of queries whatever the number of practitioners or days:
-practitioners with their working hours, time off, busy ranges, clinic settings. The rest is
-interval arithmetic in Python, with working hours expanded day by day in each practitioner's
-zone (`working_blocks`) and slot starts on each block's wall-clock grid.
+An answer reads its inputs in one SQL statement whatever the number of practitioners or days
+(`availability_query`): the slot step, the practitioners offering the visit with their working
+hours, and the time each cannot start a visit in (time off, visits widened by buffers, time held
+elsewhere) as integer microseconds, and the clinic's closures. The rest is interval arithmetic
+in Python, with working hours expanded day by day in each practitioner's zone
+(`working_blocks`) and slot starts on each block's wall-clock grid.
 """
 
 import bisect
 import functools
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from operator import attrgetter
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from django.db.models import BigIntegerField, Func, Prefetch, QuerySet
+from django.db import connection
+from django.db.models import QuerySet
 from django.utils import timezone
 from psycopg.types.range import Range
 
 from practice.models import ClinicSettings, Practitioner
 
-from .busy import busy_elsewhere
+from .busy import busy_sources
 from .models import (
     ACTIVE_STATUSES,
     Appointment,
     AppointmentType,
     Closure,
-    TimeOff,
     WorkingHours,
 )
 
@@ -100,6 +104,18 @@ def _merge(intervals: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
     return starts, ends
 
 
+class Hours(NamedTuple):
+    """Weekly working hours as the engine reads them: the fields of `WorkingHours` that
+    `working_blocks` uses (it takes either)."""
+
+    weekday: int
+    start_time: time
+    end_time: time
+    location_id: int | None
+    effective_from: date | None
+    effective_to: date | None
+
+
 class Closed(NamedTuple):
     """A closure as the engine reads it: its days (both included), where (None: the whole
     clinic) and its name."""
@@ -133,7 +149,7 @@ def closed_on(closures: Iterable[Closed], day: date, location_id: int | None) ->
 
 
 def working_blocks(
-    hours: Iterable[WorkingHours],
+    hours: Iterable[WorkingHours | Hours],
     *,
     tz: ZoneInfo,
     start: datetime,
@@ -147,7 +163,7 @@ def working_blocks(
     Each local date is combined with the local times in the practitioner's zone, so a 09:00
     start is 09:00 local on both DST change days.
     """
-    by_weekday: dict[int, list[WorkingHours]] = defaultdict(list)
+    by_weekday: dict[int, list[WorkingHours | Hours]] = defaultdict(list)
     for block in hours:
         by_weekday[block.weekday].append(block)
     blocks = []
@@ -198,7 +214,7 @@ def availability(
     Honours working hours (in the practitioner's zone), time off, existing active appointments
     widened by both visits' buffers, minimum notice, booking horizon, location and the
     clinic's closures, and time held elsewhere (`busy`: the waitlist's holds). The slot grid
-    step is the clinic's setting. Seven queries, whatever the number of practitioners or days.
+    step is the clinic's setting. One statement, whatever the number of practitioners or days.
     """
     query = availability_query(
         appointment_type=appointment_type,
@@ -225,7 +241,7 @@ def _whole_minute(moment: datetime, *, up: bool) -> datetime:
 
 @dataclass
 class AvailabilityQuery:
-    """Everything an availability answer depends on, read in six queries. `compute()` turns
+    """Everything an availability answer depends on, read in one statement. `compute()` turns
     it into slots without the database; `key` identifies it: two queries with equal keys have
     equal answers (the API reuses answers by it).
 
@@ -240,6 +256,7 @@ class AvailabilityQuery:
     practitioners: list[Practitioner]
     forbidden: dict[int, list[tuple[int, int]]]  # per practitioner: open intervals, µs
     closures: tuple[Closed, ...] = ()  # the days the clinic or a location is closed
+    hours: dict[int, tuple[Hours, ...]] = field(default_factory=dict)  # per practitioner
 
     @functools.cached_property
     def key(self) -> tuple:
@@ -255,17 +272,7 @@ class AvailabilityQuery:
                     p.pk,
                     p.timezone,
                     p.display_name,
-                    tuple(
-                        (
-                            h.weekday,
-                            h.start_time,
-                            h.end_time,
-                            h.location_id,
-                            h.effective_from,
-                            h.effective_to,
-                        )  # fmt: skip
-                        for h in p.working_hours.all()
-                    ),
+                    self.hours.get(p.pk, ()),
                     tuple(sorted(self.forbidden.get(p.pk, ()))),
                 )
                 for p in self.practitioners
@@ -285,7 +292,7 @@ class AvailabilityQuery:
             slots = found.slots
             seen: set[int] = set()
             blocks = working_blocks(
-                practitioner.working_hours.all(),
+                self.hours.get(pk, ()),
                 tz=ZoneInfo(practitioner.timezone),
                 start=self.earliest,
                 end=self.end,
@@ -323,7 +330,7 @@ class AvailabilityQuery:
             lows, highs = _merge(self.forbidden.get(pk, []))
             first: dict[int, Slot] = {}
             blocks = working_blocks(
-                practitioner.working_hours.all(),
+                self.hours.get(pk, ()),
                 tz=ZoneInfo(practitioner.timezone),
                 start=self.earliest,
                 end=self.end,
@@ -347,6 +354,30 @@ class AvailabilityQuery:
         return found
 
 
+def appointment_type_active(pk: int) -> AppointmentType | None:
+    """The appointment type `pk` if it is active: the same row as the ORM's
+    `AppointmentType.objects.filter(pk=pk, is_active=True).first()`, read with a statement
+    built once (the ORM spent more CPU building that query than the availability endpoint's
+    whole read of a practitioner's day)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_type_sql(), [pk])
+        row = cursor.fetchone()
+    return AppointmentType.from_db(connection.alias, _type_fields(), row) if row else None
+
+
+@functools.cache
+def _type_fields() -> list[str]:
+    return [f.attname for f in AppointmentType._meta.concrete_fields]
+
+
+@functools.cache
+def _type_sql() -> str:
+    columns = ", ".join(
+        connection.ops.quote_name(f.column) for f in AppointmentType._meta.concrete_fields
+    )
+    return f"SELECT {columns} FROM {AppointmentType._meta.db_table} WHERE id = %s AND is_active"  # noqa: S608
+
+
 def availability_query(
     *,
     appointment_type: AppointmentType,
@@ -359,7 +390,8 @@ def availability_query(
     now: datetime | None = None,
     exclude_appointment_id: int | None = None,
 ) -> AvailabilityQuery | None:
-    """The queries of `availability` (None when nothing can be free)."""
+    """The inputs of `availability`, read in one statement (`_INPUTS`); None when nothing can
+    be free (the window closed by notice or horizon, or no practitioner offers the visit)."""
     now = now or timezone.now()
     duration = timedelta(minutes=appointment_type.duration_minutes)
     before = timedelta(minutes=appointment_type.buffer_before_minutes)
@@ -370,80 +402,135 @@ def availability_query(
     latest_start = _whole_minute(latest_start, up=False)
     if latest_start < earliest:
         return None
-    step = timedelta(minutes=ClinicSettings.load().slot_step_minutes)
-
-    hours_qs = WorkingHours.objects.all()
-    if location_id is not None:
-        hours_qs = hours_qs.filter(location_id=location_id)
-    elif appointment_type.mode == AppointmentType.Mode.IN_PERSON:
-        hours_qs = hours_qs.filter(location__isnull=False)
-    practitioners = list(
-        practitioners_offering(
-            appointment_type=appointment_type,
-            practitioner_ids=practitioner_ids,
-            specialty=specialty,
-            telehealth=telehealth,
-        ).prefetch_related(Prefetch("working_hours", queryset=hours_qs))
-    )
-    if not practitioners:
-        return None
-    ids = [p.pk for p in practitioners]
     window_lo, window_hi = earliest - before - duration, latest_start + duration + after
-
-    # Integer microseconds from here on: comparing and bisecting aware datetimes (each
-    # comparison asks the zones for offsets) cost more than everything else put together.
+    if location_id is not None:
+        hours_where = "h.location_id = %(location)s"
+    elif appointment_type.mode == AppointmentType.Mode.IN_PERSON:
+        hours_where = "h.location_id IS NOT NULL"
+    else:
+        hours_where = "TRUE"
+    elsewhere = "".join(f"\n    UNION ALL SELECT 2, * FROM ({sql}) AS s" for sql in busy_sources())
+    params = {
+        "type": appointment_type.pk,
+        "ids": list(practitioner_ids) if practitioner_ids is not None else None,
+        "specialty": specialty or None,
+        "telehealth": appointment_type.mode == AppointmentType.Mode.TELEHEALTH or bool(telehealth),
+        "location": location_id,
+        "active": list(ACTIVE_STATUSES),
+        "exclude": exclude_appointment_id,
+        "off_lo": window_lo, "off_hi": window_hi,
+        "lo": window_lo - after, "hi": window_hi + before,
+        # a day either side: each practitioner's calendar day, whatever their zone
+        "first_day": (earliest - timedelta(days=1)).date(),
+        "last_day": (end + timedelta(days=1)).date(),
+        "clock": timezone.now(),
+        "step": _DEFAULT_STEP,
+    }  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(_INPUTS.format(hours_where=hours_where, elsewhere=elsewhere), params)
+        step_minutes, people, hours_json, busy_json, closures_json = cursor.fetchone()
+    if not people:
+        return None
+    practitioners = [
+        Practitioner.from_db(connection.alias, _PRACTITIONER_FIELDS, row)
+        for row in json.loads(people, parse_float=Decimal)
+    ]
+    hours: dict[int, list[Hours]] = defaultdict(list)
+    for pk, weekday, begins, ends, location, since, until in json.loads(hours_json):
+        hours[pk].append(
+            Hours(
+                weekday,
+                time.fromisoformat(begins),
+                time.fromisoformat(ends),
+                location,
+                date.fromisoformat(since) if since else None,
+                date.fromisoformat(until) if until else None,
+            )
+        )
+    # Each row is time a visit's own interval must not touch, turned into the open interval
+    # of starts it forbids (integer microseconds: comparing and bisecting aware datetimes
+    # cost more than everything else put together).
     duration_us, before_us, after_us = (d // _MICROSECOND for d in (duration, before, after))
     forbidden: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for practitioner_id, off_start, off_end in TimeOff.objects.filter(
-        practitioner_id__in=ids, start__lt=window_hi, end__gt=window_lo
-    ).values_list("practitioner_id", "start", "end"):
-        # A slot [s, s + duration) touches [off_start, off_end) when s is in this interval.
-        forbidden[practitioner_id].append((_us(off_start) - duration_us, _us(off_end)))
-    busy = Appointment.objects.filter(
-        practitioner_id__in=ids,
-        status__in=ACTIVE_STATUSES,
-        overbooked=False,
-        blocked__overlap=(window_lo - after, window_hi + before),
+    for kind, pk, lo, hi in json.loads(busy_json):
+        if kind == 0:  # time off: a slot [s, s + duration) touches [lo, hi)
+            forbidden[pk].append((lo - duration_us, hi))
+        else:  # a visit or held time: our [s - before, s + duration + after) overlaps [lo, hi)
+            forbidden[pk].append((lo - duration_us - after_us, hi + before_us))
+    closures = tuple(
+        Closed(date.fromisoformat(first), date.fromisoformat(last), location, name)
+        for first, last, location, name in json.loads(closures_json)
     )
-    if exclude_appointment_id is not None:
-        busy = busy.exclude(pk=exclude_appointment_id)
-    bounds = busy.order_by().annotate(lo=_BoundUs("blocked", function="lower"),
-                                      hi=_BoundUs("blocked", function="upper"))  # fmt: skip
-    for practitioner_id, lo, hi in bounds.values_list("practitioner_id", "lo", "hi"):
-        # Our blocked range [s - before, s + duration + after) overlaps theirs [lo, hi).
-        forbidden[practitioner_id].append((lo - duration_us - after_us, hi + before_us))
-    # Time held by apps above scheduling (the waitlist's holds): the same as a visit's.
-    for practitioner_id, held_lo, held_hi in busy_elsewhere(
-        ids, window_lo - after, window_hi + before
-    ):
-        forbidden[practitioner_id].append(
-            (_us(held_lo) - duration_us - after_us, _us(held_hi) + before_us)
-        )
     return AvailabilityQuery(
         appointment_type=appointment_type,
         earliest=earliest,
         latest_start=latest_start,
         end=end,
-        step=step,
+        step=timedelta(minutes=step_minutes),
         practitioners=practitioners,
         forbidden=dict(forbidden),
-        # a day either side: each practitioner's calendar day, whatever their zone
-        closures=closures_between(
-            (earliest - timedelta(days=1)).date(), (end + timedelta(days=1)).date()
-        ),
+        closures=closures,
+        hours={pk: tuple(found) for pk, found in hours.items()},
     )
 
 
+_DEFAULT_STEP = ClinicSettings._meta.get_field("slot_step_minutes").default
+# What a practitioner of an answer holds (the rest of the row loads if a caller reads it).
+_PRACTITIONER_FIELDS = ["id", "display_name", "rating_average", "timezone"]  # the model's order
+
+# The inputs of an answer in one round trip: the clinic's slot step; the active practitioners
+# offering the visit type (and its mode), by name; their working hours (at the location asked
+# for; in-person visits: hours with a location); their time off (kind 0), active visits that
+# do not overbook (kind 1) and time held elsewhere (kind 2: `scheduling.busy`'s sources), as
+# microseconds since the epoch; the closures touching the window's days. JSON text, parsed by
+# one C call each: psycopg's parsing of rows, ranges and times costs more than the query.
+_INPUTS = """
+WITH p AS (
+    SELECT pr.id, pr.display_name, pr.rating_average, pr.timezone
+      FROM practice_practitioner pr
+     WHERE pr.is_active
+       AND EXISTS (SELECT 1 FROM scheduling_appointmenttype_practitioners t
+                    WHERE t.practitioner_id = pr.id AND t.appointmenttype_id = %(type)s)
+       AND (%(ids)s::bigint[] IS NULL OR pr.id = ANY(%(ids)s::bigint[]))
+       AND (%(specialty)s::text IS NULL OR EXISTS (
+            SELECT 1 FROM practice_practitioner_specialties ps
+              JOIN practice_specialty s ON s.id = ps.specialty_id
+             WHERE ps.practitioner_id = pr.id AND s.slug = %(specialty)s))
+       AND (NOT %(telehealth)s OR pr.offers_telehealth)
+), busy AS (
+    SELECT 0 AS kind, o.practitioner_id, o.start AS lo, o."end" AS hi
+      FROM scheduling_timeoff o
+     WHERE o.practitioner_id IN (SELECT id FROM p)
+       AND o.start < %(off_hi)s AND o."end" > %(off_lo)s
+    UNION ALL
+    SELECT 1, a.practitioner_id, lower(a.blocked), upper(a.blocked)
+      FROM scheduling_appointment a
+     WHERE a.practitioner_id IN (SELECT id FROM p)
+       AND a.status = ANY(%(active)s::text[]) AND NOT a.overbooked
+       AND a.blocked && tstzrange(%(lo)s, %(hi)s, '[)')
+       AND a.id IS DISTINCT FROM %(exclude)s::bigint{elsewhere}
+)
+SELECT
+    coalesce((SELECT slot_step_minutes FROM practice_clinicsettings WHERE id = 1), %(step)s),
+    (SELECT json_agg(json_build_array(id, display_name, rating_average, timezone)
+                     ORDER BY display_name, id) FROM p)::text,
+    (SELECT coalesce(json_agg(json_build_array(h.practitioner_id, h.weekday, h.start_time,
+                                               h.end_time, h.location_id, h.effective_from,
+                                               h.effective_to) ORDER BY h.id), '[]')
+       FROM scheduling_workinghours h
+      WHERE h.practitioner_id IN (SELECT id FROM p) AND {hours_where})::text,
+    (SELECT coalesce(json_agg(json_build_array(
+                kind, practitioner_id,
+                (extract(epoch FROM lo) * 1000000)::bigint,
+                (extract(epoch FROM hi) * 1000000)::bigint)), '[]') FROM busy)::text,
+    (SELECT coalesce(json_agg(json_build_array(c.start_date, c.end_date, c.location_id, c.name)
+                     ORDER BY c.start_date, c.id), '[]')
+       FROM scheduling_closure c
+      WHERE c.start_date <= %(last_day)s AND c.end_date >= %(first_day)s)::text
+"""
+
+
 _SLOT_START = attrgetter("start")
-
-
-class _BoundUs(Func):
-    """`lower(range)` / `upper(range)` of a tstzrange as microseconds since the epoch: psycopg
-    parses a bigint many times faster than a range's text (the busy ranges are most of what
-    availability reads)."""
-
-    template = "(extract(epoch from %(function)s(%(expressions)s)) * 1000000)::bigint"
-    output_field = BigIntegerField()
 
 
 # The even-grid shortcut of `_block_grid` (off only in the test that compares both paths).

@@ -13,9 +13,9 @@ class WaitlistConfig(AppConfig):
         from . import tasks as _tasks  # noqa: F401
         from .messages import OFFER_SUBJECT
         from .receivers import on_appointment_changed, on_schedule_opened
-        from .selectors import holds_busy
+        from .selectors import HOLDS_BUSY_SQL
 
         appointment_changed.connect(on_appointment_changed, dispatch_uid="waitlist")
         schedule_opened.connect(on_schedule_opened, dispatch_uid="waitlist")
-        busy_source_register(holds_busy)  # held slots are not offered in availability
+        busy_source_register(HOLDS_BUSY_SQL)  # held slots are not offered in availability
         subject_register(OFFER_SUBJECT)  # the notifications sender checks and words offers

@@ -1,8 +1,5 @@
 """Waitlist reads shared by the API, the admin, the board and the patient pages."""
 
-from collections.abc import Sequence
-from datetime import datetime
-
 from django.db.models import QuerySet
 
 from .models import WaitlistEntry, WaitlistOffer
@@ -31,17 +28,12 @@ def patient_offers_open(patient) -> QuerySet[WaitlistOffer]:
     return offer_list().filter(patient=patient, status=WaitlistOffer.Status.HELD)
 
 
-def holds_busy(
-    practitioner_ids: Sequence[int], lo: datetime, hi: datetime
-) -> list[tuple[int, datetime, datetime]]:
-    """Held slots of `practitioner_ids` overlapping [lo, hi) whose hold has not expired: what
-    availability leaves out (registered with scheduling.busy in the app's ready())."""
-    from django.utils import timezone
-
-    rows = WaitlistOffer.objects.filter(
-        status=WaitlistOffer.Status.HELD,
-        practitioner_id__in=practitioner_ids,
-        expires_at__gt=timezone.now(),
-        blocked__overlap=(lo, hi),
-    ).values_list("practitioner_id", "blocked")
-    return [(practitioner_id, blocked.lower, blocked.upper) for practitioner_id, blocked in rows]
+# Held slots whose hold has not expired, overlapping the window: what availability leaves out
+# (a `scheduling.busy` source, registered in the app's ready(); run inside availability's one
+# statement, with its parameters and its CTE `p` of the practitioners asked about).
+HOLDS_BUSY_SQL = f"""
+SELECT practitioner_id, lower(blocked), upper(blocked)
+  FROM {WaitlistOffer._meta.db_table}
+ WHERE status = '{WaitlistOffer.Status.HELD.value}' AND practitioner_id IN (SELECT id FROM p)
+   AND expires_at > %(clock)s AND blocked && tstzrange(%(lo)s, %(hi)s, '[)')
+"""  # noqa: S608 (no input in it: the table and the status are the model's)

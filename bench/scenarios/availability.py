@@ -130,7 +130,7 @@ def availability(ctx: Context) -> list[Row]:
         finally:
             ctx.stack.stop(server)
         note = "ANSWER_CACHE_SECONDS=0 (second granian, same flags): every answer from the "
-        note += "database (five queries; computing and rendering memoised per process)"
+        note += "database (two queries; computing and rendering memoised per process)"
         rows += [
             row_from(
                 "availability",

@@ -20,8 +20,7 @@ from clinic.inputs import schedule_date_error, zone_error
 from clinic.tenancy import request_tenant, tenant_connection
 from practice.models import ClinicSettings
 
-from ..availability import availability_query
-from ..models import AppointmentType
+from ..availability import appointment_type_active, availability_query
 from . import serializers as s
 
 
@@ -70,11 +69,10 @@ def _check_bounds(params) -> None:
 
 
 def availability_answer(data: dict) -> bytes:
-    """The rendered answer for validated `AvailabilityQuerySerializer` data: five queries,
-    then computing and rendering unless this process has the answer for the same inputs."""
-    appointment_type = AppointmentType.objects.filter(
-        pk=data["appointment_type"], is_active=True
-    ).first()
+    """The rendered answer for validated `AvailabilityQuerySerializer` data: two queries (the
+    type, then `availability_query`'s one statement), then computing and rendering unless
+    this process has the answer for the same inputs."""
+    appointment_type = appointment_type_active(data["appointment_type"])
     if appointment_type is None:
         raise ValidationError({"appointment_type": ["No active appointment type with this id."]})
     query = availability_query(
@@ -113,7 +111,7 @@ class AnswerMemo:
     from the database (working hours, time off and busy ranges of each practitioner, the
     window in whole minutes, the type, the step, the zone), so a booking, a cancellation or
     a change of hours changes the key. What it saves is the computing and the rendering
-    (~6,000 slots for 20 practitioners over 14 days), not the five queries: on a miss of the
+    (~6,000 slots for 20 practitioners over 14 days), not the two queries: on a miss of the
     shared `AnswerCache` after a change elsewhere in the clinic (its version is clinic-wide),
     the inputs of this answer are often the same."""
 
