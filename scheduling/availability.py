@@ -11,14 +11,12 @@ in Python, with working hours expanded day by day in each practitioner's zone
 
 import bisect
 import functools
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from operator import attrgetter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.db import connection
@@ -214,7 +212,7 @@ def availability(
     Honours working hours (in the practitioner's zone), time off, existing active appointments
     widened by both visits' buffers, minimum notice, booking horizon, location and the
     clinic's closures, and time held elsewhere (`busy`: the waitlist's holds). The slot grid
-    step is the clinic's setting. One statement, whatever the number of practitioners or days.
+    step is the clinic's setting. One round trip, whatever the number of practitioners or days.
     """
     query = availability_query(
         appointment_type=appointment_type,
@@ -241,7 +239,7 @@ def _whole_minute(moment: datetime, *, up: bool) -> datetime:
 
 @dataclass
 class AvailabilityQuery:
-    """Everything an availability answer depends on, read in one statement. `compute()` turns
+    """Everything an availability answer depends on, read in one round trip. `compute()` turns
     it into slots without the database; `key` identifies it: two queries with equal keys have
     equal answers (the API reuses answers by it).
 
@@ -373,7 +371,7 @@ def _type_fields() -> list[str]:
 @functools.cache
 def _type_sql() -> str:
     columns = ", ".join(
-        connection.ops.quote_name(f.column) for f in AppointmentType._meta.concrete_fields
+        connection.ops.quote_name(str(f.column)) for f in AppointmentType._meta.concrete_fields
     )
     return f"SELECT {columns} FROM {AppointmentType._meta.db_table} WHERE id = %s AND is_active"  # noqa: S608
 
@@ -390,8 +388,8 @@ def availability_query(
     now: datetime | None = None,
     exclude_appointment_id: int | None = None,
 ) -> AvailabilityQuery | None:
-    """The inputs of `availability`, read in one statement (`_INPUTS`); None when nothing can
-    be free (the window closed by notice or horizon, or no practitioner offers the visit)."""
+    """The inputs of `availability`, read in one round trip (`_inputs_sql`); None when nothing
+    can be free (the window closed by notice or horizon, or no practitioner offers the visit)."""
     now = now or timezone.now()
     duration = timedelta(minutes=appointment_type.duration_minutes)
     before = timedelta(minutes=appointment_type.buffer_before_minutes)
@@ -403,18 +401,25 @@ def availability_query(
     if latest_start < earliest:
         return None
     window_lo, window_hi = earliest - before - duration, latest_start + duration + after
+    needs_telehealth = appointment_type.mode == AppointmentType.Mode.TELEHEALTH or bool(telehealth)
     if location_id is not None:
         hours_where = "h.location_id = %(location)s"
     elif appointment_type.mode == AppointmentType.Mode.IN_PERSON:
         hours_where = "h.location_id IS NOT NULL"
     else:
         hours_where = "TRUE"
-    elsewhere = "".join(f"\n    UNION ALL SELECT 2, * FROM ({sql}) AS s" for sql in busy_sources())
-    params = {
+    sql = _inputs_sql(
+        ids=practitioner_ids is not None,
+        specialty=bool(specialty),
+        telehealth=needs_telehealth,
+        hours_where=hours_where,
+        exclude=exclude_appointment_id is not None,
+        sources=busy_sources(),
+    )
+    params: dict[str, Any] = {
         "type": appointment_type.pk,
-        "ids": list(practitioner_ids) if practitioner_ids is not None else None,
-        "specialty": specialty or None,
-        "telehealth": appointment_type.mode == AppointmentType.Mode.TELEHEALTH or bool(telehealth),
+        "ids": list(practitioner_ids or ()),
+        "specialty": specialty,
         "location": location_id,
         "active": list(ACTIVE_STATUSES),
         "exclude": exclude_appointment_id,
@@ -424,52 +429,46 @@ def availability_query(
         "first_day": (earliest - timedelta(days=1)).date(),
         "last_day": (end + timedelta(days=1)).date(),
         "clock": timezone.now(),
-        "step": _DEFAULT_STEP,
     }  # fmt: skip
     with connection.cursor() as cursor:
-        cursor.execute(_INPUTS.format(hours_where=hours_where, elsewhere=elsewhere), params)
-        step_minutes, people, hours_json, busy_json, closures_json = cursor.fetchone()
+        cursor.execute(sql, params)
+        step_row = cursor.fetchone()
+        results = []
+        for _ in range(4):
+            cursor.nextset()
+            results.append(cursor.fetchall())
+    people, hour_rows, busy_rows, closure_rows = results
     if not people:
         return None
+    offered = {pk for pk, *_ in people}
     practitioners = [
-        Practitioner.from_db(connection.alias, _PRACTITIONER_FIELDS, row)
-        for row in json.loads(people, parse_float=Decimal)
+        Practitioner.from_db(connection.alias, _PRACTITIONER_FIELDS, row) for row in people
     ]
     hours: dict[int, list[Hours]] = defaultdict(list)
-    for pk, weekday, begins, ends, location, since, until in json.loads(hours_json):
-        hours[pk].append(
-            Hours(
-                weekday,
-                time.fromisoformat(begins),
-                time.fromisoformat(ends),
-                location,
-                date.fromisoformat(since) if since else None,
-                date.fromisoformat(until) if until else None,
-            )
-        )
+    for pk, *rest in hour_rows:
+        if pk in offered:
+            hours[pk].append(Hours(*rest))
     # Each row is time a visit's own interval must not touch, turned into the open interval
     # of starts it forbids (integer microseconds: comparing and bisecting aware datetimes
     # cost more than everything else put together).
     duration_us, before_us, after_us = (d // _MICROSECOND for d in (duration, before, after))
     forbidden: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for kind, pk, lo, hi in json.loads(busy_json):
+    for kind, pk, lo, hi in busy_rows:
+        if pk not in offered:
+            continue
         if kind == 0:  # time off: a slot [s, s + duration) touches [lo, hi)
             forbidden[pk].append((lo - duration_us, hi))
         else:  # a visit or held time: our [s - before, s + duration + after) overlaps [lo, hi)
             forbidden[pk].append((lo - duration_us - after_us, hi + before_us))
-    closures = tuple(
-        Closed(date.fromisoformat(first), date.fromisoformat(last), location, name)
-        for first, last, location, name in json.loads(closures_json)
-    )
     return AvailabilityQuery(
         appointment_type=appointment_type,
         earliest=earliest,
         latest_start=latest_start,
         end=end,
-        step=timedelta(minutes=step_minutes),
+        step=timedelta(minutes=step_row[0] if step_row else _DEFAULT_STEP),
         practitioners=practitioners,
         forbidden=dict(forbidden),
-        closures=closures,
+        closures=tuple(Closed(*row) for row in closure_rows),
         hours={pk: tuple(found) for pk, found in hours.items()},
     )
 
@@ -478,56 +477,77 @@ _DEFAULT_STEP = ClinicSettings._meta.get_field("slot_step_minutes").default
 # What a practitioner of an answer holds (the rest of the row loads if a caller reads it).
 _PRACTITIONER_FIELDS = ["id", "display_name", "rating_average", "timezone"]  # the model's order
 
-# The inputs of an answer in one round trip: the clinic's slot step; the active practitioners
-# offering the visit type (and its mode), by name; their working hours (at the location asked
-# for; in-person visits: hours with a location); their time off (kind 0), active visits that
-# do not overbook (kind 1) and time held elsewhere (kind 2: `scheduling.busy`'s sources), as
-# microseconds since the epoch; the closures touching the window's days. JSON text, parsed by
-# one C call each: psycopg's parsing of rows, ranges and times costs more than the query.
-_INPUTS = """
-WITH p AS (
-    SELECT pr.id, pr.display_name, pr.rating_average, pr.timezone
-      FROM practice_practitioner pr
-     WHERE pr.is_active
-       AND EXISTS (SELECT 1 FROM scheduling_appointmenttype_practitioners t
-                    WHERE t.practitioner_id = pr.id AND t.appointmenttype_id = %(type)s)
-       AND (%(ids)s::bigint[] IS NULL OR pr.id = ANY(%(ids)s::bigint[]))
-       AND (%(specialty)s::text IS NULL OR EXISTS (
-            SELECT 1 FROM practice_practitioner_specialties ps
-              JOIN practice_specialty s ON s.id = ps.specialty_id
-             WHERE ps.practitioner_id = pr.id AND s.slug = %(specialty)s))
-       AND (NOT %(telehealth)s OR pr.offers_telehealth)
-), busy AS (
-    SELECT 0 AS kind, o.practitioner_id, o.start AS lo, o."end" AS hi
-      FROM scheduling_timeoff o
-     WHERE o.practitioner_id IN (SELECT id FROM p)
-       AND o.start < %(off_hi)s AND o."end" > %(off_lo)s
-    UNION ALL
-    SELECT 1, a.practitioner_id, lower(a.blocked), upper(a.blocked)
-      FROM scheduling_appointment a
-     WHERE a.practitioner_id IN (SELECT id FROM p)
-       AND a.status = ANY(%(active)s::text[]) AND NOT a.overbooked
-       AND a.blocked && tstzrange(%(lo)s, %(hi)s, '[)')
-       AND a.id IS DISTINCT FROM %(exclude)s::bigint{elsewhere}
-)
-SELECT
-    coalesce((SELECT slot_step_minutes FROM practice_clinicsettings WHERE id = 1), %(step)s),
-    (SELECT json_agg(json_build_array(id, display_name, rating_average, timezone)
-                     ORDER BY display_name, id) FROM p)::text,
-    (SELECT coalesce(json_agg(json_build_array(h.practitioner_id, h.weekday, h.start_time,
-                                               h.end_time, h.location_id, h.effective_from,
-                                               h.effective_to) ORDER BY h.id), '[]')
-       FROM scheduling_workinghours h
-      WHERE h.practitioner_id IN (SELECT id FROM p) AND {hours_where})::text,
-    (SELECT coalesce(json_agg(json_build_array(
-                kind, practitioner_id,
-                (extract(epoch FROM lo) * 1000000)::bigint,
-                (extract(epoch FROM hi) * 1000000)::bigint)), '[]') FROM busy)::text,
-    (SELECT coalesce(json_agg(json_build_array(c.start_date, c.end_date, c.location_id, c.name)
-                     ORDER BY c.start_date, c.id), '[]')
-       FROM scheduling_closure c
-      WHERE c.start_date <= %(last_day)s AND c.end_date >= %(first_day)s)::text
-"""
+
+def _us_sql(column: str) -> str:
+    """SQL for a timestamptz column as microseconds since the epoch (what `_us` computes)."""
+    return f"(extract(epoch FROM {column}) * 1000000)::bigint"
+
+
+@functools.cache
+def _inputs_sql(
+    *,
+    ids: bool,
+    specialty: bool,
+    telehealth: bool,
+    hours_where: str,
+    exclude: bool,
+    sources: tuple[str, ...],
+) -> str:
+    """The inputs of an answer: five plain statements sent as one (the client-side binding
+    cursor's multiple results; one large statement with CTEs and JSON cost PostgreSQL twice
+    the CPU to plan), each built for the filters asked for (no `%s IS NULL OR` branches):
+
+    1. the clinic's slot step;
+    2. the active practitioners offering the visit type (and its mode), by name;
+    3. working hours, 4. busy time as microseconds since the epoch: time off (kind 0), active
+       visits that do not overbook (kind 1), time held elsewhere (kind 2: `scheduling.busy`'s
+       sources), each of the practitioners statement 2 can return or a superset of them
+       (whatever it has more is dropped in Python);
+    5. the closures touching the window's days."""
+    if ids:
+        who = "= ANY(%(ids)s::bigint[])"
+    elif specialty:
+        who = (
+            "IN (SELECT ps.practitioner_id FROM practice_practitioner_specialties ps"
+            " JOIN practice_specialty s ON s.id = ps.specialty_id WHERE s.slug = %(specialty)s)"
+        )
+    else:
+        who = (
+            "IN (SELECT t.practitioner_id FROM scheduling_appointmenttype_practitioners t"
+            " WHERE t.appointmenttype_id = %(type)s)"
+        )
+    practitioners = [
+        "pr.is_active",
+        "pr.id IN (SELECT t.practitioner_id FROM scheduling_appointmenttype_practitioners t"
+        " WHERE t.appointmenttype_id = %(type)s)",
+    ]
+    if ids or specialty:
+        practitioners.append(f"pr.id {who}")
+    if telehealth:
+        practitioners.append("pr.offers_telehealth")
+    elsewhere = "".join(
+        f"\nUNION ALL SELECT 2, s.pid, {_us_sql('s.lo')}, {_us_sql('s.hi')}"
+        f" FROM ({sql}) AS s(pid, lo, hi) WHERE s.pid {who}"
+        for sql in sources
+    )
+    not_excluded = " AND a.id <> %(exclude)s" if exclude else ""
+    return f"""
+SELECT slot_step_minutes FROM practice_clinicsettings WHERE id = 1;
+SELECT pr.id, pr.display_name, pr.rating_average, pr.timezone FROM practice_practitioner pr
+ WHERE {" AND ".join(practitioners)} ORDER BY pr.display_name, pr.id;
+SELECT h.practitioner_id, h.weekday, h.start_time, h.end_time, h.location_id, h.effective_from,
+       h.effective_to
+  FROM scheduling_workinghours h WHERE h.practitioner_id {who} AND {hours_where} ORDER BY h.id;
+SELECT 0, o.practitioner_id, {_us_sql("o.start")}, {_us_sql('o."end"')} FROM scheduling_timeoff o
+ WHERE o.practitioner_id {who} AND o.start < %(off_hi)s AND o."end" > %(off_lo)s
+UNION ALL
+SELECT 1, a.practitioner_id, {_us_sql("lower(a.blocked)")}, {_us_sql("upper(a.blocked)")}
+  FROM scheduling_appointment a
+ WHERE a.practitioner_id {who} AND a.status = ANY(%(active)s::text[]) AND NOT a.overbooked
+   AND a.blocked && tstzrange(%(lo)s, %(hi)s, '[)'){not_excluded}{elsewhere};
+SELECT c.start_date, c.end_date, c.location_id, c.name FROM scheduling_closure c
+ WHERE c.start_date <= %(last_day)s AND c.end_date >= %(first_day)s ORDER BY c.start_date, c.id
+"""  # noqa: S608 (no input in it: the parameters are bound)
 
 
 _SLOT_START = attrgetter("start")

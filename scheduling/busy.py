@@ -5,10 +5,10 @@ waitlist's holds of freed slots): availability (and so the slot pickers, smart b
 time from being booked (the waitlist's trigger): this only keeps it from being offered.
 
 A source is a SELECT of `(practitioner_id, lower, upper)` (timestamptz: the busy range,
-buffers included) that availability runs inside its one statement (`availability._INPUTS`),
-so it costs no round trip. It may use these named parameters: `%(lo)s` and `%(hi)s` (the
-window: return what overlaps [lo, hi)), `%(clock)s` (the time now) and the CTE `p` (`id`: the
-practitioners asked about)."""
+buffers included) that availability runs in its one round trip (`availability._inputs_sql`,
+which keeps the rows of the practitioners asked about), so it costs none of its own. It may use
+these named parameters: `%(lo)s` and `%(hi)s` (the window: return what overlaps [lo, hi)) and
+`%(clock)s` (the time now)."""
 
 _sources: list[str] = []
 

@@ -183,7 +183,7 @@ def next_free_slots(
     """The earliest free slot of each practitioner within `days`, with the type it is for:
     `appointment_type` when given, otherwise the shortest active type the practitioner offers
     (the one that fits most gaps). One query for the types, then one availability pass (one
-    statement) per distinct type involved — in practice one or two — whatever the number of
+    round trip) per distinct type involved — in practice one or two — whatever the number of
     practitioners. With `location_id`, the earliest free slot at that location."""
     now = now or timezone.now()
     if not practitioner_ids:

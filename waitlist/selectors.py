@@ -29,11 +29,11 @@ def patient_offers_open(patient) -> QuerySet[WaitlistOffer]:
 
 
 # Held slots whose hold has not expired, overlapping the window: what availability leaves out
-# (a `scheduling.busy` source, registered in the app's ready(); run inside availability's one
-# statement, with its parameters and its CTE `p` of the practitioners asked about).
+# (a `scheduling.busy` source, registered in the app's ready(); run in availability's round
+# trip, with its parameters, which keeps the rows of the practitioners it asks about).
 HOLDS_BUSY_SQL = f"""
 SELECT practitioner_id, lower(blocked), upper(blocked)
   FROM {WaitlistOffer._meta.db_table}
- WHERE status = '{WaitlistOffer.Status.HELD.value}' AND practitioner_id IN (SELECT id FROM p)
-   AND expires_at > %(clock)s AND blocked && tstzrange(%(lo)s, %(hi)s, '[)')
+ WHERE status = '{WaitlistOffer.Status.HELD.value}' AND expires_at > %(clock)s
+   AND blocked && tstzrange(%(lo)s, %(hi)s, '[)')
 """  # noqa: S608 (no input in it: the table and the status are the model's)

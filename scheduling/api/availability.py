@@ -70,7 +70,7 @@ def _check_bounds(params) -> None:
 
 def availability_answer(data: dict) -> bytes:
     """The rendered answer for validated `AvailabilityQuerySerializer` data: two queries (the
-    type, then `availability_query`'s one statement), then computing and rendering unless
+    type, then `availability_query`'s one round trip), then computing and rendering unless
     this process has the answer for the same inputs."""
     appointment_type = appointment_type_active(data["appointment_type"])
     if appointment_type is None:

@@ -139,7 +139,7 @@ def test_availability_query_count_is_constant(acme, django_assert_max_num_querie
             return len(ctx.captured_queries)
 
         one_day_one = count(1)
-        assert one_day_one == 1  # the inputs in one statement (availability_query)
+        assert one_day_one == 1  # the inputs in one round trip (availability_query)
         more = [f.practitioner(specialties=(s,)) for _ in range(9)]
         t.practitioners.add(*more)
         patient = f.patient()
