@@ -1,7 +1,7 @@
 """The availability engine: free slots per practitioner, and what a refused booking is offered
 instead.
 
-An answer reads its inputs in one SQL statement whatever the number of practitioners or days
+An answer reads its inputs in one round trip whatever the number of practitioners or days
 (`availability_query`): the slot step, the practitioners offering the visit with their working
 hours, and the time each cannot start a visit in (time off, visits widened by buffers, time held
 elsewhere) as integer microseconds, and the clinic's closures. The rest is interval arithmetic
