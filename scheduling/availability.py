@@ -474,8 +474,13 @@ def availability_query(
 
 
 _DEFAULT_STEP = ClinicSettings._meta.get_field("slot_step_minutes").default
-# What a practitioner of an answer holds (the rest of the row loads if a caller reads it).
-_PRACTITIONER_FIELDS = ["id", "display_name", "rating_average", "timezone"]  # the model's order
+# What a practitioner of an answer holds (the rest of the row loads if a caller reads it), in
+# the model's order of fields, as `Model.from_db` takes them.
+_PRACTITIONER_FIELDS = [
+    f.attname
+    for f in Practitioner._meta.concrete_fields
+    if f.attname in {"id", "display_name", "rating_average", "timezone"}
+]
 
 
 def _us_sql(column: str) -> str:
@@ -533,7 +538,7 @@ def _inputs_sql(
     not_excluded = " AND a.id <> %(exclude)s" if exclude else ""
     return f"""
 SELECT slot_step_minutes FROM practice_clinicsettings WHERE id = 1;
-SELECT pr.id, pr.display_name, pr.rating_average, pr.timezone FROM practice_practitioner pr
+SELECT {", ".join(f"pr.{name}" for name in _PRACTITIONER_FIELDS)} FROM practice_practitioner pr
  WHERE {" AND ".join(practitioners)} ORDER BY pr.display_name, pr.id;
 SELECT h.practitioner_id, h.weekday, h.start_time, h.end_time, h.location_id, h.effective_from,
        h.effective_to
