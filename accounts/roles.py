@@ -7,6 +7,7 @@ without editing accounts. The accounts app installs the merge when Django starts
 (`migrate_schemas`, provisioning and the `accounts.sync_roles` task run it).
 """
 
+import hashlib
 from importlib import import_module
 
 from django.apps import apps
@@ -65,32 +66,65 @@ def grants_collect() -> dict[str, dict[str, Grant]]:
     return merged
 
 
-@transaction.atomic
-def roles_sync() -> dict[str, int]:
-    """Create the role groups in the current schema and set exactly their permissions: the
-    grants in force (`clinic.permissions.installed_grants`), but for the self-service ones
-    (scope SELF), which are no model permission.
-
-    Idempotent and cheap when nothing changed (three queries), so `migrate_schemas` runs it in
-    every clinic; returns the number of permissions per role.
-    """
-    wanted: dict[str, set[int]] = {}
-    permissions = {
-        (app_label, codename): pk
-        for pk, app_label, codename in Permission.objects.values_list(
-            "pk", "content_type__app_label", "codename"
-        )
-    }
+def roles_wanted() -> dict[str, set[tuple[str, str]]]:
+    """role -> the (app_label, codename) permissions its group holds: the grants in force
+    (`clinic.permissions.installed_grants`), but for the self-service ones (scope SELF), which
+    are no model permission."""
+    wanted: dict[str, set[tuple[str, str]]] = {}
     for role, grants in installed_grants().items():
         wanted[role] = set()
         for model_label, grant in grants.items():
             if grant.scope == SELF:
                 continue
             app_label, model = model_label.split(".")
-            for action in grant.actions:
-                pk = permissions.get((app_label, f"{action}_{model}"))
-                if pk is not None:  # a permission not created yet: the next migrate adds it
-                    wanted[role].add(pk)
+            wanted[role] |= {(app_label, f"{action}_{model}") for action in grant.actions}
+    return wanted
+
+
+def roles_fingerprint(wanted: dict[str, set[tuple[str, str]]]) -> str:
+    """md5 of the roles' permissions as `ROLES_FINGERPRINT_SQL` computes it from a schema's
+    groups: one line per (role, permission), in byte order."""
+    lines = sorted(
+        f"{role} {app_label}.{codename}"
+        for role, permissions in wanted.items()
+        for app_label, codename in permissions
+    )
+    return hashlib.md5(",".join(lines).encode(), usedforsecurity=False).hexdigest()
+
+
+# The fingerprint of the role groups named by the one parameter (a list) in `{schema}`:
+# tenants.services compares it with `roles_fingerprint` in every clinic at once, then syncs only
+# the clinics that differ.
+ROLES_FINGERPRINT_SQL = (
+    "SELECT md5(coalesce(string_agg(line, ',' ORDER BY line COLLATE \"C\"), '')) FROM ("
+    "SELECT g.name || ' ' || ct.app_label || '.' || p.codename AS line "
+    "FROM {schema}.auth_group g "
+    "JOIN {schema}.auth_group_permissions gp ON gp.group_id = g.id "
+    "JOIN {schema}.auth_permission p ON p.id = gp.permission_id "
+    "JOIN {schema}.django_content_type ct ON ct.id = p.content_type_id "
+    "WHERE g.name = ANY(%s)) lines"
+)
+
+
+@transaction.atomic
+def roles_sync() -> dict[str, int]:
+    """Create the role groups in the current schema and set exactly their permissions
+    (`roles_wanted`).
+
+    Idempotent and cheap when nothing changed (three queries), so `migrate_schemas` runs it in
+    every clinic whose roles differ; returns the number of permissions per role.
+    """
+    permissions = {
+        (app_label, codename): pk
+        for pk, app_label, codename in Permission.objects.values_list(
+            "pk", "content_type__app_label", "codename"
+        )
+    }
+    # A permission not created yet is left out: the next migrate adds it.
+    wanted = {
+        role: {permissions[label] for label in labels if label in permissions}
+        for role, labels in roles_wanted().items()
+    }
     groups = {group.name: group for group in Group.objects.filter(name__in=list(wanted))}
     for role in wanted:
         if role not in groups:

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -328,6 +328,23 @@ def test_existing_clinics_learn_new_grants_on_migrate(acme):
         biller = Group.objects.get(name="biller")
         codenames = set(biller.permissions.values_list("codename", flat=True))
         assert {"view_payer", "view_coverage", "view_servicecode", "view_patient"} <= codenames
+
+
+def test_clinics_roles_sync_syncs_only_the_clinics_whose_roles_differ(acme, globex):
+    """The fingerprint of a clinic's groups matches the grants once synced, so a no-op migrate
+    touches no clinic; a removed permission or a deleted group is found and put back."""
+    clinics_roles_sync()
+    assert clinics_roles_sync() == 0
+    with in_clinic(globex):
+        Group.objects.get(name="front_desk").permissions.remove(
+            Permission.objects.get(codename="view_patient")
+        )
+    with in_clinic(acme):
+        Group.objects.get(name="biller").delete()
+    assert clinics_roles_sync() == 2
+    assert clinics_roles_sync() == 0
+    with in_clinic(acme):
+        assert Group.objects.filter(name="biller").exists()
 
 
 def test_roles_sync_is_three_queries_when_nothing_changed(acme, django_assert_max_num_queries):
