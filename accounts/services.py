@@ -22,11 +22,14 @@ def user_create(
     full_name: str = "",
     roles: Iterable[str] = (),
     validate: bool = True,
+    password_hash: str | None = None,
 ) -> User:
     """Create a user of the current clinic with the given roles.
 
     Staff roles (anything but `patient`) may sign in to the clinic's admin. Raises
     ValidationError naming the field for a duplicate email, unknown role or weak password.
+    `password_hash`, `make_password(password)` made beforehand, is stored instead of hashing
+    `password` here (provisioning hashes while PostgreSQL clones the clinic's schema).
     """
     roles = tuple(roles)
     unknown = set(roles) - set(ALL_ROLES)
@@ -41,7 +44,10 @@ def user_create(
             validate_password(password, user)
         except ValidationError as exc:
             raise ValidationError({"password": exc.messages}) from exc
-    user.set_password(password)
+    if password_hash is not None:
+        user.password = password_hash
+    else:
+        user.set_password(password)
     user.full_clean(exclude=["password"])
     user.save()
     if roles:
