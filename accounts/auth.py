@@ -12,8 +12,12 @@ refreshed token keeps its version), without a blacklist lookup per request.
 """
 
 import functools
+import time
 from collections.abc import Callable
+from datetime import timedelta
 
+import jwt
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
@@ -154,9 +158,48 @@ def user_with_roles(user_id):
     return user
 
 
+# Access tokens this process has verified: raw token -> (token, its key id, that key's secret).
+# A client sends one access token for its whole lifetime, and checking its signature and
+# decoding it was a third of an authenticated request's CPU. A token found here is used again
+# while it has not expired (checked on every request, with simplejwt's leeway) and while the
+# key that signed it is still listed (a key retired by rotation stops its tokens at once). The
+# clinic, the user's row, their token version and their state are still checked on every
+# request (token_check_clinic, get_user): revocation is immediate as before. Bounded: cleared
+# whole when full.
+_VERIFIED: dict[bytes, tuple[Token, str, str]] = {}
+VERIFIED_TOKENS_MAX = 4096
+
+
+def _verified(raw_token: bytes) -> Token | None:
+    """The token verified earlier by this process, if it is still valid without a new check."""
+    found = _VERIFIED.get(raw_token)
+    if found is None:
+        return None
+    token, kid, secret = found
+    leeway = api_settings.LEEWAY
+    leeway_s = leeway.total_seconds() if isinstance(leeway, timedelta) else float(leeway)
+    exp = token.payload.get("exp")
+    if (
+        not isinstance(exp, int | float)
+        or exp <= time.time() - leeway_s
+        or dict(settings.JWT_SIGNING_KEYS).get(kid) != secret
+    ):
+        _VERIFIED.pop(raw_token, None)
+        return None
+    return token
+
+
 class ClinicJWTAuthentication(JWTAuthentication):
     def get_validated_token(self, raw_token: bytes) -> Token:
-        token = super().get_validated_token(raw_token)
+        token = _verified(raw_token)
+        if token is None:
+            token = super().get_validated_token(raw_token)  # signature, expiry, type
+            kid = jwt.get_unverified_header(raw_token).get("kid")
+            secret = dict(settings.JWT_SIGNING_KEYS).get(kid)
+            if secret is not None:
+                if len(_VERIFIED) >= VERIFIED_TOKENS_MAX:
+                    _VERIFIED.clear()
+                _VERIFIED[raw_token] = (token, kid, secret)
         token_check_clinic(token)
         return token
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+import time_machine
 from django.conf import settings
 from django.test import override_settings
 
@@ -236,3 +237,33 @@ def test_rotating_the_local_jwt_key_keeps_the_previous_one_only(tmp_path):
     assert len(second) == 2 and second[1] == first[0] and second[0] != first[0]
     assert signing_keys_parse(third["JWT_SIGNING_KEYS"])[1] == second[0]  # the oldest dropped
     assert len(signing_keys_parse(third["JWT_SIGNING_KEYS"])) == 2
+
+
+def test_a_repeated_token_is_verified_once_and_still_checked_each_time(acme, admin, monkeypatch):
+    """The process keeps the tokens it verified (accounts.auth._VERIFIED): the same token again
+    skips the signature check, but its expiry, its key and its user are checked every time."""
+    from accounts import auth
+    from accounts.services import users_sign_out_everywhere
+    from accounts.tokens import token_backend
+
+    decoded = []
+    decode = token_backend.decode
+    monkeypatch.setattr(
+        token_backend, "decode", lambda *a, **k: decoded.append(1) or decode(*a, **k)
+    )
+    monkeypatch.setattr(auth, "_VERIFIED", {})
+    previous_kid, previous_secret = settings.JWT_SIGNING_KEYS[1]
+    claims = _claims(acme, admin)
+    token = _signed(claims, previous_secret, previous_kid)
+    assert _me(acme, token).status_code == 200
+    assert _me(acme, token).status_code == 200
+    assert len(decoded) == 1  # the second request used the verified token
+    with override_settings(JWT_SIGNING_KEYS=settings.JWT_SIGNING_KEYS[:1]):  # key retired
+        assert _me(acme, token).status_code == 401
+    assert _me(acme, token).status_code == 200  # verified afresh with the key listed again
+    with time_machine.travel(claims["exp"] + 6, tick=False):  # past the expiry and the leeway
+        assert _me(acme, token).status_code == 401
+    fresh = _signed(_claims(acme, admin), previous_secret, previous_kid)
+    assert _me(acme, fresh).status_code == 200
+    users_sign_out_everywhere(user_ids=[admin.pk])  # revoked: refused at once, cached or not
+    assert _me(acme, fresh).status_code == 401
