@@ -24,6 +24,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from psycopg.types.range import Range
 
+from clinic.tenancy import tenant_connection
 from practice.models import ClinicSettings, Practitioner
 
 from .busy import busy_sources
@@ -352,17 +353,6 @@ class AvailabilityQuery:
         return found
 
 
-def appointment_type_active(pk: int) -> AppointmentType | None:
-    """The appointment type `pk` if it is active: the same row as the ORM's
-    `AppointmentType.objects.filter(pk=pk, is_active=True).first()`, read with a statement
-    built once (the ORM spent more CPU building that query than the availability endpoint's
-    whole read of a practitioner's day)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_type_sql(), [pk])
-        row = cursor.fetchone()
-    return AppointmentType.from_db(connection.alias, _type_fields(), row) if row else None
-
-
 @functools.cache
 def _type_fields() -> list[str]:
     return [f.attname for f in AppointmentType._meta.concrete_fields]
@@ -390,6 +380,92 @@ def availability_query(
 ) -> AvailabilityQuery | None:
     """The inputs of `availability`, read in one round trip (`_inputs_sql`); None when nothing
     can be free (the window closed by notice or horizon, or no practitioner offers the visit)."""
+    query, _ = _availability_read(
+        appointment_type=appointment_type,
+        start=start,
+        end=end,
+        practitioner_ids=practitioner_ids,
+        specialty=specialty,
+        location_id=location_id,
+        telehealth=telehealth,
+        now=now,
+        exclude_appointment_id=exclude_appointment_id,
+        type_check=False,
+    )
+    return query
+
+
+# The appointment types this process has read for the availability endpoint, by clinic and id:
+# their rows as read last (`availability_query_of_type`). Bounded: cleared whole when full.
+_TYPE_ROWS: dict[tuple[str, int], tuple] = {}
+TYPE_ROWS_MAX = 4096
+_UNREAD = object()
+
+
+def availability_query_of_type(
+    type_id: int, **filters: Any
+) -> tuple[AppointmentType | None, AvailabilityQuery | None]:
+    """The active appointment type `type_id` (None: there is none) and `availability_query`
+    for it (`filters` are its keywords), in one round trip when this process has read the type
+    before.
+
+    The inputs are read for the type as this process last read it, and the type's row is read
+    again in the same round trip; only if that row differs (the type was edited or retired
+    since) are the inputs read again, for the row as it is now. An answer is never built on
+    a type other than the one in the database at that moment; the endpoint saves the separate
+    read of the type every answer needed."""
+    key = (tenant_connection.schema_name, type_id)
+    row = _TYPE_ROWS.get(key)
+    for _ in range(3):
+        if row is None:
+            row = _type_row(type_id)
+            if row is None:
+                _TYPE_ROWS.pop(key, None)
+                return None, None
+            fresh: Any = row  # just read on its own: the inputs need not read it again
+            appointment_type = _type_of(row)
+            query, _ = _availability_read(appointment_type=appointment_type, **filters)
+        else:
+            appointment_type = _type_of(row)
+            query, fresh = _availability_read(
+                appointment_type=appointment_type, type_check=True, **filters
+            )
+            if fresh is _UNREAD:  # nothing was read (the window is closed): check the type alone
+                fresh = _type_row(type_id)
+        if fresh == row:
+            if len(_TYPE_ROWS) >= TYPE_ROWS_MAX:
+                _TYPE_ROWS.clear()
+            _TYPE_ROWS[key] = row
+            return appointment_type, query
+        row = fresh  # edited (or None: retired) since this process read it
+    raise RuntimeError(f"appointment type {type_id} changed on each of three reads")
+
+
+def _type_row(pk: int) -> tuple | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_type_sql(), [pk])
+        return cursor.fetchone()
+
+
+def _type_of(row: tuple) -> AppointmentType:
+    return AppointmentType.from_db(connection.alias, _type_fields(), row)
+
+
+def _availability_read(
+    *,
+    appointment_type: AppointmentType,
+    start: datetime,
+    end: datetime,
+    practitioner_ids: Sequence[int] | None = None,
+    specialty: str | None = None,
+    location_id: int | None = None,
+    telehealth: bool | None = None,
+    now: datetime | None = None,
+    exclude_appointment_id: int | None = None,
+    type_check: bool = False,
+) -> tuple[AvailabilityQuery | None, Any]:
+    """`availability_query`, and with `type_check` the appointment type's row (None: not
+    active) read in the same round trip; `_UNREAD` when nothing was read."""
     now = now or timezone.now()
     duration = timedelta(minutes=appointment_type.duration_minutes)
     before = timedelta(minutes=appointment_type.buffer_before_minutes)
@@ -399,7 +475,7 @@ def availability_query(
     earliest = _whole_minute(earliest, up=True)
     latest_start = _whole_minute(latest_start, up=False)
     if latest_start < earliest:
-        return None
+        return None, _UNREAD
     window_lo, window_hi = earliest - before - duration, latest_start + duration + after
     needs_telehealth = appointment_type.mode == AppointmentType.Mode.TELEHEALTH or bool(telehealth)
     if location_id is not None:
@@ -415,6 +491,7 @@ def availability_query(
         hours_where=hours_where,
         exclude=exclude_appointment_id is not None,
         sources=busy_sources(),
+        type_check=type_check,
     )
     params: dict[str, Any] = {
         "type": appointment_type.pk,
@@ -437,9 +514,13 @@ def availability_query(
         for _ in range(4):
             cursor.nextset()
             results.append(cursor.fetchall())
+        type_row = _UNREAD
+        if type_check:
+            cursor.nextset()
+            type_row = cursor.fetchone()
     people, hour_rows, busy_rows, closure_rows = results
     if not people:
-        return None
+        return None, type_row
     offered = {pk for pk, *_ in people}
     practitioners = [
         Practitioner.from_db(connection.alias, _PRACTITIONER_FIELDS, row) for row in people
@@ -460,7 +541,7 @@ def availability_query(
             forbidden[pk].append((lo - duration_us, hi))
         else:  # a visit or held time: our [s - before, s + duration + after) overlaps [lo, hi)
             forbidden[pk].append((lo - duration_us - after_us, hi + before_us))
-    return AvailabilityQuery(
+    query = AvailabilityQuery(
         appointment_type=appointment_type,
         earliest=earliest,
         latest_start=latest_start,
@@ -471,6 +552,7 @@ def availability_query(
         closures=tuple(Closed(*row) for row in closure_rows),
         hours={pk: tuple(found) for pk, found in hours.items()},
     )
+    return query, type_row
 
 
 _DEFAULT_STEP = ClinicSettings._meta.get_field("slot_step_minutes").default
@@ -497,6 +579,7 @@ def _inputs_sql(
     hours_where: str,
     exclude: bool,
     sources: tuple[str, ...],
+    type_check: bool = False,
 ) -> str:
     """The inputs of an answer: five plain statements sent as one (the client-side binding
     cursor's multiple results; one large statement with CTEs and JSON cost PostgreSQL twice
@@ -508,7 +591,8 @@ def _inputs_sql(
        visits that do not overbook (kind 1), time held elsewhere (kind 2: `scheduling.busy`'s
        sources), each of the practitioners statement 2 can return or a superset of them
        (whatever it has more is dropped in Python);
-    5. the closures touching the window's days."""
+    5. the closures touching the window's days;
+    6. with `type_check`, the appointment type's row if it is active (`_type_sql`)."""
     if ids:
         who = "= ANY(%(ids)s::bigint[])"
     elif specialty:
@@ -552,6 +636,7 @@ SELECT 1, a.practitioner_id, {_us_sql("lower(a.blocked)")}, {_us_sql("upper(a.bl
    AND a.blocked && tstzrange(%(lo)s, %(hi)s, '[)'){not_excluded}{elsewhere};
 SELECT c.start_date, c.end_date, c.location_id, c.name FROM scheduling_closure c
  WHERE c.start_date <= %(last_day)s AND c.end_date >= %(first_day)s ORDER BY c.start_date, c.id
+{";" + _type_sql().replace("%s", "%(type)s") if type_check else ""}
 """  # noqa: S608 (no input in it: the parameters are bound)
 
 

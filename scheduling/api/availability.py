@@ -20,7 +20,7 @@ from clinic.inputs import schedule_date_error, zone_error
 from clinic.tenancy import request_tenant, tenant_connection
 from practice.models import ClinicSettings
 
-from ..availability import appointment_type_active, availability_query
+from ..availability import availability_query_of_type
 from . import serializers as s
 
 
@@ -69,14 +69,11 @@ def _check_bounds(params) -> None:
 
 
 def availability_answer(data: dict) -> bytes:
-    """The rendered answer for validated `AvailabilityQuerySerializer` data: two queries (the
-    type, then `availability_query`'s one round trip), then computing and rendering unless
-    this process has the answer for the same inputs."""
-    appointment_type = appointment_type_active(data["appointment_type"])
-    if appointment_type is None:
-        raise ValidationError({"appointment_type": ["No active appointment type with this id."]})
-    query = availability_query(
-        appointment_type=appointment_type,
+    """The rendered answer for validated `AvailabilityQuerySerializer` data: one round trip
+    (`availability_query_of_type`: the type and the inputs), then computing and rendering
+    unless this process has the answer for the same inputs."""
+    appointment_type, query = availability_query_of_type(
+        data["appointment_type"],
         start=data["start"],
         end=data["end"],
         practitioner_ids=[data["practitioner"]] if data.get("practitioner") else None,
@@ -84,6 +81,8 @@ def availability_answer(data: dict) -> bytes:
         location_id=data.get("location"),
         telehealth=data.get("telehealth"),
     )
+    if appointment_type is None:
+        raise ValidationError({"appointment_type": ["No active appointment type with this id."]})
     step = query.step if query else timedelta(minutes=ClinicSettings.load().slot_step_minutes)
     key: tuple = (tenant_connection.schema_name, data["zone"].key, data["start"], data["end"], step)
     key += query.key if query else (appointment_type.pk,)

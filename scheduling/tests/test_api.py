@@ -426,6 +426,41 @@ def test_availability_answers_are_reused_only_while_their_inputs_are_unchanged(w
     assert len(AVAILABILITY_ANSWERS._entries) == 3
 
 
+def test_availability_reads_its_type_with_its_inputs_and_sees_an_edit_at_once(world, settings):
+    """The endpoint builds its inputs from the type as this process read it last and reads
+    the type again in the same round trip: one statement per answer, and an edited or retired
+    type is never answered as it was."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from scheduling.models import AppointmentType
+
+    settings.ANSWER_CACHE_SECONDS_BY_KIND = {"availability": 0}  # every answer computed
+    day = world["day"].isoformat()
+    params = {"practitioner": world["p"].pk, "appointment_type": world["t"].pk,
+              "start": day, "end": day, "tz": "America/New_York"}  # fmt: skip
+
+    def starts() -> list[str]:
+        response = world["anon"].get("/api/v1/availability/", params)
+        assert response.status_code == 200, response.content
+        (practitioner,) = response.json()["practitioners"]
+        return [datetime.fromisoformat(s["start"]).strftime("%H:%M") for s in practitioner["slots"]]
+
+    hourly = starts()
+    with CaptureQueriesContext(connection) as queries:
+        assert starts() == hourly
+    statements = [q["sql"] for q in queries if not q["sql"].startswith("SET search_path")]
+    assert len(statements) == 1 and "scheduling_appointmenttype" in statements[0]
+    with in_clinic(world["acme"]):
+        AppointmentType.objects.filter(pk=world["t"].pk).update(duration_minutes=30)
+    assert len(starts()) > len(hourly)  # the half-hour visit fits more often, at once
+    with in_clinic(world["acme"]):
+        AppointmentType.objects.filter(pk=world["t"].pk).update(is_active=False)
+    response = world["anon"].get("/api/v1/availability/", params)
+    assert response.status_code == 400
+    assert "appointment_type" in response.json()["errors"]
+
+
 def test_answer_memo_stays_within_its_budget():
     from scheduling.api.availability import AnswerMemo
 
