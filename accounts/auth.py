@@ -196,7 +196,7 @@ class ClinicJWTAuthentication(JWTAuthentication):
             token = super().get_validated_token(raw_token)  # signature, expiry, type
             kid = jwt.get_unverified_header(raw_token).get("kid")
             secret = dict(settings.JWT_SIGNING_KEYS).get(kid)
-            if secret is not None:
+            if isinstance(kid, str) and isinstance(secret, str):
                 if len(_VERIFIED) >= VERIFIED_TOKENS_MAX:
                     _VERIFIED.clear()
                 _VERIFIED[raw_token] = (token, kid, secret)
