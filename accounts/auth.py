@@ -159,8 +159,8 @@ def user_with_roles(user_id):
 
 
 # Access tokens this process has verified: raw token -> (token, its key id, that key's secret).
-# A client sends one access token for its whole lifetime, and checking its signature and
-# decoding it was a third of an authenticated request's CPU. A token found here is used again
+# A client sends one access token for its whole lifetime; checking its signature and decoding
+# it again on every request was work with no new answer. A token found here is used again
 # while it has not expired (checked on every request, with simplejwt's leeway) and while the
 # key that signed it is still listed (a key retired by rotation stops its tokens at once). The
 # clinic, the user's row, their token version and their state are still checked on every
