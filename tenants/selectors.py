@@ -95,14 +95,20 @@ def schemas_with_pending_migrations(schema_names: Iterable[str]) -> list[str]:
             params=[expected],
         )
     )
+    migrated = set(schemas_with_table(schemas, "django_migrations"))
+    return [schema for schema in schemas if schema in behind or schema not in migrated]
+
+
+def schemas_with_table(schemas: Iterable[str], table: str) -> list[str]:
+    """The schemas, of those given, that hold `table`: one indexed lookup each (to_regclass);
+    a join of pg_class on the table's name visited that table in every clinic's schema."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relname = 'django_migrations' AND n.nspname = ANY(%s)",
-            [schemas],
+            "SELECT s FROM unnest(%s::text[]) AS s "
+            "WHERE to_regclass(quote_ident(s) || '.' || quote_ident(%s)) IS NOT NULL",
+            [list(schemas), table],
         )
-        migrated = {row[0] for row in cursor.fetchall()}
-    return [schema for schema in schemas if schema in behind or schema not in migrated]
+        return [row[0] for row in cursor.fetchall()]
 
 
 def schemas_where(schemas: Iterable[str], *, table: str, sql: str, params: list) -> list[str]:
@@ -111,13 +117,8 @@ def schemas_where(schemas: Iterable[str], *, table: str, sql: str, params: list)
     hundreds of clinics). `sql` is a SELECT with `{schema}` where the quoted schema name goes
     (`FROM {schema}.scheduling_nextavailable ...`), run with `params` for each schema.
     Schemas without `table` (a clinic being created, not migrated yet) are left out."""
+    ready = sorted(schemas_with_table(schemas, table))
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relname = %s AND n.nspname = ANY(%s)",
-            [table, list(schemas)],
-        )
-        ready = sorted(row[0] for row in cursor.fetchall())
         found = []
         for at in range(0, len(ready), 200):
             chunk = ready[at : at + 200]
