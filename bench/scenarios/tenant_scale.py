@@ -81,7 +81,9 @@ def _beat_row(small: dict, large: dict) -> Row:
 
 
 def _schemas_consistent(url: str) -> Check:
-    """Every clinic schema has the template's tables and the template's migration records."""
+    """Every clinic schema has the template's tables and the template's migration records.
+    Counted in one scan of pg_class and one UNION ALL query per 500 schemas (a pg_tables query
+    per schema scans pg_class each time: minutes at 1,000 clinics)."""
     with psycopg.connect(url) as conn:
         schemas = [
             row[0]
@@ -89,13 +91,26 @@ def _schemas_consistent(url: str) -> Check:
                 "SELECT schema_name FROM tenants_clinic WHERE schema_name <> 'public'"
             )
         ] + ["clinic_template"]
-        found = {}
-        for schema in schemas:
-            tables = conn.execute(
-                "SELECT count(*) FROM pg_tables WHERE schemaname = %s", [schema]
-            ).fetchone()[0]
-            applied = conn.execute(f'SELECT count(*) FROM "{schema}".django_migrations').fetchone()
-            found[schema] = (tables, applied[0])
+        tables = dict(
+            conn.execute(
+                "SELECT n.nspname, count(*) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind = 'r' AND n.nspname = ANY(%s) GROUP BY n.nspname",
+                [schemas],
+            ).fetchall()
+        )
+        applied = {}
+        for at in range(0, len(schemas), 500):
+            chunk = schemas[at : at + 500]
+            applied |= dict(
+                conn.execute(
+                    " UNION ALL ".join(
+                        f'SELECT %s, count(*) FROM "{schema}".django_migrations' for schema in chunk
+                    ),
+                    chunk,
+                ).fetchall()
+            )
+        found = {schema: (tables.get(schema, 0), applied.get(schema, 0)) for schema in schemas}
     expected = found["clinic_template"]
     odd = {schema: got for schema, got in found.items() if got != expected}
     ok = not odd and expected[0] > 0
