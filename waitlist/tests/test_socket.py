@@ -6,6 +6,8 @@ the page's own."""
 import asyncio
 import json
 
+import pytest
+from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 
@@ -17,6 +19,18 @@ from tests.fixtures import host_of, in_clinic, session_client
 from .. import services
 from ..models import WaitlistOffer
 from .factories import offers_by_hand, waiting_world
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test's sockets run in an event loop of their own (`asyncio.run`): the channel layer
+    is made afresh for them, as a server process makes it once for its one loop. The process's
+    layer otherwise outlives the loop it was used in, and a receive lock still held there when
+    that loop ended fails in the next one ("bound to a different event loop": the clock check
+    at 14:00 in New York, once)."""
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
 
 
 def _headers(clinic, client=None) -> list[tuple[bytes, bytes]]:
