@@ -366,33 +366,12 @@ def _type_sql() -> str:
     return f"SELECT {columns} FROM {AppointmentType._meta.db_table} WHERE id = %s AND is_active"  # noqa: S608
 
 
-def availability_query(
-    *,
-    appointment_type: AppointmentType,
-    start: datetime,
-    end: datetime,
-    practitioner_ids: Sequence[int] | None = None,
-    specialty: str | None = None,
-    location_id: int | None = None,
-    telehealth: bool | None = None,
-    now: datetime | None = None,
-    exclude_appointment_id: int | None = None,
-) -> AvailabilityQuery | None:
-    """The inputs of `availability`, read in one round trip (`_inputs_sql`); None when nothing
-    can be free (the window closed by notice or horizon, or no practitioner offers the visit)."""
-    query, _ = _availability_read(
-        appointment_type=appointment_type,
-        start=start,
-        end=end,
-        practitioner_ids=practitioner_ids,
-        specialty=specialty,
-        location_id=location_id,
-        telehealth=telehealth,
-        now=now,
-        exclude_appointment_id=exclude_appointment_id,
-        type_check=False,
-    )
-    return query
+def availability_query(**inputs: Any) -> AvailabilityQuery | None:
+    """The inputs of `availability`, read in one round trip (`_inputs_sql`; keywords as
+    `_availability_read` takes them: appointment_type, start, end and the filters); None when
+    nothing can be free (the window closed by notice or horizon, or no practitioner offers the
+    visit)."""
+    return _availability_read(**inputs)[0]
 
 
 # The appointment types this process has read for the availability endpoint, by clinic and id:
@@ -464,8 +443,8 @@ def _availability_read(
     exclude_appointment_id: int | None = None,
     type_check: bool = False,
 ) -> tuple[AvailabilityQuery | None, Any]:
-    """`availability_query`, and with `type_check` the appointment type's row (None: not
-    active) read in the same round trip; `_UNREAD` when nothing was read."""
+    """`availability_query`'s inputs, and with `type_check` the appointment type's row (None:
+    not active) read in the same round trip; `_UNREAD` when nothing was read."""
     now = now or timezone.now()
     duration = timedelta(minutes=appointment_type.duration_minutes)
     before = timedelta(minutes=appointment_type.buffer_before_minutes)
