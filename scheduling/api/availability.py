@@ -35,12 +35,6 @@ class AvailabilityView(APIView):
     )
     def get(self, request: Request) -> HttpResponse:
         default_tz = request_tenant(request).timezone
-        _check_bounds(request.query_params)
-        query = s.AvailabilityQuerySerializer(
-            data=request.query_params, context={"default_tz": default_tz}
-        )
-        query.is_valid(raise_exception=True)
-        data = query.validated_data
         # Answers move on with the clock a whole minute at a time (AvailabilityQuery): shared
         # for a minute at most unless the schedule changes first. Each answer's minute begins
         # at its own second (from its parameters): with the clock's, every answer expired in
@@ -48,9 +42,18 @@ class AvailabilityView(APIView):
         params = (default_tz, sorted(request.query_params.lists()))
         offset = zlib.crc32(repr(params).encode()) % 60
         period, into = divmod(time.time() + offset, 60)
-        return SHARED_AVAILABILITY_ANSWERS.answer(
-            (*params, int(period)), lambda: (availability_answer(data), 60 - into)
-        )
+
+        def compute() -> tuple[bytes, float]:
+            # Validated on a miss only: a shared answer is stored only for parameters that
+            # passed, under the raw parameters, for a minute at most.
+            _check_bounds(request.query_params)
+            query = s.AvailabilityQuerySerializer(
+                data=request.query_params, context={"default_tz": default_tz}
+            )
+            query.is_valid(raise_exception=True)
+            return availability_answer(query.validated_data), 60 - into
+
+        return SHARED_AVAILABILITY_ANSWERS.answer((*params, int(period)), compute)
 
 
 def _check_bounds(params) -> None:
