@@ -32,7 +32,7 @@ from rest_framework.parsers import JSONParser as DRFJSONParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
 
-from . import metrics
+from . import counting, metrics
 from .client_address import client_address
 from .inputs import plausible_date_error, schedule_date_error
 from .resilience import redis_call
@@ -534,7 +534,7 @@ class AnswerCache:
     (the kind's `ANSWER_CACHE_SECONDS_BY_KIND`, else `ANSWER_CACHE_SECONDS`; less when the
     answer names a moment that will pass sooner), so answers that depend on the clock move
     on. 0 seconds turns the kind's cache off. Each lookup is counted per clinic and kind
-    (`answer_stats_count`, once the answer is sent)."""
+    (`answer_stats_count`)."""
 
     def __init__(self, name: str):
         if name not in settings.ANSWER_CACHE_KINDS:
@@ -558,13 +558,9 @@ class AnswerCache:
         if body is None:
             body, seconds = compute()
             self._put(params, version, body, seconds)
-        response = HttpResponse(body, content_type="application/json")
         if self.seconds:
-            schema, kind = tenant_connection.schema_name, self.name
-            # counted once the server closes the answer: off its latency
-            closers = response._resource_closers  # type: ignore[attr-defined]  # Django's own
-            closers.append(lambda: answer_stats_count(schema, kind, hit))
-        return response
+            answer_stats_count(tenant_connection.schema_name, self.name, hit)
+        return HttpResponse(body, content_type="application/json")
 
     def _get(self, params: tuple) -> tuple[bytes | None, str | None]:
         """`(body, version)`: the cached body or None, and the version to store a new one at."""
@@ -595,9 +591,9 @@ def answer_cache_seconds(kind: str) -> int:
 # Answer-cache statistics: hits and misses per clinic and kind, for the platform operator.
 # One Redis hash for the deployment, whatever the number of clinics (`answer_stats_key`); its
 # fields are `<schema> TAB <kind> TAB hits|misses|since`, `since` the first lookup counted
-# after the last reset (Unix seconds). A lookup is one pipelined round trip (HINCRBY, HSETNX)
-# through the Redis breaker, after the answer is sent: a Redis that does not answer loses the
-# count, never the request, and while Redis is failing no count waits for it (`optional`).
+# after the last reset (Unix seconds). A lookup is summed in the process and written with its
+# batch (clinic.counting: HINCRBY, HSETNX), off the request: a Redis outage delays the counts,
+# never a request.
 
 _STATS_SEPARATOR = "\t"
 
@@ -615,13 +611,13 @@ def _stats_client():
 
 
 def answer_stats_count(schema: str, kind: str, hit: bool) -> None:
-    """Count one lookup of `kind` in `schema`'s answers (a hit or a miss). Never raises for
-    Redis (clinic.resilience: failed open, counted under `answer-stats`)."""
+    """Count one lookup of `kind` in `schema`'s answers (a hit or a miss)."""
     prefix = f"{schema}{_STATS_SEPARATOR}{kind}{_STATS_SEPARATOR}"
-    pipe = _stats_client().pipeline(transaction=False)
-    pipe.hincrby(answer_stats_key(), prefix + ("hits" if hit else "misses"), 1)
-    pipe.hsetnx(answer_stats_key(), prefix + "since", f"{time.time():.3f}")
-    redis_call("answer-stats", pipe.execute, optional=True)
+    counting.hash_add(
+        answer_stats_key(),
+        prefix + ("hits" if hit else "misses"),
+        first=(prefix + "since", f"{time.time():.3f}"),
+    )
 
 
 def _when(value) -> str | None:
@@ -641,8 +637,10 @@ def _rate(hits: int, misses: int) -> float | None:
 
 def answer_stats() -> dict:
     """Hits, misses, hit rate and the first lookup counted, per clinic (schema) and kind;
-    the same added up per kind, with each kind's seconds; when the counters were last reset.
-    Raises `RedisUnavailableError` when Redis does not answer."""
+    the same added up per kind, with each kind's seconds; when the counters were last reset
+    (this process's counts included; other processes' within `COUNTS_FLUSH_SECONDS`). Raises
+    `RedisUnavailableError` when Redis does not answer."""
+    counting.flush()
     pipe = _stats_client().pipeline(transaction=False)
     pipe.hgetall(answer_stats_key())
     pipe.get(answer_stats_reset_key())
@@ -677,6 +675,7 @@ def answer_stats_reset(schema: str | None = None, *, operator=None) -> int:
     went. A full reset also notes when (`reset_at`). An `operator`'s reset is recorded in the
     platform admin's history of operator actions (Django's LogEntry in the public schema: its
     "Recent actions") and the log. Raises `RedisUnavailableError` when Redis does not answer."""
+    counting.flush()  # this process's counts so far go with the reset
     client = _stats_client()
     key = answer_stats_key()
 

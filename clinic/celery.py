@@ -9,7 +9,7 @@ import contextvars
 import os
 import time
 
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_shutdown
 from django.db import connection
 from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
@@ -118,6 +118,14 @@ def _task_log(task_id=None, task=None, state=None, **kwargs) -> None:
     )
     if token is not None:
         current_request_id.reset(token)
+
+
+@worker_process_shutdown.connect
+def _counts_written(**kwargs) -> None:
+    """A worker process's last counts (clinic.counting), before it exits."""
+    from clinic import counting  # reads settings: not while this module loads (clinic/__init__)
+
+    counting.flush()
 
 
 app = ClinicCeleryApp("clinic")

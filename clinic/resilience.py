@@ -79,17 +79,10 @@ def redis_call(
     *args: Any,
     default: Any = None,
     raising: bool = False,
-    optional: bool = False,
     **kw,
 ) -> T | Any:
     """`fn(*args, **kw)` through the breaker. When Redis does not answer: `default` (or
-    RedisUnavailableError with `raising=True`), counted under `kind`. An `optional` call (the
-    answer cache's statistics) is not even tried while this process's last Redis call failed
-    (the breaker's failures in a row): it never waits out a timeout a needed call just met."""
-    if optional and redis_breaker.failure_count:
-        with _counts_lock:
-            fail_open_counts[kind] += 1
-        return default
+    RedisUnavailableError with `raising=True`), counted under `kind`."""
     try:
         return _through_breaker(fn, *args, **kw)
     except REDIS_ERRORS as error:

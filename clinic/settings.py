@@ -505,6 +505,9 @@ API_CLINIC_RATE_PER_MINUTE = env.int("API_CLINIC_RATE_PER_MINUTE", default=3000)
 # Usage metering (usage/): API calls, smart-booking jobs, webhooks and notifications counted per
 # clinic and day in Redis, rolled up every minute (0: nothing counted; the bench compares both).
 USAGE_METERING = env.bool("USAGE_METERING", default=True)
+# Counters in Redis hashes (usage, the answer cache's statistics) are summed in each process and
+# written once per this many seconds (clinic.counting): a count reaches Redis that much later.
+COUNTS_FLUSH_SECONDS = env.float("COUNTS_FLUSH_SECONDS", default=1.0)
 
 # Notifications (notifications/): where SMS go (console, file or Twilio), the queue of the send
 # task, retries, the lease after which a crashed send is taken again, how long a signed link

@@ -20,6 +20,7 @@ from accounts.models import User
 from accounts.services import user_create
 from accounts.tokens import RefreshToken
 from clinic.permissions import ALL_ROLES
+from clinic.resilience import redis_breaker
 from tenants import selectors
 from tenants.models import Clinic
 from tenants.services import clinic_create, clinic_host
@@ -66,6 +67,9 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _fresh_state():
+    # The process's Redis breaker closed: one a test left open (by killing Redis) refused the
+    # next test's publishes for REDIS_BREAKER_SECONDS.
+    redis_breaker.reset()
     selectors.clinic_cache_clear()
     if connection.schema_name != "public":
         connection.set_schema_to_public()

@@ -1,8 +1,9 @@
 """Usage metering: what each clinic uses, per day (API calls, smart-booking jobs, webhooks
 delivered, notifications sent).
 
-`usage.count(kind, n=1)` is the one way in, from any app: one pipelined HINCRBY in Redis, on
-the request path or in a task, failing open (a Redis outage loses counts, never a request). A
+`usage.count(kind, n=1)` is the one way in, from any app, on the request path or in a task:
+summed in the process and written to Redis a batch a second (clinic.counting; a Redis outage
+delays counts, never a request). A
 beat task (`usage.rollup`) moves the counters into PostgreSQL's public `UsageDay` rows, which
 the clinic's `/api/v1/usage/` and the platform's usage page read.
 """

@@ -2,22 +2,18 @@
 
 A field of the hash is `schema <TAB> kind <TAB> subject <TAB> group` (the subject: who made
 an API call, `client:<client id>` or `user:<kind>`; the group: the API's endpoint group), its
-value the count. Counting is one round trip (HINCRBY and EXPIRE, pipelined), whatever the
-number of clinics; the rollup (`usage.rollup.usage_rollup`) renames a day's hash away before
-reading it, so a count lands in exactly one rollup.
+value the count. Counts are summed in each process and written a batch at a time
+(`clinic.counting`: HINCRBY and EXPIRE, pipelined), whatever the number of clinics. The rollup
+(`usage.rollup.usage_rollup`) renames a day's hash away before reading it, so a count lands in
+exactly one rollup.
 """
-
-import logging
-import time
 
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
-from redis.exceptions import RedisError
 
+from clinic import counting
 from clinic.tenancy import tenant_connection
-
-logger = logging.getLogger(__name__)
 
 API_CALL = "api_call"
 SMART_BOOKING_JOB = "smart_booking_job"
@@ -28,9 +24,6 @@ KINDS = (API_CALL, SMART_BOOKING_JOB, WEBHOOK_DELIVERED, NOTIFICATION_SENT)
 SEPARATOR = "\t"
 # A day's hash outlives its day by this long if no rollup takes it (the beat runs every minute).
 KEEP_SECONDS = 8 * 24 * 3600
-# After Redis fails, counting is skipped for this long (each try would wait for its timeout).
-_PAUSE_SECONDS = 5.0
-_paused_until = 0.0
 
 
 def key_prefix() -> str:
@@ -56,23 +49,13 @@ def count(
 ) -> None:
     """Count `n` of `kind` (one of KINDS) for the current clinic (or `schema`), today (UTC).
 
-    Never raises for Redis: when Redis is unreachable the count is lost and logged, and
-    counting pauses a few seconds so requests do not each wait for a timeout."""
-    global _paused_until
+    Summed in this process and written to Redis within `COUNTS_FLUSH_SECONDS`
+    (clinic.counting): no round trip here, and a Redis outage delays counts, never a request."""
     if kind not in KINDS:
         raise ValueError(f"Unknown usage kind {kind!r}.")
     schema = schema or tenant_connection.schema_name
     if not settings.USAGE_METERING or schema == "public" or n <= 0:
         return
-    if _paused_until and time.monotonic() < _paused_until:
-        return
     key = day_key(timezone.now().date().isoformat())
     clean = (value.replace(SEPARATOR, " ")[:100] for value in (subject, group))
-    try:
-        pipe = redis_client().pipeline(transaction=False)
-        pipe.hincrby(key, field_of(schema, kind, *clean), n)
-        pipe.expire(key, KEEP_SECONDS)
-        pipe.execute()
-    except (RedisError, OSError):
-        _paused_until = time.monotonic() + _PAUSE_SECONDS
-        logger.warning("usage: Redis unreachable, %s %s of %s not counted", n, kind, schema)
+    counting.hash_add(key, field_of(schema, kind, *clean), n, expire=KEEP_SECONDS)

@@ -11,6 +11,8 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 from prometheus_client.core import CounterMetricFamily, Metric
 
+from clinic import counting
+
 from .counters import SEPARATOR, day_key, key_prefix, redis_client
 from .models import UsageDay, UsageRollup
 
@@ -22,6 +24,7 @@ def _text(value) -> str:
 def usage_today() -> dict[tuple[str, str], int]:
     """(schema, kind) -> today's count. Redis first, then PostgreSQL: a rollup that commits
     in between is found in UsageRollup and its hash is not counted twice."""
+    counting.flush()  # this process's own counts first
     today = timezone.now().date()
     redis = redis_client()
     hashes = {day_key(today.isoformat()): redis.hgetall(day_key(today.isoformat()))}

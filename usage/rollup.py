@@ -13,6 +13,8 @@ from collections import defaultdict
 from django.db import connection, transaction
 from redis.exceptions import ResponseError
 
+from clinic import counting
+
 from .counters import SEPARATOR, day_key, key_prefix, redis_client
 from .models import UsageDay, UsageRollup
 
@@ -45,6 +47,7 @@ def _rolling_keys(redis) -> list[str]:
 
 def usage_rollup() -> int:
     """Add every counter waiting in Redis into UsageDay; return the number of rows touched."""
+    counting.flush()  # this process's own counts first
     redis = redis_client()
     touched = 0
     for key in _rolling_keys(redis):

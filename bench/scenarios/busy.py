@@ -33,6 +33,8 @@ import os
 import time
 from datetime import timedelta
 
+from django.conf import settings
+
 from bench.bench_clinic import (
     FreeSlots,
     bearer,
@@ -256,7 +258,8 @@ def busy(ctx: Context) -> list[Row]:
         on_response=on_response,
         kind_of=kinds.__getitem__,
     )
-    time.sleep(0.5)  # the servers count a lookup once its answer is sent
+    # The servers write their counts a batch at a time (clinic.counting)
+    time.sleep(settings.COUNTS_FLUSH_SECONDS + 0.5)
     cache = hit_rates(before, answer_cache_counts(ctx))
 
     statuses, drained_s = wait_for_jobs([o.job_id for o in jobs if o.job_id], JOBS_TIMEOUT_S)

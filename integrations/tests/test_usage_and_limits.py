@@ -9,6 +9,7 @@ from django.test import override_settings
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from clinic import counting
 from clinic.permissions import CLINIC_ADMIN
 from integrations import limits
 from integrations.tests.test_api_clients import bearer, create_client, token_for
@@ -29,10 +30,10 @@ def clean_redis(db):
     redis = counters.redis_client()
 
     def wipe() -> None:
+        counting.flush()  # earlier tests' counts land first, then go
         for pattern in (f"{counters.key_prefix()}:*", f"{limits._prefix()}:*"):
             for key in redis.scan_iter(match=pattern):
                 redis.delete(key)
-        counters._paused_until = 0.0
         clinic_rate_cache_clear()
 
     wipe()

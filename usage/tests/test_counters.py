@@ -7,6 +7,8 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 import usage
+from clinic import counting
+from clinic.resilience import fail_open_counts, redis_breaker
 from usage import counters
 from usage.models import UsageDay, UsageRollup
 from usage.rollup import usage_rollup
@@ -17,13 +19,15 @@ MIDDAY = "2026-12-09T12:00:00+00:00"  # far from midnight, whatever instant the 
 @pytest.fixture
 def clean_usage(db):
     redis = counters.redis_client()
-    for key in redis.scan_iter(match=f"{counters.key_prefix()}:*"):
-        redis.delete(key)
-    counters._paused_until = 0.0
+
+    def clean() -> None:
+        counting.flush()  # earlier tests' counts land first, then go
+        for key in redis.scan_iter(match=f"{counters.key_prefix()}:*"):
+            redis.delete(key)
+
+    clean()
     yield redis
-    for key in redis.scan_iter(match=f"{counters.key_prefix()}:*"):
-        redis.delete(key)
-    counters._paused_until = 0.0
+    clean()
 
 
 def _totals() -> dict:
@@ -82,7 +86,11 @@ def test_a_rollup_that_died_before_deleting_its_hash_is_not_added_twice(clean_us
 
 
 @time_machine.travel(MIDDAY)  # the day of a count and of its rollup: one UTC day
-def test_counting_fails_open_when_redis_is_down(clean_usage, acme, caplog):
+def test_counts_made_while_redis_is_down_are_written_once_it_is_back(clean_usage, acme, caplog):
+    """Counting never waits for Redis (the sums are this process's); a batch Redis refuses is
+    kept, with what is counted after it, and written whole on the next try."""
+    redis_breaker.reset()
+    before = fail_open_counts["counts"]
     dead = {
         "default": {
             "BACKEND": "clinic.api.RedisCache",
@@ -91,11 +99,31 @@ def test_counting_fails_open_when_redis_is_down(clean_usage, acme, caplog):
         }
     }
     with override_settings(CACHES=dead), schema_context(acme.schema_name):
-        usage.count(usage.API_CALL)  # no exception
-        assert counters._paused_until > 0
-        usage.count(usage.API_CALL)  # paused: not even tried
-    assert "Redis unreachable" in caplog.text
-    assert caplog.text.count("Redis unreachable") == 1
+        usage.count(usage.API_CALL)  # no exception, no round trip
+        assert counting.flush() is False  # refused: kept
+        usage.count(usage.API_CALL, 2)
+        assert counting.flush() is False
+    assert fail_open_counts["counts"] > before and "redis unavailable, counts" in caplog.text
+    assert not clean_usage.exists(counters.day_key("2026-12-09"))  # nothing written yet
+    redis_breaker.reset()
+    assert counting.flush() is True
+    field = counters.field_of(acme.schema_name, usage.API_CALL, "", "")
+    assert clean_usage.hget(counters.day_key("2026-12-09"), field) == b"3"
+    assert 0 < clean_usage.ttl(counters.day_key("2026-12-09")) <= counters.KEEP_SECONDS
+    assert counting.flush() is True  # nothing twice
+    assert clean_usage.hget(counters.day_key("2026-12-09"), field) == b"3"
+
+
+def test_a_process_writes_its_counts_within_the_interval_by_itself(clean_usage, acme, settings):
+    """The process's writer thread: a count reaches Redis with no reader asking for it."""
+    import time
+
+    key, field = counters.day_key(timezone.now().date().isoformat()), "x"
+    counting.hash_add(key, field, 5, expire=60)
+    deadline = time.monotonic() + 10 * settings.COUNTS_FLUSH_SECONDS + 5
+    while clean_usage.hget(key, field) != b"5":
+        assert time.monotonic() < deadline, "not written within the interval"
+        time.sleep(0.05)
 
 
 @time_machine.travel(MIDDAY)  # the day of a count and of its rollup: one UTC day
