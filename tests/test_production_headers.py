@@ -52,6 +52,24 @@ def test_an_inline_style_of_ours_carries_the_policys_nonce(acme):
     assert f"'nonce-{nonce}'" in _policy(response)["style-src"]
 
 
+def test_a_kept_policy_is_the_hosts_own_and_a_nonce_still_gets_its_own(acme, globex):
+    """An answer with no nonce (the API's) gets its host's policy as built the first time
+    (realtime.links): the same again, a sibling host's names that host's socket, and a page
+    that uses a nonce still gets a policy with it."""
+    first = ClinicClient(acme).get("/api/v1/appointment-types/")
+    again = ClinicClient(acme).get("/api/v1/appointment-types/")
+    assert again["Content-Security-Policy"] == first["Content-Security-Policy"]
+    sibling = _policy(ClinicClient(globex).get("/api/v1/appointment-types/"))["connect-src"]
+    assert sibling == ["'self'", f"ws://{host_of(globex).split(':')[0]}:{settings.CLINIC_WS_PORT}"]
+    page = ClinicClient(acme).get("/no-such-page/")
+    nonce = re.search(r"<style nonce=\"([^\"]+)\">", page.content.decode()).group(1)
+    assert f"'nonce-{nonce}'" in _policy(page)["style-src"]
+    assert (
+        "nonce"
+        not in ClinicClient(acme).get("/api/v1/appointment-types/")["Content-Security-Policy"]
+    )
+
+
 def test_a_form_post_from_a_sibling_clinics_host_is_refused(acme, globex, make_user):
     """CSRF: the Origin must be the clinic's own host (a wildcard of every clinic's host was
     trusted before), whatever the token."""

@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
-from clinic.api import ModelSerializer
+from clinic.api import ModelSerializer, Serializer
 
 from .. import services
 from ..models import (
@@ -158,7 +158,7 @@ class PractitionerInputSerializer(ModelSerializer):
         return value or None
 
 
-class PractitionerSearchParamsSerializer(serializers.Serializer):
+class PractitionerSearchParamsSerializer(Serializer):
     """Query parameters of `GET /practitioners/`."""
 
     specialty = serializers.CharField(

@@ -72,7 +72,7 @@ class DateOrDateTimeField(serializers.Field):
         return value.isoformat()
 
 
-class AvailabilityQuerySerializer(serializers.Serializer):
+class AvailabilityQuerySerializer(Serializer):
     practitioner = serializers.IntegerField(required=False, min_value=1)
     specialty = serializers.SlugField(required=False)
     appointment_type = serializers.IntegerField(min_value=1)
