@@ -131,11 +131,11 @@ def row_from(
 ) -> Row:
     """A table row from a load result, with the target evaluated (a ratio to the host-cached
     ceiling needs `ceiling_cached_rps`; the run fills that column of the other rows)."""
-    ratio = ratio_cached = None
+    ratio = ratio_cached = None  # judged unrounded: 0.1496 is not 0.15
     if result.mode == "capacity" and ceiling_rps:
-        ratio = round(result.achieved_rps / ceiling_rps, 3)
+        ratio = result.achieved_rps / ceiling_rps
     if result.mode == "capacity" and ceiling_cached_rps:
-        ratio_cached = round(result.achieved_rps / ceiling_cached_rps, 3)
+        ratio_cached = result.achieved_rps / ceiling_cached_rps
     busy = result.cpu.get("others_pct", 0)
     if busy >= OTHERS_NOTE_PCT:
         notes = "; ".join(filter(None, [notes, f"other processes used {busy:g}% of the machine"]))
@@ -187,8 +187,8 @@ def row_from(
         errors_by_kind=result.errors_by_kind(),
         server_errors=result.server_errors,
         transport_errors=sum(result.transport_errors.values()),
-        ratio=ratio,
-        ratio_cached=ratio_cached,
+        ratio=None if ratio is None else round(ratio, 4),
+        ratio_cached=None if ratio_cached is None else round(ratio_cached, 4),
         target=target.describe() if target else "",
         passed=passed,
         checks=list(checks),
