@@ -16,6 +16,7 @@ number of counts. A process killed outright loses at most its last interval of c
 import atexit
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -46,7 +47,6 @@ _lock = threading.Lock()  # the sums
 _flush_lock = threading.Lock()  # one batch written at a time (a reset waits for it)
 _sums = _Sums()
 _thread: threading.Thread | None = None
-_wake = threading.Event()
 
 
 def hash_add(
@@ -92,7 +92,7 @@ def flush() -> bool:
 
 def _run() -> None:
     while True:
-        _wake.wait(settings.COUNTS_FLUSH_SECONDS)
+        time.sleep(settings.COUNTS_FLUSH_SECONDS)
         flush()
 
 

@@ -241,20 +241,21 @@ class PractitionerViewSet(IncludeInactiveMixin, PracticeViewSet):
     # A shared answer is an HttpResponse of ready JSON (DRF passes it through as it is), not the
     # Response DRF's mixin declares.
     def list(self, request: Request, *args, **kwargs) -> HttpResponse:  # type: ignore[override]
-        params = s.PractitionerSearchParamsSerializer(data=request.query_params.dict())
-        params.is_valid(raise_exception=True)
-        search = dict(params.validated_data)
-        search["include_inactive"] = search.get("include_inactive", False) and self.can("view")
-        extension_params = {
-            name
-            for extension in selectors.practitioner_search_extensions()
-            for name in extension.params
-        }
-        search["extra"] = {
-            name: value for name, value in request.query_params.items() if name in extension_params
-        }
-
         def results() -> Response:
+            params = s.PractitionerSearchParamsSerializer(data=request.query_params.dict())
+            params.is_valid(raise_exception=True)
+            search = dict(params.validated_data)
+            search["include_inactive"] = search.get("include_inactive", False) and self.can("view")
+            extension_params = {
+                name
+                for extension in selectors.practitioner_search_extensions()
+                for name in extension.params
+            }
+            search["extra"] = {
+                name: value
+                for name, value in request.query_params.items()
+                if name in extension_params
+            }
             page = self.paginate_queryset(selectors.practitioner_search(**search))
             return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
@@ -262,6 +263,8 @@ class PractitionerViewSet(IncludeInactiveMixin, PracticeViewSet):
             return results()
 
         def compute() -> tuple[bytes, float]:
+            # Validated on a miss only, as availability is: an answer is stored only for
+            # parameters that passed, under the raw parameters.
             response = results()
             # An answer naming a next free slot holds until that moment passes, at the latest.
             moments = [row.get("next_available") for row in response.data["results"]]
