@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.cache import cache
@@ -19,7 +19,7 @@ from django.core.cache.backends.redis import RedisCacheClient
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import Page
 from django.db import models, transaction
-from django.db.models import Count, Q, QuerySet, Window
+from django.db.models import Q
 from django.http import HttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from django_tenants.utils import schema_context
@@ -185,41 +185,48 @@ class Pagination(PageNumberPagination):
     max_page_size = 200
 
 
+class Windowed(Protocol):
+    """A search that reads a page and counts its matches in one statement."""
+
+    def window(self, offset: int, limit: int) -> tuple[list, int]:
+        """The rows from `offset` on, at most `limit`, and the number of matches."""
+        ...
+
+    def count(self) -> int: ...
+
+
 class WindowCountPagination(Pagination):
-    """Page-number pagination in one query: the total rides on every row of the page as
+    """Page-number pagination in one query: the search (`Windowed`, e.g.
+    `practice.selectors.PractitionerSearch`) carries the total on every row of the page as
     `COUNT(*) OVER ()`, instead of a separate `SELECT COUNT(*)` that plans and filters the
-    whole search again. Same response shape as `Pagination`. For querysets without DISTINCT
-    or aggregation (the window counts rows before LIMIT)."""
+    whole search again (`?page=last` alone counts first). Same response shape as
+    `Pagination`."""
 
-    TOTAL = "window_total"
-
-    # Querysets only (it annotates the window count): narrower than DRF's pages of any sequence.
-    def paginate_queryset(self, queryset: QuerySet, request, view=None):  # type: ignore[override]
+    # A `Windowed` search, not DRF's pages of any sequence.
+    def paginate_queryset(self, queryset: Windowed, request, view=None):  # type: ignore[override]
         self.request = request
         page_size = self.get_page_size(request)
         if not page_size:
             return None
         number = request.query_params.get(self.page_query_param) or 1
-        if number in self.last_page_strings:
-            return super().paginate_queryset(queryset, request, view)  # needs the count first
         try:
+            if number in self.last_page_strings:
+                number = max(1, -(-queryset.count() // page_size))
             number = int(number)
             if number < 1:
                 raise ValueError
         except (TypeError, ValueError):
             message = self.invalid_page_message.format(page_number=number, message="")
             raise NotFound(message) from None
-        offset = (number - 1) * page_size
-        counted = queryset.annotate(**{self.TOTAL: Window(Count("*"))})
-        rows = list(counted[offset : offset + page_size])
+        rows, total = queryset.window((number - 1) * page_size, page_size)
         if not rows and number > 1:
             raise NotFound(
                 self.invalid_page_message.format(
                     page_number=number, message="That page contains no results"
                 )
             )
-        paginator = self.django_paginator_class(queryset, page_size)
-        paginator.__dict__["count"] = getattr(rows[0], self.TOTAL) if rows else 0  # cached
+        paginator = self.django_paginator_class(rows, page_size)
+        paginator.__dict__["count"] = total  # the whole search's, cached
         self.page = Page(rows, number, paginator)
         return rows
 

@@ -5,15 +5,16 @@ Every selector returns a lazy queryset whose related rows come in a fixed number
 serialize without N+1 queries.
 """
 
+import functools
+import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth.models import AnonymousUser
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import (
-    BooleanField,
-    FloatField,
     JSONField,
     Q,
     QuerySet,
@@ -68,8 +69,9 @@ def practitioner_queryset(*, include_inactive: bool = False) -> QuerySet[Practit
     matches. Without `include_inactive`, inactive practitioners, specialties and locations are
     left out: what a patient may see.
 
-    The SQL fragments of this queryset and of `practitioner_search` name the outer table
-    (`practice_practitioner`): use it as the main query, not nested inside another one.
+    The SQL fragments of this queryset name the outer table (`practice_practitioner`): use it
+    as the main query, not nested inside another one. The search (`PractitionerSearch`)
+    selects the same two lists in its own statement.
     """
     practitioners = Practitioner.objects.defer("search_document")
     if not include_inactive:
@@ -88,21 +90,21 @@ class PractitionerSearchExtension:
     """A later app's addition to the practitioner search, registered without practice
     importing that app (the dependency runs scheduling -> practice).
 
-    `apply(queryset, params)` receives the filtered queryset and the raw values of the query
-    parameters it declared in `params`, and returns the queryset with its annotations and
-    filters. It must add SQL to the one query (an annotation over a correlated subquery or
-    a lateral join), never a query per practitioner. `fields` are the annotations it adds;
-    the API renders them on every search result. It raises `ValidationError({param: ...})`
-    for a bad parameter.
+    `apply(search, params)` receives the `PractitionerSearch` being built and the raw values
+    of the query parameters it declared in `params`. It adds SQL to the search's one
+    statement with `search.annotate(name, sql, params)` (a column, e.g. a correlated
+    subquery) and `search.filter(sql, params)` (a condition), never a query per
+    practitioner; its fragments name the outer row `practice_practitioner`. `fields` are the
+    columns it adds; the API renders them on every search result. It raises
+    `ValidationError({param: ...})` for a bad parameter.
 
-    The scheduling app plans exactly this: `next_available` (the earliest free slot) as a
-    `Subquery(... OuterRef("pk") ... [:1])` annotation, and `available_before=<datetime>` as
-    a filter on it. Register from the app's `AppConfig.ready()` with
-    `practitioner_search_extend(...)`.
+    The scheduling app adds `next_available` (the earliest free slot) and the
+    `available_before=<datetime>` filter on it. Register from the app's `AppConfig.ready()`
+    with `practitioner_search_extend(...)`.
     """
 
     name: str
-    apply: Callable[[QuerySet[Practitioner], Mapping[str, str]], QuerySet[Practitioner]]
+    apply: Callable[["PractitionerSearch", Mapping[str, str]], None]
     params: tuple[str, ...] = ()
     fields: tuple[str, ...] = ()
 
@@ -226,37 +228,152 @@ _AT_LOCATION = """
 """
 
 
-def _text_match(queryset: QuerySet[Practitioner], words: list[str]) -> QuerySet[Practitioner]:
-    """Keep practitioners matching the query `words` and rank them by how well (`match_rank`).
-
-    A row matches when the words fit the name by trigram word similarity (typos, partial
-    names), when every word is a prefix of a word in the name, title or bio (full text on the
-    stored `search_document`), when a specialty's name contains the words, or when the words
-    name a condition (`Condition`: its name or a synonym, by trigram similarity, so "stutering"
-    finds stuttering, and with two neighbouring letters swapped back, so "autsim" finds
-    autism) that the practitioner treats, linked to it or through a specialty. The
-    rank adds twice the name similarity (a name is the strongest signal; counted only when it
-    is a match, so unrelated names add no noise), the full-text rank (name > title > bio), a
-    bonus for the specialty, and one for the condition (more for a practitioner linked to it
-    than for one of its specialties).
-
-    Each clinic's directory is hundreds of rows, so PostgreSQL scans it once and evaluates
-    the three tests per row: cheaper than three index scans joined by a BitmapOr. The rank is
-    SQL text with parameters rather than ORM expressions: building and compiling those took
-    longer than PostgreSQL takes to run the search.
-    """
+def _rank_params(words: list[str]) -> tuple:
+    """The parameters of `_MATCH_RANK` for the query `words`."""
     phrase = " ".join(words)
     tsquery = " & ".join(f"{word}:*" for word in words)  # letters and digits: no syntax
     # `phrase` is letters, digits and spaces: nothing in it is a LIKE wildcard.
     condition = (_phrase_readings(words), CONDITION_PHRASE_SIMILARITY, CONDITION_SIMILARITY)
-    params = (phrase, NAME_SIMILARITY, phrase, tsquery, tsquery, f"%{phrase}%", *condition * 2)
-    return queryset.annotate(
-        match_rank=RawSQL(_MATCH_RANK, params, output_field=FloatField())  # noqa: S611
-    ).filter(match_rank__gt=0)
+    return (phrase, NAME_SIMILARITY, phrase, tsquery, tsquery, f"%{phrase}%", *condition * 2)
 
 
-def _condition(sql: str, params: tuple) -> RawSQL:
-    return RawSQL(sql, params, output_field=BooleanField())  # noqa: S611 (fixed text, params)
+_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+@functools.cache
+def _own_columns() -> tuple[str, ...]:
+    """The practitioners' own columns a search row carries (the stored search document is
+    left out: only the conditions read it)."""
+    # Each is its field's attname: no field of Practitioner names its own db_column.
+    return tuple(
+        field.attname
+        for field in Practitioner._meta.concrete_fields
+        if field.name != "search_document"
+    )
+
+
+class PractitionerSearch:
+    """The directory search as one SQL statement, written as SQL text with parameters. The ORM
+    spent longer building and compiling the search's queryset than PostgreSQL spends running
+    it (cProfile over computed searches, bench/request_path.py: 37% of the request).
+
+    Its rows are `Practitioner`s carrying `specialty_list` and `location_list` (as
+    `practitioner_queryset`'s do), `match_rank` when a text query ranks them, and the columns
+    of the registered extensions. `window(offset, limit)` reads a page and the number of
+    matches in one statement (`COUNT(*) OVER ()`), for `clinic.api.WindowCountPagination`;
+    `count()` and slices serve Django's `Paginator` (the patient pages); iterating reads every
+    match.
+
+    Order: best text match first (when there is a text query), then rating (highest first),
+    then display name, then id, so equal rows never swap between pages.
+    """
+
+    def __init__(self, *, include_inactive: bool = False) -> None:
+        active = "" if include_inactive else "AND {}.is_active"
+        self._columns: list[tuple[str, str, tuple]] = []
+        self._json: set[str] = set()
+        self.annotate(
+            "specialty_list", _SPECIALTY_LIST.format(active=active.format("s")), jsonb=True
+        )
+        self.annotate("location_list", _LOCATION_LIST.format(active=active.format("l")), jsonb=True)
+        self._conditions: list[tuple[str, tuple]] = []
+        if not include_inactive:
+            self.filter("practice_practitioner.is_active")
+        self._order = [
+            "practice_practitioner.rating_average DESC",
+            "practice_practitioner.display_name",
+            "practice_practitioner.id",
+        ]
+        self._empty = False
+
+    def annotate(self, name: str, sql: str, params: Sequence = (), *, jsonb: bool = False) -> None:
+        """Add the column `name`: the value of `sql` (an expression over the outer row
+        `practice_practitioner`, a correlated subquery at most) on each row; `jsonb` for a
+        jsonb value, decoded (Django has psycopg hand jsonb over as text)."""
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"Not a column name: {name!r}")
+        self._columns.append((name, sql, tuple(params)))
+        if jsonb:
+            self._json.add(name)
+
+    def filter(self, sql: str, params: Sequence = ()) -> None:
+        """Keep the rows for which `sql` holds (a condition over `practice_practitioner`)."""
+        self._conditions.append((sql, tuple(params)))
+
+    def rank(self, sql: str, params: Sequence = ()) -> None:
+        """Keep the rows whose rank `sql` is positive, best first (`match_rank`)."""
+        self.annotate("match_rank", sql, params)
+        self.filter(f"({sql}) > 0", params)
+        self._order.insert(0, "match_rank DESC")
+
+    def none(self) -> None:
+        """Match nothing (a text query with no word in it)."""
+        self._empty = True
+
+    def _where(self) -> tuple[str, list]:
+        params = [value for _sql, values in self._conditions for value in values]
+        where = " AND ".join(f"({sql})" for sql, _values in self._conditions)
+        return where or "TRUE", params
+
+    def _select(self, extra: str = "") -> tuple[str, list]:
+        columns = [f"practice_practitioner.{column}" for column in _own_columns()]
+        columns += [f"({sql}) AS {name}" for name, sql, _values in self._columns]
+        params = [value for _name, _sql, values in self._columns for value in values]
+        where, where_params = self._where()
+        sql = (
+            f"SELECT {', '.join(columns)}{extra} FROM practice_practitioner WHERE {where} "
+            f"ORDER BY {', '.join(self._order)}"
+        )
+        return sql, params + where_params
+
+    def _rows(self, sql: str, params: list) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    def _practitioners(self, rows: list[tuple]) -> list[Practitioner]:
+        names = _own_columns()  # each column is its field's attname
+        own = len(names)
+        found = []
+        for row in rows:
+            practitioner = Practitioner.from_db(DEFAULT_DB_ALIAS, names, row[:own])
+            for (name, _sql, _values), value in zip(self._columns, row[own:], strict=True):
+                decode = name in self._json and value is not None
+                setattr(practitioner, name, json.loads(value) if decode else value)
+            found.append(practitioner)
+        return found
+
+    def window(self, offset: int, limit: int) -> tuple[list[Practitioner], int]:
+        """The rows from `offset` on, at most `limit`, and the number of matches: one
+        statement."""
+        if self._empty:
+            return [], 0
+        sql, params = self._select(", COUNT(*) OVER ()")
+        rows = self._rows(f"{sql} LIMIT %s OFFSET %s", [*params, limit, offset])
+        return self._practitioners([row[:-1] for row in rows]), (rows[0][-1] if rows else 0)
+
+    def count(self) -> int:
+        if self._empty:
+            return 0
+        where, params = self._where()
+        rows = self._rows(f"SELECT count(*) FROM practice_practitioner WHERE {where}", params)
+        return rows[0][0]
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, page: slice) -> list[Practitioner]:
+        if not isinstance(page, slice) or page.step is not None:
+            raise TypeError("A practitioner search is read by pages: search[start:stop].")
+        start = page.start or 0
+        if self._empty or (page.stop is not None and page.stop <= start):
+            return []
+        sql, params = self._select()
+        limit = "ALL" if page.stop is None else str(page.stop - start)
+        return self._practitioners(self._rows(f"{sql} LIMIT {limit} OFFSET %s", [*params, start]))
+
+    def __iter__(self) -> Iterator[Practitioner]:
+        return iter(self[0:])
 
 
 def practitioner_search(
@@ -271,44 +388,57 @@ def practitioner_search(
     q: str = "",
     include_inactive: bool = False,
     extra: Mapping[str, str] | None = None,
-) -> QuerySet[Practitioner]:
-    """The practitioner directory search: filters, text match, a stable order.
+) -> PractitionerSearch:
+    """The practitioner directory search: filters, text match, a stable order (see
+    `PractitionerSearch`).
 
-    Order: best text match first (when `q` is given), then rating (highest first), then
-    display name, then id, so equal rows never swap between pages. Filters on specialties and
-    locations are `EXISTS` subqueries, not joins, so no row repeats and counting never joins.
-    With `clinic.api.WindowCountPagination` the whole search is one SQL query per page
-    (`COUNT(*) OVER ()` carries the total), for any result size. Registered
-    `PractitionerSearchExtension`s add their annotations to that same query.
+    Filters on specialties and locations are `EXISTS` subqueries, not joins, so no row
+    repeats. The text match keeps practitioners matching the query's words and ranks them by
+    how well (`match_rank`, `_MATCH_RANK`): a row matches when the words fit the name by
+    trigram word similarity (typos, partial names), when every word is a prefix of a word in
+    the name, title or bio (full text on the stored `search_document`), when a specialty's
+    name contains the words, or when the words name a condition (`Condition`: its name or a
+    synonym, by trigram similarity, so "stutering" finds stuttering, and with two neighbouring
+    letters swapped back, so "autsim" finds autism) that the practitioner treats, linked to it
+    or through a specialty. The rank adds twice the name similarity (a name is the strongest
+    signal; counted only when it is a match, so unrelated names add no noise), the full-text
+    rank (name > title > bio), a bonus for the specialty, and one for the condition (more for
+    a practitioner linked to it than for one of its specialties). Each clinic's directory is
+    hundreds of rows, so PostgreSQL scans it once and evaluates the tests per row: cheaper
+    than index scans joined by a BitmapOr.
+
+    Registered `PractitionerSearchExtension`s add their columns and conditions to the same
+    statement, given the raw `extra` parameters they declared.
     """
-    queryset = practitioner_queryset(include_inactive=include_inactive)
+    search = PractitionerSearch(include_inactive=include_inactive)
     specialty = list(specialty)
     if specialty:
-        queryset = queryset.filter(_condition(_HAS_SPECIALTY, (specialty,)))
-    language = tuple(language)
-    if language:
-        queryset = queryset.filter(languages__overlap=list(language))  # GIN: languages && ...
+        search.filter(_HAS_SPECIALTY, (specialty,))
+    language = list(language)
+    if language:  # GIN: languages && ...
+        search.filter("practice_practitioner.languages && %s::varchar[]", (language,))
     if location is not None:
-        queryset = queryset.filter(_condition(_AT_LOCATION, (location,)))
-    if telehealth is not None:
-        queryset = queryset.filter(offers_telehealth=telehealth)
-    if accepting is not None:
-        queryset = queryset.filter(accepts_new_patients=accepting)
-    if verified is not None:
-        queryset = queryset.filter(is_verified=verified)
+        search.filter(_AT_LOCATION, (location,))
+    flags = (
+        ("offers_telehealth", telehealth),
+        ("accepts_new_patients", accepting),
+        ("is_verified", verified),
+    )
+    for column, value in flags:
+        if value is not None:
+            search.filter(f"practice_practitioner.{column} = %s", (value,))
     if min_rating is not None:
-        queryset = queryset.filter(rating_average__gte=min_rating)
+        search.filter("practice_practitioner.rating_average >= %s", (min_rating,))
     for extension in _search_extensions.values():
         params = {name: value for name, value in (extra or {}).items() if name in extension.params}
-        queryset = extension.apply(queryset, params)
-    ordering = ["-rating_average", "display_name", "id"]
+        extension.apply(search, params)
     if q.strip():
         words = _query_words(q)
         if not words:  # only punctuation: nothing can match
-            return queryset.none()
-        queryset = _text_match(queryset, words)
-        ordering.insert(0, "-match_rank")
-    return queryset.order_by(*ordering)
+            search.none()
+        else:
+            search.rank(_MATCH_RANK, _rank_params(words))
+    return search
 
 
 # Row scopes ---------------------------------------------------------------------------------

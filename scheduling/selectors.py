@@ -5,7 +5,7 @@ appointment lists, the staff's scope, a patient's visits, the board's columns. F
 
 import functools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -16,14 +16,13 @@ from django.utils import timezone
 
 from clinic.permissions import ALL, permission_scopes
 from practice.models import Location, Patient, Practitioner
+from practice.selectors import PractitionerSearch
 
 from .availability import Closed, Slot, availability, covering_block, working_blocks
 from .models import (
     ACTIVE_STATUSES,
     Appointment,
     AppointmentType,
-    NextAvailable,
-    NextAvailableAt,
     SmartBookingJob,
     TimeOff,
     WorkingHours,
@@ -115,51 +114,66 @@ def _location_param(params) -> int | None:
         raise ValidationError({"location": "Give a location id."}) from None
 
 
-def search_with_next_available(queryset, params):
+# The earliest free slot of the outer practitioner row (`practice_practitioner`), anywhere
+# or at one location; parameters: (now) or (location id, now).
+_NEXT_AVAILABLE = """
+    SELECT na.start FROM scheduling_nextavailable na
+     WHERE na.practitioner_id = practice_practitioner.id AND na.start > %s
+"""
+_NEXT_AVAILABLE_AT = """
+    SELECT na.start FROM scheduling_nextavailableat na
+     WHERE na.practitioner_id = practice_practitioner.id AND na.location_id = %s
+       AND na.start > %s
+"""
+# Working hours of the outer practitioner row held at a location, current or to come;
+# parameters: location id, today.
+_HOURS_AT = """
+    EXISTS (SELECT 1 FROM scheduling_workinghours wh
+             WHERE wh.practitioner_id = practice_practitioner.id AND wh.location_id = %s
+               AND (wh.effective_to IS NULL OR wh.effective_to >= %s))
+"""
+
+
+def search_with_next_available(search: PractitionerSearch, params: Mapping[str, str]) -> None:
     """The practitioner search's `next_available` (earliest free slot, kept by
     `next_available.refresh`) and its `available_before=<datetime>` filter: one
-    correlated subquery inside the search's own query, never a query per practitioner.
+    correlated subquery inside the search's own statement, never a query per practitioner.
     With `location=`, the earliest free slot at that location (`NextAvailableAt`, kept by the
     same refresh), and `available_before` filters on that one."""
     from django.core.exceptions import ValidationError
-    from django.db.models import OuterRef, Subquery
     from django.utils.dateparse import parse_date, parse_datetime
 
     location_id = _location_param(params)
     now = timezone.now()
+    soonest_params: tuple[object, ...]
     if location_id is None:
-        soonest = NextAvailable.objects.filter(practitioner=OuterRef("pk"), start__gt=now)
+        soonest, soonest_params = _NEXT_AVAILABLE, (now,)
     else:
-        soonest = NextAvailableAt.objects.filter(
-            practitioner=OuterRef("pk"), location_id=location_id, start__gt=now
-        )
-    queryset = queryset.annotate(next_available=Subquery(soonest.values("start")[:1]))
+        soonest, soonest_params = _NEXT_AVAILABLE_AT, (location_id, now)
+    search.annotate("next_available", soonest, soonest_params)
     raw = params.get("available_before")
     if raw:
-        moment = parse_datetime(raw)
-        if moment is None and parse_date(raw) is not None:
-            moment = datetime.combine(parse_date(raw), datetime.min.time(), ZoneInfo("UTC"))
+        try:  # well-formed but impossible ("2026-02-30") raises
+            moment, day = parse_datetime(raw), parse_date(raw)
+        except ValueError:
+            moment = day = None
+        if moment is None and day is not None:
+            moment = datetime.combine(day, datetime.min.time(), ZoneInfo("UTC"))
         if moment is None:
             raise ValidationError({"available_before": "Give an ISO date or datetime."})
         if timezone.is_naive(moment):
             moment = timezone.make_aware(moment, ZoneInfo("UTC"))
-        queryset = queryset.filter(next_available__lt=moment)
-    return queryset
+        search.filter(f"({soonest}) < %s", (*soonest_params, moment))
 
 
-def search_slots_at_location(queryset, params):
+def search_slots_at_location(search: PractitionerSearch, params: Mapping[str, str]) -> None:
     """The practitioner search's `location` means slots there: a practitioner is listed only
     when some of their working hours (current or to come) are held at that location, not
     merely because they are linked to it (practice's own filter, which this narrows). One
-    `EXISTS` in the search's own query."""
-    from django.db.models import Exists, OuterRef, Q
-
+    `EXISTS` in the search's own statement."""
     location_id = _location_param(params)
-    if location_id is None:
-        return queryset
-    hours = WorkingHours.objects.filter(practitioner=OuterRef("pk"), location_id=location_id)
-    hours = hours.filter(Q(effective_to__isnull=True) | Q(effective_to__gte=timezone.localdate()))
-    return queryset.filter(Exists(hours))
+    if location_id is not None:
+        search.filter(_HOURS_AT, (location_id, timezone.localdate()))
 
 
 # Patient pages --------------------------------------------------------------------------------

@@ -91,7 +91,8 @@ class LocationListField(serializers.ReadOnlyField):
 class PractitionerPublicSerializer(ModelSerializer):
     """What anyone, anonymous portal visitors included, sees. The NPI is public (the US NPI
     registry publishes it); account links and internal flags are not. Renders practitioners
-    from `selectors.practitioner_queryset` (their related rows come as JSON)."""
+    from `selectors.practitioner_queryset` and `selectors.practitioner_search` (their related
+    rows come as JSON)."""
 
     specialties = SpecialtyListField(source="specialty_list")
     locations = LocationListField(source="location_list")

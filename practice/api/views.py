@@ -244,19 +244,21 @@ class PractitionerViewSet(IncludeInactiveMixin, PracticeViewSet):
         def results() -> Response:
             params = s.PractitionerSearchParamsSerializer(data=request.query_params.dict())
             params.is_valid(raise_exception=True)
-            search = dict(params.validated_data)
-            search["include_inactive"] = search.get("include_inactive", False) and self.can("view")
+            criteria = dict(params.validated_data)
+            inactive = criteria.get("include_inactive", False)
+            criteria["include_inactive"] = inactive and self.can("view")
             extension_params = {
                 name
                 for extension in selectors.practitioner_search_extensions()
                 for name in extension.params
             }
-            search["extra"] = {
+            criteria["extra"] = {
                 name: value
                 for name, value in request.query_params.items()
                 if name in extension_params
             }
-            page = self.paginate_queryset(selectors.practitioner_search(**search))
+            found = selectors.practitioner_search(**criteria)
+            page = self.paginate_queryset(found)  # type: ignore[arg-type]  # a Windowed search
             return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
         if self.get_serializer_class() is not self.public_serializer_class:

@@ -5,11 +5,9 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
-from django.db.models import OuterRef, Subquery
 from django.test.utils import CaptureQueriesContext
 
 from practice import selectors
-from practice.models import Location
 from tests.fixtures import in_clinic
 
 from .factories import LocationFactory, PractitionerFactory, SpecialtyFactory
@@ -320,15 +318,19 @@ def test_list_query_counts_of_other_resources_are_constant(acme, clients, direct
 def test_a_search_extension_adds_a_field_and_a_filter_without_extra_queries(
     people, acme, client_for
 ):
-    """A stand-in for scheduling: a correlated-subquery annotation and a parameter that
-    filters on it, registered from outside the practice app."""
+    """A stand-in for scheduling: a correlated-subquery column and a parameter that filters
+    on it, registered from outside the practice app."""
 
-    def apply(queryset, params):
-        first = Location.objects.filter(practitioners=OuterRef("pk")).order_by("name")
-        queryset = queryset.annotate(first_location=Subquery(first.values("name")[:1]))
+    first = """
+        SELECT l.name FROM practice_location l
+          JOIN practice_practitioner_locations pl ON pl.location_id = l.id
+         WHERE pl.practitioner_id = practice_practitioner.id ORDER BY l.name LIMIT 1
+    """
+
+    def apply(search, params):
+        search.annotate("first_location", first)
         if params.get("first_location_is"):
-            queryset = queryset.filter(first_location=params["first_location_is"])
-        return queryset
+            search.filter(f"({first}) = %s", (params["first_location_is"],))
 
     client = client_for(acme)
     before = _queries(client, {})

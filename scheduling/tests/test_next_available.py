@@ -35,8 +35,9 @@ def test_search_carries_next_available_and_filters_on_it(acme, client_for):
         "/api/v1/practitioners/", {"specialty": "physio", "available_before": cutoff}
     )
     assert [r["display_name"] for r in filtered.json()["results"]] == ["Soon Available"]
-    bad = client.get("/api/v1/practitioners/", {"available_before": "someday"})
-    assert bad.status_code == 400 and "available_before" in bad.json()["errors"]
+    for wrong in ("someday", "2026-02-30", "2026-12-08T25:00"):  # unreadable, impossible
+        bad = client.get("/api/v1/practitioners/", {"available_before": wrong})
+        assert bad.status_code == 400 and "available_before" in bad.json()["errors"], wrong
 
 
 def test_next_available_adds_no_query_per_practitioner(acme, client_for):
