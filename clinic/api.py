@@ -7,8 +7,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -529,15 +529,67 @@ def clinic_data_changed() -> None:
     transaction.on_commit(bump, robust=True)  # committed: a Redis error is logged, not raised
 
 
+# Calendar versions: a committed change of one appointment makes stale only the availability
+# answers that could show it, not the whole clinic's. Time is cut into weeks (UTC, from the
+# epoch); each week has a version per clinic (answers over every practitioner offering a type or
+# of a specialty) and one per practitioner and clinic (answers naming practitioners). A key
+# lives a day after it was last set or first read (an answer lives a minute at most), and a
+# missing one is made anew when read, so a lapsed version only makes its answers miss once.
+CALENDAR_WEEK = timedelta(days=7)
+CALENDAR_MARGIN = timedelta(days=2)  # a zone's offset, a type's buffers
+CALENDAR_VERSION_SECONDS = 24 * 3600
+
+
+def _weeks(lo: datetime, hi: datetime) -> range:
+    """The weeks (numbered from the epoch) that the instants lo..hi touch."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return range((lo - epoch) // CALENDAR_WEEK, (hi - epoch) // CALENDAR_WEEK + 1)
+
+
+def calendar_scopes(
+    *, first_day: date, last_day: date, practitioners: Iterable[int] | None = None
+) -> list[str]:
+    """The calendar version keys of an answer over the days `first_day`..`last_day` (on any
+    clock: a margin of two days either side): of the named `practitioners`, or, without
+    them, the clinic's."""
+    midnight = datetime.min.time()
+    lo = datetime.combine(first_day, midnight, UTC) - CALENDAR_MARGIN
+    hi = datetime.combine(last_day, midnight, UTC) + timedelta(days=1) + CALENDAR_MARGIN
+    weeks = _weeks(lo, hi)
+    if practitioners is None:
+        return [f"answers-week:{week}" for week in weeks]
+    return [f"answers-week:{week}:{pk}" for pk in sorted(set(practitioners)) for week in weeks]
+
+
+def calendar_changed(practitioner_id: int, ranges: Iterable[tuple[datetime, datetime]]) -> None:
+    """Call on every write of a practitioner's busy time over `ranges` (an appointment's blocked
+    range, before and after): once the write commits, the availability answers touching those
+    weeks, of that practitioner and of the whole clinic, are stale; other answers stay
+    (`AnswerCache` with scopes). Rolled-back writes change nothing."""
+    schema = tenant_connection.schema_name
+    weeks = {week for lo, hi in ranges for week in _weeks(lo, hi)}
+    keys = [f"answers-week:{week}" for week in weeks]
+    keys += [f"answers-week:{week}:{practitioner_id}" for week in weeks]
+
+    def bump() -> None:
+        version = uuid.uuid4().hex
+        with schema_context(schema):
+            cache.set_many(dict.fromkeys(keys, version), CALENDAR_VERSION_SECONDS)
+
+    transaction.on_commit(bump, robust=True)  # committed: a Redis error is logged, not raised
+
+
 class AnswerCache:
     """Rendered answers of public read endpoints (practitioner search, availability), shared
     by every web process through Redis.
 
-    An entry holds the clinic's data version it was computed at and is served only while that
-    is still the version: the version and the entry come in one round trip (MGET), and every
-    committed write the answer depends on sets a new version (`clinic_data_changed`). The
-    version is read before the database, so an answer computed while a write commits is
-    stored under the version before it: stale at once, never served. Entries also expire
+    An entry holds the clinic's data version it was computed at, and the versions of its
+    `scopes` (`calendar_scopes`), and is served only while those are still the versions: the
+    versions and the entry come in one round trip (MGET), and every committed write the
+    answer depends on sets a new version (`clinic_data_changed`, or `calendar_changed` for
+    the weeks an appointment touches). The versions are read before the database, so an
+    answer computed while a write commits is stored under the versions before it: stale at
+    once, never served. Entries also expire
     (the kind's `ANSWER_CACHE_SECONDS_BY_KIND`, else `ANSWER_CACHE_SECONDS`; less when the
     answer names a moment that will pass sooner), so answers that depend on the clock move
     on. 0 seconds turns the kind's cache off. Each lookup is counted per clinic and kind
@@ -556,38 +608,51 @@ class AnswerCache:
         digest = hashlib.blake2b(repr(params).encode(), digest_size=16).hexdigest()
         return f"answer:{self.name}:{digest}"
 
-    def answer(self, params: tuple, compute: Callable[[], tuple[bytes, float]]) -> HttpResponse:
+    def answer(
+        self,
+        params: tuple,
+        compute: Callable[[], tuple[bytes, float]],
+        scopes: Sequence[str] = (),
+    ) -> HttpResponse:
         """The JSON answer for `params`: from the cache, or `compute()` -> (body, the seconds
-        it holds at most, 0 for the kind's seconds), stored before it is returned."""
-        body, version = self._get(params)
+        it holds at most, 0 for the kind's seconds), stored before it is returned. `scopes`:
+        the calendar version keys the answer also depends on (`calendar_scopes`)."""
+        body, versions = self._get(params, scopes)
         hit = body is not None
         metrics.answer_cache_lookup(self.name, hit)
         if body is None:
             body, seconds = compute()
-            self._put(params, version, body, seconds)
+            self._put(params, versions, body, seconds)
         if self.seconds:
             answer_stats_count(tenant_connection.schema_name, self.name, hit)
         return HttpResponse(body, content_type="application/json")
 
-    def _get(self, params: tuple) -> tuple[bytes | None, str | None]:
-        """`(body, version)`: the cached body or None, and the version to store a new one at."""
+    def _get(self, params: tuple, scopes: Sequence[str]) -> tuple[bytes | None, tuple | None]:
+        """`(body, versions)`: the cached body or None, and the versions (the clinic's, then
+        each scope's) to store a new one at; None when one cannot be read."""
         if not self.seconds:
             return None, None
         key = self._key(params)
-        found = cache.get_many([ANSWERS_VERSION_KEY, key])
-        version = found.get(ANSWERS_VERSION_KEY)
-        if version is None:
-            cache.add(ANSWERS_VERSION_KEY, uuid.uuid4().hex, None)
-            return None, cache.get(ANSWERS_VERSION_KEY)
+        wanted = [ANSWERS_VERSION_KEY, *scopes]
+        found = cache.get_many([*wanted, key])
+        if missing := [name for name in wanted if name not in found]:
+            for name in missing:  # made once; a racing reader's stays
+                seconds = None if name == ANSWERS_VERSION_KEY else CALENDAR_VERSION_SECONDS
+                cache.add(name, uuid.uuid4().hex, seconds)
+            found |= cache.get_many(missing)
+            if any(name not in found for name in missing):
+                return None, None  # Redis did not answer: compute, store nothing
+            return None, tuple(found[name] for name in wanted)
+        versions = tuple(found[name] for name in wanted)
         entry = found.get(key)
-        if entry is not None and entry[0] == version:
-            return entry[1], version
-        return None, version
+        if entry is not None and entry[0] == versions:
+            return entry[1], versions
+        return None, versions
 
-    def _put(self, params: tuple, version: str | None, body: bytes, seconds: float) -> None:
+    def _put(self, params: tuple, versions: tuple | None, body: bytes, seconds: float) -> None:
         timeout = min(self.seconds, seconds) if seconds > 0 else self.seconds
-        if version is not None and timeout >= 1:
-            cache.set(self._key(params), (version, body), int(timeout))
+        if versions is not None and timeout >= 1:
+            cache.set(self._key(params), (versions, body), int(timeout))
 
 
 def answer_cache_seconds(kind: str) -> int:

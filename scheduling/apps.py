@@ -1,4 +1,31 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
+
+
+def _bounds(blocked) -> tuple:
+    return (blocked.lower, blocked.upper) if hasattr(blocked, "lower") else tuple(blocked)
+
+
+def _appointment_saved(sender, instance, created: bool, **kwargs) -> None:
+    """A committed appointment change makes stale the cached availability of its practitioner
+    and of the whole clinic over the weeks it left and took (`clinic.api.calendar_changed`);
+    a change whose earlier place is not known (an appointment neither read whole nor created
+    here), every cached answer of the clinic."""
+    from clinic.api import calendar_changed, clinic_data_changed
+
+    now = (instance.practitioner_id, instance.blocked)
+    before = instance.calendar_as_saved
+    if before is None and not created:
+        clinic_data_changed()
+    for place in [now] if before in (None, now) else [now, before]:
+        calendar_changed(place[0], [_bounds(place[1])])
+    instance.calendar_as_saved = now
+
+
+def _appointment_deleted(sender, instance, **kwargs) -> None:
+    from clinic.api import calendar_changed
+
+    calendar_changed(instance.practitioner_id, [_bounds(instance.blocked)])
 
 
 class SchedulingConfig(AppConfig):
@@ -35,9 +62,10 @@ class SchedulingConfig(AppConfig):
 
         # The two tasks modules are imported for Celery, which finds only `<app>.tasks` itself.
         # next_available_refresh writes NextAvailable in bulk (no signal): it says so itself.
-        watch_for_answers(
-            Appointment, AppointmentType, NextAvailable, NextAvailableAt, TimeOff, WorkingHours
-        )
+        watch_for_answers(AppointmentType, NextAvailable, NextAvailableAt, TimeOff, WorkingHours)
+        # An appointment's change is narrower: the weeks it touches (calendar versions).
+        post_save.connect(_appointment_saved, sender=Appointment, dispatch_uid="answers-visit")
+        post_delete.connect(_appointment_deleted, sender=Appointment, dispatch_uid="answers-visit")
         receivers.connect()
         send_schedule_opened()  # hours added or widened, time off removed or shortened
 

@@ -287,6 +287,10 @@ class Appointment(models.Model):
 
     # Not a column: appointment_book sets it on the earlier booking an Idempotency-Key replays.
     replayed: bool = False
+    # Not a column: the practitioner and blocked range as last read or saved (None: not known),
+    # so that a change makes stale the cached availability of the weeks it left as well as of
+    # those it took (scheduling.apps).
+    calendar_as_saved: tuple | None = None
 
     class Meta:
         ordering = ["start", "id"]
@@ -347,6 +351,13 @@ class Appointment(models.Model):
         zone = formats.visit_zone(self) if self.location_id or self.is_telehealth else None
         when = formats.datetime_format(self.start, zone=zone)
         return f"{self.patient} with {self.practitioner}, {when}"
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        appointment = super().from_db(db, field_names, values)
+        if "blocked" in field_names and "practitioner_id" in field_names:
+            appointment.calendar_as_saved = (appointment.practitioner_id, appointment.blocked)
+        return appointment
 
     @property
     def is_active(self) -> bool:

@@ -28,7 +28,7 @@ from clinic.api import ANSWERS_VERSION_KEY
 from clinic.permissions import CLINIC_ADMIN, FRONT_DESK, PATIENT
 from clinic.resilience import fail_open_counts, redis_breaker
 from integrations.tests.test_api_clients import bearer, create_client, token_for
-from scheduling.services import appointment_book
+from scheduling.services import appointment_book, appointment_cancel, appointment_reschedule
 from scheduling.tests import factories as f
 from tests.fixtures import ClinicClient, in_clinic, session_client
 
@@ -123,6 +123,81 @@ def test_availability_answer_is_shared_until_a_booking_commits(
                          start=nine)  # fmt: skip
     after = starts()
     assert nine.isoformat() not in after and len(after) < len(before)
+
+
+def test_a_visit_makes_stale_only_the_availability_of_its_practitioner_and_weeks(
+    answers, acme, cardiologist, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A booking, a move and a cancellation make stale the availability answers of their
+    practitioner over the weeks they touch (before and after), and the clinic-wide answers
+    (a specialty's) over those weeks; a colleague's answers, and other weeks', stay shared.
+    A change whose earlier place is not known makes every answer of the clinic stale. The
+    search's answers hold: they show the next free slot, kept by its own refresh."""
+    from practice.models import ClinicSettings
+    from scheduling.api import availability as endpoint
+    from scheduling.models import Appointment
+
+    with in_clinic(acme):
+        colleague = f.practitioner(name="Dr. Other", specialties=(f.specialty("cardiology"),))
+        visit = f.appointment_type(cardiologist, colleague, minutes=60)
+        patient = f.patient()
+        ClinicSettings.load()  # made on first use: a change of the whole clinic
+    built = []
+    real = endpoint.availability_answer
+    monkeypatch.setattr(endpoint, "availability_answer", lambda data: built.append(1) or real(data))
+    soon = f.next_weekday(2)
+    later = soon + timedelta(weeks=6)
+    anon = ClinicClient(acme)
+
+    def ask(day, who) -> list[str]:
+        who = {"specialty": "cardiology"} if who is None else {"practitioner": who.pk}
+        params = {**who, "appointment_type": visit.pk, "start": day.isoformat(),
+                  "end": day.isoformat()}  # fmt: skip
+        response = anon.get("/api/v1/availability/", params)
+        assert response.status_code == 200, response.content
+        return [s["start"] for p in response.json()["practitioners"] for s in p["slots"]]
+
+    asks = [(soon, cardiologist), (soon, colleague), (soon, None), (later, cardiologist),
+            (later, colleague), (later, None)]  # fmt: skip
+
+    def rebuilt() -> list[int]:
+        """Which of the asks were computed again."""
+        flags = []
+        for day, who in asks:
+            built.clear()
+            ask(day, who)
+            flags.append(len(built))
+        return flags
+
+    with time_machine.travel(timezone.now(), tick=False):
+        assert rebuilt() == [1] * 6  # nothing shared yet
+        assert rebuilt() == [0] * 6
+        assert anon.get(SEARCH).status_code == 200
+        with in_clinic(acme), django_capture_on_commit_callbacks(execute=True):
+            booked = appointment_book(patient=patient, practitioner=cardiologist,
+                                      appointment_type=visit, start=f.local(later, 9))  # fmt: skip
+        assert rebuilt() == [0, 0, 0, 1, 0, 1]  # the practitioner's and the clinic's, later
+        assert f.local(later, 9).isoformat() not in ask(later, cardiologist)
+        with CaptureQueriesContext(connection) as search:
+            assert anon.get(SEARCH).status_code == 200
+        assert not search.captured_queries  # still shared
+
+        with in_clinic(acme), django_capture_on_commit_callbacks(execute=True):
+            appointment_reschedule(appointment=booked, start=f.local(soon, 10))
+        assert rebuilt() == [1, 0, 1, 1, 0, 1]  # the weeks it left and the weeks it took
+        assert f.local(soon, 10).isoformat() not in ask(soon, cardiologist)
+        assert f.local(later, 9).isoformat() in ask(later, cardiologist)
+
+        with in_clinic(acme), django_capture_on_commit_callbacks(execute=True):
+            appointment_cancel(appointment=Appointment.objects.get(pk=booked.pk))
+        assert rebuilt() == [1, 0, 1, 0, 0, 0]
+        assert f.local(soon, 10).isoformat() in ask(soon, cardiologist)
+
+        with in_clinic(acme), django_capture_on_commit_callbacks(execute=True):
+            partial = Appointment.objects.only("pk", "notes").get(pk=booked.pk)
+            partial.notes = "called back"
+            partial.save(update_fields=["notes"])
+        assert rebuilt() == [1] * 6  # where it was is not known: everything
 
 
 def test_availability_answers_do_not_all_expire_at_the_clocks_minute(

@@ -15,7 +15,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from clinic.api import AnswerCache, JSONRenderer
+from clinic.api import AnswerCache, JSONRenderer, calendar_scopes
 from clinic.inputs import schedule_date_error, zone_error
 from clinic.tenancy import request_tenant, tenant_connection
 from practice.models import ClinicSettings
@@ -53,7 +53,30 @@ class AvailabilityView(APIView):
             query.is_valid(raise_exception=True)
             return availability_answer(query.validated_data), 60 - into
 
-        return SHARED_AVAILABILITY_ANSWERS.answer((*params, int(period)), compute)
+        scopes = _calendar_scopes(request.query_params)
+        if scopes is None:  # unreadable: the serializer answers (400), nothing is shared
+            return HttpResponse(compute()[0], content_type="application/json")
+        return SHARED_AVAILABILITY_ANSWERS.answer((*params, int(period)), compute, scopes)
+
+
+def _calendar_scopes(params) -> list[str] | None:
+    """The calendar versions an answer to these raw parameters depends on besides the
+    clinic's (`clinic.api.calendar_scopes`): the named practitioner's weeks, or the clinic's
+    weeks; read as the serializer reads them. None when they cannot be read or span more
+    than the serializer allows."""
+    field = s.DateOrDateTimeField()
+    try:
+        first, last = (field.to_internal_value(params.get(name)) for name in ("start", "end"))
+        practitioner = int(params["practitioner"]) if params.get("practitioner") else None
+    except (ValidationError, ValueError):
+        return None
+    first, last = (day.date() if isinstance(day, datetime) else day for day in (first, last))
+    if schedule_date_error(first) or schedule_date_error(last):
+        return None  # far from today (year 9999 would overflow)
+    if not timedelta(0) <= last - first <= timedelta(days=s.MAX_WINDOW_DAYS):
+        return None
+    practitioners = [practitioner] if practitioner is not None else None
+    return calendar_scopes(first_day=first, last_day=last, practitioners=practitioners)
 
 
 def _check_bounds(params) -> None:
