@@ -49,6 +49,9 @@ CLINIC_TEMPLATE_SCHEMA = "clinic_template"
 CLINIC_PROVISION_CHECKS = env.list(
     "CLINIC_PROVISION_CHECKS", default=["tenants.clone.tables_placed"]
 )
+# Copies of the template kept ready (tenants.services, "The warm pool"): a new clinic takes one
+# (a rename) instead of waiting for a clone; a worker clones the next one. 0: no pool.
+CLINIC_SCHEMA_POOL_SIZE = env.int("CLINIC_SCHEMA_POOL_SIZE", default=0)
 # Seconds a host -> clinic lookup is cached per process (0 turns the cache off).
 CLINIC_DOMAIN_CACHE_SECONDS = env.float("CLINIC_DOMAIN_CACHE_SECONDS", default=5.0)
 
@@ -560,6 +563,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "audit-retention": {"task": "audit.purge_everywhere", "schedule": crontab(hour=3, minute=17)},
     "usage-rollup": {"task": "usage.rollup", "schedule": 60.0},
+    # Each provisioning queues its own refill; this one catches a refill that failed.
+    "schema-pool": {"task": "tenants.schema_pool_refill", "schedule": 600.0},
     "billing-nightly-charges": {
         "task": "billing.nightly_charges",
         "schedule": crontab(hour=6, minute=30),  # after midnight in every clinic's zone

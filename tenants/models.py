@@ -73,7 +73,8 @@ class Clinic(TenantMixin):
         return self.schema_name == "public"
 
     def create_schema(self, check_if_exists=False, sync_schema=True, verbosity=1):
-        """Clone the template schema (django-tenants calls this from save()).
+        """Take a copy of the template from the warm pool (`services.schema_pool_take`), or
+        clone the template schema (django-tenants calls this from save()).
 
         tenants.clone copies the template at a cost that does not grow with the number of
         clinics; django-tenants' own clone function takes seconds once there are hundreds. A
@@ -88,6 +89,7 @@ class Clinic(TenantMixin):
 
         from .clone import CloneUnsupported, citus_installed, schema_clone
         from .selectors import schemas_with_pending_migrations
+        from .services import schema_pool_take
 
         template = settings.TENANT_BASE_SCHEMA
         if not sync_schema or not schema_exists(template):
@@ -95,7 +97,8 @@ class Clinic(TenantMixin):
         if check_if_exists and schema_exists(self.schema_name):
             return False
         try:
-            schema_clone(source=template, dest=self.schema_name)
+            if not schema_pool_take(self.schema_name):  # a copy made ready, else a clone now
+                schema_clone(source=template, dest=self.schema_name)
         except CloneUnsupported as exc:
             if citus_installed():
                 # django-tenants' clone_schema() leaves the tables on the coordinator there,

@@ -4,13 +4,25 @@ falls back to django-tenants then; a new clinic's schema passes the provisioning
 template's tables all there) or the clinic is removed again."""
 
 import re
+import threading
+import time
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django_tenants.clone import CloneSchema
+from django_tenants.utils import schema_context
 
 from tenants.clone import CloneUnsupported, citus_installed, schema_clone, tables_placed
-from tenants.services import ClinicAdminSpec, ProvisioningError, clinic_create, template_sync
+from tenants.services import (
+    ClinicAdminSpec,
+    ProvisioningError,
+    clinic_create,
+    schema_pool,
+    schema_pool_refill,
+    schema_pool_take,
+    template_sync,
+    template_version,
+)
 
 TEMPLATE = "clinic_template"
 
@@ -224,3 +236,88 @@ def test_a_clinic_failing_a_provisioning_check_is_removed_again(committed, setti
         )
     assert not Clinic.objects.filter(slug="checkco").exists()
     assert not _rows("SELECT 1 FROM pg_namespace WHERE nspname = 'checkco'")
+
+
+# --- The warm pool (settings.CLINIC_SCHEMA_POOL_SIZE) -----------------------------------------
+
+
+def _admin(slug: str) -> ClinicAdminSpec:
+    return ClinicAdminSpec(email=f"admin@{slug}.test", password="a-long-admin-password")
+
+
+def test_a_new_clinic_takes_a_ready_copy_and_a_refill_makes_the_next(
+    db, settings, django_capture_on_commit_callbacks
+):
+    from accounts.models import User
+    from tenants.tasks import schema_pool_refill_task
+
+    settings.CLINIC_SCHEMA_POOL_SIZE = 2
+    assert schema_pool_refill() == (2, 0)
+    pooled = schema_pool()
+    assert len(pooled) == 2
+    assert all(name.startswith(f"pool_{template_version()}_") for name in pooled)
+    assert same_meaning(signature(pooled[0])) == same_meaning(signature(TEMPLATE))
+
+    with django_capture_on_commit_callbacks() as queued:
+        clinic_create(slug="poolco", name="Pool Co", admin=_admin("poolco"))
+    assert schema_pool() == pooled[1:]  # the first copy is now the clinic's schema
+
+    def structure(schema: str) -> dict:  # rows and identity positions aside: the admin user
+        sig = signature(schema)
+        return same_meaning(
+            {k: v for k, v in sig.items() if not k.endswith((":rows", ":identity"))}
+        )
+
+    assert structure("poolco") == structure(TEMPLATE)
+    assert tables_placed("poolco") == []
+    with schema_context("poolco"):
+        assert User.objects.get(email="admin@poolco.test").groups.filter(name="clinic_admin")
+    assert schema_pool_refill_task.delay in queued  # the worker makes the next copy
+    assert schema_pool_refill() == (1, 0)
+    assert len(schema_pool()) == 2
+
+
+def test_a_copy_of_an_older_template_is_never_taken_and_the_refill_drops_it(db, settings):
+    settings.CLINIC_SCHEMA_POOL_SIZE = 1
+    schema_clone(source=TEMPLATE, dest="pool_0000000000_older")  # before some migration
+    clinic_create(slug="newerco", name="Newer Co", admin=_admin("newerco"))
+    assert schema_pool() == ["pool_0000000000_older"]  # cloned instead
+    assert schema_pool_refill() == (1, 1)
+    assert [name[:16] for name in schema_pool()] == [f"pool_{template_version()}_"]
+    settings.CLINIC_SCHEMA_POOL_SIZE = 0  # the pool turned off: every copy goes
+    assert schema_pool_refill() == (0, 1)
+    assert schema_pool() == []
+
+
+def test_two_provisionings_never_take_the_same_copy(committed, settings):
+    """Two connections race for the pool's one copy: one renames it, the other finds it gone
+    (after waiting for the first's lock) and says so, and the loser's clinic is cloned."""
+    settings.CLINIC_SCHEMA_POOL_SIZE = 1
+    schema_pool_refill()
+    start = threading.Barrier(2)
+    taken: dict[str, bool] = {}
+
+    def take(dest: str) -> None:
+        try:
+            start.wait()
+            with transaction.atomic():
+                taken[dest] = schema_pool_take(dest)
+                time.sleep(0.3)  # hold the rename's lock while the other tries
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=take, args=(dest,)) for dest in ("race_a", "race_b")]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert sorted(taken.values()) == [False, True]
+        winner = next(dest for dest, won in taken.items() if won)
+        made = _rows("SELECT nspname FROM pg_namespace WHERE nspname IN ('race_a', 'race_b')")
+        assert made == [(winner,)]
+        assert schema_pool() == []
+    finally:
+        with connection.cursor() as cursor:
+            for name in ("race_a", "race_b", *schema_pool()):
+                cursor.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')

@@ -7,7 +7,12 @@ from django_tenants.utils import get_public_schema_name
 
 from tenants.models import Clinic
 from tenants.selectors import schemas_with_pending_migrations
-from tenants.services import clinics_roles_sync, platform_ensure, template_sync
+from tenants.services import (
+    clinics_roles_sync,
+    platform_ensure,
+    schema_pool_refill,
+    template_sync,
+)
 
 # Options under which every schema goes through Django's migrate command, as in django-tenants.
 FULL_PASS_OPTIONS = (
@@ -57,6 +62,7 @@ class Command(MigrateSchemasCommand):
             platform_ensure()
         if self.sync_tenant and not options.get("schema_name"):
             template_sync(verbosity=int(options.get("verbosity", 1)) - 1)
+            schema_pool_refill()  # copies of the template before this migration are dropped
         if self.sync_tenant:
             clinics_roles_sync(schema_name=options.get("schema_name"))
 
