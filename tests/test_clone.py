@@ -23,6 +23,7 @@ from tenants.services import (
     template_sync,
     template_version,
 )
+from tests.fixtures import _wait_for_worker, start_worker, stop_worker
 
 TEMPLATE = "clinic_template"
 
@@ -321,3 +322,32 @@ def test_two_provisionings_never_take_the_same_copy(committed, settings):
         with connection.cursor() as cursor:
             for name in ("race_a", "race_b", *schema_pool()):
                 cursor.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def test_a_worker_refills_the_pool_after_each_provisioning(committed, settings):
+    """Through a real worker (the process's CLINIC_SCHEMA_POOL_SIZE is its own): the first
+    clinic finds the pool empty and is cloned; its refill fills the pool; the second clinic
+    takes a copy, and the pool is full again after its own refill."""
+    settings.CLINIC_SCHEMA_POOL_SIZE = 2
+    worker = start_worker("--concurrency=1", "--pool=solo", name="pool",
+                          env={"CLINIC_SCHEMA_POOL_SIZE": "2"})  # fmt: skip
+    try:
+        _wait_for_worker(name="pool")
+
+        def pool_of(size: int) -> list[str]:
+            deadline = time.monotonic() + 60
+            while len(pooled := schema_pool()) != size and time.monotonic() < deadline:
+                time.sleep(0.2)
+            return pooled
+
+        clinic_create(slug="firstco", name="First Co", admin=_admin("firstco"))
+        ready = pool_of(2)
+        assert len(ready) == 2
+        clinic_create(slug="secondco", name="Second Co", admin=_admin("secondco"))
+        assert ready[0] not in schema_pool()  # taken: now secondco's schema
+        assert len(pool_of(2)) == 2
+    finally:
+        stop_worker(worker)
+        with connection.cursor() as cursor:
+            for name in schema_pool():
+                cursor.execute(f'DROP SCHEMA "{name}" CASCADE')
