@@ -251,6 +251,8 @@ def schema_pool_take(dest: str) -> bool:
                         sql.Identifier(name), sql.Identifier(dest)
                     )
                 )
+                # not for the rest of a caller's transaction (the admin's save is one)
+                cursor.execute("SET LOCAL lock_timeout TO DEFAULT")
             return True
         except DatabaseError:  # another provisioning took it (or holds it): the next one
             continue
