@@ -427,7 +427,8 @@ class CounterRateThrottle(throttling.SimpleRateThrottle):
     """DRF's rate throttles keep the timestamp of every request of the window in one cache
     value, read and rewritten whole on each request: work that grows with the rate (6,000
     floats per request at the anonymous limit). This one counts requests per fixed window in
-    Redis: one round trip (SET NX with the expiry, then INCR), whatever the rate. A fixed window
+    Redis: one INCR a request, whatever the rate (and an EXPIRE after the window's first: a
+    counter whose EXPIRE was lost stays behind, but no later window counts on it). A fixed window
     lets a client send up to twice the rate across a window boundary; the limits here are abuse
     guards, not quotas.
     """
@@ -454,12 +455,11 @@ class CounterRateThrottle(throttling.SimpleRateThrottle):
             count = self.cache.incr(name)
         else:
             key = self.cache.make_and_validate_key(name)
-            pipe = redis.get_client(key, write=True).pipeline(transaction=False)
-            pipe.set(key, 0, ex=self.duration + 1, nx=True)  # the window's counter, once
-            pipe.incr(key)  # (not EXPIRE ... NX: Redis 7 only)
+            client = redis.get_client(key, write=True)
             # Redis unreachable: the limit fails open (counted, clinic.resilience).
-            counts = redis_call("throttle", pipe.execute, default=[0, 0])
-            count = counts[1]
+            count = redis_call("throttle", client.incr, key, default=0)
+            if count == 1:  # the window's first request gives its counter an end
+                redis_call("throttle", client.expire, key, self.duration + 1)
         return count <= self.num_requests
 
     def wait(self) -> float:

@@ -178,7 +178,8 @@ ASGI_APPLICATION = "clinic.asgi.application"
 
 DATABASE_URL = env("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/clinic")
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
-DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+# django-tenants' backend, with a table list that does not grow with the clinics.
+DATABASES["default"]["ENGINE"] = "clinic.postgresql"
 # PostgreSQL down is a 503 within about a second (clinic.resilience), never a hang: a
 # connection attempt gives up after DB_CONNECT_TIMEOUT seconds (libpq's minimum is 2; a
 # stopped server refuses at once), a request waits at most DB_POOL_TIMEOUT for a pooled one.

@@ -53,6 +53,11 @@ class Clinic(TenantMixin):
     suspended_at = models.DateTimeField(null=True, blank=True)
     # A clinic an operator creates opens its patient pages when its own admin publishes them.
     published_at = models.DateTimeField(null=True, blank=True)
+    # What migrate_schemas last found or brought this clinic's schema up to: the digest of the
+    # code's migrations and the roles' grants (tenants.services.schema_state). A clinic at the
+    # current state is not visited by the next no-op upgrade; "" (a new or restored clinic, or
+    # one a targeted migrate touched) is checked by the next.
+    schema_state = models.CharField(max_length=32, blank=True, editable=False)
 
     # Schemas are created by tenants.services.clinic_create (cloned from the template).
     auto_create_schema = True

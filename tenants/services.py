@@ -4,6 +4,7 @@ import functools
 import hashlib
 import logging
 import secrets
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -96,8 +97,9 @@ def template_sync(*, verbosity: int = 0) -> None:
         roles_sync()
 
 
-def clinics_roles_sync(*, schema_name: str | None = None) -> int:
-    """Bring the role groups of every clinic (or of one schema) up to the apps' grants.
+def clinics_roles_sync(*, schemas: Iterable[str] | None = None) -> int:
+    """Bring the role groups of every clinic (or of those of `schemas` that are clinics) up to
+    the apps' grants.
 
     Clinics are cloned with the roles of their day; when an app adds models and grants, the
     clinics that already exist learn them here (`migrate_schemas` calls it). The groups of
@@ -109,15 +111,13 @@ def clinics_roles_sync(*, schema_name: str | None = None) -> int:
     from .selectors import schemas_where
 
     with schema_context("public"):
-        schemas = list(
-            Clinic.objects.exclude(schema_name="public").values_list("schema_name", flat=True)
-        )
-        if schema_name is not None:
-            schemas = [schema for schema in schemas if schema == schema_name]
+        clinics = Clinic.objects.exclude(schema_name="public")
+        if schemas is not None:
+            clinics = clinics.filter(schema_name__in=list(schemas))
         wanted = roles_wanted()
         roles = sorted(wanted)
         stale = schemas_where(
-            schemas,
+            clinics.values_list("schema_name", flat=True),
             table="auth_group",
             sql=f"SELECT 1 WHERE ({ROLES_FINGERPRINT_SQL}) <> %s "
             "OR (SELECT count(*) FROM {schema}.auth_group WHERE name = ANY(%s)) <> %s",
@@ -127,6 +127,15 @@ def clinics_roles_sync(*, schema_name: str | None = None) -> int:
         with schema_context(schema):
             roles_sync()
     return len(stale)
+
+
+def schema_state() -> str:
+    """What a current clinic schema holds, as a digest: every migration of the code and the
+    roles' grants. `migrate_schemas` records it on each clinic it brought or found there
+    (`Clinic.schema_state`), and visits only the clinics recorded at another."""
+    from accounts.roles import roles_fingerprint, roles_wanted
+
+    return f"{template_version()}-{roles_fingerprint(roles_wanted())[:16]}"
 
 
 @functools.cache
@@ -162,6 +171,9 @@ def clinic_create(
         name=name,
         timezone=timezone,
         published_at=django_timezone.now() if published else None,
+        # A copy of the current template (from the pool or cloned) with its roles synced
+        # below: what migrate_schemas would find, so its next run passes the clinic by.
+        schema_state=schema_state(),
     )
     clinic.full_clean(validate_unique=True)
     password_hash: Future[str] | None = None

@@ -13,6 +13,7 @@ from django_tenants.clone import CloneSchema
 from django_tenants.utils import schema_context
 
 from tenants.clone import CloneUnsupported, citus_installed, schema_clone, tables_placed
+from tenants.models import Clinic
 from tenants.services import (
     ClinicAdminSpec,
     ProvisioningError,
@@ -20,6 +21,7 @@ from tenants.services import (
     schema_pool,
     schema_pool_refill,
     schema_pool_take,
+    schema_state,
     template_sync,
     template_version,
 )
@@ -270,6 +272,8 @@ def test_a_new_clinic_takes_a_ready_copy_and_a_refill_makes_the_next(
         )
 
     assert structure("poolco") == structure(TEMPLATE)
+    # recorded at the code's state: the next migrate_schemas passes it by
+    assert Clinic.objects.get(slug="poolco").schema_state == schema_state()
     assert tables_placed("poolco") == []
     with schema_context("poolco"):
         assert User.objects.get(email="admin@poolco.test").groups.filter(name="clinic_admin")
@@ -283,6 +287,7 @@ def test_a_copy_of_an_older_template_is_never_taken_and_the_refill_drops_it(db, 
     schema_clone(source=TEMPLATE, dest="pool_0000000000_older")  # before some migration
     clinic_create(slug="newerco", name="Newer Co", admin=_admin("newerco"))
     assert schema_pool() == ["pool_0000000000_older"]  # cloned instead
+    assert Clinic.objects.get(slug="newerco").schema_state == schema_state()
     assert schema_pool_refill() == (1, 1)
     assert [name[:16] for name in schema_pool()] == [f"pool_{template_version()}_"]
     settings.CLINIC_SCHEMA_POOL_SIZE = 0  # the pool turned off: every copy goes

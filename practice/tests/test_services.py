@@ -323,7 +323,7 @@ def test_existing_clinics_learn_new_grants_on_migrate(acme):
     from `clinics_roles_sync`, which `migrate_schemas` runs."""
     with in_clinic(acme):
         Group.objects.get(name="biller").permissions.clear()
-    assert clinics_roles_sync(schema_name="acme") == 1
+    assert clinics_roles_sync(schemas=["acme"]) == 1
     with in_clinic(acme):
         biller = Group.objects.get(name="biller")
         codenames = set(biller.permissions.values_list("codename", flat=True))
