@@ -99,6 +99,16 @@ def schemas_with_pending_migrations(schema_names: Iterable[str]) -> list[str]:
     return [schema for schema in schemas if schema in behind or schema not in migrated]
 
 
+def schemas_missing(schemas: Iterable[str]) -> list[str]:
+    """The schemas, of those given, that do not exist: one indexed lookup each."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s FROM unnest(%s::text[]) AS s WHERE to_regnamespace(quote_ident(s)) IS NULL",
+            [list(schemas)],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def schemas_with_table(schemas: Iterable[str], table: str) -> list[str]:
     """The schemas, of those given, that hold `table`: one indexed lookup each (to_regclass);
     a join of pg_class on the table's name visited that table in every clinic's schema."""

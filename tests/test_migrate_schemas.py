@@ -2,6 +2,7 @@
 Django's migrate only in those whose django_migrations lacks a migration of the code (a no-op
 upgrade over 1,000 clinics took minutes otherwise: bench/README.md, tenant scale)."""
 
+import io
 import uuid
 
 from django.core.management import call_command
@@ -120,3 +121,18 @@ def test_the_table_list_is_the_schemas_own(db):
         assert sorted(ours) == sorted(djangos)
         assert "django_migrations" in {table.name for table in ours}
     assert len(ours) > 20
+
+
+def test_a_clinic_row_without_its_schema_does_not_stop_the_upgrade(db, monkeypatch):
+    """A provisioning killed between the clinic's row and its schema leaves the row: the
+    upgrade names it and migrates the others; its state stays unrecorded."""
+    runs = _spy(monkeypatch)
+    _deploy(monkeypatch, "state-1")
+    Clinic.objects.bulk_create([Clinic(schema_name="halfmade", slug="halfmade", name="Half")])
+    _forget("acme")
+    err = io.StringIO()
+    call_command("migrate_schemas", verbosity=0, stderr=err)
+    assert "1 clinics have no schema" in err.getvalue() and "halfmade" in err.getvalue()
+    assert runs == [["public"], ["acme"], ["clinic_template"]]
+    assert _recorded() == {"acme": "state-1", "globex": "state-1"}
+    assert Clinic.objects.get(slug="halfmade").schema_state == ""

@@ -7,7 +7,7 @@ from django_tenants.management.commands.migrate_schemas import (
 from django_tenants.utils import get_public_schema_name
 
 from tenants.models import Clinic
-from tenants.selectors import schemas_with_pending_migrations
+from tenants.selectors import schemas_missing, schemas_with_pending_migrations
 from tenants.services import (
     clinics_roles_sync,
     platform_ensure,
@@ -106,14 +106,23 @@ class Command(MigrateSchemasCommand):
             .values_list("schema_name", flat=True)
         )
         pending = schemas_with_pending_migrations(unchecked)
+        # A clinic's row without its schema: a provisioning killed between the two (one that
+        # failed cleans up after itself). Nothing to migrate; it must not stop the others.
+        if missing := schemas_missing(pending):
+            self.stderr.write(
+                f"{len(missing)} clinics have no schema (an interrupted provisioning; delete "
+                f"them and provision again): {', '.join(missing[:20])}"
+            )
+            pending = [schema for schema in pending if schema not in missing]
         if int(options.get("verbosity", 1)) >= 1:
             self.stdout.write(
                 f"{clinics.count() - len(unchecked)} clinics recorded up to date, "
-                f"{len(unchecked) - len(pending)} found up to date, {len(pending)} to migrate"
+                f"{len(unchecked) - len(pending) - len(missing)} found up to date, "
+                f"{len(pending)} to migrate"
             )
         if pending:
             executor.run_migrations(tenants=pending)
-        return unchecked
+        return [schema for schema in unchecked if schema not in missing]
 
 
 def _unrecord(clinics) -> None:
