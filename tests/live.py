@@ -55,10 +55,22 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports, bound all at once: two calls of a one-port helper can get
+    the same port back (the kernel reuses the one just closed), and two servers were once
+    given one port (the websocket server failed to listen)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def live_database_url() -> str:
@@ -162,7 +174,7 @@ def _server_env(http_port: int, ws_port: int, smart_queue: str) -> dict[str, str
 @pytest.fixture(scope="session")
 def live_servers(django_db_setup) -> Iterator[LiveServers]:
     """HTTP (granian) and websockets (daphne) for the test database, on free ports."""
-    http_port, ws_port = free_port(), free_port()
+    http_port, ws_port = free_ports(2)
     smart_queue = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-live-smart"
     env = _server_env(http_port, ws_port, smart_queue)
     log_dir = Path(tempfile.mkdtemp(prefix="clinic-live-"))

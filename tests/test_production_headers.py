@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 
 from tests.fixtures import ClinicClient, host_of
-from tests.live import BIN, _answers_http, _server_env, _start, _stop, free_port
+from tests.live import BIN, _answers_http, _server_env, _start, _stop, free_ports
 
 PASSWORD = "a-long-test-password"
 
@@ -96,8 +96,8 @@ def test_a_form_post_from_a_sibling_clinics_host_is_refused(acme, globex, make_u
 @pytest.fixture(scope="module")
 def production_server(django_db_setup) -> Iterator[int]:
     """granian with CLINIC_PRODUCTION=1 on the test database; yields its port."""
-    port = free_port()
-    env = _server_env(port, free_port(), f"{settings.CELERY_TASK_DEFAULT_QUEUE}-production")
+    port, ws_port = free_ports(2)
+    env = _server_env(port, ws_port, f"{settings.CELERY_TASK_DEFAULT_QUEUE}-production")
     env["CLINIC_PRODUCTION"] = "1"
     log = Path(tempfile.mkdtemp(prefix="clinic-production-")) / "http.log"
     argv = [str(BIN / "granian"), "--interface", "wsgi", "clinic.wsgi:application",

@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 from django.conf import settings
 
+from tests.live import free_ports
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CHROMIUM = "/usr/bin/chromium"
@@ -33,12 +35,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -99,7 +95,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @contextmanager
 def live_servers() -> Iterator[LiveServers]:
-    http_port, ws_port = free_port(), free_port()
+    http_port, ws_port = free_ports(2)
     env = _environment(http_port, ws_port)
     http_cmd = [
         str(BIN / "granian"), "--interface", "wsgi", "clinic.wsgi:application",
