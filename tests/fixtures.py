@@ -1,12 +1,14 @@
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from django.conf import settings
@@ -31,6 +33,7 @@ TEST_CLINICS = {
     "globex": ("Globex Cardiology", "Europe/Dublin"),
 }
 # Tables that hold what provisioning creates (roles) and survive `committed` clean-ups.
+T = TypeVar("T")
 KEEP_TABLES = {
     "django_migrations",
     "django_content_type",
@@ -38,6 +41,35 @@ KEEP_TABLES = {
     "auth_group",
     "auth_group_permissions",
 }
+
+
+def run_async(main: Coroutine[Any, Any, T], *, patience: float = 10.0) -> T:
+    """`asyncio.run(main)`, except for the tasks `main` leaves running (a websocket consumer the
+    test did not disconnect, and its channel-layer receive): they are cancelled again every
+    half second until they stop, as daphne does with an application that outlives its socket.
+
+    `asyncio.run` cancels them once, then waits forever. A blocking Redis read can swallow that
+    one cancellation (redis/redis-py#2028: the consumer's BZPOPMIN started again), and a CI
+    run hung there for pytest's 600 s. What is still running after `patience` seconds is
+    abandoned with the loop, with a warning."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            deadline = time.monotonic() + patience
+            while (pending := asyncio.all_tasks(loop)) and time.monotonic() < deadline:
+                for task in pending:
+                    task.cancel()
+                loop.run_until_complete(asyncio.wait(pending, timeout=0.5))
+            if pending := asyncio.all_tasks(loop):
+                warnings.warn(
+                    f"run_async: {len(pending)} task(s) ignored cancellation", stacklevel=2
+                )
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
 
 
 @pytest.fixture(scope="session")
@@ -351,8 +383,6 @@ def board_close_code(clinic: Clinic, cookie: str) -> int | None:
     """Open the schedule board's socket (Channels' communicator on the real routing) with a
     session cookie, from the clinic's own pages: None when it opens (its first frame is
     `ready`), else the code it was closed with."""
-    import asyncio
-
     from channels.testing import WebsocketCommunicator
 
     from clinic.asgi import application  # sets Django's ASGI app up: not at plugin load
@@ -373,7 +403,7 @@ def board_close_code(clinic: Clinic, cookie: str) -> int | None:
         await communicator.disconnect()
         return first.get("code")  # None: a frame (ready); else the close code
 
-    return asyncio.run(first_frame())
+    return run_async(first_frame())
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from django_tenants.utils import schema_context
 from accounts.tasks import sync_roles_task
 from clinic.asgi import application
 from realtime.groups import group_name, publish
-from tests.fixtures import in_clinic
+from tests.fixtures import in_clinic, run_async
 
 
 @pytest.mark.usefixtures("celery_worker")
@@ -61,7 +61,7 @@ async def _ping(host: str, origin: str | None = None) -> tuple[bool, object]:
 
 
 def _ws(coro):
-    return asyncio.run(coro)
+    return run_async(coro)
 
 
 def test_websocket_ping_answers_with_the_host_clinic(committed_acme, committed_globex):

@@ -1,11 +1,15 @@
 """The live-server fixture (tests/live.py) that browser tests build on: each clinic's host is
 served over HTTP and websockets from the test database."""
 
+import asyncio
 import http.client
 import json
 import socket
+import time
 
 from websockets.sync.client import connect
+
+from tests.fixtures import run_async
 
 
 def _get(port: int, host: str, path: str) -> tuple[int, str]:
@@ -32,3 +36,25 @@ def test_each_clinic_is_served_over_http_and_websockets(live_servers, committed)
         ) as websocket:
             pong = json.loads(websocket.recv(timeout=10))
         assert pong["clinic"] == name and pong["schema"] == slug
+
+
+def test_run_async_outlasts_a_task_that_swallows_a_cancellation():
+    """A consumer's Redis read can swallow one cancellation (redis/redis-py#2028); asyncio.run
+    then waits for it forever. run_async cancels again until it stops."""
+    cancellations = []
+
+    async def stubborn():
+        while len(cancellations) < 2:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                cancellations.append(time.monotonic())  # the first is swallowed
+
+    async def main():
+        asyncio.get_running_loop().create_task(stubborn())
+        await asyncio.sleep(0)
+        return "answer"
+
+    started = time.monotonic()
+    assert run_async(main()) == "answer"
+    assert len(cancellations) == 2 and time.monotonic() - started < 3

@@ -2,7 +2,6 @@
 with the series of requests, queries, the answer cache, tasks, queues, outcomes and the usage
 metering's per-clinic counts (clinic/metrics.py, usage/metrics.py)."""
 
-import asyncio
 import time
 import uuid
 
@@ -29,6 +28,7 @@ from tests.fixtures import (
     _wait_for_worker,
     host_of,
     in_clinic,
+    run_async,
     start_worker,
     stop_worker,
 )
@@ -239,5 +239,5 @@ def test_the_websocket_gauge_counts_open_board_sockets(committed_acme, make_user
     with in_clinic(committed_acme):
         token = str(ClinicTokenObtainPairSerializer.get_token(user).access_token)
     before = _open_sockets()
-    during, after = asyncio.run(_board_socket_counted(committed_acme, token))
+    during, after = run_async(_board_socket_counted(committed_acme, token))
     assert (during - before, after - before) == (1, 0)

@@ -9,8 +9,6 @@ view appointments (a practitioner hears only their own column); a smart-booking 
 (`/ws/waitlist/`) is a patient's own; the ping socket is a tenancy probe open to anyone.
 """
 
-import asyncio
-
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 
@@ -25,7 +23,7 @@ from clinic.permissions import (
 )
 from scheduling.models import SmartBookingJob
 from scheduling.tests import factories as f
-from tests.fixtures import host_of, in_clinic, session_client
+from tests.fixtures import host_of, in_clinic, run_async, session_client
 
 ANON = "anonymous"
 ROLES = (CLINIC_ADMIN, FRONT_DESK, PRACTITIONER, BILLER, INTEGRATOR, PATIENT, ANON)
@@ -97,9 +95,9 @@ def test_every_socket_follows_the_table(committed_acme, make_user):
             for role in ROLES
         }
 
-    seen = asyncio.run(walk())
+    seen = run_async(walk())
     expected = {(route, role): code for route, row in TABLE.items() for role, code in row.items()}
     assert seen == expected
     # another patient's job and a path no route matches
-    assert asyncio.run(close_code(f"/ws/jobs/{other_job.pk}/", PATIENT)) == REFUSED
-    assert asyncio.run(close_code("/ws/nowhere/", PATIENT)) == NOT_FOUND == NO_ROUTE_CLOSE_CODE
+    assert run_async(close_code(f"/ws/jobs/{other_job.pk}/", PATIENT)) == REFUSED
+    assert run_async(close_code("/ws/nowhere/", PATIENT)) == NOT_FOUND == NO_ROUTE_CLOSE_CODE

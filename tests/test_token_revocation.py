@@ -2,7 +2,6 @@
 access and refresh token of the user (rotated successors included) and ends their sessions,
 on the next request; other users keep theirs (issue 16)."""
 
-import asyncio
 import base64
 import itertools
 import json
@@ -23,7 +22,7 @@ from accounts.tokens import RefreshToken
 from clinic.asgi import application
 from clinic.permissions import BILLER, CLINIC_ADMIN, FRONT_DESK, PATIENT
 from practice.tests.helpers import problem_of
-from tests.fixtures import ClinicClient, host_of, in_clinic, session_client
+from tests.fixtures import ClinicClient, host_of, in_clinic, run_async, session_client
 
 PASSWORD = "a-long-test-password"
 NEW_PASSWORD = "another-long-pass-phrase-7"
@@ -339,7 +338,7 @@ def test_a_revoked_user_cannot_open_a_socket(committed_acme, make_user):
     user = make_user(acme, FRONT_DESK)
     with in_clinic(acme):
         token = str(ClinicTokenObtainPairSerializer.get_token(user).access_token)
-    assert asyncio.run(_board_socket(acme, token)) is None  # ready
+    assert run_async(_board_socket(acme, token)) is None  # ready
     with in_clinic(acme):
         user_sign_out_everywhere(user=user)
-    assert asyncio.run(_board_socket(acme, token)) == 4401
+    assert run_async(_board_socket(acme, token)) == 4401

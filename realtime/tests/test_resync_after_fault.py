@@ -23,7 +23,7 @@ from scheduling.models import SmartBookingJob
 from scheduling.smart.job import smart_job_cancel
 from scheduling.tests import factories as f
 from tests.faults import PrivateRedis
-from tests.fixtures import host_of, in_clinic, session_client
+from tests.fixtures import host_of, in_clinic, run_async, session_client
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_open_sockets_hear_resync_after_a_redis_hang_lost_their_events(
         await watch.disconnect()
         return heard_by_board, heard_by_watch, took
 
-    board_heard, watch_heard, took = asyncio.run(scenario())
+    board_heard, watch_heard, took = run_async(scenario())
     assert lost, "the publish while Redis hung failed open"
     assert board_heard == RESYNC  # the board re-renders
     assert watch_heard["status"] == "cancelled"  # the job's socket sends the job as it is now

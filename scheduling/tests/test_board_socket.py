@@ -2,7 +2,6 @@
 channel layer: signed-in staff hear every committed booking change of their clinic, a
 practitioner only their own, and everyone else is refused."""
 
-import asyncio
 import json
 
 from channels.db import database_sync_to_async
@@ -11,7 +10,7 @@ from django.conf import settings
 
 from clinic.asgi import application
 from scheduling import services
-from tests.fixtures import in_clinic, session_client
+from tests.fixtures import in_clinic, run_async, session_client
 
 from .factories import build_world
 
@@ -74,7 +73,7 @@ def test_staff_hear_every_change_and_a_practitioner_only_their_own(committed_acm
             await communicator.disconnect()
         return booked, heard_by_desk, heard_by_biller, heard_by_own
 
-    booked, desk_events, biller_events, own_events = asyncio.run(scenario())
+    booked, desk_events, biller_events, own_events = run_async(scenario())
     assert [(e["type"], e["appointment"]["id"]) for e in desk_events] == [
         ("appointment.booked", booked.pk),
         ("appointment.cancelled", world.alpha_visit.pk),
@@ -109,7 +108,7 @@ def test_strangers_patients_and_other_clinics_are_refused(
             await close_code("globex.localhost", globex_desk_cookie),
         ]
 
-    codes = asyncio.run(scenario())
+    codes = run_async(scenario())
     assert codes[:5] == [4401, 4401, 4403, 4401, 4401]
     assert codes[5] == {"type": "ready", "scope": "clinic"}
 
@@ -135,4 +134,4 @@ def test_a_clinics_events_never_reach_another_clinics_board(
         await watcher.disconnect()
         return quiet
 
-    assert asyncio.run(scenario())
+    assert run_async(scenario())

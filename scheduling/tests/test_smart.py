@@ -1,7 +1,6 @@
 """Smart booking: the algorithm (in-process), the API's validation, and the whole flow through a
 real Celery worker and a real websocket (Channels' communicator on the real routing + Redis)."""
 
-import asyncio
 import json
 import os
 import signal
@@ -33,6 +32,7 @@ from tests.fixtures import (
     _wait_for_worker,
     in_clinic,
     refresh_token_for,
+    run_async,
     start_worker,
     stop_worker,
 )
@@ -292,7 +292,7 @@ def test_end_to_end_through_a_worker_and_a_websocket(live, smart_queue):
         assert timezone.datetime.fromisoformat(
             accepted["estimated_completion"]
         ) > timezone.now() - timedelta(seconds=1)
-        seen, code = asyncio.run(
+        seen, code = run_async(
             _watch(accepted["job_id"], host="acme.localhost", token=live["token"])
         )
     finally:
@@ -322,14 +322,14 @@ def test_websocket_refuses_strangers_other_patients_and_other_clinics(live, make
     g_token = str(refresh_token_for(globex, g_user).access_token)
 
     def closed_with(host, token):
-        seen, code = asyncio.run(_watch(str(job.pk), host=host, token=token, timeout=5))
+        seen, code = run_async(_watch(str(job.pk), host=host, token=token, timeout=5))
         return code, seen
 
     assert closed_with("acme.localhost", None) == (4401, [])
     assert closed_with("acme.localhost", other_token) == (4403, [])
     assert closed_with("globex.localhost", g_token) == (4404, [])
     assert closed_with("globex.localhost", live["token"])[0] == 4401  # acme's token abroad
-    seen, code = asyncio.run(
+    seen, code = run_async(
         _watch(str(job.pk), host="acme.localhost", token=live["token"], timeout=3)
     )
     assert code is None and [event["status"] for event in seen] == ["queued"]
@@ -368,7 +368,7 @@ def test_the_socket_shows_the_worker_fields_to_staff_only(live, make_user):
             await socket.disconnect()
         return seen
 
-    seen = asyncio.run(both())
+    seen = run_async(both())
     assert [event["status"] for event in seen["patient"]] == ["queued", "cancelled"]
     assert [event["status"] for event in seen["staff"]] == ["queued", "cancelled"]
     for event in seen["patient"]:

@@ -14,7 +14,7 @@ from django.conf import settings
 from clinic.asgi import application
 from scheduling import services as scheduling
 from scheduling.tests import factories as f
-from tests.fixtures import host_of, in_clinic, session_client
+from tests.fixtures import host_of, in_clinic, run_async, session_client
 
 from .. import services
 from ..models import WaitlistOffer
@@ -56,7 +56,7 @@ def _close_code(clinic, client=None) -> int | None:
         await socket.disconnect()
         return first.get("code")
 
-    return asyncio.run(run())
+    return run_async(run())
 
 
 def test_strangers_staff_and_other_clinics_are_refused(committed_acme, make_user):
@@ -102,7 +102,7 @@ def test_a_patient_hears_their_own_offers_held_and_released_and_no_one_elses(
             await socket.disconnect()
         return offer_id, heard
 
-    offer_id, heard = asyncio.run(run())
+    offer_id, heard = run_async(run())
     assert [(event["type"], event["offer"]["id"]) for event in heard] == [
         ("waitlist.held", offer_id),
         ("waitlist.released", offer_id),
