@@ -6,9 +6,9 @@ each run and dropped afterwards) so the other scenarios keep their 21 clinics.
 2. provision clinics #2..#N one by one, timing each (`clinic_create`: a copy of the template
    from the warm pool, domain, roles, first admin with the production password hasher), the
    pool refilled before each as the worker does between sign-ups (one clone, timed apart).
-   Above 1,000 clinics, all but the last 200 are seeded first by two processes in parallel
-   (`clinic_create` cloning the template, the fast password hasher): one by one, 10,000
-   clinics took hours of this machine. The last 200 are provisioned and timed as above, with
+   Above 1,000 clinics, all but the last 200 are seeded first, without the pool and its timing
+   (`clinic_create` cloning the template, the fast password hasher), by BULK_WORKERS
+   processes. The last 200 are provisioned and timed as above, with
    the catalog of all the others in place;
 3. time a no-op `migrate_schemas` over all of them (public, N + 1 clinics, template);
 4. measure scenario 1's latency again with N + 1 clinics;
@@ -18,6 +18,7 @@ each run and dropped afterwards) so the other scenarios keep their 21 clinics.
 `--clinics N` sets N (default 1,000; smoke runs use 5)."""
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -34,9 +35,11 @@ MIGRATE_LIMIT_S = 60  # issue 21: a no-op migrate over 10,000 clinics within a m
 PROVISION_LIMIT_S = 1.0
 LATENCY_SLACK = 1.10
 POOL = 1  # the warm pool, refilled before each provisioning as the worker does between sign-ups
-BULK_ABOVE = 1000  # larger runs seed all but the last MEASURED clinics in parallel
+BULK_ABOVE = 1000  # larger runs seed all but the last MEASURED clinics first
 MEASURED = 200
-BULK_WORKERS = 2
+# Two processes seeded 1.9 clinics a second at first and 1.4 at 4,000 clinics: two clones at once
+# took 1.3 s each, one alone 0.45 s (bench/results/2026-12-07-tenant-scale.md, third section).
+BULK_WORKERS = int(os.environ.get("BENCH_SEED_WORKERS", "1"))
 
 
 def _python(args: list[str], env: dict[str, str]) -> str:
@@ -74,7 +77,7 @@ def _provision(
     return figures["provision_s"], figures["refill_s"]
 
 
-def _seed_in_parallel(url: str, env: dict[str, str], start: int, count: int) -> dict:
+def _seed(url: str, env: dict[str, str], start: int, count: int) -> dict:
     """Clinics `start`..`start + count - 1` by BULK_WORKERS provision.py processes at once, each
     cloning the template for its share: the wall time and each clinic's seconds."""
     share = -(-count // BULK_WORKERS)
@@ -94,7 +97,7 @@ def _seed_in_parallel(url: str, env: dict[str, str], start: int, count: int) -> 
         )
     outs = [proc.communicate()[0] for proc in procs]
     if any(proc.returncode for proc in procs):
-        raise RuntimeError("seeding clinics in parallel failed")
+        raise RuntimeError("seeding clinics failed")
     seconds = [s for out in outs for s in json.loads(out.strip().splitlines()[-1])["provision_s"]]
     return {"clinics": count, "wall_s": time.perf_counter() - started, "provision_s": seconds}
 
@@ -103,13 +106,13 @@ def _seed_row(seed: dict) -> Row:
     per_clinic = seed["provision_s"]
     return Row(
         scenario="tenant_scale",
-        label=f"seed clinics #2..#{seed['clinics'] + 1}, {BULK_WORKERS} processes in parallel",
+        label=f"seed clinics #2..#{seed['clinics'] + 1}, {BULK_WORKERS} process(es)",
         p50_ms=round(statistics.median(per_clinic) * 1000, 1),
         max_ms=round(max(per_clinic) * 1000, 1),
         target="—",
         notes=f"{seed['clinics'] / seed['wall_s']:.1f} clinics/s over {seed['wall_s'] / 60:.0f} "
-        "min (clone of the template, fast password hasher; p50 column: one clinic, while "
-        "the other process cloned too): setting the stage, not a sign-up's figure",
+        "min (clone of the template, fast password hasher; p50 column: one clinic): "
+        "setting the stage, not a sign-up's figure",
         data={"wall_s": seed["wall_s"], "provision_s": per_clinic},
     )
 
@@ -205,7 +208,7 @@ def tenant_scale(ctx: Context) -> list[Row]:
         lat_small = latency()
         beat_small = _beat_cost(url, env)
         seeded = n - 1 - MEASURED if n > BULK_ABOVE else 0
-        seed = _seed_in_parallel(url, env, 2, seeded) if seeded else None
+        seed = _seed(url, env, 2, seeded) if seeded else None
         if n > 1:
             more, more_refills = _provision(url, env, 2 + seeded, n - 1 - seeded)
             timings += more
