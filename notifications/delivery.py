@@ -300,6 +300,23 @@ def clinics_with_due_notifications(
     )
 
 
+def notifications_next_due(
+    *, now: datetime | None = None, stuck_after: timedelta
+) -> tuple[str, list]:
+    """When `notifications_due` next has work in a clinic, as SQL and its parameters for
+    tenants.services.work_due_settle: the earliest of a pending row's due time (the end of its
+    lease when it was queued), and the end of a `sending` row's lease."""
+    now = now or timezone.now()
+    table = f"{{schema}}.{Notification._meta.db_table}"
+    return (
+        f"SELECT LEAST((SELECT min(GREATEST(due_at, queued_at + %s)) FROM {table} "  # noqa: S608
+        f"WHERE status = %s AND due_at <= %s), (SELECT min(due_at) FROM {table} "
+        f"WHERE status = %s AND due_at > %s), "
+        f"(SELECT min(claimed_at) FROM {table} WHERE status = %s) + %s)",
+        [stuck_after, Status.PENDING, now, Status.PENDING, now, Status.SENDING, stuck_after],
+    )
+
+
 # A page of the sweep: due pending rows not queued within the lease, marked queued in the
 # statement that picks them; rows another sweep is marking are skipped, not waited for. The
 # page is a MATERIALIZED CTE, taken once: as an `id IN (subquery)` the planner may put the

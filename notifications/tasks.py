@@ -13,13 +13,15 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from clinic import metrics
 from clinic.celery import app
-from tenants.selectors import clinic_list
+from tenants.selectors import clinic_list, clinics_with_work_due
+from tenants.services import work_due_settle
 
 from .delivery import (
     DeliveryError,
     clinics_with_due_notifications,
     notification_send,
     notifications_due,
+    notifications_next_due,
     notifications_send_batch,
 )
 from .planning import reminders_plan
@@ -68,15 +70,19 @@ def send_notifications_task(notification_ids: list[int]) -> dict[str, int]:
 
 @app.task(name="notifications.send_due_everywhere", public_ok=True, ignore_result=True)
 def send_due_notifications_task() -> int:
-    """Beat (every minute): in the clinics that have rows to send (found in one query per 200
-    clinics), put back rows a crashed worker left `sending` and queue every pending row that
-    is due. Returns the rows queued."""
+    """Beat (every minute): in the clinics that have rows to send, put back rows a crashed
+    worker left `sending` and queue every pending row that is due. The clinics are those due
+    in tenants.models.WorkDue (one indexed query), of which one query per 200 finds those with
+    rows to send; each is settled afterwards. Returns the rows queued."""
     stuck = timedelta(seconds=settings.NOTIFICATION_LEASE_SECONDS)
     clinics = {c.schema_name: c for c in clinic_list() if c.is_active and not c.is_platform}
     queued = 0
-    for schema in clinics_with_due_notifications(list(clinics), stuck_after=stuck):
+    due = clinics_with_work_due("notifications", clinics)
+    for schema in clinics_with_due_notifications(due, stuck_after=stuck):
         with tenant_context(clinics[schema]):
             queued += len(notifications_due(stuck_after=stuck))
+    sql, params = notifications_next_due(stuck_after=stuck)
+    work_due_settle("notifications", due, sql=sql, params=params)
     return queued
 
 

@@ -5,6 +5,8 @@ import zoneinfo
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django_tenants.models import DomainMixin, TenantMixin
 
 logger = logging.getLogger(__name__)
@@ -132,3 +134,47 @@ class Domain(DomainMixin):
 
     def __str__(self) -> str:
         return self.domain
+
+
+class WorkDue(models.Model):
+    """When the beat next looks at a clinic for one kind of background work: its notifications
+    to send, webhooks to deliver, smart-booking jobs that may be stuck, waitlist holds to
+    expire (`WORK_KINDS`). One row per clinic and kind, kept by the database and the sweeps:
+
+    - a statement that writes a row of that kind in a sweepable state (a pending notification,
+      a queued job...) marks its clinic due now (`due_at` = 'epoch'), through a trigger on
+      the clinic's table (`public.clinic_work_changed()`, migration 0004);
+    - the sweep that visits the clinic settles the row to the time its rows are next due, or
+      removes it when none can be (`tenants.services.work_due_settle`).
+
+    The beat reads the due rows (one indexed query) instead of asking every clinic's tables:
+    its minute costs the clinics with work, not the number of clinics. `due_at` is compared,
+    never shown: the ORM does not read it."""
+
+    schema_name = models.CharField(max_length=63)
+    kind = models.CharField(max_length=32)
+    due_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["schema_name", "kind"], name="work_due_one_per_kind")
+        ]
+        indexes = [models.Index(fields=["kind", "due_at"], name="work_due_by_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} in {self.schema_name}"
+
+
+@receiver(post_delete, sender=Clinic)
+def _work_due_forget(sender, instance: Clinic, **kwargs) -> None:
+    WorkDue.objects.filter(schema_name=instance.schema_name).delete()
+
+
+# The kinds of work the beat sweeps clinic by clinic, with the states a row is swept in (what
+# the trigger of its table passes to public.clinic_work_changed()).
+WORK_KINDS = {
+    "notifications": ("pending", "sending"),
+    "webhooks": ("pending", "sending"),
+    "smart_bookings": ("queued", "running"),
+    "waitlist_offers": ("held",),
+}

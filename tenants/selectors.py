@@ -4,11 +4,13 @@ import functools
 import threading
 import time
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 from django_tenants.utils import quote_schema_name, schema_context
 
 from .models import Clinic, Domain
@@ -127,6 +129,9 @@ def schemas_where(schemas: Iterable[str], *, table: str, sql: str, params: list)
     hundreds of clinics). `sql` is a SELECT with `{schema}` where the quoted schema name goes
     (`FROM {schema}.scheduling_nextavailable ...`), run with `params` for each schema.
     Schemas without `table` (a clinic being created, not migrated yet) are left out."""
+    schemas = list(schemas)
+    if not schemas:  # the beat's usual case (tenants.models.WorkDue): no query at all
+        return []
     ready = sorted(schemas_with_table(schemas, table))
     with connection.cursor() as cursor:
         found = []
@@ -141,3 +146,18 @@ def schemas_where(schemas: Iterable[str], *, table: str, sql: str, params: list)
             )
             found += [row[0] for row in cursor.fetchall()]
     return found
+
+
+def clinics_with_work_due(
+    kind: str, schemas: Iterable[str], *, now: datetime | None = None
+) -> list[str]:
+    """The schemas, of those given, whose `kind` of background work is due by `now`
+    (tenants.models.WorkDue): one indexed query, whatever the number of clinics. A sweep
+    visits these, then settles them (tenants.services.work_due_settle)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT schema_name FROM public.tenants_workdue "
+            "WHERE kind = %s AND due_at <= %s AND schema_name = ANY(%s) ORDER BY schema_name",
+            [kind, now or timezone.now(), list(schemas)],
+        )
+        return [row[0] for row in cursor.fetchall()]

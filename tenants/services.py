@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone as django_timezone
 from django.utils.module_loading import import_string
-from django_tenants.utils import schema_context, schema_exists
+from django_tenants.utils import quote_schema_name, schema_context, schema_exists
 from psycopg import sql
 
 from .models import Clinic, Domain
@@ -350,3 +350,42 @@ def clinic_publish(*, clinic: Clinic) -> Clinic:
 
 def clinic_reactivate(*, clinic: Clinic) -> Clinic:
     return clinic_set_active(clinic=clinic, is_active=True)
+
+
+_WORK_DUE_ROW = "public.tenants_workdue WHERE schema_name = %s AND kind = %s"
+
+
+def work_due_settle(kind: str, schemas: Iterable[str], *, sql: str, params: list) -> None:
+    """After a sweep of `kind` in these clinics: record for each when its rows are next due,
+    or remove its row when none can become due (tenants.models.WorkDue). `sql` is a SELECT of
+    one timestamptz (NULL: nothing) with `{schema}` where the quoted schema name goes, like
+    tenants.selectors.schemas_where's.
+
+    Each clinic's row is locked first (FOR UPDATE), which waits for the transactions that
+    marked it due (they hold it FOR KEY SHARE); `sql`, a later statement, sees their rows. A
+    row still locked after a second (a clinic marking it all along) stays due, for the next
+    beat."""
+    for schema in schemas:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '1s'")
+                cursor.execute(
+                    "INSERT INTO public.tenants_workdue (schema_name, kind, due_at) "
+                    "VALUES (%s, %s, 'epoch') ON CONFLICT DO NOTHING",
+                    [schema, kind],
+                )
+                cursor.execute(f"SELECT 1 FROM {_WORK_DUE_ROW} FOR UPDATE", [schema, kind])
+                cursor.execute(sql.format(schema=quote_schema_name(schema)), params)
+                (due,) = cursor.fetchone()
+                if due is None:
+                    cursor.execute(f"DELETE FROM {_WORK_DUE_ROW}", [schema, kind])
+                else:
+                    cursor.execute(
+                        "UPDATE public.tenants_workdue SET due_at = %s "
+                        "WHERE schema_name = %s AND kind = %s",
+                        [due, schema, kind],
+                    )
+        except OperationalError as error:
+            if getattr(error.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+                raise
+            logger.info("%s of %s stays due: its row stayed locked", kind, schema)

@@ -179,6 +179,11 @@ def _truncate_clinics() -> None:
                 if tables:
                     names = ", ".join(f'"{schema}"."{table}"' for table in tables)
                     cursor.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            # TRUNCATE fires no trigger: the clinics' marks of background work go with their rows.
+            cursor.execute(
+                "DELETE FROM public.tenants_workdue WHERE schema_name = ANY(%s)",
+                [list(TEST_CLINICS)],
+            )
             # A test may suspend or unpublish a test clinic: the next finds its doors open.
             ours = Clinic.objects.filter(slug__in=list(TEST_CLINICS))
             ours.update(is_active=True, suspended_reason="", suspended_at=None)

@@ -14,9 +14,11 @@ from tenants.models import Clinic
 from tenants.selectors import schemas_with_pending_migrations
 
 
-def _forget(schema: str, app: str = "tenants") -> None:
-    """Make `schema` look one migration behind. The shared `tenants` app has no tables in a
-    clinic schema, so migrating it again only records it."""
+def _forget(schema: str, app: str = "usage") -> None:
+    """Make `schema` look one app behind. The shared `usage` app has no tables in a clinic
+    schema, so migrating it again only records it; no other app's migration depends on it
+    (the work-due triggers of the clinic apps depend on `tenants`: forgetting that one would
+    leave their records before their dependency's)."""
     with connection.cursor() as cursor:
         cursor.execute(f'DELETE FROM "{schema}".django_migrations WHERE app = %s', [app])
 

@@ -644,6 +644,16 @@ def clinics_with_offers_due(schemas: list[str], *, now: datetime | None = None) 
     )
 
 
+def offers_next_due() -> tuple[str, list]:
+    """When a held offer of a clinic next expires, as SQL and its parameters for
+    tenants.services.work_due_settle."""
+    table = WaitlistOffer._meta.db_table
+    return (
+        f"SELECT min(expires_at) FROM {{schema}}.{table} WHERE status = %s",  # noqa: S608
+        [Held.HELD],
+    )
+
+
 def offers_due(*, now: datetime | None = None) -> list[int]:
     """Held offers past their expiry (a crashed worker's): what the sweep expires."""
     now = now or timezone.now()

@@ -12,7 +12,8 @@ from django_tenants.utils import tenant_context
 from kombu.exceptions import OperationalError as BrokerError
 
 from clinic.celery import app
-from tenants.selectors import clinic_list
+from tenants.selectors import clinic_list, clinics_with_work_due
+from tenants.services import work_due_settle
 
 from . import services
 
@@ -59,8 +60,11 @@ def sweep_offers_task() -> int:
     worker lost. Returns how many it expired."""
     clinics = {c.schema_name: c for c in clinic_list() if c.is_active and not c.is_platform}
     expired = 0
-    for schema in services.clinics_with_offers_due(list(clinics)):
+    due = clinics_with_work_due("waitlist_offers", clinics)  # tenants.models.WorkDue
+    for schema in services.clinics_with_offers_due(due):
         with tenant_context(clinics[schema]):
             for offer_id in services.offers_due():
                 expired += services.offer_expire(offer_id=offer_id)
+    sql, params = services.offers_next_due()
+    work_due_settle("waitlist_offers", due, sql=sql, params=params)
     return expired

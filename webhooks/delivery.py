@@ -277,6 +277,18 @@ def clinics_with_due_deliveries(
     )
 
 
+def deliveries_next_due(*, stuck_after: timedelta) -> tuple[str, list]:
+    """When `deliveries_due` next has work in a clinic, as SQL and its parameters for
+    tenants.services.work_due_settle: a pending delivery's next attempt, or the end of a
+    `sending` one's lease."""
+    return (
+        f"SELECT LEAST((SELECT min(next_attempt_at) FROM {{schema}}.{_TABLE} "  # noqa: S608
+        f"WHERE status = %s), (SELECT min(claimed_at) FROM {{schema}}.{_TABLE} "
+        "WHERE status = %s) + %s)",
+        [Status.PENDING, Status.SENDING, stuck_after],
+    )
+
+
 def deliveries_due(*, now: datetime | None = None, stuck_after: timedelta) -> list[int]:
     """The sweep: rows a crash left `sending` longer than `stuck_after` are pending again, and
     every pending row that is due and has its turn is queued. Returns the ids queued."""

@@ -10,9 +10,15 @@ from django_tenants.utils import tenant_context
 from kombu.exceptions import OperationalError as BrokerError
 
 from clinic.celery import app
-from tenants.selectors import clinic_list
+from tenants.selectors import clinic_list, clinics_with_work_due
+from tenants.services import work_due_settle
 
-from .delivery import clinics_with_due_deliveries, deliveries_due, delivery_send
+from .delivery import (
+    clinics_with_due_deliveries,
+    deliveries_due,
+    deliveries_next_due,
+    delivery_send,
+)
 
 TRANSIENT = (OperationalError, InterfaceError, BrokerError, redis.RedisError)
 
@@ -40,7 +46,10 @@ def send_due_webhooks_task() -> int:
     stuck = timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
     clinics = {c.schema_name: c for c in clinic_list() if c.is_active and not c.is_platform}
     queued = 0
-    for schema in clinics_with_due_deliveries(list(clinics), stuck_after=stuck):
+    due = clinics_with_work_due("webhooks", clinics)  # tenants.models.WorkDue
+    for schema in clinics_with_due_deliveries(due, stuck_after=stuck):
         with tenant_context(clinics[schema]):
             queued += len(deliveries_due(stuck_after=stuck))
+    sql, params = deliveries_next_due(stuck_after=stuck)
+    work_due_settle("webhooks", due, sql=sql, params=params)
     return queued

@@ -511,6 +511,17 @@ def clinics_with_stuck_jobs(
     )
 
 
+def smart_jobs_next_due(*, queued_after: timedelta, running_after: timedelta) -> tuple[str, list]:
+    """When `smart_jobs_sweep` could next find a stuck job in a clinic, as SQL and its
+    parameters for tenants.services.work_due_settle."""
+    table = f"{{schema}}.{SmartBookingJob._meta.db_table}"
+    return (
+        f"SELECT LEAST((SELECT min(created_at) FROM {table} WHERE status = %s) + %s, "  # noqa: S608
+        f"(SELECT min(started_at) FROM {table} WHERE status = %s) + %s)",
+        [Status.QUEUED, queued_after, Status.RUNNING, running_after],
+    )
+
+
 def smart_jobs_sweep(*, queued_after: timedelta, running_after: timedelta) -> list[str]:
     """Requeue jobs stuck in `queued` or `running` (a lost message, a killed worker). The task
     is idempotent on the job id, so a job that was merely slow is not booked twice."""

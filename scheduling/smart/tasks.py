@@ -11,9 +11,10 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from clinic import metrics
 from clinic.celery import app
-from tenants.selectors import clinic_list
+from tenants.selectors import clinic_list, clinics_with_work_due
+from tenants.services import work_due_settle
 
-from .job import clinics_with_stuck_jobs, smart_job_run, smart_jobs_sweep
+from .job import clinics_with_stuck_jobs, smart_job_run, smart_jobs_next_due, smart_jobs_sweep
 
 TRANSIENT = (OperationalError, InterfaceError, BrokerError, redis.RedisError)
 
@@ -43,7 +44,10 @@ def sweep_smart_bookings_task() -> int:
     stuck = timedelta(seconds=settings.SMART_BOOKING_STUCK_SECONDS)
     clinics = {clinic.schema_name: clinic for clinic in clinic_list() if clinic.is_active}
     requeued = 0
-    for schema in clinics_with_stuck_jobs(list(clinics), queued_after=stuck, running_after=stuck):
+    due = clinics_with_work_due("smart_bookings", clinics)  # tenants.models.WorkDue
+    for schema in clinics_with_stuck_jobs(due, queued_after=stuck, running_after=stuck):
         with tenant_context(clinics[schema]):
             requeued += len(smart_jobs_sweep(queued_after=stuck, running_after=stuck))
+    sql, params = smart_jobs_next_due(queued_after=stuck, running_after=stuck)
+    work_due_settle("smart_bookings", due, sql=sql, params=params)
     return requeued

@@ -1,0 +1,179 @@
+"""The beat's index of the clinics with background work (tenants.models.WorkDue): a clinic's own
+tables mark it due through triggers, the sweeps settle it to when its rows are next due, and
+the beat reads only the clinics that are due."""
+
+import re
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from scheduling.models import SmartBookingJob
+from scheduling.smart.job import smart_jobs_next_due
+from scheduling.smart.tasks import sweep_smart_bookings_task
+from scheduling.tests import factories as f
+from tenants.models import WORK_KINDS
+from tenants.selectors import clinics_with_work_due
+from tenants.services import work_due_settle
+from tests.fixtures import in_clinic
+
+KIND = "smart_bookings"
+STUCK = timedelta(seconds=settings.SMART_BOOKING_STUCK_SECONDS)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # "due now", whatever the clock says
+
+
+def _due_at(schema: str) -> datetime | None:
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT due_at FROM public.tenants_workdue WHERE schema_name = %s AND kind = %s",
+            [schema, KIND],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _settle(schema: str) -> None:
+    sql, params = smart_jobs_next_due(queued_after=STUCK, running_after=STUCK)
+    work_due_settle(KIND, [schema], sql=sql, params=params)
+
+
+def _job(clinic, **fields) -> SmartBookingJob:
+    with in_clinic(clinic):
+        return SmartBookingJob.objects.create(patient=f.patient(), request={}, **fields)
+
+
+def test_a_queued_job_marks_its_clinic_and_the_sweep_settles_it(committed_acme, committed_globex):
+    acme, globex = committed_acme.schema_name, committed_globex.schema_name
+    job = _job(committed_acme)
+    assert _due_at(acme) == EPOCH and _due_at(globex) is None
+    assert clinics_with_work_due(KIND, [acme, globex]) == [acme]
+
+    assert sweep_smart_bookings_task.apply().get() == 0  # fresh: nothing to requeue
+    # Settled: due when the job would count as stuck, not before.
+    assert _due_at(acme) == job.created_at + STUCK
+    just_before = job.created_at + STUCK - timedelta(seconds=1)
+    assert clinics_with_work_due(KIND, [acme, globex], now=just_before) == []
+    assert clinics_with_work_due(KIND, [acme], now=job.created_at + STUCK) == [acme]
+
+    with in_clinic(committed_acme):  # finished: a state the sweep passes over marks nothing
+        SmartBookingJob.objects.filter(pk=job.pk).update(
+            status="completed", completed_at=timezone.now()
+        )
+    assert _due_at(acme) == job.created_at + STUCK
+    _settle(acme)
+    assert _due_at(acme) is None  # nothing left that could become stuck
+
+
+def test_writes_outside_the_swept_states_mark_nothing(committed_acme):
+    acme = committed_acme.schema_name
+    _job(committed_acme, status="completed", completed_at=timezone.now())
+    with in_clinic(committed_acme):
+        SmartBookingJob.objects.filter(status="queued").update(  # no row
+            status="failed", completed_at=timezone.now()
+        )
+    assert _due_at(acme) is None
+
+
+def test_a_later_write_marks_a_settled_clinic_due_again(committed_acme):
+    acme = committed_acme.schema_name
+    first = _job(committed_acme)
+    _settle(acme)
+    assert _due_at(acme) == first.created_at + STUCK
+    long_ago = timezone.now() - timedelta(hours=1)
+    _job(committed_acme, status="running", started_at=long_ago)
+    assert _due_at(acme) == EPOCH
+    _settle(acme)
+    assert _due_at(acme) == long_ago + STUCK  # in the past: the next beat requeues it
+
+
+def test_the_settle_waits_for_a_transaction_that_marked_the_clinic(committed_acme):
+    """A job written while the sweep settles is never missed: the writer holds the clinic's
+    row FOR KEY SHARE (the row already said "due", so it wrote nothing to it), and the settle
+    locks it FOR UPDATE before it reads the jobs, so it waits for the writer's commit and
+    then sees the job. Read first, it would have settled to the older job's time."""
+    acme = committed_acme.schema_name
+    first = _job(committed_acme)
+    assert _due_at(acme) == EPOCH
+    with in_clinic(committed_acme):
+        patient = f.patient()
+    long_ago = timezone.now() - timedelta(hours=1)
+    written, release, settled = threading.Event(), threading.Event(), threading.Event()
+    errors = []
+
+    def writer():
+        try:
+            with in_clinic(committed_acme), transaction.atomic():
+                SmartBookingJob.objects.create(
+                    patient=patient, request={}, status="running", started_at=long_ago
+                )
+                written.set()
+                assert release.wait(10)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    def settler():
+        try:
+            _settle(acme)
+            settled.set()
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=settler)]
+    threads[0].start()
+    assert written.wait(10)
+    threads[1].start()
+    time.sleep(0.5)
+    waited = not settled.is_set()
+    release.set()
+    for thread in threads:
+        thread.join(15)
+    assert not errors, errors
+    assert waited, "the settle did not wait for the writer's transaction"
+    assert settled.is_set()
+    assert _due_at(acme) == long_ago + STUCK < first.created_at + STUCK
+
+
+def test_the_beat_reads_no_clinic_table_when_nothing_is_due(committed_acme, committed_globex):
+    _job(committed_acme)
+    sweep_smart_bookings_task.apply().get()  # settles acme: due in a minute
+    with CaptureQueriesContext(connection) as queries:
+        assert sweep_smart_bookings_task.apply().get() == 0
+    statements = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "tenants_workdue" in statements
+    assert SmartBookingJob._meta.db_table not in statements
+
+
+def test_every_kind_has_its_triggers_in_the_template_and_in_a_clinic(committed_acme):
+    """Each kind's table marks its clinic on INSERT and on UPDATE, with the states of
+    WORK_KINDS; a clinic copied from the template has the same triggers."""
+
+    def triggers(schema: str) -> dict[str, set[tuple[str, tuple[str, ...]]]]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t "
+                "JOIN pg_class r ON r.oid = t.tgrelid "
+                "WHERE r.relnamespace = to_regnamespace(%s) AND t.tgname LIKE 'work_due_%%'",
+                [schema],
+            )
+            found: dict[str, set] = {}
+            for (definition,) in cursor.fetchall():
+                event = re.search(r"AFTER (INSERT|UPDATE) ON", definition).group(1)
+                args = re.search(r"clinic_work_changed\((.*)\)", definition).group(1)
+                kind, *states = [a.strip(" '") for a in args.split(",")]
+                found.setdefault(kind, set()).add((event, tuple(states)))
+            return found
+
+    expected = {
+        kind: {("INSERT", states), ("UPDATE", states)} for kind, states in WORK_KINDS.items()
+    }
+    assert triggers(settings.CLINIC_TEMPLATE_SCHEMA) == expected
+    assert triggers(committed_acme.schema_name) == expected
