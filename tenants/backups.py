@@ -29,6 +29,7 @@ import shutil
 import tarfile
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -39,13 +40,14 @@ from django.db import connection, models, transaction
 from django.utils import timezone as django_timezone
 from django_tenants.utils import schema_context, schema_exists
 
-from .models import Clinic, Domain
+from .models import WORK_KINDS, Clinic, Domain, WorkDue
 from .selectors import migration_nodes
 
 logger = logging.getLogger(__name__)
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # due now, whatever the clock says
 # The public rows of a clinic (usage metering's): keyed by schema name, no foreign key.
 PUBLIC_TABLES = ("usage_usageday", "usage_clinicplan")
 CLINIC_FIELDS = (
@@ -346,6 +348,12 @@ def _load_public(cursor, manifest: dict[str, Any], clinic: Clinic) -> None:
             cursor.execute(
                 f"INSERT INTO public.{_q(table)} ({columns}) VALUES ({marks})", list(row.values())
             )
+    # The rows were loaded with the triggers off, so none marked the clinic for the beat: every
+    # kind of its background work is due, and the first sweeps settle it (models.WorkDue).
+    WorkDue.objects.bulk_create(
+        [WorkDue(schema_name=clinic.schema_name, kind=kind, due_at=EPOCH) for kind in WORK_KINDS],
+        ignore_conflicts=True,
+    )
 
 
 def clinic_import(*, archive_path: Path, slug: str, name: str | None = None) -> ImportResult:

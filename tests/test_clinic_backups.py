@@ -23,7 +23,8 @@ from demo.practice import practice_seed
 from demo.schedule import schedule_seed
 from practice.models import Coverage
 from tenants.backups import file_columns
-from tenants.models import Clinic
+from tenants.models import WORK_KINDS, Clinic, WorkDue
+from tenants.selectors import clinics_with_work_due
 from tests import clock
 from tests.fixtures import _session_worker_stop, in_clinic
 
@@ -135,6 +136,11 @@ def test_export_then_import_into_a_new_slug_gives_the_same_rows_and_files(demo_a
             "AND day = '2026-12-01'"
         )
         assert cursor.fetchall() == [(42,)]
+    # Loaded with the triggers off: every kind of its background work is due for the beat.
+    assert clinics_with_work_due("notifications", ["acme_copy"]) == ["acme_copy"]
+    assert set(
+        WorkDue.objects.filter(schema_name="acme_copy").values_list("kind", flat=True)
+    ) == set(WORK_KINDS)
 
 
 def _rewrite(archive: Path, dest: Path, change, leave_out: str = "") -> Path:
