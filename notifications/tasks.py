@@ -75,9 +75,9 @@ def send_due_notifications_task() -> int:
     in tenants.models.WorkDue (one indexed query), of which one query per 200 finds those with
     rows to send; each is settled afterwards. Returns the rows queued."""
     stuck = timedelta(seconds=settings.NOTIFICATION_LEASE_SECONDS)
-    clinics = {c.schema_name: c for c in clinic_list() if c.is_active and not c.is_platform}
+    clinics = {c.schema_name: c for c in clinics_with_work_due("notifications")}  # models.WorkDue
+    due = list(clinics)
     queued = 0
-    due = clinics_with_work_due("notifications", clinics)
     for schema in clinics_with_due_notifications(due, stuck_after=stuck):
         with tenant_context(clinics[schema]):
             queued += len(notifications_due(stuck_after=stuck))

@@ -13,7 +13,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django_tenants.utils import quote_schema_name, schema_context
 
-from .models import Clinic, Domain
+from .models import Clinic, Domain, WorkDue
 
 _cache: dict[str, tuple[float, Clinic | None]] = {}
 _cache_lock = threading.Lock()
@@ -148,16 +148,14 @@ def schemas_where(schemas: Iterable[str], *, table: str, sql: str, params: list)
     return found
 
 
-def clinics_with_work_due(
-    kind: str, schemas: Iterable[str], *, now: datetime | None = None
-) -> list[str]:
-    """The schemas, of those given, whose `kind` of background work is due by `now`
-    (tenants.models.WorkDue): one indexed query, whatever the number of clinics. A sweep
-    visits these, then settles them (tenants.services.work_due_settle)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT schema_name FROM public.tenants_workdue "
-            "WHERE kind = %s AND due_at <= %s AND schema_name = ANY(%s) ORDER BY schema_name",
-            [kind, now or timezone.now(), list(schemas)],
-        )
-        return [row[0] for row in cursor.fetchall()]
+def clinics_with_work_due(kind: str, *, now: datetime | None = None) -> list[Clinic]:
+    """The active clinics whose `kind` of background work is due by `now`
+    (tenants.models.WorkDue): one indexed query, whatever the number of clinics; the others
+    are not even loaded. A sweep visits these, then settles them
+    (tenants.services.work_due_settle)."""
+    due = WorkDue.objects.filter(kind=kind, due_at__lte=now or timezone.now())
+    return list(
+        Clinic.objects.filter(is_active=True, schema_name__in=due.values("schema_name"))
+        .exclude(schema_name="public")
+        .order_by("schema_name")
+    )

@@ -137,7 +137,7 @@ def test_export_then_import_into_a_new_slug_gives_the_same_rows_and_files(demo_a
         )
         assert cursor.fetchall() == [(42,)]
     # Loaded with the triggers off: every kind of its background work is due for the beat.
-    assert clinics_with_work_due("notifications", ["acme_copy"]) == ["acme_copy"]
+    assert copy in clinics_with_work_due("notifications")
     assert set(
         WorkDue.objects.filter(schema_name="acme_copy").values_list("kind", flat=True)
     ) == set(WORK_KINDS)

@@ -37,6 +37,10 @@ def _due_at(schema: str) -> datetime | None:
     return row[0] if row else None
 
 
+def _due(**when) -> list[str]:
+    return [clinic.schema_name for clinic in clinics_with_work_due(KIND, **when)]
+
+
 def _settle(schema: str) -> None:
     sql, params = smart_jobs_next_due(queued_after=STUCK, running_after=STUCK)
     work_due_settle(KIND, [schema], sql=sql, params=params)
@@ -51,14 +55,14 @@ def test_a_queued_job_marks_its_clinic_and_the_sweep_settles_it(committed_acme, 
     acme, globex = committed_acme.schema_name, committed_globex.schema_name
     job = _job(committed_acme)
     assert _due_at(acme) == EPOCH and _due_at(globex) is None
-    assert clinics_with_work_due(KIND, [acme, globex]) == [acme]
+    assert _due() == [acme]
 
     assert sweep_smart_bookings_task.apply().get() == 0  # fresh: nothing to requeue
     # Settled: due when the job would count as stuck, not before.
     assert _due_at(acme) == job.created_at + STUCK
     just_before = job.created_at + STUCK - timedelta(seconds=1)
-    assert clinics_with_work_due(KIND, [acme, globex], now=just_before) == []
-    assert clinics_with_work_due(KIND, [acme], now=job.created_at + STUCK) == [acme]
+    assert _due(now=just_before) == []
+    assert _due(now=job.created_at + STUCK) == [acme]
 
     with in_clinic(committed_acme):  # finished: a state the sweep passes over marks nothing
         SmartBookingJob.objects.filter(pk=job.pk).update(

@@ -12,7 +12,7 @@ from django_tenants.utils import tenant_context
 from kombu.exceptions import OperationalError as BrokerError
 
 from clinic.celery import app
-from tenants.selectors import clinic_list, clinics_with_work_due
+from tenants.selectors import clinics_with_work_due
 from tenants.services import work_due_settle
 
 from . import services
@@ -58,9 +58,9 @@ def expire_offer_task(offer_id: int) -> bool:
 def sweep_offers_task() -> int:
     """Beat: in every active clinic, expire holds past their time whose task a crashed
     worker lost. Returns how many it expired."""
-    clinics = {c.schema_name: c for c in clinic_list() if c.is_active and not c.is_platform}
+    clinics = {c.schema_name: c for c in clinics_with_work_due("waitlist_offers")}  # models.WorkDue
+    due = list(clinics)
     expired = 0
-    due = clinics_with_work_due("waitlist_offers", clinics)  # tenants.models.WorkDue
     for schema in services.clinics_with_offers_due(due):
         with tenant_context(clinics[schema]):
             for offer_id in services.offers_due():

@@ -10,7 +10,7 @@ from django_tenants.utils import tenant_context
 from kombu.exceptions import OperationalError as BrokerError
 
 from clinic.celery import app
-from tenants.selectors import clinic_list, clinics_with_work_due
+from tenants.selectors import clinics_with_work_due
 from tenants.services import work_due_settle
 
 from .delivery import (
@@ -44,9 +44,9 @@ def send_due_webhooks_task() -> int:
     """Beat: in every active clinic, put back deliveries a crashed worker left `sending` and
     queue every pending one that is due and has its turn. Returns the deliveries queued."""
     stuck = timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
-    clinics = {c.schema_name: c for c in clinic_list() if c.is_active and not c.is_platform}
+    clinics = {c.schema_name: c for c in clinics_with_work_due("webhooks")}  # models.WorkDue
+    due = list(clinics)
     queued = 0
-    due = clinics_with_work_due("webhooks", clinics)  # tenants.models.WorkDue
     for schema in clinics_with_due_deliveries(due, stuck_after=stuck):
         with tenant_context(clinics[schema]):
             queued += len(deliveries_due(stuck_after=stuck))

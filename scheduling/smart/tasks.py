@@ -11,7 +11,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from clinic import metrics
 from clinic.celery import app
-from tenants.selectors import clinic_list, clinics_with_work_due
+from tenants.selectors import clinics_with_work_due
 from tenants.services import work_due_settle
 
 from .job import clinics_with_stuck_jobs, smart_job_run, smart_jobs_next_due, smart_jobs_sweep
@@ -42,9 +42,9 @@ def sweep_smart_bookings_task() -> int:
     """Beat: requeue stuck smart-booking jobs in every active clinic. One query finds the
     clinics that have any; only those are visited. Returns the number of jobs requeued."""
     stuck = timedelta(seconds=settings.SMART_BOOKING_STUCK_SECONDS)
-    clinics = {clinic.schema_name: clinic for clinic in clinic_list() if clinic.is_active}
+    clinics = {c.schema_name: c for c in clinics_with_work_due("smart_bookings")}  # models.WorkDue
+    due = list(clinics)
     requeued = 0
-    due = clinics_with_work_due("smart_bookings", clinics)  # tenants.models.WorkDue
     for schema in clinics_with_stuck_jobs(due, queued_after=stuck, running_after=stuck):
         with tenant_context(clinics[schema]):
             requeued += len(smart_jobs_sweep(queued_after=stuck, running_after=stuck))
