@@ -178,3 +178,19 @@ WORK_KINDS = {
     "smart_bookings": ("queued", "running"),
     "waitlist_offers": ("held",),
 }
+
+
+def work_due_triggers(table: str, kind: str, *states: str) -> tuple[str, str]:
+    """The SQL that creates the triggers by which `table` marks its clinic due for the beat's
+    sweep of `kind` when a statement writes a row in one of `states` (AFTER INSERT and AFTER
+    UPDATE, once per statement: a transition table is for one event), and the SQL that drops
+    them. For the clinic apps' migrations; the function they call is migration 0004's."""
+    arguments = ", ".join(f"'{value}'" for value in (kind, *states))
+    create = "".join(
+        f"CREATE TRIGGER work_due_{event.lower()} AFTER {event} ON {table} "
+        f"REFERENCING NEW TABLE AS changed FOR EACH STATEMENT "
+        f"EXECUTE FUNCTION public.clinic_work_changed({arguments});\n"
+        for event in ("INSERT", "UPDATE")
+    )
+    drop = f"DROP TRIGGER work_due_insert ON {table}; DROP TRIGGER work_due_update ON {table};"
+    return create, drop
