@@ -57,7 +57,8 @@ def expire_offer_task(offer_id: int) -> bool:
 @app.task(name="waitlist.sweep_everywhere", public_ok=True, ignore_result=True)
 def sweep_offers_task() -> int:
     """Beat: in every active clinic, expire holds past their time whose task a crashed
-    worker lost. Returns how many it expired."""
+    worker lost. Only the clinics the index of work due names are asked
+    (tenants.models.WorkDue), and settled afterwards. Returns how many it expired."""
     clinics = {c.schema_name: c for c in clinics_with_work_due("waitlist_offers")}  # models.WorkDue
     due = list(clinics)
     expired = 0

@@ -42,7 +42,9 @@ def send_webhook_task(delivery_id: int) -> str:
 @app.task(name="webhooks.send_due_everywhere", public_ok=True, ignore_result=True)
 def send_due_webhooks_task() -> int:
     """Beat: in every active clinic, put back deliveries a crashed worker left `sending` and
-    queue every pending one that is due and has its turn. Returns the deliveries queued."""
+    queue every pending one that is due and has its turn. Only the clinics the index of work
+    due names are asked (tenants.models.WorkDue), and settled afterwards. Returns the
+    deliveries queued."""
     stuck = timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
     clinics = {c.schema_name: c for c in clinics_with_work_due("webhooks")}  # models.WorkDue
     due = list(clinics)

@@ -39,8 +39,9 @@ def run_smart_booking_task(job_id: str) -> str:
 
 @app.task(name="scheduling.sweep_smart_bookings", public_ok=True, ignore_result=True)
 def sweep_smart_bookings_task() -> int:
-    """Beat: requeue stuck smart-booking jobs in every active clinic. One query finds the
-    clinics that have any; only those are visited. Returns the number of jobs requeued."""
+    """Beat: requeue stuck smart-booking jobs in every active clinic. Only the clinics the
+    index of work due names are asked (tenants.models.WorkDue), and settled afterwards.
+    Returns the number of jobs requeued."""
     stuck = timedelta(seconds=settings.SMART_BOOKING_STUCK_SECONDS)
     clinics = {c.schema_name: c for c in clinics_with_work_due("smart_bookings")}  # models.WorkDue
     due = list(clinics)
