@@ -490,6 +490,9 @@ SMART_BOOKING_STUCK_SECONDS = env.int("SMART_BOOKING_STUCK_SECONDS", default=60)
 # How often the beat refreshes the next-available rows the clock overtakes (minimum notice,
 # the search window's end); schedule changes refresh theirs at once.
 NEXT_AVAILABLE_REFRESH_SECONDS = env.int("NEXT_AVAILABLE_REFRESH_SECONDS", default=300)
+# How long a sweep waits for the writers of a clinic's row of work due (tenants.models.WorkDue)
+# before it leaves the clinic due for the next beat.
+WORK_DUE_SETTLE_LOCK_MS = env.int("WORK_DUE_SETTLE_LOCK_MS", default=1000)
 
 # The PHI audit trail (audit/): on unless turned off (the bench compares both); events older
 # than the retention are purged nightly (6 years: HIPAA's retention of documentation).

@@ -363,12 +363,15 @@ def work_due_settle(kind: str, schemas: Iterable[str], *, sql: str, params: list
 
     Each clinic's row is locked first (FOR UPDATE), which waits for the transactions that
     marked it due (they hold it FOR KEY SHARE); `sql`, a later statement, sees their rows. A
-    row still locked after a second (a clinic marking it all along) stays due, for the next
-    beat."""
+    row still locked after WORK_DUE_SETTLE_LOCK_MS (a clinic marking it all along) stays due,
+    for the next beat."""
     for schema in schemas:
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SET LOCAL lock_timeout = '1s'")
+                cursor.execute(
+                    "SELECT set_config('lock_timeout', %s, true)",
+                    [f"{settings.WORK_DUE_SETTLE_LOCK_MS}ms"],
+                )
                 cursor.execute(
                     "INSERT INTO public.tenants_workdue (schema_name, kind, due_at) "
                     "VALUES (%s, %s, 'epoch') ON CONFLICT DO NOTHING",

@@ -95,11 +95,12 @@ def test_a_later_write_marks_a_settled_clinic_due_again(committed_acme):
     assert _due_at(acme) == long_ago + STUCK  # in the past: the next beat requeues it
 
 
-def test_the_settle_waits_for_a_transaction_that_marked_the_clinic(committed_acme):
+def test_the_settle_waits_for_a_transaction_that_marked_the_clinic(committed_acme, settings):
     """A job written while the sweep settles is never missed: the writer holds the clinic's
     row FOR KEY SHARE (the row already said "due", so it wrote nothing to it), and the settle
     locks it FOR UPDATE before it reads the jobs, so it waits for the writer's commit and
     then sees the job. Read first, it would have settled to the older job's time."""
+    settings.WORK_DUE_SETTLE_LOCK_MS = 20_000  # a slow machine's pause is no lock timeout
     acme = committed_acme.schema_name
     first = _job(committed_acme)
     assert _due_at(acme) == EPOCH
@@ -144,6 +145,31 @@ def test_the_settle_waits_for_a_transaction_that_marked_the_clinic(committed_acm
     assert waited, "the settle did not wait for the writer's transaction"
     assert settled.is_set()
     assert _due_at(acme) == long_ago + STUCK < first.created_at + STUCK
+
+
+def test_a_row_locked_past_the_timeout_stays_due(committed_acme, settings):
+    """A clinic whose writers hold its row longer than the settle waits is left due, for the
+    next beat, and the sweep goes on."""
+    settings.WORK_DUE_SETTLE_LOCK_MS = 100
+    acme = committed_acme.schema_name
+    _job(committed_acme)
+    with transaction.atomic(), connection.cursor() as cursor:  # a writer that does not finish
+        cursor.execute(
+            "SELECT 1 FROM public.tenants_workdue WHERE schema_name = %s FOR KEY SHARE", [acme]
+        )
+        holder = threading.Thread(target=_settle_and_close, args=(acme,))
+        holder.start()
+        holder.join(10)
+    assert _due_at(acme) == EPOCH
+    _settle(acme)
+    assert _due_at(acme) > EPOCH
+
+
+def _settle_and_close(schema: str) -> None:
+    try:
+        _settle(schema)
+    finally:
+        connections.close_all()
 
 
 def test_the_beat_reads_no_clinic_table_when_nothing_is_due(committed_acme, committed_globex):
