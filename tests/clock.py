@@ -50,6 +50,7 @@ CLOCK_SENSITIVE = (
     "tests/test_patient_rights.py",  # erasure cancels the visits still to come
     "notifications/tests/test_demo_notifications.py",  # the demo's visits are around today
     "waitlist/",  # holds expire, offers look ahead from now
+    "tests/test_work_due.py",  # the beat's due times: leases, stuck jobs
 )
 
 
