@@ -143,7 +143,9 @@ def _schemas_consistent(url: str) -> Check:
     """Every clinic schema has the template's tables and the template's migration records.
     Counted in one scan of pg_class and one UNION ALL query per 500 schemas (a pg_tables query
     per schema scans pg_class each time: minutes at 1,000 clinics)."""
-    with psycopg.connect(url) as conn:
+    # Autocommit: one transaction would hold a lock on every table it read (10,000 clinics ran
+    # out of max_locks_per_transaction).
+    with psycopg.connect(url, autocommit=True) as conn:
         schemas = [
             row[0]
             for row in conn.execute(
