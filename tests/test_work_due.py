@@ -7,6 +7,8 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+import time_machine
 from django.conf import settings
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
@@ -24,6 +26,14 @@ from tests.fixtures import in_clinic
 KIND = "smart_bookings"
 STUCK = timedelta(seconds=settings.SMART_BOOKING_STUCK_SECONDS)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # "due now", whatever the clock says
+# The instant every test runs at (ticking: the threads' locks and the settle need time to pass).
+NOW = datetime(2026, 12, 12, 18, 40, tzinfo=UTC)  # a Saturday evening
+
+
+@pytest.fixture(autouse=True)
+def _clock():
+    with time_machine.travel(NOW, tick=True):
+        yield
 
 
 def _due_at(schema: str) -> datetime | None:
