@@ -132,8 +132,8 @@ def beat_cost(rounds: int = 3) -> dict:
 
 def beat_after_upgrade() -> dict:
     """Seconds of each sweep of the work-due index (tenants.models.WorkDue) with every clinic
-    marked due for every kind, as migration tenants.0004 leaves them, then once more: the first
-    beat after that upgrade visits and settles every clinic once."""
+    marked due for every kind, as migrations tenants.0004 and 0005 leave them, then once more:
+    the first beat after that upgrade visits and settles every clinic once."""
     from django.db import connection
 
     from clinic.celery import app
@@ -153,6 +153,7 @@ def beat_after_upgrade() -> dict:
         "notifications.send_due_everywhere",
         "scheduling.sweep_smart_bookings",
         "waitlist.sweep_everywhere",
+        "scheduling.refresh_next_available_everywhere",
     )
     figures: dict[str, dict[str, float]] = {"first_s": {}, "second_s": {}}
     for run in figures.values():

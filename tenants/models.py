@@ -139,11 +139,13 @@ class Domain(DomainMixin):
 class WorkDue(models.Model):
     """When the beat next looks at a clinic for one kind of background work: its notifications
     to send, webhooks to deliver, smart-booking jobs that may be stuck, waitlist holds to
-    expire (`WORK_KINDS`). One row per clinic and kind, kept by the database and the sweeps:
+    expire, next-available rows the clock overtakes (`WORK_KINDS`). One row per clinic and
+    kind, kept by the database and the sweeps:
 
     - a statement that writes a row of that kind in a sweepable state (a pending notification,
-      a queued job...) marks its clinic due now (`due_at` = 'epoch'), through a trigger on
-      the clinic's table (`public.clinic_work_changed()`, migration 0004);
+      a queued job...; for next_available, any row of the tables it is computed from) marks its
+      clinic due now (`due_at` = 'epoch'), through a trigger on the clinic's table
+      (`public.clinic_work_changed()`, migrations 0004 and 0005);
     - the sweep that visits the clinic settles the row to the time its rows are next due, or
       removes it when none can be (`tenants.services.work_due_settle`).
 
@@ -171,20 +173,23 @@ def _work_due_forget(sender, instance: Clinic, **kwargs) -> None:
 
 
 # The kinds of work the beat sweeps clinic by clinic, with the states a row is swept in (what
-# the trigger of its table passes to public.clinic_work_changed()).
+# the trigger of its table passes to public.clinic_work_changed()). No states: any row written
+# (next_available: the practitioners, their hours, types and next-available rows).
 WORK_KINDS = {
     "notifications": ("pending", "sending"),
     "webhooks": ("pending", "sending"),
     "smart_bookings": ("queued", "running"),
     "waitlist_offers": ("held",),
+    "next_available": (),
 }
 
 
 def work_due_triggers(table: str, kind: str, *states: str) -> tuple[str, str]:
     """The SQL that creates the triggers by which `table` marks its clinic due for the beat's
-    sweep of `kind` when a statement writes a row in one of `states` (AFTER INSERT and AFTER
-    UPDATE, once per statement: a transition table is for one event), and the SQL that drops
-    them. For the clinic apps' migrations; the function they call is migration 0004's."""
+    sweep of `kind` when a statement writes a row in one of `states`, or any row if none are
+    given (AFTER INSERT and AFTER UPDATE, once per statement: a transition table is for one
+    event), and the SQL that drops them. For the clinic apps' migrations; the function they
+    call is migration 0004's, as 0005 left it."""
     arguments = ", ".join(f"'{value}'" for value in (kind, *states))
     create = "".join(
         f"CREATE TRIGGER work_due_{event.lower()} AFTER {event} ON {table} "

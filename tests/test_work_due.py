@@ -14,7 +14,9 @@ from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from scheduling.models import SmartBookingJob
+from scheduling.models import NextAvailable, NextAvailableAt, SmartBookingJob
+from scheduling.next_available import tasks as next_available_tasks
+from scheduling.next_available.refresh import next_available_refresh
 from scheduling.smart.job import smart_jobs_next_due
 from scheduling.smart.tasks import sweep_smart_bookings_task
 from scheduling.tests import factories as f
@@ -36,12 +38,12 @@ def _clock():
         yield
 
 
-def _due_at(schema: str) -> datetime | None:
+def _due_at(schema: str, kind: str = KIND) -> datetime | None:
     connection.set_schema_to_public()
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT due_at FROM public.tenants_workdue WHERE schema_name = %s AND kind = %s",
-            [schema, KIND],
+            [schema, kind],
         )
         row = cursor.fetchone()
     return row[0] if row else None
@@ -217,3 +219,137 @@ def test_every_kind_has_its_triggers_in_the_template_and_in_a_clinic(committed_a
     }
     assert triggers(settings.CLINIC_TEMPLATE_SCHEMA) == expected
     assert triggers(committed_acme.schema_name) == expected
+    with connection.cursor() as cursor:  # next_available: what its rows are computed from
+        cursor.execute(
+            "SELECT DISTINCT r.relname FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid "
+            "WHERE r.relnamespace = to_regnamespace(%s) "
+            "AND pg_get_triggerdef(t.oid) LIKE '%%''next_available''%%' ORDER BY 1",
+            [committed_acme.schema_name],
+        )
+        assert [row[0] for row in cursor.fetchall()] == [
+            "practice_practitioner",
+            "scheduling_appointmenttype",
+            "scheduling_nextavailable",
+            "scheduling_nextavailableat",
+            "scheduling_workinghours",
+        ]
+
+
+NEXT = "next_available"
+MARGIN = timedelta(seconds=2 * settings.NEXT_AVAILABLE_REFRESH_SECONDS)
+
+
+@pytest.fixture
+def queued_refreshes(monkeypatch) -> list[str]:
+    """The clinics whose stale rows the next-available sweep queued a refresh of (the refreshes
+    a change queues on commit are not run either)."""
+    queued: list[str] = []
+
+    def delay(*args, stale: bool = False, **kwargs) -> None:
+        if stale:
+            queued.append(connection.schema_name)
+
+    monkeypatch.setattr(next_available_tasks.refresh_next_available_task, "delay", delay)
+    return queued
+
+
+def _next_available_sweep() -> int:
+    return next_available_tasks.refresh_next_available_everywhere_task.apply().get()
+
+
+def test_next_available_settles_to_when_a_slot_comes_within_its_notice(
+    committed_acme, committed_globex, queued_refreshes
+):
+    """The next-available sweep asks only the clinics the index names, and settles each to the
+    moment its earliest slot comes within its type's minimum notice (less the sweep's margin)
+    or a row reaches a day's age; a clinic without practitioners keeps no row."""
+    acme, globex = committed_acme.schema_name, committed_globex.schema_name
+    with in_clinic(committed_acme):
+        p = f.practitioner()
+        f.appointment_type(p, minutes=30, notice=60)
+    assert _due_at(acme, NEXT) == EPOCH  # a practitioner written
+    assert _due_at(globex, NEXT) is None
+    with in_clinic(committed_acme):
+        next_available_refresh()
+        now = timezone.now()
+        slot = now + timedelta(hours=3)
+        NextAvailable.objects.update(start=slot, computed_at=now)
+        NextAvailableAt.objects.update(start=slot + timedelta(hours=1), computed_at=now)
+
+    assert _next_available_sweep() == 0 and queued_refreshes == []
+    due = _due_at(acme, NEXT)
+    assert due == slot - timedelta(minutes=60) - MARGIN
+    assert clinics_with_work_due(NEXT, now=due - timedelta(seconds=1)) == []
+
+    with time_machine.travel(due + timedelta(seconds=1), tick=False):
+        assert [c.schema_name for c in clinics_with_work_due(NEXT)] == [acme]
+        assert _next_available_sweep() == 1  # now stale: its refresh is queued
+    assert queued_refreshes == [acme]
+    assert _due_at(acme, NEXT) == due  # still due, until the refresh writes its rows
+
+    with in_clinic(committed_acme):
+        NextAvailable.objects.update(start=None)  # a row without a slot: due at once
+    assert _due_at(acme, NEXT) == EPOCH
+    _next_available_sweep()
+    assert _due_at(acme, NEXT) == EPOCH
+
+
+def test_next_available_rows_reach_the_safety_net_age(committed_acme, queued_refreshes):
+    acme = committed_acme.schema_name
+    with in_clinic(committed_acme):
+        p = f.practitioner()
+        f.appointment_type(p, minutes=30, notice=60)
+        next_available_refresh()
+        computed = timezone.now() - timedelta(hours=2)
+        far = timezone.now() + timedelta(days=20)
+        NextAvailable.objects.update(start=far, computed_at=computed)
+        NextAvailableAt.objects.update(start=far, computed_at=computed)
+    _next_available_sweep()
+    assert _due_at(acme, NEXT) == computed + timedelta(days=1)
+
+
+@pytest.mark.parametrize("change", ["practitioner", "hours", "type"])
+def test_what_next_available_is_computed_from_marks_the_clinic(
+    committed_acme, queued_refreshes, change
+):
+    """A settled clinic is due again when its practitioners, their working hours or their
+    types are written: such a write can make a row stale before its settled time."""
+    acme = committed_acme.schema_name
+    with in_clinic(committed_acme):
+        p = f.practitioner()
+        kind = f.appointment_type(p, minutes=30, notice=60)
+        next_available_refresh()
+        far = timezone.now() + timedelta(days=20)  # made up: settled for days
+        NextAvailable.objects.update(start=far, computed_at=timezone.now())
+        NextAvailableAt.objects.update(start=far, computed_at=timezone.now())
+    _next_available_sweep()
+    assert _due_at(acme, NEXT) > timezone.now()
+    with in_clinic(committed_acme):
+        if change == "practitioner":
+            f.practitioner()
+        elif change == "hours":
+            p.working_hours.update(end_time=p.working_hours.first().end_time)
+        else:
+            kind.min_notice_minutes = 24 * 60
+            kind.save()
+    assert _due_at(acme, NEXT) == EPOCH
+    _next_available_sweep()
+    assert queued_refreshes == ([acme] if change == "practitioner" else [])
+
+
+def test_the_next_available_sweep_reads_no_clinic_table_when_nothing_is_due(
+    committed_acme, queued_refreshes
+):
+    with in_clinic(committed_acme):
+        p = f.practitioner()
+        f.appointment_type(p, minutes=30, notice=60)
+        next_available_refresh()
+        far = timezone.now() + timedelta(days=20)
+        NextAvailable.objects.update(start=far, computed_at=timezone.now())
+        NextAvailableAt.objects.update(start=far, computed_at=timezone.now())
+    _next_available_sweep()  # settles acme: due in a day (the safety net)
+    with CaptureQueriesContext(connection) as queries:
+        assert _next_available_sweep() == 0
+    statements = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "tenants_workdue" in statements
+    assert NextAvailable._meta.db_table not in statements

@@ -3,7 +3,8 @@ which the practitioner search shows and filters on inside its own query.
 
 A schedule change refreshes the rows it can move (`next_available_may_move`: bookings, through
 `services`; rules and types, through `receivers`); the beat refreshes only the rows the clock
-overtakes, found by one SQL query per 200 clinics (`clinics_with_stale_next_available`).
+overtakes, found by one SQL query per 200 clinics (`clinics_with_stale_next_available`) among
+the clinics the index of work due names (tenants.models.WorkDue, `next_available_next_due`).
 """
 
 from collections import defaultdict
@@ -226,6 +227,36 @@ def next_available_refresh_stale() -> int:
         cursor.execute(sql, _next_available_stale_params())
         ids = [row[0] for row in cursor.fetchall()]
     return next_available_refresh(practitioner_ids=ids) if ids else 0
+
+
+def next_available_next_due() -> tuple[str, list]:
+    """When `_next_available_stale_sql` could next pick a row in a clinic, as SQL and its
+    parameters for tenants.services.work_due_settle: at once ('epoch') where a row is missing
+    or has no slot or no type, else the earliest moment a slot comes within its type's minimum
+    notice (less the sweep's margin) or a row reaches the safety net's age; NULL without active
+    practitioners. Only a write to what it is computed from brings that moment forward, and
+    each such write marks the clinic due (migrations scheduling.0012, practice.0014)."""
+    at = f"{{schema}}.{NextAvailableAt._meta.db_table}"
+    notice = "make_interval(mins => t.min_notice_minutes)"
+    sql = (
+        "SELECT min(CASE WHEN n.start IS NULL OR t.id IS NULL "  # noqa: S608
+        f"OR EXISTS (SELECT 1 FROM {at} a WHERE a.practitioner_id = p.id AND a.start IS NULL) "
+        f"OR EXISTS (SELECT 1 FROM {{schema}}.{WorkingHours._meta.db_table} h "
+        "WHERE h.practitioner_id = p.id AND h.location_id IS NOT NULL "
+        "AND (h.effective_to IS NULL OR h.effective_to >= %s) "
+        f"AND NOT EXISTS (SELECT 1 FROM {at} a "
+        "WHERE a.practitioner_id = p.id AND a.location_id = h.location_id)) "
+        "THEN 'epoch'::timestamptz "
+        f"ELSE LEAST(n.start - {notice} - %s, "
+        f"(SELECT min(a.start) FROM {at} a WHERE a.practitioner_id = p.id) - {notice} - %s, "
+        "n.computed_at + %s) END) "
+        f"FROM {{schema}}.{Practitioner._meta.db_table} p "
+        f"LEFT JOIN {{schema}}.{NextAvailable._meta.db_table} n ON n.practitioner_id = p.id "
+        f"LEFT JOIN {{schema}}.{AppointmentType._meta.db_table} t "
+        "ON t.id = n.appointment_type_id WHERE p.is_active"
+    )
+    margin = timedelta(seconds=2 * settings.NEXT_AVAILABLE_REFRESH_SECONDS)
+    return sql, [timezone.localdate(), margin, margin, NEXT_AVAILABLE_MAX_AGE]
 
 
 def clinics_with_stale_next_available(schemas: list[str]) -> list[str]:

@@ -4,10 +4,12 @@ refresh of the rows the clock overtakes, in the clinics that have any."""
 from django_tenants.utils import tenant_context
 
 from clinic.celery import app
-from tenants.selectors import clinic_list
+from tenants.selectors import clinics_with_work_due
+from tenants.services import work_due_settle
 
 from .refresh import (
     clinics_with_stale_next_available,
+    next_available_next_due,
     next_available_refresh,
     next_available_refresh_stale,
 )
@@ -27,10 +29,15 @@ def refresh_next_available_task(
 @app.task(name="scheduling.refresh_next_available_everywhere", public_ok=True)
 def refresh_next_available_everywhere_task() -> int:
     """Beat: time moves on (minimum notice, the search window's end), so refresh the rows it
-    overtakes, in the clinics that have any (one query finds them). Returns clinics queued."""
-    clinics = {clinic.schema_name: clinic for clinic in clinic_list() if clinic.is_active}
-    stale = clinics_with_stale_next_available(list(clinics))
+    overtakes, in the clinics that have any. Only the clinics the index of work due names are
+    asked (tenants.models.WorkDue: their rows were due to go stale, or were written since), and
+    settled afterwards. Returns clinics queued."""
+    clinics = {c.schema_name: c for c in clinics_with_work_due("next_available")}
+    due = list(clinics)
+    stale = clinics_with_stale_next_available(due)
     for schema in stale:
         with tenant_context(clinics[schema]):
             refresh_next_available_task.delay(stale=True)
+    sql, params = next_available_next_due()
+    work_due_settle("next_available", due, sql=sql, params=params)
     return len(stale)
