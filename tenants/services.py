@@ -361,10 +361,11 @@ def work_due_settle(kind: str, schemas: Iterable[str], *, sql: str, params: list
     one timestamptz (NULL: nothing) with `{schema}` where the quoted schema name goes, like
     tenants.selectors.schemas_where's.
 
-    Each clinic's row is locked first (FOR UPDATE), which waits for the transactions that
-    marked it due (they hold it FOR KEY SHARE); `sql`, a later statement, sees their rows. A
-    row still locked after WORK_DUE_SETTLE_LOCK_MS (a clinic marking it all along) stays due,
-    for the next beat."""
+    Each clinic's advisory lock on (clinic, kind) is taken exclusively first, which waits for
+    the transactions that may have marked it due (their trigger holds it shared until they
+    end); `sql`, a later statement, sees their rows. A lock still held after
+    WORK_DUE_SETTLE_LOCK_MS (a clinic writing all along) leaves the clinic due, for the next
+    beat."""
     for schema in schemas:
         try:
             with transaction.atomic(), connection.cursor() as cursor:
@@ -373,22 +374,20 @@ def work_due_settle(kind: str, schemas: Iterable[str], *, sql: str, params: list
                     [f"{settings.WORK_DUE_SETTLE_LOCK_MS}ms"],
                 )
                 cursor.execute(
-                    "INSERT INTO public.tenants_workdue (schema_name, kind, due_at) "
-                    "VALUES (%s, %s, 'epoch') ON CONFLICT DO NOTHING",
-                    [schema, kind],
+                    "SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", [schema, kind]
                 )
-                cursor.execute(f"SELECT 1 FROM {_WORK_DUE_ROW} FOR UPDATE", [schema, kind])
                 cursor.execute(sql.format(schema=quote_schema_name(schema)), params)
                 (due,) = cursor.fetchone()
                 if due is None:
                     cursor.execute(f"DELETE FROM {_WORK_DUE_ROW}", [schema, kind])
                 else:
                     cursor.execute(
-                        "UPDATE public.tenants_workdue SET due_at = %s "
-                        "WHERE schema_name = %s AND kind = %s",
-                        [due, schema, kind],
+                        "INSERT INTO public.tenants_workdue (schema_name, kind, due_at) "
+                        "VALUES (%s, %s, %s) "
+                        "ON CONFLICT (schema_name, kind) DO UPDATE SET due_at = EXCLUDED.due_at",
+                        [schema, kind, due],
                     )
         except OperationalError as error:
             if getattr(error.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
                 raise
-            logger.info("%s of %s stays due: its row stayed locked", kind, schema)
+            logger.info("%s of %s stays due: its writers held it", kind, schema)

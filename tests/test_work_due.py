@@ -108,10 +108,10 @@ def test_a_later_write_marks_a_settled_clinic_due_again(committed_acme):
 
 
 def test_the_settle_waits_for_a_transaction_that_marked_the_clinic(committed_acme, settings):
-    """A job written while the sweep settles is never missed: the writer holds the clinic's
-    row FOR KEY SHARE (the row already said "due", so it wrote nothing to it), and the settle
-    locks it FOR UPDATE before it reads the jobs, so it waits for the writer's commit and
-    then sees the job. Read first, it would have settled to the older job's time."""
+    """A job written while the sweep settles is never missed: the writer's trigger holds the
+    clinic's advisory lock shared (the row already said "due", so it wrote nothing to it), and
+    the settle takes it exclusively before it reads the jobs, so it waits for the writer's
+    commit and then sees the job. Read first, it would have settled to the older job's time."""
     settings.WORK_DUE_SETTLE_LOCK_MS = 20_000  # a slow machine's pause is no lock timeout
     acme = committed_acme.schema_name
     first = _job(committed_acme)
@@ -159,15 +159,15 @@ def test_the_settle_waits_for_a_transaction_that_marked_the_clinic(committed_acm
     assert _due_at(acme) == long_ago + STUCK < first.created_at + STUCK
 
 
-def test_a_row_locked_past_the_timeout_stays_due(committed_acme, settings):
-    """A clinic whose writers hold its row longer than the settle waits is left due, for the
+def test_a_clinic_locked_past_the_timeout_stays_due(committed_acme, settings):
+    """A clinic whose writers hold its lock longer than the settle waits is left due, for the
     next beat, and the sweep goes on."""
     settings.WORK_DUE_SETTLE_LOCK_MS = 100
     acme = committed_acme.schema_name
     _job(committed_acme)
     with transaction.atomic(), connection.cursor() as cursor:  # a writer that does not finish
         cursor.execute(
-            "SELECT 1 FROM public.tenants_workdue WHERE schema_name = %s FOR KEY SHARE", [acme]
+            "SELECT pg_advisory_xact_lock_shared(hashtext(%s), hashtext(%s))", [acme, KIND]
         )
         holder = threading.Thread(target=_settle_and_close, args=(acme,))
         holder.start()

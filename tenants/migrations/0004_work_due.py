@@ -7,7 +7,8 @@ from django.db import migrations, models
 # row in one of them marks the clinic due now ('epoch'). The mark is read under FOR KEY SHARE:
 # tenants.services.work_due_settle locks it FOR UPDATE before reading the clinic's rows, so it
 # waits for every transaction that marked it and then sees their rows; transactions that mark
-# a row already due do not wait for one another.
+# a row already due do not wait for one another. (Migration 0005 replaces the row lock with an
+# advisory lock on the clinic and kind, to the same effect for less.)
 WORK_CHANGED = """
 CREATE OR REPLACE FUNCTION public.clinic_work_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$

@@ -1,10 +1,17 @@
 from django.db import migrations
 
-# public.clinic_work_changed() of migration 0004, for kinds whose rows have no state to sweep
-# (the next-available projection and what it is computed from): a trigger passed no states
-# (TG_NARGS = 1, the kind alone) marks the clinic due when its statement wrote any row. Each
-# trigger has its own compiled copy of the function, so the branch that reads `status` is never
-# planned for a table without that column.
+# public.clinic_work_changed() of migration 0004, changed twice:
+# - kinds whose rows have no state to sweep (the next-available projection and what it is
+#   computed from): a trigger passed no states (TG_NARGS = 1, the kind alone) marks the clinic
+#   due when its statement wrote any row. Each trigger has its own compiled copy of the
+#   function, so the branch that reads `status` is never planned for a table without it;
+# - the writer no longer locks the clinic's row FOR KEY SHARE (a row lock writes the row's
+#   header: a dirtied page, WAL, and a MultiXact when writers overlap) but takes a shared
+#   advisory lock on (clinic, kind) until its transaction ends, in memory only
+#   (bench/work_due_trigger.py). tenants.services.work_due_settle takes the same lock exclusively before it reads
+#   the clinic's rows, so it still waits for every transaction that may have marked the clinic
+#   and then sees their rows. The mark is read after the lock, by a later statement (a fresh
+#   snapshot under READ COMMITTED), so it sees a settle that committed meanwhile.
 WORK_CHANGED = """
 CREATE OR REPLACE FUNCTION public.clinic_work_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -18,8 +25,9 @@ BEGIN
     ELSIF NOT EXISTS (SELECT 1 FROM changed) THEN
         RETURN NULL;
     END IF;
+    PERFORM pg_advisory_xact_lock_shared(hashtext(TG_TABLE_SCHEMA), hashtext(TG_ARGV[0]));
     SELECT w.due_at INTO due FROM public.tenants_workdue w
-     WHERE w.schema_name = TG_TABLE_SCHEMA AND w.kind = TG_ARGV[0] FOR KEY SHARE;
+     WHERE w.schema_name = TG_TABLE_SCHEMA AND w.kind = TG_ARGV[0];
     IF NOT FOUND THEN
         INSERT INTO public.tenants_workdue (schema_name, kind, due_at)
         VALUES (TG_TABLE_SCHEMA, TG_ARGV[0], 'epoch')
