@@ -9,6 +9,8 @@ another test run on the same machine.
 import os
 import secrets
 
+import pytest
+
 from tests import clock
 
 # Before anything reads the time: this process and every process it starts read the run's
@@ -73,3 +75,78 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker("clock")
         if {"live_servers", "browser"} & set(getattr(item, "fixturenames", ())):
             item.add_marker("live")
+
+
+# A test that hangs is failed by pytest-timeout, which prints the Python stacks; the database
+# side of the hang is printed here, shortly before: every backend of the test database, what it
+# waits on and who blocks it, so a lock a worker, server or thread left held is named in CI's log.
+HANG_REPORT_BEFORE_TIMEOUT = 45
+
+_BACKENDS = """
+SELECT a.pid, a.pid = %s AS ours, coalesce(nullif(a.application_name, ''), a.backend_type),
+       a.state, round(extract(epoch FROM now() - a.xact_start)), a.wait_event_type,
+       a.wait_event, pg_blocking_pids(a.pid), left(a.query, 300),
+       (SELECT string_agg(l.locktype || ' ' || l.mode || coalesce(' ' || l.relation::regclass::text,
+                          '') || coalesce(' ' || l.classid || '/' || l.objid, ''), '; ')
+          FROM pg_locks l WHERE l.pid = a.pid AND NOT l.granted)
+  FROM pg_stat_activity a
+ WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+ ORDER BY a.xact_start NULLS LAST
+"""
+
+
+def _report_hang(nodeid: str, backend_pid: int | None) -> None:
+    import sys
+
+    import psycopg
+    from django.db import connection
+
+    db = connection.settings_dict
+    try:
+        with psycopg.connect(
+            dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432,
+            password=db["PASSWORD"] or None, autocommit=True, connect_timeout=10,
+        ) as conn:  # fmt: skip
+            rows = conn.execute(_BACKENDS, [backend_pid or 0]).fetchall()
+    except Exception as error:  # a report, never the test's failure
+        rows, failed = [], error
+    else:
+        failed = None
+    out = sys.__stderr__
+    print(f"\n--- {nodeid} still running: the test database's backends ---", file=out)
+    if failed is not None:
+        print(f"(could not read them: {failed})", file=out)
+    for pid, ours, name, state, age, wait_type, wait, blockers, query, waiting in rows:
+        print(
+            f"{pid}{' (this test)' if ours else ''} {name} {state} xact {age}s "
+            f"wait {wait_type}/{wait} blocked by {blockers} waiting for [{waiting}]: {query}",
+            file=out,
+        )
+    out.flush()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    import threading
+
+    from django.db import connection
+
+    marker = item.get_closest_marker("timeout")
+    timeout = (
+        float(marker.args[0])
+        if marker and marker.args
+        else float(item.config.getini("timeout") or 0)
+    )
+    timer = None
+    if timeout > HANG_REPORT_BEFORE_TIMEOUT:
+        pid = connection.connection.info.backend_pid if connection.connection else None
+        timer = threading.Timer(
+            timeout - HANG_REPORT_BEFORE_TIMEOUT, _report_hang, (item.nodeid, pid)
+        )
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.cancel()
