@@ -464,7 +464,7 @@ def _day_grid(request, filters: Filters, tz: ZoneInfo, now: datetime) -> dict:
         "step": step,
         "now_top": now_top,
         "walk_in": (
-            walk_in_start(now, tz, step, clinic_settings)
+            walk_in_start(now, tz, step, clinic_settings).isoformat()
             if day == now.astimezone(tz).date()
             else None
         ),
@@ -472,9 +472,11 @@ def _day_grid(request, filters: Filters, tz: ZoneInfo, now: datetime) -> dict:
     }
 
 
-def walk_in_start(now: datetime, tz: ZoneInfo, step: int, clinic_settings: ClinicSettings) -> str:
+def walk_in_start(
+    now: datetime, tz: ZoneInfo, step: int, clinic_settings: ClinicSettings
+) -> datetime:
     """When a walk-in booked now starts: the first step of the clinic's grid (on its wall
-    clock) from now plus the staff notice, as the book form sends it."""
+    clock) from now plus the staff notice (in the clinic's time zone)."""
     earliest = (now + timedelta(minutes=clinic_settings.staff_min_notice_minutes)).astimezone(tz)
     since_midnight = (
         earliest.hour * 60 + earliest.minute + (1 if earliest.second or earliest.microsecond else 0)
@@ -484,7 +486,7 @@ def walk_in_start(now: datetime, tz: ZoneInfo, step: int, clinic_settings: Clini
     minutes %= 1440
     # The wall clock's time (a DST gap is read as the offset before it, as the grid does).
     start = datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=tz)
-    return start.astimezone(UTC).astimezone(tz).isoformat()
+    return start.astimezone(UTC).astimezone(tz)
 
 
 def _week_grid(request, filters: Filters, tz: ZoneInfo, now: datetime) -> dict:
@@ -614,6 +616,9 @@ class BookForm(forms.Form):
     telehealth = forms.NullBooleanField(required=False)
     notes = forms.CharField(required=False, max_length=2000)
     overbook = forms.BooleanField(required=False)
+    # The board's Walk-in button: the visit starts at the grid's next step from the moment it is
+    # booked, never before (the page's start may have passed while the desk found the patient).
+    walk_in = forms.BooleanField(required=False)
 
     def clean_start(self) -> datetime:
         start = self.cleaned_data["start"]
@@ -626,13 +631,24 @@ class BookForm(forms.Form):
 @json_errors
 def board_book(request: HttpRequest) -> HttpResponse:
     """Book into a slot through `appointment_book` (source `staff`): 201 with the appointment
-    as the API shows it, or the API's problem (409 with alternatives, 422 naming the rule)."""
+    as the API shows it, or the API's problem (409 with alternatives, 422 naming the rule). A
+    walk-in starts no earlier than the grid's next step from now."""
     if not _may(request.user, "book"):
         raise PermissionDenied
     form = BookForm(request.POST)
     if not form.is_valid():
         return _invalid(form)
     v = form.cleaned_data
+    start = v["start"]
+    if v["walk_in"]:
+        clinic_settings = ClinicSettings.load()
+        now_step = walk_in_start(
+            timezone.now(),
+            ZoneInfo(request.tenant.timezone),
+            clinic_settings.slot_step_minutes,
+            clinic_settings,
+        )
+        start = max(start, now_step)
     if not row_in_scope(
         user=request.user,
         permission="scheduling.book_appointment",
@@ -644,7 +660,7 @@ def board_book(request: HttpRequest) -> HttpResponse:
         patient=v["patient"],
         practitioner=v["practitioner"],
         appointment_type=v["appointment_type"],
-        start=v["start"],
+        start=start,
         booked_by=request.user,
         source=Appointment.Source.STAFF,
         location=v["location"],

@@ -184,6 +184,34 @@ def test_a_walk_in_books_the_next_step_from_now(acme, admin_as, world):
     assert b"sb-walkin" not in other_day.content  # only on today's board
 
 
+def test_a_walk_in_booked_after_its_step_began_starts_at_the_next_one(acme, admin_as, world):
+    """The defect: the desk opened today's board at 12:07 (Walk-in: 12:15), found the patient
+    and pressed Book at 12:16, and the board answered "This time is in the past"."""
+    _two_hours_notice(acme, world)
+    with time_machine.travel(world.at(12, 7), tick=False):
+        client = admin_as("front_desk")
+        page = client.get(BOARD, {"date": world.day.isoformat()}).content.decode()
+    shown = re.search(r'class="sb-btn sb-walkin"[^>]*data-start="([^"]+)"', page)
+    assert shown and datetime.fromisoformat(shown.group(1)) == world.at(12, 15)
+    form = book_form(world, start=world.at(12, 15), practitioner=world.gamma, patient=world.patient)
+    with time_machine.travel(world.at(12, 16), tick=False):
+        slot = client.post(BOOK, form)
+        walk_in = client.post(BOOK, {**form, "walk_in": "true"})
+        ahead = client.post(
+            BOOK,
+            {**form, "walk_in": "true", "start": world.at(15).isoformat(),
+             "patient": world.other_patient.pk},
+        )  # fmt: skip
+    assert slot.status_code == 422 and slot.json()["code"] == "start-in-past"
+    assert walk_in.status_code == 201, walk_in.content
+    assert walk_in.json()["appointment"]["start"] == world.at(12, 30).isoformat()
+    # a later start the desk chose stands
+    assert (
+        ahead.status_code == 201
+        and ahead.json()["appointment"]["start"] == world.at(15).isoformat()
+    )
+
+
 # --- Closures on the board -----------------------------------------------------------------
 
 

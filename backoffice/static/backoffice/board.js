@@ -213,6 +213,7 @@
     const previousType = typeSelect.value;
     field("practitioner").value = practitionerId;
     field("start").value = start;
+    field("walk_in").value = "";  // a slot chosen on the grid or from alternatives
     field("location").value = location || "";
     document.getElementById("sb-book-when").textContent = `${practitioner ? practitioner.name : ""} · ${when(start)}`;
     typeSelect.replaceChildren(...(practitioner ? practitioner.types : []).map((t) =>
@@ -282,6 +283,7 @@
     if (mode.mode === "telehealth") body.delete("location");
     if (!body.get("telehealth")) body.delete("telehealth");
     if (!body.get("overbook")) body.delete("overbook");
+    if (!body.get("walk_in")) body.delete("walk_in");
     bookSubmit.disabled = true;
     const result = await post(root.dataset.bookUrl, body);
     bookSubmit.disabled = false;
@@ -520,6 +522,7 @@
     const walkIn = event.target.closest(".sb-walkin");
     if (walkIn) {
       openBook({ practitioner: walkIn.dataset.practitioner, start: walkIn.dataset.start, location: "" });
+      field("walk_in").value = "true";  // the server starts it at the next step from booking
       document.getElementById("sb-book-title").textContent = "Walk-in visit";
       return;
     }
