@@ -464,7 +464,7 @@ def _day_grid(request, filters: Filters, tz: ZoneInfo, now: datetime) -> dict:
         "step": step,
         "now_top": now_top,
         "walk_in": (
-            walk_in_start(now, tz, step, clinic_settings).isoformat()
+            walk_in_start(now, tz, clinic_settings).isoformat()
             if day == now.astimezone(tz).date()
             else None
         ),
@@ -472,11 +472,10 @@ def _day_grid(request, filters: Filters, tz: ZoneInfo, now: datetime) -> dict:
     }
 
 
-def walk_in_start(
-    now: datetime, tz: ZoneInfo, step: int, clinic_settings: ClinicSettings
-) -> datetime:
+def walk_in_start(now: datetime, tz: ZoneInfo, clinic_settings: ClinicSettings) -> datetime:
     """When a walk-in booked now starts: the first step of the clinic's grid (on its wall
     clock) from now plus the staff notice (in the clinic's time zone)."""
+    step = clinic_settings.slot_step_minutes
     earliest = (now + timedelta(minutes=clinic_settings.staff_min_notice_minutes)).astimezone(tz)
     since_midnight = (
         earliest.hour * 60 + earliest.minute + (1 if earliest.second or earliest.microsecond else 0)
@@ -641,12 +640,8 @@ def board_book(request: HttpRequest) -> HttpResponse:
     v = form.cleaned_data
     start = v["start"]
     if v["walk_in"]:
-        clinic_settings = ClinicSettings.load()
         now_step = walk_in_start(
-            timezone.now(),
-            ZoneInfo(request.tenant.timezone),
-            clinic_settings.slot_step_minutes,
-            clinic_settings,
+            timezone.now(), ZoneInfo(request.tenant.timezone), ClinicSettings.load()
         )
         start = max(start, now_step)
     if not row_in_scope(
